@@ -1,0 +1,103 @@
+//! Audit events: every decision the engine takes leaves one, with a result code
+//! in the spirit of the original product (SUCCESS_..., FAILED_...).
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ResultCode {
+    Success,
+    SuccessUserCreated,
+    SuccessUserUpdated,
+    SuccessUserDeleted,
+    SuccessUserEnabled,
+    SuccessUserDisabled,
+    SuccessUserUnlocked,
+    SuccessPasswordChanged,
+    SuccessPasswordVerified,
+    SuccessSettingChanged,
+    SuccessAdminGranted,
+    FailedInvalidInput,
+    FailedUserExists,
+    FailedUserNotFound,
+    FailedUserDisabled,
+    FailedUserLocked,
+    FailedPasswordWrong,
+    FailedConcurrentChange,
+    FailedNotAllowed,
+}
+
+impl ResultCode {
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+
+    pub fn is_success(self) -> bool {
+        self.as_str().starts_with("SUCCESS")
+    }
+}
+
+/// An event about to be recorded. Store calls that change something take one
+/// and write it in the same transaction as the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub subject: Option<String>,
+    pub event: String,
+    pub method: Option<String>,
+    pub result: ResultCode,
+    pub source_ip: Option<IpAddr>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub subject: Option<String>,
+    pub event: String,
+    pub method: Option<String>,
+    pub result: ResultCode,
+    pub source_ip: Option<IpAddr>,
+    pub detail: Option<String>,
+}
+
+/// Newest first; `before_id` pages backwards, `after_id` follows new events.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub limit: u32,
+    pub before_id: Option<i64>,
+    pub after_id: Option<i64>,
+    pub subject: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_codes_round_trip() {
+        assert_eq!(
+            ResultCode::SuccessUserCreated.as_str(),
+            "SUCCESS_USER_CREATED"
+        );
+        assert_eq!(
+            ResultCode::parse("FAILED_USER_EXISTS"),
+            Some(ResultCode::FailedUserExists)
+        );
+        assert_eq!(ResultCode::parse("nope"), None);
+        assert!(!ResultCode::FailedPasswordWrong.is_success());
+    }
+}

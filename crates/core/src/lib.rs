@@ -1,0 +1,18 @@
+//! Twofold core: the domain model, runtime settings, the engine and the ports
+//! (traits) that adapters implement. Nothing here speaks HTTP or SQL.
+
+pub mod audit;
+pub mod clock;
+// pub mod engine;
+pub mod error;
+pub mod password;
+pub mod ports;
+pub mod sealing;
+// pub mod service;
+pub mod settings;
+pub mod user;
+pub mod validate;
+
+// pub use engine::Engine;
+pub use error::{Error, Result};
+// pub use service::{Actor, Ctx, MfaService};

@@ -1,0 +1,875 @@
+//! Runtime settings: every row of the original User Portal settings table plus
+//! the server-wide policies (PIN rules, lockout, fraud alert, trusted IPs...).
+//!
+//! Settings are addressed by dotted keys (`portal.allow_login`). `KEYS` is the
+//! one table that says which keys exist, what values each takes and why; the
+//! CLI, the admin pages and the API all go through it, so a range is checked in
+//! exactly one place. Only changed keys are stored; the rest are defaults.
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::error::{Error, Result};
+use crate::user::MethodKind;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub portal: PortalSettings,
+    pub passed_sessions: PassedSessions,
+    pub trusted_ips: TrustedIps,
+    pub pin: PinRules,
+    pub lockout: Lockout,
+    pub fraud: FraudAlert,
+    pub oath: OathSettings,
+    pub sdk: SdkSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrimaryAuth {
+    Local,
+    Ldap,
+    Radius,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSettings {
+    pub url: String,
+    pub primary_auth: PrimaryAuth,
+    pub allow_login: bool,
+    pub allow_enrollment: bool,
+    pub enrollment_prompt_backup_phone: bool,
+    pub enrollment_prompt_oath_token: bool,
+    pub allow_bypass: bool,
+    pub bypass_prompt_seconds: bool,
+    pub bypass_default_seconds: u32,
+    pub bypass_max_seconds: u32,
+    pub allow_select_method: bool,
+    pub selectable_methods: Vec<MethodKind>,
+    pub allow_select_language: bool,
+    pub allow_mobile_app_activation: bool,
+    pub max_mobile_devices: u32,
+    pub security_questions_fallback: bool,
+    pub security_questions_required: u32,
+    pub allow_third_party_oath: bool,
+    pub oath_fallback: bool,
+    pub oath_fallback_session_minutes: u32,
+    pub logging: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassedSessions {
+    pub enabled: bool,
+    pub lifetime_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIps {
+    pub enabled: bool,
+    pub ranges: Vec<String>,
+}
+
+impl TrustedIps {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.enabled
+            && self
+                .ranges
+                .iter()
+                .filter_map(|r| r.parse::<IpNet>().ok())
+                .any(|net| net.contains(&ip))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinRules {
+    pub min_length: u32,
+    pub prevent_weak: bool,
+    pub expiry_days: u32,
+    pub history: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lockout {
+    pub enabled: bool,
+    pub denials_to_lock: u32,
+    pub reset_counter_minutes: u32,
+    pub auto_unblock_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FraudAlert {
+    pub allow_report: bool,
+    pub block_on_report: bool,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OathSettings {
+    pub time_step_window: u32,
+    pub hotp_look_ahead: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdkSettings {
+    pub admin_group: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            portal: PortalSettings {
+                url: String::new(),
+                primary_auth: PrimaryAuth::Local,
+                allow_login: true,
+                allow_enrollment: true,
+                enrollment_prompt_backup_phone: false,
+                enrollment_prompt_oath_token: false,
+                allow_bypass: false,
+                bypass_prompt_seconds: false,
+                bypass_default_seconds: 300,
+                bypass_max_seconds: 3600,
+                allow_select_method: false,
+                selectable_methods: MethodKind::ALL.to_vec(),
+                allow_select_language: false,
+                allow_mobile_app_activation: false,
+                max_mobile_devices: 1,
+                security_questions_fallback: false,
+                security_questions_required: 3,
+                allow_third_party_oath: false,
+                oath_fallback: false,
+                oath_fallback_session_minutes: 60,
+                logging: false,
+            },
+            passed_sessions: PassedSessions {
+                enabled: false,
+                lifetime_seconds: 60,
+            },
+            trusted_ips: TrustedIps {
+                enabled: false,
+                ranges: Vec::new(),
+            },
+            pin: PinRules {
+                min_length: 4,
+                prevent_weak: true,
+                expiry_days: 0,
+                history: 5,
+            },
+            lockout: Lockout {
+                enabled: true,
+                denials_to_lock: 5,
+                reset_counter_minutes: 5,
+                auto_unblock_minutes: 15,
+            },
+            fraud: FraudAlert {
+                allow_report: true,
+                block_on_report: true,
+                code: "0".into(),
+            },
+            oath: OathSettings {
+                time_step_window: 1,
+                hotp_look_ahead: 10,
+            },
+            sdk: SdkSettings {
+                admin_group: "PhoneFactor Admins".into(),
+            },
+        }
+    }
+}
+
+/// The values a key takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Bool,
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Choice(&'static [&'static str]),
+    ChoiceSet(&'static [&'static str]),
+    /// Empty, or an absolute http(s) URL.
+    Url,
+    /// A string of digits of the given length range.
+    Digits {
+        min: usize,
+        max: usize,
+    },
+    /// Comma-separated IP addresses or CIDR ranges.
+    CidrList,
+    Text {
+        min: usize,
+        max: usize,
+    },
+}
+
+impl Kind {
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::Bool => "true | false".into(),
+            Kind::Int { min, max } => format!("integer {min}..={max}"),
+            Kind::Choice(c) => format!("one of {}", c.join(" | ")),
+            Kind::ChoiceSet(c) => format!("comma-separated subset of {}", c.join(", ")),
+            Kind::Url => "https:// URL or empty".into(),
+            Kind::Digits { min, max } => format!("{min} to {max} digits"),
+            Kind::CidrList => "comma-separated IP addresses or CIDR ranges".into(),
+            Kind::Text { min, max } => format!("text of {min} to {max} characters"),
+        }
+    }
+}
+
+pub struct KeyDef {
+    pub key: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+}
+
+const METHODS: &[&str] = &["phone_call", "text_message", "mobile_app", "oath_token"];
+
+macro_rules! key {
+    ($k:literal, $kind:expr, $help:literal) => {
+        KeyDef {
+            key: $k,
+            kind: $kind,
+            help: $help,
+        }
+    };
+}
+
+pub const KEYS: &[KeyDef] = &[
+    key!(
+        "portal.url",
+        Kind::Url,
+        "User Portal URL, included in emails sent to imported users"
+    ),
+    key!(
+        "portal.primary_auth",
+        Kind::Choice(&["local", "ldap", "radius"]),
+        "Primary authentication used to sign in to the portal"
+    ),
+    key!(
+        "portal.allow_login",
+        Kind::Bool,
+        "Allow users to log in with username and password"
+    ),
+    key!(
+        "portal.allow_enrollment",
+        Kind::Bool,
+        "Allow user enrollment (setup screen on first sign-in)"
+    ),
+    key!(
+        "portal.enrollment_prompt_backup_phone",
+        Kind::Bool,
+        "Enrollment prompts for a backup phone"
+    ),
+    key!(
+        "portal.enrollment_prompt_oath_token",
+        Kind::Bool,
+        "Enrollment prompts for a third-party OATH token"
+    ),
+    key!(
+        "portal.allow_bypass",
+        Kind::Bool,
+        "Allow users to initiate a One-Time Bypass"
+    ),
+    key!(
+        "portal.bypass_prompt_seconds",
+        Kind::Bool,
+        "Prompt for bypass seconds (else the default applies)"
+    ),
+    key!(
+        "portal.bypass_default_seconds",
+        Kind::Int {
+            min: 1,
+            max: 86_400
+        },
+        "Seconds a One-Time Bypass stays valid by default"
+    ),
+    key!(
+        "portal.bypass_max_seconds",
+        Kind::Int {
+            min: 1,
+            max: 86_400
+        },
+        "Most seconds a user may ask for when prompted"
+    ),
+    key!(
+        "portal.allow_select_method",
+        Kind::Bool,
+        "Allow users to select their method"
+    ),
+    key!(
+        "portal.selectable_methods",
+        Kind::ChoiceSet(METHODS),
+        "Methods users may select"
+    ),
+    key!(
+        "portal.allow_select_language",
+        Kind::Bool,
+        "Allow users to select their language"
+    ),
+    key!(
+        "portal.allow_mobile_app_activation",
+        Kind::Bool,
+        "Allow users to activate the mobile app"
+    ),
+    key!(
+        "portal.max_mobile_devices",
+        Kind::Int { min: 1, max: 10 },
+        "Devices a user may activate the mobile app on"
+    ),
+    key!(
+        "portal.security_questions_fallback",
+        Kind::Bool,
+        "Use security questions for fallback"
+    ),
+    key!(
+        "portal.security_questions_required",
+        Kind::Int { min: 1, max: 4 },
+        "Security questions that must be answered correctly"
+    ),
+    key!(
+        "portal.allow_third_party_oath",
+        Kind::Bool,
+        "Allow users to associate a third-party OATH token"
+    ),
+    key!(
+        "portal.oath_fallback",
+        Kind::Bool,
+        "Use OATH token for fallback"
+    ),
+    key!(
+        "portal.oath_fallback_session_minutes",
+        Kind::Int { min: 1, max: 1440 },
+        "Session timeout in minutes after an OATH fallback"
+    ),
+    key!(
+        "portal.logging",
+        Kind::Bool,
+        "Enable logging: JSON log lines to rolling files in the log directory"
+    ),
+    key!(
+        "passed_sessions.enabled",
+        Kind::Bool,
+        "Pass verified sessions on to a form-based website"
+    ),
+    key!(
+        "passed_sessions.lifetime_seconds",
+        Kind::Int { min: 5, max: 3600 },
+        "Seconds a passed session may be redeemed in"
+    ),
+    key!(
+        "trusted_ips.enabled",
+        Kind::Bool,
+        "Skip the second step from trusted IPs"
+    ),
+    key!(
+        "trusted_ips.ranges",
+        Kind::CidrList,
+        "Trusted IP addresses and ranges"
+    ),
+    key!(
+        "pin.min_length",
+        Kind::Int { min: 4, max: 16 },
+        "Minimum PIN length"
+    ),
+    key!(
+        "pin.prevent_weak",
+        Kind::Bool,
+        "Refuse sequential, repeated and phone-number PINs"
+    ),
+    key!(
+        "pin.expiry_days",
+        Kind::Int { min: 0, max: 3650 },
+        "Days before a PIN must be changed (0: never)"
+    ),
+    key!(
+        "pin.history",
+        Kind::Int { min: 1, max: 10 },
+        "Earlier PINs that may not be reused"
+    ),
+    key!(
+        "lockout.enabled",
+        Kind::Bool,
+        "Lock users out after repeated denials"
+    ),
+    key!(
+        "lockout.denials_to_lock",
+        Kind::Int { min: 1, max: 100 },
+        "Denials that lock the user"
+    ),
+    key!(
+        "lockout.reset_counter_minutes",
+        Kind::Int { min: 1, max: 1440 },
+        "Minutes after which the denial counter resets"
+    ),
+    key!(
+        "lockout.auto_unblock_minutes",
+        Kind::Int {
+            min: 0,
+            max: 10_080
+        },
+        "Minutes until a locked user is unlocked (0: only by an administrator)"
+    ),
+    key!(
+        "fraud.allow_report",
+        Kind::Bool,
+        "Allow users to report fraud"
+    ),
+    key!(
+        "fraud.block_on_report",
+        Kind::Bool,
+        "Block the user when fraud is reported"
+    ),
+    key!(
+        "fraud.code",
+        Kind::Digits { min: 1, max: 8 },
+        "Code entered before # on a call to report fraud"
+    ),
+    key!(
+        "oath.time_step_window",
+        Kind::Int { min: 0, max: 10 },
+        "TOTP time steps accepted either side of now"
+    ),
+    key!(
+        "oath.hotp_look_ahead",
+        Kind::Int { min: 1, max: 100 },
+        "HOTP counter values looked ahead of the last one used"
+    ),
+    key!(
+        "sdk.admin_group",
+        Kind::Text { min: 1, max: 256 },
+        "Directory group whose members may use the Web Service SDK"
+    ),
+];
+
+pub fn key_def(key: &str) -> Result<&'static KeyDef> {
+    KEYS.iter().find(|d| d.key == key).ok_or_else(|| {
+        let section = key.split('.').next().unwrap_or("");
+        let near: Vec<&str> = KEYS
+            .iter()
+            .filter(|d| d.key.starts_with(&format!("{section}.")))
+            .map(|d| d.key)
+            .collect();
+        let hint = if near.is_empty() {
+            "run `twofold settings show` for the list".to_string()
+        } else {
+            format!("keys in {section}: {}", near.join(", "))
+        };
+        Error::invalid(key, format!("unknown setting; {hint}"))
+    })
+}
+
+/// Turns text typed by a person (CLI, form) into the key's JSON value.
+pub fn parse_text(def: &KeyDef, raw: &str) -> Result<Value> {
+    let raw = raw.trim();
+    let bad = |msg: String| Error::invalid(def.key, msg);
+    let v = match def.kind {
+        Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Value::Bool(true),
+            "false" | "no" | "off" | "0" => Value::Bool(false),
+            _ => return Err(bad(format!("{raw:?} is not true or false"))),
+        },
+        Kind::Int { .. } => Value::from(
+            raw.parse::<i64>()
+                .map_err(|_| bad(format!("{raw:?} is not a whole number")))?,
+        ),
+        Kind::ChoiceSet(_) | Kind::CidrList => Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        ),
+        Kind::Choice(_) | Kind::Url | Kind::Digits { .. } | Kind::Text { .. } => {
+            Value::String(raw.to_string())
+        }
+    };
+    check_value(def, v)
+}
+
+/// Checks (and normalises) a JSON value for a key: ranges, choices, formats.
+pub fn check_value(def: &KeyDef, v: Value) -> Result<Value> {
+    let bad = |msg: String| Error::invalid(def.key, msg);
+    let want = || bad(format!("expected {}", def.kind.describe()));
+    match def.kind {
+        Kind::Bool => v.as_bool().map(Value::Bool).ok_or_else(want),
+        Kind::Int { min, max } => {
+            let n = v.as_i64().ok_or_else(want)?;
+            if n < min || n > max {
+                return Err(bad(format!("{n} is out of range {min}..={max}")));
+            }
+            Ok(Value::from(n))
+        }
+        Kind::Choice(choices) => {
+            let s = v.as_str().ok_or_else(want)?;
+            if choices.contains(&s) {
+                Ok(Value::String(s.to_string()))
+            } else {
+                Err(bad(format!("{s:?} is not {}", def.kind.describe())))
+            }
+        }
+        Kind::ChoiceSet(choices) => {
+            let items = v.as_array().ok_or_else(want)?;
+            let mut out: Vec<&str> = Vec::new();
+            for item in items {
+                let s = item.as_str().ok_or_else(want)?;
+                if !choices.contains(&s) {
+                    return Err(bad(format!("{s:?} is not one of {}", choices.join(", "))));
+                }
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+            // Keep the canonical order so equal sets compare equal.
+            let ordered: Vec<Value> = choices
+                .iter()
+                .filter(|c| out.contains(c))
+                .map(|c| Value::String(c.to_string()))
+                .collect();
+            Ok(Value::Array(ordered))
+        }
+        Kind::Url => {
+            let s = v.as_str().ok_or_else(want)?.trim();
+            if s.is_empty() {
+                return Ok(Value::String(String::new()));
+            }
+            let rest = s
+                .strip_prefix("https://")
+                .or_else(|| s.strip_prefix("http://"))
+                .ok_or_else(|| bad(format!("{s:?} must start with https://")))?;
+            if rest.is_empty()
+                || rest.starts_with('/')
+                || s.len() > 2048
+                || s.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(bad(format!("{s:?} is not a valid URL")));
+            }
+            Ok(Value::String(s.to_string()))
+        }
+        Kind::Digits { min, max } => {
+            let s = v.as_str().ok_or_else(want)?;
+            if s.len() < min || s.len() > max || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad(format!("{s:?} must be {min} to {max} digits")));
+            }
+            Ok(Value::String(s.to_string()))
+        }
+        Kind::CidrList => {
+            let items = v.as_array().ok_or_else(want)?;
+            let mut out: Vec<String> = Vec::new();
+            for item in items {
+                let s = item.as_str().ok_or_else(want)?.trim();
+                let net: IpNet = match s.parse::<IpNet>() {
+                    Ok(n) => n.trunc(),
+                    Err(_) => s
+                        .parse::<IpAddr>()
+                        .map(IpNet::from)
+                        .map_err(|_| bad(format!("{s:?} is not an IP address or CIDR range")))?,
+                };
+                let text = net.to_string();
+                if !out.contains(&text) {
+                    out.push(text);
+                }
+            }
+            if out.len() > 1000 {
+                return Err(bad("at most 1000 ranges".into()));
+            }
+            Ok(Value::Array(out.into_iter().map(Value::String).collect()))
+        }
+        Kind::Text { min, max } => {
+            let s = v.as_str().ok_or_else(want)?.trim();
+            let n = s.chars().count();
+            if n < min || n > max || s.chars().any(char::is_control) {
+                return Err(bad(format!(
+                    "must be {min} to {max} characters without control characters"
+                )));
+            }
+            Ok(Value::String(s.to_string()))
+        }
+    }
+}
+
+impl Settings {
+    /// Dotted key → value, in `KEYS` order.
+    pub fn to_map(&self) -> BTreeMap<&'static str, Value> {
+        let tree = serde_json::to_value(self).unwrap_or(Value::Null);
+        KEYS.iter()
+            .map(|d| {
+                let (section, field) = d.key.split_once('.').unwrap_or((d.key, ""));
+                (d.key, tree[section][field].clone())
+            })
+            .collect()
+    }
+
+    fn from_map(map: &BTreeMap<&'static str, Value>) -> Result<Settings> {
+        let mut tree = Map::new();
+        for (key, value) in map {
+            let (section, field) = key.split_once('.').unwrap_or((key, ""));
+            tree.entry(section.to_string())
+                .or_insert_with(|| Value::Object(Map::new()))
+                .as_object_mut()
+                .map(|o| o.insert(field.to_string(), value.clone()));
+        }
+        serde_json::from_value(Value::Object(tree))
+            .map_err(|e| Error::Internal(format!("settings do not fit the model: {e}")))
+    }
+
+    /// Builds settings from stored rows (key, JSON text) over the defaults.
+    /// Unknown keys (written by a newer version) are returned, not fatal; a
+    /// stored value that breaks its rule is an error, never silently replaced.
+    pub fn from_rows<I>(rows: I) -> Result<(Settings, Vec<String>)>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut map = Settings::default().to_map();
+        let mut unknown = Vec::new();
+        for (key, text) in rows {
+            let Some(def) = KEYS.iter().find(|d| d.key == key) else {
+                unknown.push(key);
+                continue;
+            };
+            let value: Value = serde_json::from_str(&text)
+                .map_err(|_| Error::invalid(def.key, "stored value is not valid JSON"))?;
+            map.insert(def.key, check_value(def, value)?);
+        }
+        let settings = Settings::from_map(&map)?;
+        settings.check_consistency()?;
+        Ok((settings, unknown))
+    }
+
+    /// Returns these settings with one key changed, or why it cannot be.
+    pub fn with_value(&self, key: &str, value: Value) -> Result<(Settings, Value)> {
+        let def = key_def(key)?;
+        let value = check_value(def, value)?;
+        let mut map = self.to_map();
+        map.insert(def.key, value.clone());
+        let next = Settings::from_map(&map)?;
+        next.check_consistency()?;
+        Ok((next, value))
+    }
+
+    /// Rules that tie keys together.
+    pub fn check_consistency(&self) -> Result<()> {
+        let p = &self.portal;
+        if p.primary_auth != PrimaryAuth::Local {
+            return Err(Error::invalid(
+                "portal.primary_auth",
+                "only local primary authentication is available in this version; LDAP and RADIUS arrive with the directory adapters",
+            ));
+        }
+        if p.allow_select_method && p.selectable_methods.is_empty() {
+            return Err(Error::invalid(
+                "portal.selectable_methods",
+                "must name at least one method while portal.allow_select_method is on",
+            ));
+        }
+        if p.bypass_default_seconds > p.bypass_max_seconds {
+            return Err(Error::invalid(
+                "portal.bypass_default_seconds",
+                format!(
+                    "{} is more than portal.bypass_max_seconds ({})",
+                    p.bypass_default_seconds, p.bypass_max_seconds
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Keys whose value differs from the default, with their stored JSON.
+    pub fn changed_rows(&self) -> Vec<(String, String)> {
+        let defaults = Settings::default().to_map();
+        self.to_map()
+            .into_iter()
+            .filter(|(k, v)| defaults.get(k) != Some(v))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+/// Shows a value as a person would type it back in.
+pub fn display_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| i.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(s: &Settings, key: &str, raw: &str) -> Result<Settings> {
+        let def = key_def(key)?;
+        let v = parse_text(def, raw)?;
+        Ok(s.with_value(key, v)?.0)
+    }
+
+    #[test]
+    fn every_key_maps_to_the_model_and_back() {
+        let d = Settings::default();
+        let map = d.to_map();
+        assert_eq!(map.len(), KEYS.len());
+        for (k, v) in &map {
+            assert!(!v.is_null(), "{k} has no field in the model");
+            check_value(key_def(k).unwrap(), v.clone())
+                .unwrap_or_else(|e| panic!("default of {k}: {e}"));
+        }
+        assert_eq!(Settings::from_map(&map).unwrap(), d);
+        assert!(d.changed_rows().is_empty());
+    }
+
+    #[test]
+    fn every_int_boundary_is_enforced() {
+        let d = Settings::default();
+        for def in KEYS {
+            if let Kind::Int { min, max } = def.kind {
+                // bypass_default must stay <= bypass_max; test it against a large max.
+                let base = if def.key == "portal.bypass_default_seconds" {
+                    set(&d, "portal.bypass_max_seconds", "86400").unwrap()
+                } else {
+                    d.clone()
+                };
+                let base = if def.key == "portal.bypass_max_seconds" {
+                    set(&base, "portal.bypass_default_seconds", "1").unwrap()
+                } else {
+                    base
+                };
+                for ok in [min, max] {
+                    set(&base, def.key, &ok.to_string())
+                        .unwrap_or_else(|e| panic!("{} {ok}: {e}", def.key));
+                }
+                for bad in [min - 1, max + 1] {
+                    let err = set(&base, def.key, &bad.to_string())
+                        .unwrap_err()
+                        .to_string();
+                    assert!(
+                        err.contains(def.key) && err.contains("out of range"),
+                        "{err}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn named_ranges_of_the_product() {
+        let d = Settings::default();
+        assert!(set(&d, "portal.max_mobile_devices", "10").is_ok());
+        assert!(set(&d, "portal.max_mobile_devices", "11").is_err());
+        assert!(set(&d, "portal.max_mobile_devices", "0").is_err());
+        assert!(set(&d, "pin.history", "10").is_ok());
+        assert!(set(&d, "pin.history", "0").is_err());
+        assert_eq!(d.portal.bypass_default_seconds, 300);
+        assert_eq!(d.pin.history, 5);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let d = Settings::default();
+        let cases = [
+            ("portal.allow_login", "maybe"),
+            ("portal.max_mobile_devices", "three"),
+            ("portal.primary_auth", "kerberos"),
+            ("portal.selectable_methods", "oath_token,fax"),
+            ("portal.url", "ftp://x"),
+            ("portal.url", "https://"),
+            ("fraud.code", "12a"),
+            ("fraud.code", ""),
+            ("fraud.code", "123456789"),
+            ("trusted_ips.ranges", "10.0.0.0/33"),
+            ("trusted_ips.ranges", "not-an-ip"),
+            ("sdk.admin_group", ""),
+        ];
+        for (k, v) in cases {
+            let err = set(&d, k, v).unwrap_err().to_string();
+            assert!(err.starts_with(k), "{k}={v}: {err}");
+        }
+        let err = set(&d, "portal.allow_logn", "true")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown setting") && err.contains("portal.allow_login"),
+            "{err}"
+        );
+        assert!(set(&d, "nosuch.key", "1")
+            .unwrap_err()
+            .to_string()
+            .contains("settings show"));
+    }
+
+    #[test]
+    fn cross_key_rules() {
+        let d = Settings::default();
+        let s = set(&d, "portal.allow_select_method", "true").unwrap();
+        assert!(set(&s, "portal.selectable_methods", "").is_err());
+        assert!(set(&d, "portal.selectable_methods", "").is_ok());
+        assert!(set(&d, "portal.bypass_default_seconds", "3601").is_err());
+        assert!(set(&d, "portal.primary_auth", "ldap")
+            .unwrap_err()
+            .to_string()
+            .contains("only local"));
+    }
+
+    #[test]
+    fn normalisation_and_rows() {
+        let d = Settings::default();
+        let s = set(
+            &d,
+            "trusted_ips.ranges",
+            "10.1.2.3/8, 192.168.1.7, ::1, 10.0.0.0/8",
+        )
+        .unwrap();
+        assert_eq!(
+            s.trusted_ips.ranges,
+            vec!["10.0.0.0/8", "192.168.1.7/32", "::1/128"]
+        );
+        let s = set(&s, "trusted_ips.enabled", "on").unwrap();
+        assert!(s.trusted_ips.contains("10.200.0.1".parse().unwrap()));
+        assert!(!s.trusted_ips.contains("11.0.0.1".parse().unwrap()));
+        let s = set(
+            &s,
+            "portal.selectable_methods",
+            "oath_token, phone_call, oath_token",
+        )
+        .unwrap();
+        assert_eq!(
+            s.portal.selectable_methods,
+            vec![MethodKind::PhoneCall, MethodKind::OathToken]
+        );
+        let rows = s.changed_rows();
+        assert_eq!(rows.len(), 3);
+        let (back, unknown) = Settings::from_rows(
+            rows.into_iter()
+                .chain([("future.key".to_string(), "1".to_string())]),
+        )
+        .unwrap();
+        assert_eq!(back, s);
+        assert_eq!(unknown, vec!["future.key"]);
+    }
+
+    #[test]
+    fn corrupt_stored_values_are_errors() {
+        let err = Settings::from_rows([("pin.history".to_string(), "42".to_string())]).unwrap_err();
+        assert!(err.to_string().contains("pin.history"));
+        assert!(Settings::from_rows([("pin.history".to_string(), "{".to_string())]).is_err());
+    }
+}
