@@ -3,16 +3,16 @@
 
 pub mod audit;
 pub mod clock;
-// pub mod engine;
+pub mod engine;
 pub mod error;
 pub mod password;
 pub mod ports;
 pub mod sealing;
-// pub mod service;
+pub mod service;
 pub mod settings;
 pub mod user;
 pub mod validate;
 
-// pub use engine::Engine;
+pub use engine::Engine;
 pub use error::{Error, Result};
-// pub use service::{Actor, Ctx, MfaService};
+pub use service::{Actor, Ctx, MfaService};

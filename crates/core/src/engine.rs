@@ -1,0 +1,483 @@
+//! The engine: every business rule, behind `MfaService`. Handlers and CLI
+//! commands parse, call one method here, and render.
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+use crate::audit::{AuditEvent, AuditQuery, NewAuditEvent, ResultCode};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::password::SecretHasher;
+use crate::ports::{Store, UserQuery};
+use crate::sealing::SealingKey;
+use crate::service::{CreateUser, Ctx, MfaService, PrimaryOutcome};
+use crate::settings::{key_def, Settings};
+use crate::user::{Admin, DefaultMethod, NewUser, Permission, User, UserPatch};
+use crate::validate;
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: SecretHasher,
+    sealing: Arc<SealingKey>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hasher: SecretHasher,
+        sealing: Arc<SealingKey>,
+    ) -> Self {
+        Engine {
+            store,
+            clock,
+            hasher,
+            sealing,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn sealing(&self) -> &Arc<SealingKey> {
+        &self.sealing
+    }
+
+    fn event(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        subject: Option<&str>,
+        result: ResultCode,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
+            at: self.clock.now(),
+            actor: ctx.actor.to_string(),
+            subject: subject.map(str::to_string),
+            event: event.to_string(),
+            method: None,
+            result,
+            source_ip: ctx.source_ip,
+            detail: None,
+        }
+    }
+
+    /// Records a refusal; the refusal itself is what the caller gets back,
+    /// even if the audit write fails (that failure is logged).
+    async fn refuse<T>(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        subject: Option<&str>,
+        err: Error,
+    ) -> Result<T> {
+        let result = match &err {
+            Error::InvalidInput { .. } => ResultCode::FailedInvalidInput,
+            Error::NotFound(_) => ResultCode::FailedUserNotFound,
+            Error::Conflict(m) if m.contains("already exists") => ResultCode::FailedUserExists,
+            Error::Conflict(_) => ResultCode::FailedConcurrentChange,
+            Error::Forbidden(_) => ResultCode::FailedNotAllowed,
+            // Nothing was decided when the database is down or a bug struck.
+            Error::Unavailable(_) | Error::Internal(_) => return Err(err),
+        };
+        let mut ev = self.event(ctx, event, subject, result);
+        ev.detail = Some(err.to_string());
+        if let Err(audit_err) = self.store.append_audit(&ev).await {
+            tracing::warn!(%audit_err, event, "could not record refusal in the audit log");
+        }
+        Err(err)
+    }
+
+    async fn user(&self, username: &str) -> Result<User> {
+        self.store
+            .find_user(username)
+            .await?
+            .ok_or(Error::NotFound("user"))
+    }
+
+    async fn save(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        user: User,
+        result: ResultCode,
+        detail: Option<String>,
+    ) -> Result<User> {
+        let mut ev = self.event(ctx, event, Some(&user.username), result);
+        ev.detail = detail;
+        let username = user.username.clone();
+        match self.store.update_user(&user, &ev).await {
+            Ok(u) => Ok(u),
+            Err(e) => self.refuse(ctx, event, Some(&username), e).await,
+        }
+    }
+
+    async fn validated_new_user(&self, req: CreateUser) -> Result<NewUser> {
+        let username = validate::username(&req.username)?;
+        let display_name = validate::display_name(req.display_name.as_deref().unwrap_or(""))?;
+        let email = validate::email(req.email.as_deref().unwrap_or(""))?;
+        let language = validate::language(req.language.as_deref().unwrap_or(""))?;
+        let groups = validate::groups(&req.groups)?;
+        let password_hash = match req.password {
+            Some(pw) => {
+                validate::password(&pw)?;
+                Some(self.hasher.hash(pw).await?)
+            }
+            None => None,
+        };
+        Ok(NewUser {
+            username,
+            display_name,
+            email,
+            groups,
+            language,
+            password_hash,
+        })
+    }
+
+    fn apply_patch(user: &mut User, patch: UserPatch) -> Result<Vec<&'static str>> {
+        let mut changed = Vec::new();
+        if let Some(v) = patch.display_name {
+            user.display_name = validate::display_name(&v)?;
+            changed.push("display_name");
+        }
+        if let Some(v) = patch.email {
+            user.email = validate::email(&v)?;
+            changed.push("email");
+        }
+        if let Some(v) = patch.groups {
+            user.groups = validate::groups(&v)?;
+            changed.push("groups");
+        }
+        if let Some(v) = patch.language {
+            user.language = validate::language(&v)?;
+            changed.push("language");
+        }
+        if let Some(v) = patch.default_method {
+            user.default_method = if v.trim().is_empty() {
+                None
+            } else {
+                Some(v.parse::<DefaultMethod>()?)
+            };
+            changed.push("default_method");
+        }
+        Ok(changed)
+    }
+
+    /// Makes the first portal administrator: creates the user when missing
+    /// (a password is then required) and grants every permission over all
+    /// users. Refused once any administrator exists.
+    pub async fn bootstrap_admin(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        password: Option<String>,
+    ) -> Result<Admin> {
+        const EVENT: &str = "admin.bootstrap";
+        if self.store.count_admins().await? > 0 {
+            return self
+                .refuse(
+                    ctx,
+                    EVENT,
+                    Some(username),
+                    Error::Conflict(
+                        "an administrator already exists; bootstrap only makes the first one"
+                            .into(),
+                    ),
+                )
+                .await;
+        }
+        let user = match self.store.find_user(username).await? {
+            Some(u) => {
+                if let Some(pw) = password {
+                    self.set_password(ctx, &u.username, pw).await?;
+                }
+                u
+            }
+            None => {
+                if password.is_none() {
+                    return self
+                        .refuse(
+                            ctx,
+                            EVENT,
+                            Some(username),
+                            Error::invalid("password", "a new administrator needs a password"),
+                        )
+                        .await;
+                }
+                self.create_user(
+                    ctx,
+                    CreateUser {
+                        username: username.to_string(),
+                        password,
+                        ..Default::default()
+                    },
+                )
+                .await?
+            }
+        };
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessAdminGranted,
+        );
+        self.store
+            .put_admin(user.id, &Permission::ALL, None, &ev)
+            .await?;
+        Ok(Admin {
+            user_id: user.id,
+            username: user.username,
+            permissions: Permission::ALL.to_vec(),
+            scope_group: None,
+        })
+    }
+
+    pub async fn admins(&self) -> Result<Vec<Admin>> {
+        self.store.list_admins().await
+    }
+
+    pub async fn admin_count(&self) -> Result<u64> {
+        self.store.count_admins().await
+    }
+}
+
+#[async_trait]
+impl MfaService for Engine {
+    async fn ready(&self) -> Result<()> {
+        self.store.ping().await
+    }
+
+    async fn settings(&self) -> Result<Settings> {
+        let rows = self.store.settings_rows().await?;
+        let (settings, unknown) = Settings::from_rows(rows)?;
+        if !unknown.is_empty() {
+            tracing::warn!(
+                ?unknown,
+                "ignoring stored settings this version does not know"
+            );
+        }
+        Ok(settings)
+    }
+
+    async fn set_setting(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<Settings> {
+        const EVENT: &str = "settings.set";
+        let current = self.settings().await?;
+        let (next, value) = match current.with_value(key, value) {
+            Ok(v) => v,
+            Err(e) => return self.refuse(ctx, EVENT, None, e).await,
+        };
+        let def = key_def(key)?;
+        let default = Settings::default().to_map().get(def.key).cloned();
+        let row = if default.as_ref() == Some(&value) {
+            None
+        } else {
+            Some(value.to_string())
+        };
+        let mut ev = self.event(ctx, EVENT, None, ResultCode::SuccessSettingChanged);
+        ev.detail = Some(format!("{}={}", def.key, value));
+        self.store
+            .write_settings(&[(def.key.to_string(), row)], &ev)
+            .await?;
+        Ok(next)
+    }
+
+    async fn reset_setting(&self, ctx: &Ctx, key: &str) -> Result<Settings> {
+        let def = match key_def(key) {
+            Ok(d) => d,
+            Err(e) => return self.refuse(ctx, "settings.reset", None, e).await,
+        };
+        let default = Settings::default().to_map()[def.key].clone();
+        self.set_setting(ctx, def.key, default).await
+    }
+
+    async fn create_user(&self, ctx: &Ctx, req: CreateUser) -> Result<User> {
+        const EVENT: &str = "user.create";
+        let subject = req.username.trim().to_string();
+        let new = match self.validated_new_user(req).await {
+            Ok(n) => n,
+            Err(e) => return self.refuse(ctx, EVENT, Some(&subject), e).await,
+        };
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&new.username),
+            ResultCode::SuccessUserCreated,
+        );
+        match self.store.create_user(&new, &ev).await {
+            Ok(u) => Ok(u),
+            Err(e) => self.refuse(ctx, EVENT, Some(&new.username), e).await,
+        }
+    }
+
+    async fn get_user(&self, _ctx: &Ctx, username: &str) -> Result<User> {
+        self.user(username).await
+    }
+
+    async fn list_users(&self, _ctx: &Ctx, query: UserQuery) -> Result<Vec<User>> {
+        self.store.list_users(&query).await
+    }
+
+    async fn update_user(&self, ctx: &Ctx, username: &str, patch: UserPatch) -> Result<User> {
+        const EVENT: &str = "user.update";
+        let mut user = match self.user(username).await {
+            Ok(u) => u,
+            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
+        };
+        if patch.is_empty() {
+            return self
+                .refuse(
+                    ctx,
+                    EVENT,
+                    Some(username),
+                    Error::invalid("patch", "nothing to change"),
+                )
+                .await;
+        }
+        let changed = match Self::apply_patch(&mut user, patch) {
+            Ok(c) => c,
+            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
+        };
+        self.save(
+            ctx,
+            EVENT,
+            user,
+            ResultCode::SuccessUserUpdated,
+            Some(changed.join(",")),
+        )
+        .await
+    }
+
+    async fn set_user_enabled(&self, ctx: &Ctx, username: &str, enabled: bool) -> Result<User> {
+        let (event, code) = if enabled {
+            ("user.enable", ResultCode::SuccessUserEnabled)
+        } else {
+            ("user.disable", ResultCode::SuccessUserDisabled)
+        };
+        let mut user = match self.user(username).await {
+            Ok(u) => u,
+            Err(e) => return self.refuse(ctx, event, Some(username), e).await,
+        };
+        user.enabled = enabled;
+        self.save(ctx, event, user, code, None).await
+    }
+
+    async fn unblock_user(&self, ctx: &Ctx, username: &str) -> Result<User> {
+        const EVENT: &str = "user.unblock";
+        let mut user = match self.user(username).await {
+            Ok(u) => u,
+            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
+        };
+        user.locked_until = None;
+        user.fraud_blocked = false;
+        self.save(ctx, EVENT, user, ResultCode::SuccessUserUnlocked, None)
+            .await
+    }
+
+    async fn delete_user(&self, ctx: &Ctx, username: &str) -> Result<()> {
+        const EVENT: &str = "user.delete";
+        let user = match self.user(username).await {
+            Ok(u) => u,
+            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
+        };
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessUserDeleted,
+        );
+        if self.store.delete_user(user.id, &ev).await? {
+            Ok(())
+        } else {
+            self.refuse(ctx, EVENT, Some(username), Error::NotFound("user"))
+                .await
+        }
+    }
+
+    async fn set_password(&self, ctx: &Ctx, username: &str, password: String) -> Result<()> {
+        const EVENT: &str = "user.password";
+        let user = match self.user(username).await {
+            Ok(u) => u,
+            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
+        };
+        if let Err(e) = validate::password(&password) {
+            return self.refuse(ctx, EVENT, Some(&user.username), e).await;
+        }
+        let hash = self.hasher.hash(password).await?;
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessPasswordChanged,
+        );
+        self.store.set_password_hash(user.id, &hash, &ev).await
+    }
+
+    async fn check_password(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        password: String,
+    ) -> Result<PrimaryOutcome> {
+        const EVENT: &str = "primary.password";
+        if password.len() > validate::PASSWORD_MAX_BYTES
+            || username.len() > 4 * validate::USERNAME_MAX
+        {
+            self.hasher.verify_dummy(String::new()).await;
+            let mut ev = self.event(ctx, EVENT, None, ResultCode::FailedInvalidInput);
+            ev.detail = Some("oversized credentials".into());
+            self.store.append_audit(&ev).await?;
+            return Ok(PrimaryOutcome::Rejected);
+        }
+        let user = self.store.find_user(username).await?;
+        let hash = match &user {
+            Some(u) => self.store.password_hash(u.id).await?,
+            None => None,
+        };
+        // Unknown users and users without a password cost the same hash as a real check.
+        let matched = match &hash {
+            Some(h) => self.hasher.verify(password, h.clone()).await,
+            None => {
+                self.hasher.verify_dummy(password).await;
+                false
+            }
+        };
+        let now = self.clock.now();
+        let (outcome, code) = match user {
+            None => (PrimaryOutcome::Rejected, ResultCode::FailedUserNotFound),
+            Some(_) if !matched => (PrimaryOutcome::Rejected, ResultCode::FailedPasswordWrong),
+            Some(u) => match u.status(now) {
+                crate::user::UserStatus::Enabled => (
+                    PrimaryOutcome::Accepted(u),
+                    ResultCode::SuccessPasswordVerified,
+                ),
+                crate::user::UserStatus::Disabled => {
+                    (PrimaryOutcome::Rejected, ResultCode::FailedUserDisabled)
+                }
+                _ => (PrimaryOutcome::Rejected, ResultCode::FailedUserLocked),
+            },
+        };
+        let subject = match &outcome {
+            PrimaryOutcome::Accepted(u) => u.username.clone(),
+            PrimaryOutcome::Rejected => username.trim().to_string(),
+        };
+        let ev = self.event(ctx, EVENT, Some(&subject), code);
+        self.store.append_audit(&ev).await?;
+        Ok(outcome)
+    }
+
+    async fn audit_events(&self, _ctx: &Ctx, query: AuditQuery) -> Result<Vec<AuditEvent>> {
+        self.store.audit_events(&query).await
+    }
+}

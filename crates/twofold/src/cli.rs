@@ -1,0 +1,178 @@
+//! The command line, as clap types. Behaviour lives in `commands`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "twofold",
+    version,
+    about = "Self-hosted multi-factor authentication server and user portal"
+)]
+pub struct Cli {
+    /// Configuration file (TOML); see `twofold config example`.
+    #[arg(long, global = true, env = "TWOFOLD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: portal, API and health endpoints over HTTPS.
+    Serve(ServeArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Show and change runtime settings (stored in the database, shared by all nodes).
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Manage portal administrators.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Override `listen` (e.g. 0.0.0.0:443, 127.0.0.1:0 for any free port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a fully commented configuration file with every default.
+    Example,
+    /// Load the configuration and report problems.
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordInput {
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Group membership (repeat for several).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+        /// Language (en, nl).
+        #[arg(long)]
+        language: Option<String>,
+        /// Give the user a local password, read from standard input.
+        #[command(flatten)]
+        password: PasswordInput,
+    },
+    /// List users.
+    List {
+        /// Only usernames starting with this (any case).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Only members of this group.
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user.
+    Show {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's profile; an empty value clears a field.
+    Set {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Replace all groups: comma-separated, empty for none.
+        #[arg(long, value_name = "G1,G2")]
+        groups: Option<String>,
+        #[arg(long)]
+        language: Option<String>,
+        /// Default method: phone_call, text_message, mobile_app, oath_token, optionally `:mode`.
+        #[arg(long)]
+        method: Option<String>,
+    },
+    /// Allow the user to sign in again.
+    Enable { username: String },
+    /// Refuse every sign-in of the user until enabled.
+    Disable { username: String },
+    /// Lift a lockout or fraud block.
+    Unblock { username: String },
+    /// Delete the user and everything attached to them.
+    Delete { username: String },
+    /// Set the user's local password (prompted, or from standard input).
+    Passwd {
+        username: String,
+        #[command(flatten)]
+        password: PasswordInput,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Show every setting with its value.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change one setting, e.g. `settings set portal.allow_bypass true`.
+    Set { key: String, value: String },
+    /// Return one setting to its default.
+    Reset { key: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Show the newest events, oldest first.
+    Tail {
+        /// How many events.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+        /// Only events about this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Keep printing new events as they happen.
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Make the first portal administrator (creates the user if needed).
+    Bootstrap {
+        username: String,
+        #[command(flatten)]
+        password: PasswordInput,
+    },
+    /// List portal administrators.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}

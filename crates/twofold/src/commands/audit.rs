@@ -1,0 +1,84 @@
+use anyhow::Result;
+use std::time::Duration;
+use twofold_core::audit::{AuditEvent, AuditQuery};
+use twofold_core::{Ctx, Engine, MfaService};
+
+use super::output;
+use super::output::out;
+use crate::cli::AuditCommand;
+
+const FOLLOW_POLL: Duration = Duration::from_secs(1);
+
+fn print(e: &AuditEvent, json: bool) -> Result<()> {
+    if json {
+        out!("{}", serde_json::to_string(e)?);
+        return Ok(());
+    }
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    out!(
+        "{}  {:<20} {:<28} {:<18} {:<24} {}{}",
+        output::when(e.at),
+        e.event,
+        e.result.as_str(),
+        e.actor,
+        dash(&e.subject),
+        e.source_ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "-".into()),
+        e.detail
+            .as_ref()
+            .map(|d| format!("  {d}"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+pub async fn run(engine: &Engine, cmd: AuditCommand) -> Result<()> {
+    let ctx = Ctx::cli();
+    let AuditCommand::Tail {
+        lines,
+        user,
+        follow,
+        json,
+    } = cmd;
+    let mut events = engine
+        .audit_events(
+            &ctx,
+            AuditQuery {
+                limit: lines.clamp(1, 1000),
+                subject: user.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    events.reverse();
+    for e in &events {
+        print(e, json)?;
+    }
+    if !follow {
+        return Ok(());
+    }
+    let mut last = events.last().map(|e| e.id).unwrap_or(0);
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+        }
+        let mut fresh = engine
+            .audit_events(
+                &ctx,
+                AuditQuery {
+                    limit: 1000,
+                    after_id: Some(last),
+                    subject: user.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        fresh.reverse();
+        for e in &fresh {
+            print(e, json)?;
+            last = last.max(e.id);
+        }
+    }
+}

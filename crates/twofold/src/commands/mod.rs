@@ -1,0 +1,103 @@
+//! What each command does: parse arguments, call the engine, print.
+
+mod admin;
+mod audit;
+mod output;
+mod settings;
+mod user;
+
+use anyhow::Result;
+use output::out;
+use std::io::{BufRead, IsTerminal};
+
+use crate::cli::{Cli, Command, ConfigCommand, PasswordInput};
+use crate::config::{self, Config};
+use crate::{logging, runtime, serve};
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    if let Command::Config(ConfigCommand::Example) = cli.command {
+        output::line(config::example().trim_end());
+        return Ok(());
+    }
+    let mut config = Config::load(cli.config.as_deref(), &env)?;
+    match cli.command {
+        Command::Serve(args) => {
+            rustls::crypto::ring::default_provider()
+                .install_default()
+                .map_err(|_| anyhow::anyhow!("a TLS crypto provider was already installed"))?;
+            if let Some(listen) = args.listen {
+                config.listen = listen.parse().map_err(|_| {
+                    config::ConfigError(format!("--listen: {listen:?} is not an address and port"))
+                })?;
+            }
+            serve::run(config, cli.config.as_deref()).await
+        }
+        Command::Config(ConfigCommand::Example) => unreachable!("handled above"),
+        Command::Config(ConfigCommand::Check) => {
+            out!("configuration is valid");
+            out!("  listen    {}", config.listen);
+            out!("  data_dir  {}", config.data_dir.display());
+            out!(
+                "  database  {}",
+                if config.database_url.starts_with("sqlite") {
+                    "sqlite"
+                } else {
+                    "postgres"
+                }
+            );
+            Ok(())
+        }
+        Command::User(cmd) => {
+            logging::init_cli();
+            let opened = runtime::open(&config).await?;
+            user::run(&opened.engine, cmd).await
+        }
+        Command::Settings(cmd) => {
+            logging::init_cli();
+            let opened = runtime::open(&config).await?;
+            settings::run(&opened.engine, cmd).await
+        }
+        Command::Audit(cmd) => {
+            logging::init_cli();
+            let opened = runtime::open(&config).await?;
+            audit::run(&opened.engine, cmd).await
+        }
+        Command::Admin(cmd) => {
+            logging::init_cli();
+            let opened = runtime::open(&config).await?;
+            admin::run(&opened.engine, cmd).await
+        }
+    }
+}
+
+/// A password from standard input (`--password-stdin`) or typed twice at a
+/// terminal. `required` false means "none" is an acceptable answer when
+/// neither applies.
+fn read_password(input: &PasswordInput, required: bool) -> Result<Option<String>> {
+    if input.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let pw = line.strip_suffix('\n').unwrap_or(&line);
+        let pw = pw.strip_suffix('\r').unwrap_or(pw);
+        return Ok(Some(pw.to_string()));
+    }
+    if std::io::stdin().is_terminal() && required {
+        let first = rpassword::prompt_password("New password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        if first != second {
+            return Err(
+                twofold_core::Error::invalid("password", "the two passwords differ").into(),
+            );
+        }
+        return Ok(Some(first));
+    }
+    if required {
+        return Err(twofold_core::Error::invalid(
+            "password",
+            "no terminal to ask on; pass --password-stdin and write it to standard input",
+        )
+        .into());
+    }
+    Ok(None)
+}

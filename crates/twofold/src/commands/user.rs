@@ -1,0 +1,162 @@
+use anyhow::Result;
+use serde::Serialize;
+use twofold_core::ports::UserQuery;
+use twofold_core::service::CreateUser;
+use twofold_core::user::{User, UserPatch};
+use twofold_core::{Ctx, Engine, MfaService};
+
+use super::output::out;
+use super::{output, read_password};
+use crate::cli::UserCommand;
+
+#[derive(Serialize)]
+struct UserView<'a> {
+    #[serde(flatten)]
+    user: &'a User,
+    status: String,
+}
+
+fn view<'a>(u: &'a User, engine: &Engine) -> UserView<'a> {
+    UserView {
+        user: u,
+        status: u.status(engine.clock().now()).to_string(),
+    }
+}
+
+pub async fn run(engine: &Engine, cmd: UserCommand) -> Result<()> {
+    let ctx = Ctx::cli();
+    match cmd {
+        UserCommand::Add {
+            username,
+            email,
+            display_name,
+            groups,
+            language,
+            password,
+        } => {
+            let password = if password.password_stdin {
+                read_password(&password, true)?
+            } else {
+                None
+            };
+            let user = engine
+                .create_user(
+                    &ctx,
+                    CreateUser {
+                        username,
+                        display_name,
+                        email,
+                        groups,
+                        language,
+                        password,
+                    },
+                )
+                .await?;
+            out!("created user {}", user.username);
+        }
+        UserCommand::List {
+            prefix,
+            group,
+            limit,
+            json,
+        } => {
+            let users = engine
+                .list_users(
+                    &ctx,
+                    UserQuery {
+                        prefix,
+                        group,
+                        after: None,
+                        limit,
+                    },
+                )
+                .await?;
+            if json {
+                let views: Vec<_> = users.iter().map(|u| view(u, engine)).collect();
+                return output::json(&views);
+            }
+            let now = engine.clock().now();
+            let rows: Vec<Vec<String>> = users
+                .iter()
+                .map(|u| {
+                    vec![
+                        u.username.clone(),
+                        u.display_name.clone().unwrap_or_default(),
+                        u.email.clone().unwrap_or_default(),
+                        u.status(now).to_string(),
+                        u.default_method
+                            .map(|m| m.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        u.groups.join(","),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "USERNAME",
+                    "DISPLAY NAME",
+                    "EMAIL",
+                    "STATUS",
+                    "METHOD",
+                    "GROUPS",
+                ],
+                &rows,
+            );
+        }
+        UserCommand::Show { username, json } => {
+            let user = engine.get_user(&ctx, &username).await?;
+            if json {
+                return output::json(&view(&user, engine));
+            }
+            output::user_detail(&user, engine.clock().now());
+        }
+        UserCommand::Set {
+            username,
+            email,
+            display_name,
+            groups,
+            language,
+            method,
+        } => {
+            let patch = UserPatch {
+                display_name,
+                email,
+                groups: groups.map(|g| {
+                    g.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                }),
+                language,
+                default_method: method,
+            };
+            let user = engine.update_user(&ctx, &username, patch).await?;
+            out!("updated user {}", user.username);
+        }
+        UserCommand::Enable { username } => {
+            let user = engine.set_user_enabled(&ctx, &username, true).await?;
+            out!("enabled user {}", user.username);
+        }
+        UserCommand::Disable { username } => {
+            let user = engine.set_user_enabled(&ctx, &username, false).await?;
+            out!("disabled user {}", user.username);
+        }
+        UserCommand::Unblock { username } => {
+            let user = engine.unblock_user(&ctx, &username).await?;
+            out!("unblocked user {}", user.username);
+        }
+        UserCommand::Delete { username } => {
+            engine.delete_user(&ctx, &username).await?;
+            out!("deleted user {username}");
+        }
+        UserCommand::Passwd { username, password } => {
+            // Fail on an unknown user before asking for a password.
+            let user = engine.get_user(&ctx, &username).await?;
+            let pw = read_password(&password, true)?.unwrap_or_default();
+            engine.set_password(&ctx, &user.username, pw).await?;
+            out!("password changed for {}", user.username);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,549 @@
+//! Process configuration: a TOML file, then `TWOFOLD_*` environment variables
+//! over it, then defaults. `KEYS` is the single table of what exists: it
+//! drives parsing, environment names, error messages and `config example`.
+//!
+//! This is the static part (where to listen, which database, which files).
+//! Everything an administrator tunes at run time lives in the database as
+//! settings (`twofold settings`), so all nodes share it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Path,
+    Addr,
+    Int { min: i64, max: i64 },
+    Choice(&'static [&'static str]),
+}
+
+struct Key {
+    path: &'static str,
+    env: &'static str,
+    kind: Kind,
+    default: &'static str,
+    help: &'static str,
+    /// Secrets may also come from a file named by `<ENV>_FILE`.
+    secret: bool,
+}
+
+const KEYS: &[Key] = &[
+    Key { path: "data_dir", env: "TWOFOLD_DATA_DIR", kind: Kind::Path, default: "./twofold-data", help: "Directory for the SQLite database, the sealing key, the generated certificate and logs. Created on first start.", secret: false },
+    Key { path: "listen", env: "TWOFOLD_LISTEN", kind: Kind::Addr, default: "127.0.0.1:8443", help: "Address and port the HTTPS server listens on.", secret: false },
+    Key { path: "database.url", env: "TWOFOLD_DATABASE_URL", kind: Kind::Text, default: "sqlite://<data_dir>/twofold.db", help: "sqlite://PATH (one server) or postgres://USER:PASSWORD@HOST/DB (several nodes).", secret: true },
+    Key { path: "database.max_connections", env: "TWOFOLD_DATABASE_MAX_CONNECTIONS", kind: Kind::Int { min: 1, max: 256 }, default: "8", help: "Connections in the pool.", secret: false },
+    Key { path: "tls.cert_file", env: "TWOFOLD_TLS_CERT_FILE", kind: Kind::Path, default: "<data_dir>/tls/cert.pem, self-signed, generated when missing", help: "PEM certificate chain. Set together with tls.key_file to use your own certificate.", secret: false },
+    Key { path: "tls.key_file", env: "TWOFOLD_TLS_KEY_FILE", kind: Kind::Path, default: "<data_dir>/tls/key.pem, generated when missing", help: "PEM private key of the certificate.", secret: false },
+    Key { path: "secrets.sealing_key_file", env: "TWOFOLD_SEALING_KEY_FILE", kind: Kind::Path, default: "<data_dir>/sealing.key, created with mode 0600 when missing", help: "Key that seals OATH seeds at rest. Keep it out of database backups; without it sealed secrets cannot be opened. Every node needs the same file.", secret: false },
+    Key { path: "log.level", env: "TWOFOLD_LOG_LEVEL", kind: Kind::Text, default: "info", help: "tracing filter, e.g. info or twofold=debug,sqlx=warn.", secret: false },
+    Key { path: "log.format", env: "TWOFOLD_LOG_FORMAT", kind: Kind::Choice(&["text", "json"]), default: "text", help: "Format of log lines on standard error.", secret: false },
+    Key { path: "log.directory", env: "TWOFOLD_LOG_DIR", kind: Kind::Path, default: "<data_dir>/logs", help: "Where JSON log files roll daily while the setting portal.logging is on.", secret: false },
+];
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub max_connections: u32,
+    /// Both set, or neither (then a self-signed pair lives in the data dir).
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    pub sealing_key_file: PathBuf,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub log_dir: PathBuf,
+}
+
+impl Config {
+    pub fn self_signed_paths(&self) -> (PathBuf, PathBuf) {
+        let dir = self.data_dir.join("tls");
+        (dir.join("cert.pem"), dir.join("key.pem"))
+    }
+
+    /// Loads `file` (when given) and the environment read through `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw: BTreeMap<&'static str, String> = BTreeMap::new();
+        if let Some(path) = file {
+            read_file(path, &mut raw)?;
+        }
+        read_env(env, &mut raw)?;
+        resolve(raw)
+    }
+}
+
+fn key(path: &str) -> &'static Key {
+    KEYS.iter()
+        .find(|k| k.path == path)
+        .expect("key is in KEYS")
+}
+
+fn read_file(path: &Path, raw: &mut BTreeMap<&'static str, String>) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+    let table: toml::Table = text.parse().map_err(|e| {
+        ConfigError(format!(
+            "config file {} is not valid TOML: {e}",
+            path.display()
+        ))
+    })?;
+    let mut flat = Vec::new();
+    flatten("", &toml::Value::Table(table), &mut flat);
+    for (name, value) in flat {
+        let Some(k) = KEYS.iter().find(|k| k.path == name) else {
+            let known: Vec<&str> = KEYS.iter().map(|k| k.path).collect();
+            return Err(ConfigError(format!(
+                "{}: unknown key {name:?}; known keys: {}",
+                path.display(),
+                known.join(", ")
+            )));
+        };
+        let text = match (&k.kind, value) {
+            (Kind::Int { .. }, toml::Value::Integer(i)) => i.to_string(),
+            (Kind::Int { .. }, other) => {
+                return Err(ConfigError(format!(
+                    "{name}: expected an integer, found {}",
+                    other.type_str()
+                )))
+            }
+            (_, toml::Value::String(s)) => s,
+            (_, other) => {
+                return Err(ConfigError(format!(
+                    "{name}: expected a string, found {}",
+                    other.type_str()
+                )))
+            }
+        };
+        raw.insert(k.path, text);
+    }
+    Ok(())
+}
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, child) in t {
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                // A table where a value belongs is reported as an unknown key.
+                if matches!(child, toml::Value::Table(_))
+                    && !KEYS
+                        .iter()
+                        .any(|key| key.path.starts_with(&format!("{name}.")))
+                {
+                    out.push((name, child.clone()));
+                } else {
+                    flatten(&name, child, out);
+                }
+            }
+        }
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+fn read_env(
+    env: &dyn Fn(&str) -> Option<String>,
+    raw: &mut BTreeMap<&'static str, String>,
+) -> Result<(), ConfigError> {
+    for k in KEYS {
+        let direct = env(k.env);
+        let file_var = format!("{}_FILE", k.env);
+        let from_file = if k.secret { env(&file_var) } else { None };
+        match (direct, from_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(format!(
+                    "{} and {file_var} are both set; use one",
+                    k.env
+                )))
+            }
+            (Some(v), None) => {
+                if v.trim().is_empty() {
+                    return Err(ConfigError(format!("{} is set but empty", k.env)));
+                }
+                raw.insert(k.path, v);
+            }
+            (None, Some(path)) => {
+                let v = std::fs::read_to_string(&path)
+                    .map_err(|e| ConfigError(format!("{file_var}: cannot read {path}: {e}")))?;
+                let v = v.trim().to_string();
+                if v.is_empty() {
+                    return Err(ConfigError(format!("{file_var}: {path} is empty")));
+                }
+                raw.insert(k.path, v);
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(())
+}
+
+fn resolve(raw: BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
+    let get = |p: &str| raw.get(key(p).path).cloned();
+    let bad = |p: &str, msg: String| ConfigError(format!("{p} ({}): {msg}", key(p).env));
+
+    let path_of = |p: &str| -> Result<Option<PathBuf>, ConfigError> {
+        match get(p) {
+            None => Ok(None),
+            Some(s) if s.trim().is_empty() => Err(bad(p, "must not be empty".into())),
+            Some(s) => Ok(Some(PathBuf::from(s.trim()))),
+        }
+    };
+
+    let data_dir = path_of("data_dir")?.unwrap_or_else(|| PathBuf::from("./twofold-data"));
+
+    let listen_text = get("listen").unwrap_or_else(|| key("listen").default.to_string());
+    let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
+        bad(
+            "listen",
+            format!(
+                "{listen_text:?} is not an address and port such as 127.0.0.1:8443 or [::]:443"
+            ),
+        )
+    })?;
+
+    let database_url = match get("database.url") {
+        Some(u) => {
+            let u = u.trim().to_string();
+            let scheme_ok = ["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|s| u.starts_with(s));
+            if !scheme_ok {
+                // Never echo the URL: it may hold a password.
+                return Err(bad(
+                    "database.url",
+                    "must start with sqlite:// or postgres://".into(),
+                ));
+            }
+            u
+        }
+        None => format!("sqlite://{}", data_dir.join("twofold.db").display()),
+    };
+
+    let max_connections = int_of(&raw, "database.max_connections")? as u32;
+
+    let tls_files = match (path_of("tls.cert_file")?, path_of("tls.key_file")?) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(bad(
+                "tls.key_file",
+                "must be set together with tls.cert_file".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(bad(
+                "tls.cert_file",
+                "must be set together with tls.key_file".into(),
+            ))
+        }
+    };
+
+    let sealing_key_file =
+        path_of("secrets.sealing_key_file")?.unwrap_or_else(|| data_dir.join("sealing.key"));
+
+    let log_level = get("log.level").unwrap_or_else(|| "info".into());
+    tracing_subscriber::EnvFilter::try_new(&log_level).map_err(|e| {
+        bad(
+            "log.level",
+            format!("{log_level:?} is not a log filter: {e}"),
+        )
+    })?;
+
+    let log_format = match choice_of(&raw, "log.format")? {
+        "json" => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    let log_dir = path_of("log.directory")?.unwrap_or_else(|| data_dir.join("logs"));
+
+    Ok(Config {
+        data_dir,
+        listen,
+        database_url,
+        max_connections,
+        tls_files,
+        sealing_key_file,
+        log_level,
+        log_format,
+        log_dir,
+    })
+}
+
+fn int_of(raw: &BTreeMap<&'static str, String>, p: &str) -> Result<i64, ConfigError> {
+    let k = key(p);
+    let Kind::Int { min, max } = k.kind else {
+        unreachable!("{p} is an integer key")
+    };
+    let text = raw.get(k.path).map(String::as_str).unwrap_or(k.default);
+    let n: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError(format!("{p} ({}): {text:?} is not a whole number", k.env)))?;
+    if n < min || n > max {
+        return Err(ConfigError(format!(
+            "{p} ({}): {n} is out of range {min}..={max}",
+            k.env
+        )));
+    }
+    Ok(n)
+}
+
+fn choice_of(raw: &BTreeMap<&'static str, String>, p: &str) -> Result<&'static str, ConfigError> {
+    let k = key(p);
+    let Kind::Choice(choices) = k.kind else {
+        unreachable!("{p} is a choice key")
+    };
+    let text = raw
+        .get(k.path)
+        .map(String::as_str)
+        .unwrap_or(k.default)
+        .trim();
+    choices.iter().copied().find(|c| *c == text).ok_or_else(|| {
+        ConfigError(format!(
+            "{p} ({}): {text:?} is not one of {}",
+            k.env,
+            choices.join(", ")
+        ))
+    })
+}
+
+/// A complete, commented configuration file: every key with its default and
+/// its environment variable.
+pub fn example() -> String {
+    let mut out = String::from(
+        "# Twofold configuration (TOML). Use with: twofold --config FILE <command>\n\
+         # or TWOFOLD_CONFIG=FILE. Every key is optional; the default is shown.\n\
+         # Each key can be overridden by the environment variable named beside it;\n\
+         # secrets can also be read from a file named by <VARIABLE>_FILE.\n\
+         # Relative paths are relative to the working directory.\n\
+         #\n\
+         # Runtime settings (portal options, PIN rules, lockout, ...) are not here:\n\
+         # they live in the database, shared by every node; see `twofold settings show`.\n",
+    );
+    let mut section = "";
+    for k in KEYS {
+        let (sec, name) = k.path.rsplit_once('.').unwrap_or(("", k.path));
+        if sec != section {
+            out.push_str(&format!("\n[{sec}]\n"));
+            section = sec;
+        } else {
+            out.push('\n');
+        }
+        out.push_str(&format!("# {}\n", k.help));
+        let mut env_line = format!("# Environment: {}", k.env);
+        if k.secret {
+            env_line.push_str(&format!(" (or {}_FILE)", k.env));
+        }
+        out.push_str(&env_line);
+        out.push('\n');
+        let kind = match k.kind {
+            Kind::Int { min, max } => format!(" ({min}..={max})"),
+            Kind::Choice(c) => format!(" ({})", c.join(" | ")),
+            _ => String::new(),
+        };
+        out.push_str(&format!("# Default: {}{kind}\n", k.default));
+        let value = match k.kind {
+            Kind::Int { .. } => k.default.to_string(),
+            _ if k.default.contains('<') => {
+                out.push_str(&format!("# {name} = \"\"\n"));
+                continue;
+            }
+            _ => format!("\"{}\"", k.default),
+        };
+        out.push_str(&format!("# {name} = {value}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    fn err(file_text: Option<&str>, env: &[(&str, &str)]) -> String {
+        let f = file_text.map(file);
+        Config::load(f.as_ref().map(|f| f.path()), &env_of(env))
+            .unwrap_err()
+            .0
+    }
+
+    #[test]
+    fn defaults_without_anything() {
+        let c = Config::load(None, &env_of(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.data_dir, PathBuf::from("./twofold-data"));
+        assert_eq!(c.database_url, "sqlite://./twofold-data/twofold.db");
+        assert_eq!(c.max_connections, 8);
+        assert!(c.tls_files.is_none());
+        assert_eq!(
+            c.sealing_key_file,
+            PathBuf::from("./twofold-data/sealing.key")
+        );
+        assert_eq!(c.log_dir, PathBuf::from("./twofold-data/logs"));
+    }
+
+    #[test]
+    fn file_then_env() {
+        let f = file("data_dir = \"/srv/tf\"\nlisten = \"0.0.0.0:443\"\n[database]\nmax_connections = 20\n[log]\nformat = \"json\"\n");
+        let c = Config::load(
+            Some(f.path()),
+            &env_of(&[("TWOFOLD_LISTEN", "127.0.0.1:9443")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9443");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/tf"));
+        assert_eq!(c.database_url, "sqlite:///srv/tf/twofold.db");
+        assert_eq!(c.max_connections, 20);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn secret_from_file() {
+        let secret = file("postgres://tf:s3cret@db/tf\n");
+        let p = secret.path().to_str().unwrap();
+        let c = Config::load(None, &env_of(&[("TWOFOLD_DATABASE_URL_FILE", p)])).unwrap();
+        assert_eq!(c.database_url, "postgres://tf:s3cret@db/tf");
+        let e = err(
+            None,
+            &[
+                ("TWOFOLD_DATABASE_URL_FILE", p),
+                ("TWOFOLD_DATABASE_URL", "sqlite://x"),
+            ],
+        );
+        assert!(e.contains("both set"), "{e}");
+        let e = err(
+            None,
+            &[("TWOFOLD_DATABASE_URL_FILE", "/nonexistent/secret")],
+        );
+        assert!(
+            e.contains("TWOFOLD_DATABASE_URL_FILE") && e.contains("cannot read"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_file() {
+        let e = Config::load(Some(Path::new("/nonexistent/twofold.toml")), &env_of(&[]))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("cannot read config file /nonexistent/twofold.toml"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn malformed_toml() {
+        let e = err(Some("listen = \"127.0.0.1:1\n"), &[]);
+        assert!(e.contains("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys() {
+        let e = err(Some("lisen = \"127.0.0.1:1\"\n"), &[]);
+        assert!(
+            e.contains("unknown key \"lisen\"") && e.contains("listen"),
+            "{e}"
+        );
+        let e = err(Some("[database]\nuri = \"x\"\n"), &[]);
+        assert!(e.contains("unknown key \"database.uri\""), "{e}");
+        let e = err(Some("[nosuch]\na = 1\n"), &[]);
+        assert!(e.contains("unknown key \"nosuch\""), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
+            (Some("listen = \"localhost\"\n"), &[], "listen (TWOFOLD_LISTEN)"),
+            (Some("listen = 8443\n"), &[], "listen: expected a string"),
+            (None, &[("TWOFOLD_LISTEN", "1.2.3.4:99999")], "listen (TWOFOLD_LISTEN)"),
+            (Some("[database]\nmax_connections = 0\n"), &[], "database.max_connections (TWOFOLD_DATABASE_MAX_CONNECTIONS): 0 is out of range 1..=256"),
+            (Some("[database]\nmax_connections = 257\n"), &[], "out of range 1..=256"),
+            (Some("[database]\nmax_connections = \"8\"\n"), &[], "database.max_connections: expected an integer"),
+            (None, &[("TWOFOLD_DATABASE_MAX_CONNECTIONS", "many")], "not a whole number"),
+            (None, &[("TWOFOLD_DATABASE_URL", "mysql://x")], "database.url (TWOFOLD_DATABASE_URL): must start with"),
+            (Some("[tls]\ncert_file = \"/c.pem\"\n"), &[], "tls.key_file (TWOFOLD_TLS_KEY_FILE): must be set together"),
+            (None, &[("TWOFOLD_TLS_KEY_FILE", "/k.pem")], "tls.cert_file"),
+            (Some("[log]\nformat = \"xml\"\n"), &[], "log.format (TWOFOLD_LOG_FORMAT): \"xml\" is not one of text, json"),
+            (Some("[log]\nlevel = \"info,[[\"\n"), &[], "log.level"),
+            (None, &[("TWOFOLD_DATA_DIR", "")], "TWOFOLD_DATA_DIR is set but empty"),
+        ];
+        for (f, env, want) in cases {
+            let e = err(*f, env);
+            assert!(e.contains(want), "want {want:?}, got {e:?}");
+        }
+    }
+
+    #[test]
+    fn database_url_is_not_echoed() {
+        let e = err(None, &[("TWOFOLD_DATABASE_URL", "mysql://u:hunter22@h/d")]);
+        assert!(!e.contains("hunter22"), "{e}");
+    }
+
+    #[test]
+    fn example_names_every_key_and_parses_back() {
+        let ex = example();
+        for k in KEYS {
+            assert!(ex.contains(k.env), "{} missing", k.env);
+            let name = k.path.rsplit('.').next().unwrap();
+            assert!(ex.contains(&format!("# {name} = ")), "{} missing", k.path);
+        }
+        // Uncommenting every key with a concrete default gives a valid file.
+        let uncommented: String = ex
+            .lines()
+            .map(|l| {
+                if l.starts_with("# ")
+                    && l.contains(" = ")
+                    && !l.contains("\"\"")
+                    && !l.starts_with("# Default")
+                {
+                    l.trim_start_matches("# ").to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let f = file(&uncommented);
+        let c = Config::load(Some(f.path()), &env_of(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
+    }
+}

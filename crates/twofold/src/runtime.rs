@@ -1,0 +1,45 @@
+//! Wiring: the concrete adapters behind the engine, from the configuration.
+
+use anyhow::{Context, Result};
+use std::os::unix::fs::DirBuilderExt;
+use std::sync::Arc;
+use twofold_core::clock::SystemClock;
+use twofold_core::password::{HashCost, SecretHasher};
+use twofold_core::sealing::SealingKey;
+use twofold_core::Engine;
+use twofold_store::SqlStore;
+
+use crate::config::Config;
+
+pub struct Opened {
+    pub engine: Arc<Engine>,
+    pub sealing_key_created: bool,
+}
+
+/// The data directory holds the database, keys and logs: owner-only.
+pub fn ensure_data_dir(config: &Config) -> Result<()> {
+    if !config.data_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    }
+    Ok(())
+}
+
+pub async fn open(config: &Config) -> Result<Opened> {
+    ensure_data_dir(config)?;
+    let store = SqlStore::connect(&config.database_url, config.max_connections).await?;
+    let (key, created) = SealingKey::load_or_create(&config.sealing_key_file)?;
+    let engine = Engine::new(
+        Arc::new(store),
+        Arc::new(SystemClock),
+        SecretHasher::new(HashCost::Production),
+        Arc::new(key),
+    );
+    Ok(Opened {
+        engine: Arc::new(engine),
+        sealing_key_created: created,
+    })
+}

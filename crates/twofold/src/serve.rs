@@ -1,0 +1,110 @@
+//! `twofold serve`: the HTTPS server with graceful shutdown.
+
+use anyhow::{Context, Result};
+use axum_server::tls_rustls::RustlsConfig;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+use twofold_core::MfaService;
+use twofold_web::AppState;
+
+use crate::config::Config;
+use crate::{logging, runtime, tls};
+
+/// How often a running server re-reads settings that affect the process
+/// itself (file logging); changes made through this node apply at once.
+const SETTINGS_POLL: Duration = Duration::from_secs(5);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Result<()> {
+    let logging = logging::init_server(&config);
+    runtime::ensure_data_dir(&config)?;
+    let tls = tls::load_or_generate(&config)?;
+    let opened = runtime::open(&config).await?;
+    let engine = opened.engine;
+
+    let mut out = std::io::stdout().lock();
+    if opened.sealing_key_created {
+        writeln!(
+            out,
+            "Created sealing key {} (mode 0600): back it up apart from the database.",
+            config.sealing_key_file.display()
+        )?;
+    }
+    writeln!(
+        out,
+        "TLS certificate {}{}",
+        tls.cert_path.display(),
+        if tls.generated {
+            " (self-signed, generated now)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(out, "  SHA-256 fingerprint {}", tls.fingerprint)?;
+    if engine.admin_count().await? == 0 {
+        writeln!(
+            out,
+            "No portal administrator exists yet. Create the first one with:\n  twofold {}admin bootstrap <USERNAME>",
+            config_file
+                .map(|p| format!("--config {} ", p.display()))
+                .unwrap_or_default()
+        )?;
+    }
+    drop(out);
+
+    let settings = engine.settings().await?;
+    logging.switch.set(settings.portal.logging);
+    let poll_engine = engine.clone();
+    let switch = logging.switch.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SETTINGS_POLL);
+        loop {
+            tick.tick().await;
+            match poll_engine.settings().await {
+                Ok(s) => switch.set(s.portal.logging),
+                Err(e) => tracing::warn!(error = %e, "cannot re-read settings"),
+            }
+        }
+    });
+
+    let app = twofold_web::app(AppState {
+        service: engine.clone(),
+    });
+    let handle = axum_server::Handle::new();
+    tokio::spawn(shutdown_on_signal(handle.clone()));
+    let announce = handle.clone();
+    tokio::spawn(async move {
+        if let Some(addr) = announce.listening().await {
+            tracing::info!(%addr, "serving");
+            println!("Twofold is serving https://{addr}/ (Ctrl-C to stop)");
+        }
+    });
+
+    axum_server::bind_rustls(config.listen, RustlsConfig::from_config(tls.server_config))
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .with_context(|| format!("cannot serve on {}", config.listen))?;
+    println!("Twofold stopped.");
+    Ok(())
+}
+
+async fn shutdown_on_signal(handle: axum_server::Handle) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            let _ = ctrl_c.await;
+            handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
+    handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+}

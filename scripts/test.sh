@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, on SQLite and PostgreSQL.
+#
+# Installs the Debian packages the tests need when they are missing (quietly,
+# idempotently), makes sure the local PostgreSQL cluster is running, then runs
+# formatting and lint checks and the whole test suite. CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Debian packages the test suite talks to or drives.
+PACKAGES=(
+  postgresql
+  postgresql-client
+  ca-certificates
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# PostgreSQL: the store suite runs on it as well as on SQLite.
+export TWOFOLD_TEST_PG_URL="${TWOFOLD_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+pg_host=127.0.0.1
+pg_port=5432
+if ! pg_isready -q -h "$pg_host" -p "$pg_port"; then
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$version" ]; then
+    echo "PostgreSQL is installed but has no cluster in /etc/postgresql" >&2
+    exit 1
+  fi
+  log "starting PostgreSQL $version"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 30); do
+    pg_isready -q -h "$pg_host" -p "$pg_port" && break
+    sleep 1
+  done
+fi
+if ! psql "$TWOFOLD_TEST_PG_URL" -qAtc 'select 1' >/dev/null 2>&1; then
+  echo "PostgreSQL at $TWOFOLD_TEST_PG_URL does not accept connections (the tests need trust or password auth for that URL)" >&2
+  exit 1
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-targets --locked --no-fail-fast
+else
+  cargo test --workspace --all-targets --locked --no-fail-fast
+fi
