@@ -1,1 +1,5 @@
+//! Test harness shared by Twofold's crates.
 
+pub mod db;
+
+pub use db::{both, Backend, TestDb};

@@ -491,7 +491,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (Some("listen = \"localhost\"\n"), &[], "listen (TWOFOLD_LISTEN)"),
             (Some("listen = 8443\n"), &[], "listen: expected a string"),
             (None, &[("TWOFOLD_LISTEN", "1.2.3.4:99999")], "listen (TWOFOLD_LISTEN)"),

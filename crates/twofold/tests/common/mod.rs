@@ -144,6 +144,7 @@ impl Server {
                 Ok(l) => l,
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!("server did not announce its address; stdout so far: {seen:?}");
                 }
             };
@@ -211,7 +212,6 @@ pub fn client_trusting(cert_pem: &Path) -> reqwest::Client {
 }
 
 /// Generates a test per backend from one async body taking `Backend`.
-
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
