@@ -16,6 +16,9 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Too many failed attempts from one source; try again later.
+    #[error("too many attempts; try again in {retry_after_seconds} seconds")]
+    RateLimited { retry_after_seconds: u64 },
     /// A dependency (the database) cannot be reached right now.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -38,6 +41,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::Forbidden(_) => "forbidden",
+            Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }

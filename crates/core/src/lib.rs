@@ -5,11 +5,17 @@ pub mod audit;
 pub mod clock;
 pub mod engine;
 pub mod error;
+pub mod factors;
+pub mod oath;
 pub mod password;
+pub mod pin;
+pub mod portal;
 pub mod ports;
+pub mod questions;
 pub mod sealing;
 pub mod service;
 pub mod settings;
+pub mod throttle;
 pub mod user;
 pub mod validate;
 

@@ -4,7 +4,13 @@
 use async_trait::async_trait;
 
 use crate::audit::{AuditEvent, AuditQuery, NewAuditEvent};
+use time::OffsetDateTime;
+
 use crate::error::Result;
+use crate::factors::{
+    DenialOutcome, DenialPolicy, Enrollment, NewOathToken, OathToken, PinRecord, SecurityQuestion,
+    SessionRecord, StoredAnswer,
+};
 use crate::user::{Admin, NewUser, Permission, User, UserId};
 
 pub use crate::clock::Clock;
@@ -70,4 +76,109 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     async fn list_admins(&self) -> Result<Vec<Admin>>;
     async fn count_admins(&self) -> Result<u64>;
+
+    // --- OATH tokens -------------------------------------------------------
+    async fn add_oath_token(
+        &self,
+        user_id: UserId,
+        token: &NewOathToken,
+        audit: &NewAuditEvent,
+    ) -> Result<OathToken>;
+    async fn oath_tokens(&self, user_id: UserId) -> Result<Vec<OathToken>>;
+    /// Returns false when the user has no such token.
+    async fn delete_oath_token(
+        &self,
+        user_id: UserId,
+        token_id: i64,
+        audit: &NewAuditEvent,
+    ) -> Result<bool>;
+    /// Compare-and-set of a token's counter: true only if it still was `from`.
+    /// This is what makes a code usable once, even across nodes.
+    async fn advance_oath_counter(&self, token_id: i64, from: i64, to: i64) -> Result<bool>;
+
+    // --- PIN -----------------------------------------------------------------
+    async fn pin(&self, user_id: UserId) -> Result<Option<PinRecord>>;
+    /// Hashes of earlier PINs, newest first (the current one excluded).
+    async fn pin_history(&self, user_id: UserId) -> Result<Vec<String>>;
+    /// Sets the PIN; the previous one moves to the history, which is trimmed to
+    /// `keep_history` entries. One transaction.
+    async fn set_pin(
+        &self,
+        user_id: UserId,
+        hash: &str,
+        set_at: OffsetDateTime,
+        keep_history: u32,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+
+    // --- Security questions ---------------------------------------------------
+    async fn add_question(
+        &self,
+        language: &str,
+        text: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<SecurityQuestion>;
+    /// All questions, or those of one language, in the order they were added.
+    async fn questions(&self, language: Option<&str>) -> Result<Vec<SecurityQuestion>>;
+    async fn delete_question(&self, id: i64, audit: &NewAuditEvent) -> Result<bool>;
+    async fn answers(&self, user_id: UserId) -> Result<Vec<StoredAnswer>>;
+    /// Replaces all of the user's answers.
+    async fn set_answers(
+        &self,
+        user_id: UserId,
+        answers: &[(i64, String)],
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+
+    // --- One-time bypass -------------------------------------------------------
+    /// Sets (Some) or cancels (None) the user's pending bypass.
+    async fn set_bypass(
+        &self,
+        user_id: UserId,
+        until: Option<OffsetDateTime>,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+    /// Atomically uses a bypass still valid at `now`; true only for the one
+    /// caller that consumed it. The audit event is written only then.
+    async fn consume_bypass(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+        audit: &NewAuditEvent,
+    ) -> Result<bool>;
+    async fn bypass_until(&self, user_id: UserId) -> Result<Option<OffsetDateTime>>;
+
+    // --- Lockout -----------------------------------------------------------------
+    /// Counts one denial (the counter restarts when the window has passed) and
+    /// locks the user when the threshold is reached (counter then cleared).
+    async fn record_denial(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+        policy: &DenialPolicy,
+    ) -> Result<DenialOutcome>;
+    async fn clear_denials(&self, user_id: UserId) -> Result<()>;
+
+    // --- Enrollment --------------------------------------------------------------
+    /// Writes everything the wizard collected — method, token, PIN, answers —
+    /// in one transaction; refused with Conflict when the user already has a
+    /// method (a second wizard finishing late must not overwrite the first).
+    async fn complete_enrollment(
+        &self,
+        user_id: UserId,
+        enrollment: &Enrollment,
+        audit: &NewAuditEvent,
+    ) -> Result<User>;
+
+    // --- Portal sessions -----------------------------------------------------------
+    async fn session_put(&self, session: &SessionRecord) -> Result<()>;
+    /// The session if it exists and has not expired at `now`.
+    async fn session_get(
+        &self,
+        id_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>>;
+    async fn session_delete(&self, id_hash: &str) -> Result<()>;
+    /// Removes expired sessions; returns how many.
+    async fn session_purge(&self, now: OffsetDateTime) -> Result<u64>;
 }

@@ -4,12 +4,16 @@
 //! Portability rules the queries and the two migration folders follow:
 //! integers (and booleans, as 0/1) are 64-bit, text is TEXT, placeholders are
 //! `$N`, inserts use `RETURNING id`, upserts use `ON CONFLICT … DO UPDATE`.
-//! User and settings timestamps are unix seconds; audit timestamps are unix
-//! milliseconds. Times written by the store come from the audit event it is
-//! given (`NewAuditEvent::at`), so the engine's `Clock` is the only clock.
+//! User, settings and factor (0002) timestamps are unix seconds; audit
+//! timestamps are unix milliseconds. Times written by the store come from the
+//! audit event it is given (`NewAuditEvent::at`) or from the `now` a call
+//! takes, so the engine's `Clock` is the only clock.
 
 mod errors;
+mod factors;
 mod store;
+
+pub use factors::LOCKED_UNTIL_UNBLOCKED;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -1,4 +1,6 @@
-//! `Store` for `SqlStore`: the queries, shared by both backends.
+//! `Store` for `SqlStore`: the queries, shared by both backends. The factor
+//! methods (tokens, PIN, questions, bypass, lockout, enrollment, sessions)
+//! live in `factors.rs`; the impl here delegates to them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,13 +10,17 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 use time::OffsetDateTime;
 use twofold_core::audit::{AuditEvent, AuditQuery, NewAuditEvent, ResultCode};
+use twofold_core::factors::{
+    DenialOutcome, DenialPolicy, Enrollment, NewOathToken, OathToken, PinRecord, SecurityQuestion,
+    SessionRecord, StoredAnswer,
+};
 use twofold_core::ports::{Store, UserQuery};
 use twofold_core::user::{Admin, DefaultMethod, NewUser, Permission, User, UserId};
 use twofold_core::validate::username_key;
 use twofold_core::{Error, Result};
 
 use crate::errors::{bad_column, db_err};
-use crate::{Backend, SqlStore};
+use crate::{factors, Backend, SqlStore};
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
@@ -48,7 +54,7 @@ fn like_prefix(prefix: &str) -> String {
     out
 }
 
-fn unix_seconds(t: OffsetDateTime) -> i64 {
+pub(crate) fn unix_seconds(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
 
@@ -57,7 +63,7 @@ fn unix_millis(t: OffsetDateTime) -> Result<i64> {
         .map_err(|_| Error::invalid("at", "timestamp out of range"))
 }
 
-fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
 {
@@ -73,7 +79,7 @@ fn flag(row: &AnyRow, column: &str) -> Result<bool> {
     }
 }
 
-fn from_seconds(column: &str, secs: i64) -> Result<OffsetDateTime> {
+pub(crate) fn from_seconds(column: &str, secs: i64) -> Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(secs).map_err(|e| bad_column(column, e))
 }
 
@@ -165,7 +171,7 @@ fn parse_permissions(text: &str) -> Result<Vec<Permission>> {
         .collect()
 }
 
-async fn insert_audit(conn: &mut AnyConnection, ev: &NewAuditEvent) -> Result<i64> {
+pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &NewAuditEvent) -> Result<i64> {
     let row = sqlx::query(
         "INSERT INTO audit_events (at, actor, subject, subject_key, event, method, result, source_ip, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -210,7 +216,7 @@ async fn write_groups(conn: &mut AnyConnection, id: UserId, groups: &[String]) -
     Ok(())
 }
 
-async fn load_user(conn: &mut AnyConnection, id: UserId) -> Result<Option<User>> {
+pub(crate) async fn load_user(conn: &mut AnyConnection, id: UserId) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
     let Some(row) = sqlx::query(&sql)
         .bind(id)
@@ -256,7 +262,7 @@ async fn attach_groups(conn: &mut AnyConnection, users: &mut [User]) -> Result<(
     Ok(())
 }
 
-async fn user_exists(conn: &mut AnyConnection, id: UserId) -> Result<bool> {
+pub(crate) async fn user_exists(conn: &mut AnyConnection, id: UserId) -> Result<bool> {
     Ok(sqlx::query("SELECT 1 FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -265,7 +271,7 @@ async fn user_exists(conn: &mut AnyConnection, id: UserId) -> Result<bool> {
         .is_some())
 }
 
-fn count(row: &AnyRow) -> Result<u64> {
+pub(crate) fn count(row: &AnyRow) -> Result<u64> {
     let n: i64 = row.try_get(0).map_err(|e| bad_column("count", e))?;
     u64::try_from(n).map_err(|e| bad_column("count", e))
 }
@@ -275,7 +281,7 @@ impl SqlStore {
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
     /// fails at once with SQLITE_BUSY when another writer got in between,
     /// instead of waiting out the busy timeout.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
         match self.backend {
             Backend::Sqlite { .. } => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
@@ -283,12 +289,12 @@ impl SqlStore {
         .map_err(db_err)
     }
 
-    async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
+    pub(crate) async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
         self.pool.acquire().await.map_err(db_err)
     }
 }
 
-async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
+pub(crate) async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
     tx.commit().await.map_err(db_err)
 }
 
@@ -651,6 +657,145 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         count(&row)
+    }
+
+    async fn add_oath_token(
+        &self,
+        user_id: UserId,
+        token: &NewOathToken,
+        audit: &NewAuditEvent,
+    ) -> Result<OathToken> {
+        factors::add_oath_token(self, user_id, token, audit).await
+    }
+
+    async fn oath_tokens(&self, user_id: UserId) -> Result<Vec<OathToken>> {
+        factors::oath_tokens(self, user_id).await
+    }
+
+    async fn delete_oath_token(
+        &self,
+        user_id: UserId,
+        token_id: i64,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        factors::delete_oath_token(self, user_id, token_id, audit).await
+    }
+
+    async fn advance_oath_counter(&self, token_id: i64, from: i64, to: i64) -> Result<bool> {
+        factors::advance_oath_counter(self, token_id, from, to).await
+    }
+
+    async fn pin(&self, user_id: UserId) -> Result<Option<PinRecord>> {
+        factors::pin(self, user_id).await
+    }
+
+    async fn pin_history(&self, user_id: UserId) -> Result<Vec<String>> {
+        factors::pin_history(self, user_id).await
+    }
+
+    async fn set_pin(
+        &self,
+        user_id: UserId,
+        hash: &str,
+        set_at: OffsetDateTime,
+        keep_history: u32,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        factors::set_pin(self, user_id, hash, set_at, keep_history, audit).await
+    }
+
+    async fn add_question(
+        &self,
+        language: &str,
+        text: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<SecurityQuestion> {
+        factors::add_question(self, language, text, audit).await
+    }
+
+    async fn questions(&self, language: Option<&str>) -> Result<Vec<SecurityQuestion>> {
+        factors::questions(self, language).await
+    }
+
+    async fn delete_question(&self, id: i64, audit: &NewAuditEvent) -> Result<bool> {
+        factors::delete_question(self, id, audit).await
+    }
+
+    async fn answers(&self, user_id: UserId) -> Result<Vec<StoredAnswer>> {
+        factors::answers(self, user_id).await
+    }
+
+    async fn set_answers(
+        &self,
+        user_id: UserId,
+        answers: &[(i64, String)],
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        factors::set_answers(self, user_id, answers, audit).await
+    }
+
+    async fn set_bypass(
+        &self,
+        user_id: UserId,
+        until: Option<OffsetDateTime>,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        factors::set_bypass(self, user_id, until, audit).await
+    }
+
+    async fn consume_bypass(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        factors::consume_bypass(self, user_id, now, audit).await
+    }
+
+    async fn bypass_until(&self, user_id: UserId) -> Result<Option<OffsetDateTime>> {
+        factors::bypass_until(self, user_id).await
+    }
+
+    async fn record_denial(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+        policy: &DenialPolicy,
+    ) -> Result<DenialOutcome> {
+        factors::record_denial(self, user_id, now, policy).await
+    }
+
+    async fn clear_denials(&self, user_id: UserId) -> Result<()> {
+        factors::clear_denials(self, user_id).await
+    }
+
+    async fn complete_enrollment(
+        &self,
+        user_id: UserId,
+        enrollment: &Enrollment,
+        audit: &NewAuditEvent,
+    ) -> Result<User> {
+        factors::complete_enrollment(self, user_id, enrollment, audit).await
+    }
+
+    async fn session_put(&self, session: &SessionRecord) -> Result<()> {
+        factors::session_put(self, session).await
+    }
+
+    async fn session_get(
+        &self,
+        id_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>> {
+        factors::session_get(self, id_hash, now).await
+    }
+
+    async fn session_delete(&self, id_hash: &str) -> Result<()> {
+        factors::session_delete(self, id_hash).await
+    }
+
+    async fn session_purge(&self, now: OffsetDateTime) -> Result<u64> {
+        factors::session_purge(self, now).await
     }
 }
 

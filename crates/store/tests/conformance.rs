@@ -10,10 +10,14 @@ use sqlx::Connection;
 use time::macros::datetime;
 use time::OffsetDateTime;
 use twofold_core::audit::{AuditQuery, NewAuditEvent, ResultCode};
+use twofold_core::factors::{
+    DenialOutcome, DenialPolicy, Enrollment, NewOathToken, OathAlgorithm, OathKind, OathParams,
+    SessionRecord, StoredAnswer,
+};
 use twofold_core::ports::{Store, UserQuery};
-use twofold_core::user::{DefaultMethod, NewUser, Permission, User};
+use twofold_core::user::{DefaultMethod, NewUser, Permission, User, UserStatus};
 use twofold_core::Error;
-use twofold_store::SqlStore;
+use twofold_store::{SqlStore, LOCKED_UNTIL_UNBLOCKED};
 use twofold_testkit::{Backend, TestDb};
 
 macro_rules! both_backends {
@@ -58,6 +62,30 @@ both_backends!(
     ping_fails_after_database_is_destroyed,
     reconnect_keeps_data,
     concurrent_updates_one_wins,
+    // Factors (migration 0002).
+    upgrade_from_0001_keeps_data,
+    oath_tokens_add_list_delete,
+    oath_counter_is_compare_and_set,
+    oath_counter_concurrent_advances_one_wins,
+    pin_moves_to_history_which_is_trimmed,
+    questions_add_list_and_refuse_duplicates,
+    answers_are_replaced_and_question_delete_cascades,
+    set_answers_with_bad_questions_writes_nothing,
+    user_delete_cascades_factors,
+    factor_calls_on_unknown_user,
+    factor_version_rules,
+    bypass_is_consumed_once,
+    concurrent_bypass_consumers_one_wins,
+    denials_restart_after_the_window,
+    denials_lock_at_threshold_for_lock_seconds,
+    denials_lock_until_unblocked_without_lock_seconds,
+    clear_denials_resets_count_not_lock,
+    enrollment_writes_everything_at_once,
+    enrollment_twice_is_conflict_and_keeps_the_first,
+    enrollment_rolls_back_entirely_on_failure,
+    concurrent_enrollments_one_wins,
+    sessions_expire_and_purge,
+    factor_changes_and_audit_land_together,
 );
 
 const T0: OffsetDateTime = datetime!(2026-03-01 10:00:00.987654321 UTC);
@@ -937,6 +965,1473 @@ async fn concurrent_updates_one_wins(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(won.version, 2);
     assert_eq!(store.find_user("race").await?, Some(won));
     assert_eq!(audit_count(&store).await?, 2);
+    store.close().await;
+    Ok(())
+}
+
+// --- Factors (migration 0002) ------------------------------------------------
+
+fn token(label: &str, kind: OathKind, counter: i64) -> NewOathToken {
+    NewOathToken {
+        label: label.into(),
+        params: OathParams {
+            kind,
+            algorithm: OathAlgorithm::Sha256,
+            digits: 8,
+            period: 60,
+        },
+        sealed_secret: format!("sealed:{label}"),
+        counter,
+    }
+}
+
+fn secs(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).expect("valid nanosecond")
+}
+
+async fn user(store: &SqlStore, name: &str) -> anyhow::Result<User> {
+    store.find_user(name).await?.context("user missing")
+}
+
+fn oath_method() -> DefaultMethod {
+    DefaultMethod::from_parts("oath_token", "oath").expect("valid method")
+}
+
+fn answers_of(list: &[StoredAnswer]) -> Vec<(i64, &str)> {
+    list.iter()
+        .map(|a| (a.question_id, a.hash.as_str()))
+        .collect()
+}
+
+fn policy(threshold: Option<u32>, window: i64, lock: Option<i64>) -> DenialPolicy {
+    DenialPolicy {
+        threshold,
+        window_seconds: window,
+        lock_seconds: lock,
+    }
+}
+
+fn outcome(count: u32, locked: bool) -> DenialOutcome {
+    DenialOutcome { count, locked }
+}
+
+/// A database made by a release that only had 0001 is brought up to date on
+/// connect, its rows intact and the new columns at their defaults.
+async fn upgrade_from_0001_keeps_data(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    sqlx::any::install_default_drivers();
+    let url = match backend {
+        Backend::Sqlite => format!("{}?mode=rwc", db.url),
+        Backend::Postgres => db.url.clone(),
+    };
+    let pool = sqlx::AnyPool::connect(&url).await?;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend.name());
+    let mut only_first = sqlx::migrate::Migrator::new(dir).await?;
+    let first: Vec<_> = only_first
+        .migrations
+        .iter()
+        .filter(|m| m.version == 1)
+        .cloned()
+        .collect();
+    ensure!(first.len() == 1);
+    only_first.migrations = first.into();
+    only_first.run(&pool).await?;
+    sqlx::query(
+        "INSERT INTO users (username, username_key, created_at, updated_at, locked_until) \
+         VALUES ('Old', 'old', 1, 1, 5)",
+    )
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+
+    let store = db.store().await?;
+    let old = user(&store, "old").await?;
+    assert_eq!(old.username, "Old");
+    assert_eq!(old.version, 1);
+    assert_eq!(store.bypass_until(old.id).await?, None);
+    assert_eq!(
+        store
+            .record_denial(old.id, T0, &policy(Some(5), 60, None))
+            .await?,
+        outcome(1, false),
+        "the counter starts at its default"
+    );
+    assert!(store.oath_tokens(old.id).await?.is_empty());
+    assert_eq!(store.pin(old.id).await?, None);
+    store.close().await;
+    Ok(())
+}
+
+async fn oath_tokens_add_list_delete(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "olga", &[]).await?;
+    let other = create(&store, "otto", &[]).await?;
+
+    let a = store
+        .add_oath_token(
+            u.id,
+            &token("phone", OathKind::Totp, 0),
+            &ev_at("token_added", Some("olga"), at(7)),
+        )
+        .await?;
+    assert_eq!(newest_event(&store).await?, "token_added");
+    let b = store
+        .add_oath_token(
+            u.id,
+            &token("keyfob", OathKind::Hotp, 12),
+            &ev("token_added", Some("olga")),
+        )
+        .await?;
+    let o = store
+        .add_oath_token(
+            other.id,
+            &token("otto's", OathKind::Totp, 0),
+            &ev("token_added", Some("otto")),
+        )
+        .await?;
+    ensure!(a.id < b.id, "ids grow");
+
+    assert_eq!(a.user_id, u.id);
+    assert_eq!(a.label, "phone");
+    assert_eq!(a.params, token("phone", OathKind::Totp, 0).params);
+    assert_eq!(a.sealed_secret, "sealed:phone");
+    assert_eq!(a.counter, 0);
+    assert_eq!(a.created_at, secs(at(7)));
+    assert_eq!(b.params.kind, OathKind::Hotp);
+    assert_eq!(b.counter, 12);
+
+    // Listed by id, exactly as returned when added, and only the user's own.
+    assert_eq!(store.oath_tokens(u.id).await?, vec![a.clone(), b.clone()]);
+    assert_eq!(store.oath_tokens(other.id).await?, vec![o.clone()]);
+
+    // Every kind and algorithm round-trips.
+    for (kind, algorithm) in [
+        (OathKind::Hotp, OathAlgorithm::Sha1),
+        (OathKind::Totp, OathAlgorithm::Sha512),
+    ] {
+        let mut t = token("x", kind, 3);
+        t.params = OathParams {
+            kind,
+            algorithm,
+            digits: 6,
+            period: 30,
+        };
+        let added = store
+            .add_oath_token(other.id, &t, &ev("token_added", Some("otto")))
+            .await?;
+        let listed = store.oath_tokens(other.id).await?;
+        assert_eq!(listed.last(), Some(&added));
+        assert_eq!(added.params, t.params);
+    }
+
+    let before = audit_count(&store).await?;
+    // Another user's token is "no such token" for this user.
+    assert!(
+        !store
+            .delete_oath_token(u.id, o.id, &ev("token_deleted", Some("olga")))
+            .await?
+    );
+    assert_eq!(
+        audit_count(&store).await?,
+        before,
+        "nothing deleted, nothing recorded"
+    );
+    assert_eq!(store.oath_tokens(other.id).await?.len(), 3);
+
+    assert!(
+        store
+            .delete_oath_token(u.id, a.id, &ev("token_deleted", Some("olga")))
+            .await?
+    );
+    assert_eq!(newest_event(&store).await?, "token_deleted");
+    assert_eq!(store.oath_tokens(u.id).await?, vec![b.clone()]);
+    assert!(
+        !store
+            .delete_oath_token(u.id, a.id, &ev("token_deleted", Some("olga")))
+            .await?
+    );
+    assert_eq!(audit_count(&store).await?, before + 1);
+    store.close().await;
+    Ok(())
+}
+
+async fn oath_counter_is_compare_and_set(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "cas", &[]).await?;
+    let t = store
+        .add_oath_token(
+            u.id,
+            &token("t", OathKind::Totp, 100),
+            &ev("token_added", Some("cas")),
+        )
+        .await?;
+    let other = store
+        .add_oath_token(
+            u.id,
+            &token("u", OathKind::Totp, 100),
+            &ev("token_added", Some("cas")),
+        )
+        .await?;
+    let events = audit_count(&store).await?;
+
+    assert!(store.advance_oath_counter(t.id, 100, 105).await?);
+    // The same code again: the counter moved on, the replay is refused.
+    assert!(!store.advance_oath_counter(t.id, 100, 105).await?);
+    assert!(!store.advance_oath_counter(t.id, 100, 106).await?);
+    assert!(store.advance_oath_counter(t.id, 105, 106).await?);
+    assert!(
+        !store
+            .advance_oath_counter(t.id + other.id + 1000, 0, 1)
+            .await?
+    );
+
+    let tokens = store.oath_tokens(u.id).await?;
+    assert_eq!(tokens[0].counter, 106);
+    assert_eq!(tokens[1].counter, 100, "other tokens untouched");
+    assert_eq!(
+        audit_count(&store).await?,
+        events,
+        "counters are not audited"
+    );
+    assert_eq!(user(&store, "cas").await?.version, 3, "nor are they edits");
+    store.close().await;
+    Ok(())
+}
+
+async fn oath_counter_concurrent_advances_one_wins(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "race", &[]).await?;
+    let t = store
+        .add_oath_token(
+            u.id,
+            &token("t", OathKind::Hotp, 0),
+            &ev("token_added", Some("race")),
+        )
+        .await?;
+    for from in 0..5 {
+        let (a, b) = tokio::join!(
+            store.advance_oath_counter(t.id, from, from + 1),
+            store.advance_oath_counter(t.id, from, from + 1)
+        );
+        assert!(a? ^ b?, "round {from}: exactly one advance wins");
+    }
+    assert_eq!(store.oath_tokens(u.id).await?[0].counter, 5);
+    store.close().await;
+    Ok(())
+}
+
+async fn pin_moves_to_history_which_is_trimmed(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "pia", &[]).await?;
+    let other = create(&store, "pete", &[]).await?;
+    assert_eq!(store.pin(u.id).await?, None);
+    assert!(store.pin_history(u.id).await?.is_empty());
+
+    store
+        .set_pin(u.id, "h1", at(1), 3, &ev("pin_set", Some("pia")))
+        .await?;
+    assert_eq!(newest_event(&store).await?, "pin_set");
+    let pin = store.pin(u.id).await?.context("pin")?;
+    assert_eq!(pin.hash, "h1");
+    assert_eq!(pin.set_at, secs(at(1)));
+    assert!(
+        store.pin_history(u.id).await?.is_empty(),
+        "the current PIN is not history"
+    );
+
+    for (i, h) in ["h2", "h3", "h4", "h5"].into_iter().enumerate() {
+        store
+            .set_pin(u.id, h, at(2 + i as i64), 3, &ev("pin_set", Some("pia")))
+            .await?;
+    }
+    assert_eq!(store.pin(u.id).await?.context("pin")?.hash, "h5");
+    assert_eq!(store.pin(u.id).await?.context("pin")?.set_at, secs(at(5)));
+    // Newest first, trimmed to the three most recent.
+    assert_eq!(store.pin_history(u.id).await?, vec!["h4", "h3", "h2"]);
+
+    // Another user's PIN and history are their own.
+    store
+        .set_pin(other.id, "x1", at(1), 3, &ev("pin_set", Some("pete")))
+        .await?;
+    store
+        .set_pin(other.id, "x2", at(2), 3, &ev("pin_set", Some("pete")))
+        .await?;
+    assert_eq!(store.pin_history(other.id).await?, vec!["x1"]);
+
+    // A smaller limit trims further; zero keeps no history at all.
+    store
+        .set_pin(u.id, "h6", at(6), 1, &ev("pin_set", Some("pia")))
+        .await?;
+    assert_eq!(store.pin_history(u.id).await?, vec!["h5"]);
+    store
+        .set_pin(u.id, "h7", at(7), 0, &ev("pin_set", Some("pia")))
+        .await?;
+    assert!(store.pin_history(u.id).await?.is_empty());
+    assert_eq!(store.pin(u.id).await?.context("pin")?.hash, "h7");
+    assert_eq!(store.pin_history(other.id).await?, vec!["x1"]);
+    store.close().await;
+    Ok(())
+}
+
+async fn questions_add_list_and_refuse_duplicates(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    assert!(store.questions(None).await?.is_empty());
+    let pet = store
+        .add_question(
+            "en",
+            "What was your first pet's name?",
+            &ev("question_added", None),
+        )
+        .await?;
+    assert_eq!(newest_event(&store).await?, "question_added");
+    let straat = store
+        .add_question(
+            "nl",
+            "In welke straat woonde je als kind?",
+            &ev("question_added", None),
+        )
+        .await?;
+    let city = store
+        .add_question("en", "Where were you born?", &ev("question_added", None))
+        .await?;
+    assert_eq!(pet.language, "en");
+    assert_eq!(pet.text, "What was your first pet's name?");
+    ensure!(pet.id < straat.id && straat.id < city.id);
+
+    let events = audit_count(&store).await?;
+    for dup in [
+        "What was your first pet's name?",
+        "WHAT WAS YOUR FIRST PET'S NAME?",
+        "what was your first pet's name?",
+    ] {
+        let err = store
+            .add_question("en", dup, &ev("question_added", None))
+            .await
+            .unwrap_err();
+        match err {
+            Error::Conflict(m) => assert_eq!(m, "question already exists"),
+            other => panic!("expected Conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        audit_count(&store).await?,
+        events,
+        "a refused add records nothing"
+    );
+    // The same text in another language is another question.
+    let pet_nl = store
+        .add_question(
+            "nl",
+            "What was your first pet's name?",
+            &ev("question_added", None),
+        )
+        .await?;
+
+    assert_eq!(
+        store.questions(None).await?,
+        vec![pet.clone(), straat.clone(), city.clone(), pet_nl.clone()],
+        "in the order they were added"
+    );
+    assert_eq!(
+        store.questions(Some("en")).await?,
+        vec![pet.clone(), city.clone()]
+    );
+    assert_eq!(
+        store.questions(Some("nl")).await?,
+        vec![straat.clone(), pet_nl]
+    );
+    assert!(store.questions(Some("de")).await?.is_empty());
+
+    let events = audit_count(&store).await?;
+    assert!(
+        store
+            .delete_question(pet.id, &ev("question_deleted", None))
+            .await?
+    );
+    assert_eq!(newest_event(&store).await?, "question_deleted");
+    assert!(
+        !store
+            .delete_question(pet.id, &ev("question_deleted", None))
+            .await?
+    );
+    assert_eq!(audit_count(&store).await?, events + 1);
+    assert_eq!(store.questions(Some("en")).await?, vec![city]);
+    // Deleted, its text is free again.
+    store
+        .add_question(
+            "en",
+            "What was your first pet's name?",
+            &ev("question_added", None),
+        )
+        .await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn answers_are_replaced_and_question_delete_cascades(backend: Backend) -> anyhow::Result<()> {
+    let (db, store) = setup(backend).await?;
+    let ann = create(&store, "ann", &[]).await?;
+    let bo = create(&store, "bo", &[]).await?;
+    let q1 = store
+        .add_question("en", "Q1", &ev("question_added", None))
+        .await?;
+    let q2 = store
+        .add_question("en", "Q2", &ev("question_added", None))
+        .await?;
+    let q3 = store
+        .add_question("en", "Q3", &ev("question_added", None))
+        .await?;
+    assert!(store.answers(ann.id).await?.is_empty());
+
+    store
+        .set_answers(
+            ann.id,
+            &[(q2.id, "a2".into()), (q1.id, "a1".into())],
+            &ev("answers_set", Some("ann")),
+        )
+        .await?;
+    assert_eq!(newest_event(&store).await?, "answers_set");
+    // Listed by question id.
+    assert_eq!(
+        answers_of(&store.answers(ann.id).await?),
+        vec![(q1.id, "a1"), (q2.id, "a2")]
+    );
+    store
+        .set_answers(
+            bo.id,
+            &[(q1.id, "b1".into()), (q3.id, "b3".into())],
+            &ev("answers_set", Some("bo")),
+        )
+        .await?;
+
+    // Replacing drops what is not given again.
+    store
+        .set_answers(
+            ann.id,
+            &[(q3.id, "new3".into()), (q2.id, "new2".into())],
+            &ev("answers_set", Some("ann")),
+        )
+        .await?;
+    assert_eq!(
+        answers_of(&store.answers(ann.id).await?),
+        vec![(q2.id, "new2"), (q3.id, "new3")]
+    );
+    assert_eq!(
+        answers_of(&store.answers(bo.id).await?),
+        vec![(q1.id, "b1"), (q3.id, "b3")],
+        "another user's answers are untouched"
+    );
+
+    // A deleted question takes its answers with it, for every user.
+    assert!(
+        store
+            .delete_question(q3.id, &ev("question_deleted", None))
+            .await?
+    );
+    assert_eq!(
+        answers_of(&store.answers(ann.id).await?),
+        vec![(q2.id, "new2")]
+    );
+    assert_eq!(
+        answers_of(&store.answers(bo.id).await?),
+        vec![(q1.id, "b1")]
+    );
+    assert_eq!(raw_count(&db, "user_answers").await?, 2);
+
+    // An empty list clears.
+    store
+        .set_answers(ann.id, &[], &ev("answers_set", Some("ann")))
+        .await?;
+    assert!(store.answers(ann.id).await?.is_empty());
+    assert_eq!(raw_count(&db, "user_answers").await?, 1);
+    store.close().await;
+    Ok(())
+}
+
+async fn set_answers_with_bad_questions_writes_nothing(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "una", &[]).await?;
+    let q1 = store
+        .add_question("en", "Q1", &ev("question_added", None))
+        .await?;
+    store
+        .set_answers(
+            u.id,
+            &[(q1.id, "old".into())],
+            &ev("answers_set", Some("una")),
+        )
+        .await?;
+    let version = user(&store, "una").await?.version;
+    let events = audit_count(&store).await?;
+
+    let err = store
+        .set_answers(
+            u.id,
+            &[(q1.id, "new".into()), (q1.id + 1000, "x".into())],
+            &ev("answers_set", Some("una")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound("question")), "{err:?}");
+
+    let err = store
+        .set_answers(
+            u.id,
+            &[(q1.id, "new".into()), (q1.id, "again".into())],
+            &ev("answers_set", Some("una")),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "answers"),
+        "{err:?}"
+    );
+
+    assert_eq!(
+        answers_of(&store.answers(u.id).await?),
+        vec![(q1.id, "old")]
+    );
+    assert_eq!(user(&store, "una").await?.version, version);
+    assert_eq!(audit_count(&store).await?, events);
+    store.close().await;
+    Ok(())
+}
+
+async fn user_delete_cascades_factors(backend: Backend) -> anyhow::Result<()> {
+    let (db, store) = setup(backend).await?;
+    let q1 = store
+        .add_question("en", "Q1", &ev("question_added", None))
+        .await?;
+    let q2 = store
+        .add_question("en", "Q2", &ev("question_added", None))
+        .await?;
+    let mut ids = Vec::new();
+    for name in ["gone", "keep"] {
+        let u = create(&store, name, &[]).await?;
+        for label in ["a", "b"] {
+            store
+                .add_oath_token(
+                    u.id,
+                    &token(label, OathKind::Totp, 0),
+                    &ev("token_added", Some(name)),
+                )
+                .await?;
+        }
+        for h in ["p1", "p2", "p3"] {
+            store
+                .set_pin(u.id, h, T0, 5, &ev("pin_set", Some(name)))
+                .await?;
+        }
+        store
+            .set_answers(
+                u.id,
+                &[(q1.id, "a".into()), (q2.id, "b".into())],
+                &ev("answers_set", Some(name)),
+            )
+            .await?;
+        ids.push(u.id);
+    }
+    assert_eq!(raw_count(&db, "oath_tokens").await?, 4);
+    assert_eq!(raw_count(&db, "user_pins").await?, 2);
+    assert_eq!(raw_count(&db, "pin_history").await?, 4);
+    assert_eq!(raw_count(&db, "user_answers").await?, 4);
+
+    assert!(
+        store
+            .delete_user(ids[0], &ev("user_deleted", Some("gone")))
+            .await?
+    );
+    assert_eq!(raw_count(&db, "oath_tokens").await?, 2);
+    assert_eq!(raw_count(&db, "user_pins").await?, 1);
+    assert_eq!(raw_count(&db, "pin_history").await?, 2);
+    assert_eq!(raw_count(&db, "user_answers").await?, 2);
+    assert!(store.oath_tokens(ids[0]).await?.is_empty());
+    assert_eq!(store.pin(ids[0]).await?, None);
+    assert!(store.pin_history(ids[0]).await?.is_empty());
+    assert!(store.answers(ids[0]).await?.is_empty());
+    assert_eq!(store.oath_tokens(ids[1]).await?.len(), 2);
+    assert_eq!(store.pin_history(ids[1]).await?, vec!["p2", "p1"]);
+    assert_eq!(
+        store.questions(None).await?.len(),
+        2,
+        "questions are not the user's"
+    );
+
+    // The name is free again and the new user inherits nothing.
+    let again = create(&store, "gone", &[]).await?;
+    assert!(store.oath_tokens(again.id).await?.is_empty());
+    assert_eq!(store.pin(again.id).await?, None);
+    assert!(store.answers(again.id).await?.is_empty());
+    store.close().await;
+    Ok(())
+}
+
+async fn factor_calls_on_unknown_user(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "ghost", &[]).await?;
+    let q = store
+        .add_question("en", "Q", &ev("question_added", None))
+        .await?;
+    let t = store
+        .add_oath_token(
+            u.id,
+            &token("t", OathKind::Totp, 0),
+            &ev("token_added", Some("ghost")),
+        )
+        .await?;
+    assert!(
+        store
+            .delete_user(u.id, &ev("user_deleted", Some("ghost")))
+            .await?
+    );
+    let events = audit_count(&store).await?;
+    let id = u.id;
+    let e = || ev("x", Some("ghost"));
+    let not_found = |r: Result<(), Error>, what: &str| {
+        assert!(matches!(r, Err(Error::NotFound("user"))), "{what}: {r:?}");
+    };
+
+    not_found(
+        store
+            .add_oath_token(id, &token("t", OathKind::Totp, 0), &e())
+            .await
+            .map(drop),
+        "add_oath_token",
+    );
+    not_found(store.set_pin(id, "h", T0, 5, &e()).await, "set_pin");
+    not_found(
+        store.set_answers(id, &[(q.id, "a".into())], &e()).await,
+        "set_answers",
+    );
+    not_found(store.set_bypass(id, Some(at(60)), &e()).await, "set_bypass");
+    not_found(
+        store
+            .complete_enrollment(
+                id,
+                &Enrollment {
+                    method: oath_method(),
+                    token: None,
+                    pin_hash: None,
+                    answers: vec![],
+                },
+                &e(),
+            )
+            .await
+            .map(drop),
+        "complete_enrollment",
+    );
+    not_found(
+        store
+            .record_denial(id, T0, &policy(Some(3), 60, None))
+            .await
+            .map(drop),
+        "record_denial",
+    );
+    not_found(store.clear_denials(id).await, "clear_denials");
+    not_found(store.bypass_until(id).await.map(drop), "bypass_until");
+
+    // Reads of what belongs to a user are empty; removals and the one-time
+    // bypass report "nothing there".
+    assert!(store.oath_tokens(id).await?.is_empty());
+    assert_eq!(store.pin(id).await?, None);
+    assert!(store.pin_history(id).await?.is_empty());
+    assert!(store.answers(id).await?.is_empty());
+    assert!(!store.delete_oath_token(id, t.id, &e()).await?);
+    assert!(!store.consume_bypass(id, T0, &e()).await?);
+    assert_eq!(audit_count(&store).await?, events, "nothing recorded");
+    store.close().await;
+    Ok(())
+}
+
+/// Credential writes are writes (version and `updated_at` move, as for a
+/// password); what happens during sign-ins is not, except a lock.
+async fn factor_version_rules(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "vera", &[]).await?;
+    let q = store
+        .add_question("en", "Q", &ev("question_added", None))
+        .await?;
+    let mut version = 1;
+    let mut check = |v: &User, bumped: bool, what: &str| {
+        if bumped {
+            version += 1;
+        }
+        assert_eq!(v.version, version, "{what}");
+    };
+
+    let t = store
+        .add_oath_token(
+            u.id,
+            &token("t", OathKind::Totp, 0),
+            &ev_at("e", None, at(10)),
+        )
+        .await?;
+    let v = user(&store, "vera").await?;
+    check(&v, true, "add_oath_token");
+    assert_eq!(v.updated_at, secs(at(10)));
+    store
+        .set_pin(u.id, "h", at(11), 5, &ev_at("e", None, at(11)))
+        .await?;
+    check(&user(&store, "vera").await?, true, "set_pin");
+    store
+        .set_answers(u.id, &[(q.id, "a".into())], &ev_at("e", None, at(12)))
+        .await?;
+    check(&user(&store, "vera").await?, true, "set_answers");
+    store
+        .delete_oath_token(u.id, t.id, &ev_at("e", None, at(13)))
+        .await?;
+    let v = user(&store, "vera").await?;
+    check(&v, true, "delete_oath_token");
+    assert_eq!(v.updated_at, secs(at(13)));
+
+    store
+        .set_bypass(u.id, Some(at(600)), &ev("e", None))
+        .await?;
+    check(&user(&store, "vera").await?, false, "set_bypass");
+    assert!(store.consume_bypass(u.id, at(14), &ev("e", None)).await?);
+    check(&user(&store, "vera").await?, false, "consume_bypass");
+    store
+        .record_denial(u.id, at(15), &policy(Some(3), 60, Some(60)))
+        .await?;
+    check(&user(&store, "vera").await?, false, "record_denial");
+    store.clear_denials(u.id).await?;
+    check(&user(&store, "vera").await?, false, "clear_denials");
+    store
+        .session_put(&SessionRecord {
+            id_hash: "s".into(),
+            data: "{}".into(),
+            expires_at: at(100),
+        })
+        .await?;
+    check(&user(&store, "vera").await?, false, "session_put");
+    let v = user(&store, "vera").await?;
+    assert_eq!(v.updated_at, secs(at(13)));
+
+    // A denial that locks changes `locked_until`: an edit based on the user
+    // as loaded before must not silently unlock.
+    for i in 0..3 {
+        store
+            .record_denial(u.id, at(20 + i), &policy(Some(3), 60, Some(600)))
+            .await?;
+    }
+    let locked = user(&store, "vera").await?;
+    check(&locked, true, "a locking denial");
+    let err = store
+        .update_user(&v, &ev("user_updated", Some("vera")))
+        .await;
+    assert!(matches!(err, Err(Error::Conflict(_))), "{err:?}");
+    assert_eq!(
+        user(&store, "vera").await?.locked_until,
+        locked.locked_until
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn bypass_is_consumed_once(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "bea", &[]).await?;
+    let other = create(&store, "bram", &[]).await?;
+    assert_eq!(store.bypass_until(u.id).await?, None);
+    assert!(
+        !store
+            .consume_bypass(u.id, T0, &ev("bypass_used", Some("bea")))
+            .await?
+    );
+
+    store
+        .set_bypass(u.id, Some(at(300)), &ev("bypass_granted", Some("bea")))
+        .await?;
+    assert_eq!(newest_event(&store).await?, "bypass_granted");
+    assert_eq!(store.bypass_until(u.id).await?, Some(secs(at(300))));
+    assert_eq!(store.bypass_until(other.id).await?, None);
+    assert!(
+        !store
+            .consume_bypass(other.id, T0, &ev("bypass_used", Some("bram")))
+            .await?
+    );
+
+    let events = audit_count(&store).await?;
+    assert!(
+        store
+            .consume_bypass(u.id, at(299), &ev("bypass_used", Some("bea")))
+            .await?
+    );
+    assert_eq!(newest_event(&store).await?, "bypass_used");
+    assert_eq!(store.bypass_until(u.id).await?, None);
+    assert!(
+        !store
+            .consume_bypass(u.id, at(299), &ev("bypass_used", Some("bea")))
+            .await?
+    );
+    assert_eq!(
+        audit_count(&store).await?,
+        events + 1,
+        "only the use is recorded"
+    );
+
+    // Expired: not consumed, and still shown as it was.
+    store
+        .set_bypass(u.id, Some(at(300)), &ev("bypass_granted", Some("bea")))
+        .await?;
+    assert!(
+        !store
+            .consume_bypass(u.id, at(300), &ev("bypass_used", Some("bea")))
+            .await?
+    );
+    assert!(
+        !store
+            .consume_bypass(u.id, at(301), &ev("bypass_used", Some("bea")))
+            .await?
+    );
+    assert_eq!(store.bypass_until(u.id).await?, Some(secs(at(300))));
+
+    // Cancelled.
+    store
+        .set_bypass(u.id, Some(at(900)), &ev("bypass_granted", Some("bea")))
+        .await?;
+    store
+        .set_bypass(u.id, None, &ev("bypass_cancelled", Some("bea")))
+        .await?;
+    assert_eq!(newest_event(&store).await?, "bypass_cancelled");
+    assert_eq!(store.bypass_until(u.id).await?, None);
+    assert!(
+        !store
+            .consume_bypass(u.id, T0, &ev("bypass_used", Some("bea")))
+            .await?
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn concurrent_bypass_consumers_one_wins(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "duo", &[]).await?;
+    for round in 0..5 {
+        store
+            .set_bypass(u.id, Some(at(600)), &ev("bypass_granted", Some("duo")))
+            .await?;
+        let events = audit_count(&store).await?;
+        let (a, b) = (store.clone(), store.clone());
+        let (ea, eb) = (
+            ev("bypass_used", Some("duo")),
+            ev("bypass_used", Some("duo")),
+        );
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { a.consume_bypass(u.id, T0, &ea).await }),
+            tokio::spawn(async move { b.consume_bypass(u.id, T0, &eb).await })
+        );
+        let (ra, rb) = (ra??, rb??);
+        assert!(
+            ra ^ rb,
+            "round {round}: exactly one consumer, got {ra} and {rb}"
+        );
+        assert_eq!(audit_count(&store).await?, events + 1, "round {round}");
+        assert_eq!(store.bypass_until(u.id).await?, None);
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn denials_restart_after_the_window(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "dina", &[]).await?;
+    let other = create(&store, "dirk", &[]).await?;
+    let never = policy(None, 60, None);
+    assert_eq!(
+        store.record_denial(u.id, at(0), &never).await?,
+        outcome(1, false)
+    );
+    assert_eq!(
+        store.record_denial(u.id, at(30), &never).await?,
+        outcome(2, false)
+    );
+    // The window is measured from its first denial: at exactly 60 s it is
+    // still open, one second later it is over and counting starts again.
+    assert_eq!(
+        store.record_denial(u.id, at(60), &never).await?,
+        outcome(3, false)
+    );
+    assert_eq!(
+        store.record_denial(u.id, at(61), &never).await?,
+        outcome(1, false)
+    );
+    assert_eq!(
+        store.record_denial(u.id, at(100), &never).await?,
+        outcome(2, false)
+    );
+    assert_eq!(
+        store.record_denial(u.id, at(500), &never).await?,
+        outcome(1, false)
+    );
+    // Counts are per user.
+    assert_eq!(
+        store.record_denial(other.id, at(500), &never).await?,
+        outcome(1, false)
+    );
+
+    // Without a threshold nothing ever locks.
+    for i in 0..20 {
+        store.record_denial(u.id, at(501 + i), &never).await?;
+    }
+    let after = user(&store, "dina").await?;
+    assert_eq!(after.locked_until, None);
+    assert_eq!(after.status(at(600)), UserStatus::Enabled);
+    assert_eq!(
+        audit_count(&store).await?,
+        2,
+        "denials are not audited by the store"
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn denials_lock_at_threshold_for_lock_seconds(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "lars", &[]).await?;
+    let p = policy(Some(3), 300, Some(600));
+    assert_eq!(
+        store.record_denial(u.id, at(0), &p).await?,
+        outcome(1, false)
+    );
+    assert_eq!(
+        store.record_denial(u.id, at(1), &p).await?,
+        outcome(2, false)
+    );
+    assert_eq!(user(&store, "lars").await?.locked_until, None);
+    assert_eq!(
+        store.record_denial(u.id, at(2), &p).await?,
+        outcome(3, true)
+    );
+    let locked = user(&store, "lars").await?;
+    assert_eq!(locked.locked_until, Some(secs(at(602))));
+    assert_eq!(
+        locked.status(at(10)),
+        UserStatus::LockedUntil(secs(at(602)))
+    );
+    assert_eq!(locked.status(at(700)), UserStatus::Enabled);
+
+    // The counter was cleared by the lock.
+    assert_eq!(
+        store.record_denial(u.id, at(3), &p).await?,
+        outcome(1, false)
+    );
+    assert_eq!(
+        store.record_denial(u.id, at(4), &p).await?,
+        outcome(2, false)
+    );
+    assert_eq!(
+        store.record_denial(u.id, at(5), &p).await?,
+        outcome(3, true)
+    );
+    assert_eq!(
+        user(&store, "lars").await?.locked_until,
+        Some(secs(at(605)))
+    );
+
+    // A lower threshold applies from the next denial on (the count is 0 now).
+    let one = policy(Some(1), 300, Some(60));
+    assert_eq!(
+        store.record_denial(u.id, at(700), &one).await?,
+        outcome(1, true)
+    );
+    assert_eq!(
+        user(&store, "lars").await?.locked_until,
+        Some(secs(at(760)))
+    );
+
+    // A lock never shortens a longer one already in place.
+    let mut admin_lock = user(&store, "lars").await?;
+    admin_lock.locked_until = Some(at(100_000));
+    store
+        .update_user(&admin_lock, &ev("user_locked", Some("lars")))
+        .await?;
+    assert_eq!(
+        store.record_denial(u.id, at(800), &one).await?,
+        outcome(1, true)
+    );
+    assert_eq!(
+        user(&store, "lars").await?.locked_until,
+        Some(secs(at(100_000)))
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn denials_lock_until_unblocked_without_lock_seconds(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "ulla", &[]).await?;
+    let p = policy(Some(2), 60, None);
+    assert_eq!(
+        store.record_denial(u.id, at(0), &p).await?,
+        outcome(1, false)
+    );
+    assert_eq!(
+        store.record_denial(u.id, at(1), &p).await?,
+        outcome(2, true)
+    );
+    let locked = user(&store, "ulla").await?;
+    assert_eq!(locked.locked_until, Some(LOCKED_UNTIL_UNBLOCKED));
+    assert_eq!(LOCKED_UNTIL_UNBLOCKED, datetime!(9999-12-31 00:00 UTC));
+    assert_eq!(
+        locked.status(datetime!(2999-01-01 00:00 UTC)),
+        UserStatus::LockedUntil(LOCKED_UNTIL_UNBLOCKED)
+    );
+
+    // An administrator unblocks by clearing the lock.
+    let mut unblock = locked.clone();
+    unblock.locked_until = None;
+    let unblocked = store
+        .update_user(&unblock, &ev("user_unlocked", Some("ulla")))
+        .await?;
+    assert_eq!(unblocked.status(at(2)), UserStatus::Enabled);
+    assert_eq!(
+        store.record_denial(u.id, at(2), &p).await?,
+        outcome(1, false)
+    );
+
+    // A huge lock_seconds is capped at the same sentinel, never an error.
+    let huge = policy(Some(1), 60, Some(i64::MAX));
+    assert_eq!(
+        store.record_denial(u.id, at(3), &huge).await?,
+        outcome(2, true),
+        "the second denial in the window, at or over the threshold"
+    );
+    assert_eq!(
+        user(&store, "ulla").await?.locked_until,
+        Some(LOCKED_UNTIL_UNBLOCKED)
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn clear_denials_resets_count_not_lock(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "cleo", &[]).await?;
+    let p = policy(Some(3), 300, Some(600));
+    store.record_denial(u.id, at(0), &p).await?;
+    store.record_denial(u.id, at(1), &p).await?;
+    store.clear_denials(u.id).await?;
+    // Two more would have locked without the clear; now they count from 0.
+    assert_eq!(
+        store.record_denial(u.id, at(2), &p).await?,
+        outcome(1, false)
+    );
+    assert_eq!(
+        store.record_denial(u.id, at(3), &p).await?,
+        outcome(2, false)
+    );
+    assert_eq!(
+        store.record_denial(u.id, at(4), &p).await?,
+        outcome(3, true)
+    );
+
+    store.record_denial(u.id, at(5), &p).await?;
+    store.clear_denials(u.id).await?;
+    store.clear_denials(u.id).await?;
+    assert_eq!(
+        user(&store, "cleo").await?.locked_until,
+        Some(secs(at(604))),
+        "clearing the counter does not lift a lock"
+    );
+    assert_eq!(
+        store.record_denial(u.id, at(6), &p).await?,
+        outcome(1, false)
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn enrollment_writes_everything_at_once(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "ella", &["g"]).await?;
+    let q1 = store
+        .add_question("en", "Q1", &ev("question_added", None))
+        .await?;
+    let q2 = store
+        .add_question("en", "Q2", &ev("question_added", None))
+        .await?;
+    let enrollment = Enrollment {
+        method: oath_method(),
+        token: Some(token("phone", OathKind::Totp, 0)),
+        pin_hash: Some("pinhash".into()),
+        answers: vec![(q2.id, "a2".into()), (q1.id, "a1".into())],
+    };
+    let events = audit_count(&store).await?;
+    let enrolled = store
+        .complete_enrollment(u.id, &enrollment, &ev_at("enrolled", Some("ella"), at(5)))
+        .await?;
+    assert_eq!(enrolled.default_method, Some(oath_method()));
+    assert_eq!(enrolled.version, 2);
+    assert_eq!(enrolled.updated_at, secs(at(5)));
+    assert_eq!(enrolled.created_at, u.created_at);
+    assert_eq!(enrolled.groups, vec!["g"]);
+    assert_eq!(user(&store, "ella").await?, enrolled);
+
+    let tokens = store.oath_tokens(u.id).await?;
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].label, "phone");
+    assert_eq!(tokens[0].sealed_secret, "sealed:phone");
+    assert_eq!(tokens[0].created_at, secs(at(5)));
+    let pin = store.pin(u.id).await?.context("pin")?;
+    assert_eq!(pin.hash, "pinhash");
+    assert_eq!(pin.set_at, secs(at(5)));
+    assert!(store.pin_history(u.id).await?.is_empty());
+    assert_eq!(
+        answers_of(&store.answers(u.id).await?),
+        vec![(q1.id, "a1"), (q2.id, "a2")]
+    );
+    assert_eq!(
+        audit_count(&store).await?,
+        events + 1,
+        "one event for all of it"
+    );
+    assert_eq!(newest_event(&store).await?, "enrolled");
+
+    // Minimal: a method alone (phone call, no token, PIN or questions).
+    let v = create(&store, "vic", &[]).await?;
+    let call = DefaultMethod::from_parts("phone_call", "standard")?;
+    let enrolled = store
+        .complete_enrollment(
+            v.id,
+            &Enrollment {
+                method: call,
+                token: None,
+                pin_hash: None,
+                answers: vec![],
+            },
+            &ev("enrolled", Some("vic")),
+        )
+        .await?;
+    assert_eq!(enrolled.default_method, Some(call));
+    assert!(store.oath_tokens(v.id).await?.is_empty());
+    assert_eq!(store.pin(v.id).await?, None);
+    assert!(store.answers(v.id).await?.is_empty());
+    store.close().await;
+    Ok(())
+}
+
+async fn enrollment_twice_is_conflict_and_keeps_the_first(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "emma", &[]).await?;
+    let q1 = store
+        .add_question("en", "Q1", &ev("question_added", None))
+        .await?;
+    let q2 = store
+        .add_question("en", "Q2", &ev("question_added", None))
+        .await?;
+    let first = store
+        .complete_enrollment(
+            u.id,
+            &Enrollment {
+                method: oath_method(),
+                token: Some(token("first", OathKind::Totp, 0)),
+                pin_hash: Some("pin1".into()),
+                answers: vec![(q1.id, "first".into())],
+            },
+            &ev("enrolled", Some("emma")),
+        )
+        .await?;
+    let tokens = store.oath_tokens(u.id).await?;
+    let events = audit_count(&store).await?;
+
+    let err = store
+        .complete_enrollment(
+            u.id,
+            &Enrollment {
+                method: DefaultMethod::from_parts("phone_call", "pin")?,
+                token: Some(token("second", OathKind::Hotp, 0)),
+                pin_hash: Some("pin2".into()),
+                answers: vec![(q2.id, "second".into())],
+            },
+            &ev("enrolled", Some("emma")),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        Error::Conflict(m) => assert_eq!(m, "user is already enrolled"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(user(&store, "emma").await?, first);
+    assert_eq!(store.oath_tokens(u.id).await?, tokens);
+    assert_eq!(store.pin(u.id).await?.context("pin")?.hash, "pin1");
+    assert!(store.pin_history(u.id).await?.is_empty());
+    assert_eq!(
+        answers_of(&store.answers(u.id).await?),
+        vec![(q1.id, "first")]
+    );
+    assert_eq!(audit_count(&store).await?, events);
+
+    // A user whose method was set by an administrator counts as enrolled too.
+    let a = create(&store, "adm", &[]).await?;
+    let mut set = a.clone();
+    set.default_method = Some(DefaultMethod::from_parts(
+        "text_message",
+        "sms_one_way_otp",
+    )?);
+    store
+        .update_user(&set, &ev("user_updated", Some("adm")))
+        .await?;
+    let err = store
+        .complete_enrollment(
+            a.id,
+            &Enrollment {
+                method: oath_method(),
+                token: None,
+                pin_hash: None,
+                answers: vec![],
+            },
+            &ev("enrolled", Some("adm")),
+        )
+        .await;
+    assert!(matches!(err, Err(Error::Conflict(_))), "{err:?}");
+    store.close().await;
+    Ok(())
+}
+
+async fn enrollment_rolls_back_entirely_on_failure(backend: Backend) -> anyhow::Result<()> {
+    let (db, store) = setup(backend).await?;
+    let u = create(&store, "rita", &[]).await?;
+    let q1 = store
+        .add_question("en", "Q1", &ev("question_added", None))
+        .await?;
+    // Answers given before (say by an administrator) must survive a failed
+    // enrollment, which would have replaced them.
+    store
+        .set_answers(
+            u.id,
+            &[(q1.id, "before".into())],
+            &ev("answers_set", Some("rita")),
+        )
+        .await?;
+    let before = user(&store, "rita").await?;
+    let events = audit_count(&store).await?;
+    let full = |answers: Vec<(i64, String)>| Enrollment {
+        method: oath_method(),
+        token: Some(token("t", OathKind::Totp, 0)),
+        pin_hash: Some("pin".into()),
+        answers,
+    };
+
+    // The unknown question comes last: method, token and PIN were already
+    // written inside the transaction when it fails.
+    let err = store
+        .complete_enrollment(
+            u.id,
+            &full(vec![(q1.id, "a".into()), (q1.id + 1000, "b".into())]),
+            &ev("enrolled", Some("rita")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound("question")), "{err:?}");
+
+    let err = store
+        .complete_enrollment(
+            u.id,
+            &full(vec![(q1.id, "a".into()), (q1.id, "b".into())]),
+            &ev("enrolled", Some("rita")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+
+    // A refused audit event (empty name breaks a CHECK) fails it at the end.
+    assert!(store
+        .complete_enrollment(
+            u.id,
+            &full(vec![(q1.id, "a".into())]),
+            &ev("", Some("rita"))
+        )
+        .await
+        .is_err());
+
+    assert_eq!(
+        user(&store, "rita").await?,
+        before,
+        "no method, no version bump"
+    );
+    assert!(store.oath_tokens(u.id).await?.is_empty());
+    assert_eq!(raw_count(&db, "oath_tokens").await?, 0);
+    assert_eq!(store.pin(u.id).await?, None);
+    assert_eq!(raw_count(&db, "user_pins").await?, 0);
+    assert_eq!(
+        answers_of(&store.answers(u.id).await?),
+        vec![(q1.id, "before")]
+    );
+    assert_eq!(audit_count(&store).await?, events);
+
+    // And after all that, a good enrollment still goes through.
+    let enrolled = store
+        .complete_enrollment(
+            u.id,
+            &full(vec![(q1.id, "a".into())]),
+            &ev("enrolled", Some("rita")),
+        )
+        .await?;
+    assert_eq!(enrolled.default_method, Some(oath_method()));
+    assert_eq!(answers_of(&store.answers(u.id).await?), vec![(q1.id, "a")]);
+    store.close().await;
+    Ok(())
+}
+
+async fn concurrent_enrollments_one_wins(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "twin", &[]).await?;
+    let enrollment = |label: &str| Enrollment {
+        method: oath_method(),
+        token: Some(token(label, OathKind::Totp, 0)),
+        pin_hash: Some(format!("pin-{label}")),
+        answers: vec![],
+    };
+    let (ea, eb) = (enrollment("a"), enrollment("b"));
+    let (va, vb) = (ev("enrolled", Some("twin")), ev("enrolled", Some("twin")));
+    let (ra, rb) = tokio::join!(
+        store.complete_enrollment(u.id, &ea, &va),
+        store.complete_enrollment(u.id, &eb, &vb)
+    );
+    let (won, lost, label) = match (ra, rb) {
+        (Ok(w), Err(l)) => (w, l, "a"),
+        (Err(l), Ok(w)) => (w, l, "b"),
+        other => panic!("expected exactly one enrollment, got {other:?}"),
+    };
+    assert!(matches!(lost, Error::Conflict(_)), "{lost:?}");
+    assert_eq!(won.version, 2);
+    let tokens = store.oath_tokens(u.id).await?;
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].label, label);
+    assert_eq!(
+        store.pin(u.id).await?.context("pin")?.hash,
+        format!("pin-{label}")
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn sessions_expire_and_purge(backend: Backend) -> anyhow::Result<()> {
+    let (db, store) = setup(backend).await?;
+    let session = |id: &str, data: &str, expires: i64| SessionRecord {
+        id_hash: id.into(),
+        data: data.into(),
+        expires_at: at(expires),
+    };
+    assert_eq!(store.session_get("s1", T0).await?, None);
+    store
+        .session_put(&session("s1", r#"{"user":1}"#, 60))
+        .await?;
+    let got = store.session_get("s1", at(0)).await?.context("s1")?;
+    assert_eq!(got.id_hash, "s1");
+    assert_eq!(got.data, r#"{"user":1}"#);
+    assert_eq!(got.expires_at, secs(at(60)));
+    assert!(store.session_get("s1", at(59)).await?.is_some());
+    assert_eq!(
+        store.session_get("s1", at(60)).await?,
+        None,
+        "expires_at <= now is expired"
+    );
+    assert_eq!(store.session_get("S1", at(0)).await?, None, "ids are exact");
+
+    // Putting again replaces data and expiry.
+    store
+        .session_put(&session("s1", r#"{"user":2}"#, 120))
+        .await?;
+    let got = store
+        .session_get("s1", at(60))
+        .await?
+        .context("s1 renewed")?;
+    assert_eq!(got.data, r#"{"user":2}"#);
+    assert_eq!(got.expires_at, secs(at(120)));
+    assert_eq!(raw_count(&db, "portal_sessions").await?, 1);
+
+    store.session_put(&session("s2", "{}", 10)).await?;
+    store.session_put(&session("s3", "{}", 30)).await?;
+    store.session_put(&session("s4", "{}", 31)).await?;
+    // Expired sessions are hidden before they are purged.
+    assert_eq!(store.session_get("s2", at(30)).await?, None);
+    assert_eq!(raw_count(&db, "portal_sessions").await?, 4);
+    assert_eq!(store.session_purge(at(30)).await?, 2);
+    assert_eq!(store.session_purge(at(30)).await?, 0);
+    assert_eq!(raw_count(&db, "portal_sessions").await?, 2);
+    assert!(store.session_get("s4", at(30)).await?.is_some());
+
+    store.session_delete("s1").await?;
+    assert_eq!(store.session_get("s1", at(0)).await?, None);
+    store.session_delete("s1").await?;
+    store.session_delete("never").await?;
+    assert_eq!(store.session_purge(at(10_000)).await?, 1);
+    assert_eq!(raw_count(&db, "portal_sessions").await?, 0);
+    assert_eq!(
+        audit_count(&store).await?,
+        0,
+        "sessions are not audited by the store"
+    );
+    store.close().await;
+    Ok(())
+}
+
+/// As `change_and_audit_land_together`, for every audited factor write: with
+/// an event the database refuses, the change does not land either.
+async fn factor_changes_and_audit_land_together(backend: Backend) -> anyhow::Result<()> {
+    let (db, store) = setup(backend).await?;
+    let bad = ev("", Some("ivo"));
+    let u = create(&store, "ivo", &[]).await?;
+    let q = store
+        .add_question("en", "Q", &ev("question_added", None))
+        .await?;
+    let t = store
+        .add_oath_token(
+            u.id,
+            &token("t", OathKind::Totp, 0),
+            &ev("token_added", Some("ivo")),
+        )
+        .await?;
+    store
+        .set_pin(u.id, "p1", T0, 5, &ev("pin_set", Some("ivo")))
+        .await?;
+    store
+        .set_answers(u.id, &[(q.id, "a".into())], &ev("answers_set", Some("ivo")))
+        .await?;
+    store
+        .set_bypass(u.id, Some(at(600)), &ev("bypass_granted", Some("ivo")))
+        .await?;
+    let before = user(&store, "ivo").await?;
+    let events = audit_count(&store).await?;
+
+    assert!(store
+        .add_oath_token(u.id, &token("x", OathKind::Totp, 0), &bad)
+        .await
+        .is_err());
+    assert!(store.delete_oath_token(u.id, t.id, &bad).await.is_err());
+    assert_eq!(store.oath_tokens(u.id).await?, vec![t]);
+
+    assert!(store.set_pin(u.id, "p2", T0, 5, &bad).await.is_err());
+    assert_eq!(store.pin(u.id).await?.context("pin")?.hash, "p1");
+    assert!(store.pin_history(u.id).await?.is_empty());
+
+    assert!(store.add_question("en", "Other", &bad).await.is_err());
+    assert!(store.delete_question(q.id, &bad).await.is_err());
+    assert_eq!(store.questions(None).await?, vec![q.clone()]);
+
+    assert!(store.set_answers(u.id, &[], &bad).await.is_err());
+    assert_eq!(answers_of(&store.answers(u.id).await?), vec![(q.id, "a")]);
+
+    assert!(store.set_bypass(u.id, None, &bad).await.is_err());
+    assert!(store.consume_bypass(u.id, T0, &bad).await.is_err());
+    assert_eq!(store.bypass_until(u.id).await?, Some(secs(at(600))));
+
+    assert_eq!(user(&store, "ivo").await?, before);
+    assert_eq!(raw_count(&db, "user_answers").await?, 1);
+    assert_eq!(audit_count(&store).await?, events);
+
+    // With good events they all land, each with its event.
+    assert!(
+        store
+            .consume_bypass(u.id, T0, &ev("bypass_used", Some("ivo")))
+            .await?
+    );
+    assert_eq!(newest_event(&store).await?, "bypass_used");
+    assert_eq!(audit_count(&store).await?, events + 1);
     store.close().await;
     Ok(())
 }

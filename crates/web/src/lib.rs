@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod health;
+pub mod portal;
 pub mod security_headers;
 
 use axum::Router;
@@ -18,6 +19,8 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(portal::router())
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(security_headers::apply))
         .with_state(state)
 }

@@ -1,18 +1,29 @@
 //! The engine: every business rule, behind `MfaService`. Handlers and CLI
 //! commands parse, call one method here, and render.
 
+mod admin_factors;
+mod oath_check;
+mod portal;
+mod sessions;
+
 use async_trait::async_trait;
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditQuery, NewAuditEvent, ResultCode};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::factors::OathToken;
 use crate::password::SecretHasher;
+use crate::portal::{
+    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, Proof, SignIn, Verified,
+};
 use crate::ports::{Store, UserQuery};
 use crate::sealing::SealingKey;
 use crate::service::{CreateUser, Ctx, MfaService, PrimaryOutcome};
 use crate::settings::{key_def, Settings};
-use crate::user::{Admin, DefaultMethod, NewUser, Permission, User, UserPatch};
+use crate::throttle::Throttle;
+use crate::user::{Admin, DefaultMethod, MethodKind, NewUser, Permission, User, UserPatch};
 use crate::validate;
 
 pub struct Engine {
@@ -20,7 +31,12 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     hasher: SecretHasher,
     sealing: Arc<SealingKey>,
+    throttle: Throttle,
 }
+
+/// Failed secrets one source address may try per window, across all users.
+const SOURCE_FAILURES: u32 = 50;
+const SOURCE_WINDOW: time::Duration = time::Duration::minutes(5);
 
 impl Engine {
     pub fn new(
@@ -34,7 +50,70 @@ impl Engine {
             clock,
             hasher,
             sealing,
+            throttle: Throttle::new(SOURCE_FAILURES, SOURCE_WINDOW),
         }
+    }
+
+    pub async fn settings_now(&self) -> Result<Settings> {
+        let rows = self.store.settings_rows().await?;
+        let (settings, unknown) = Settings::from_rows(rows)?;
+        if !unknown.is_empty() {
+            tracing::warn!(
+                ?unknown,
+                "ignoring stored settings this version does not know"
+            );
+        }
+        Ok(settings)
+    }
+
+    /// Checks a local password; returns the user (if one exists) and whether
+    /// the password matched. Unknown users cost the same hash as real ones.
+    /// Audits the outcome.
+    async fn primary_check(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        password: String,
+    ) -> Result<(Option<User>, bool)> {
+        const EVENT: &str = "primary.password";
+        if password.len() > validate::PASSWORD_MAX_BYTES
+            || username.len() > 4 * validate::USERNAME_MAX
+        {
+            self.hasher.verify_dummy(String::new()).await;
+            let mut ev = self.event(ctx, EVENT, None, ResultCode::FailedInvalidInput);
+            ev.detail = Some("oversized credentials".into());
+            self.store.append_audit(&ev).await?;
+            return Ok((None, false));
+        }
+        let user = self.store.find_user(username).await?;
+        let hash = match &user {
+            Some(u) => self.store.password_hash(u.id).await?,
+            None => None,
+        };
+        let matched = match hash {
+            Some(h) => self.hasher.verify(password, h).await,
+            None => {
+                self.hasher.verify_dummy(password).await;
+                false
+            }
+        };
+        let now = self.clock.now();
+        let code = match &user {
+            None => ResultCode::FailedUserNotFound,
+            Some(_) if !matched => ResultCode::FailedPasswordWrong,
+            Some(u) => match u.status(now) {
+                crate::user::UserStatus::Enabled => ResultCode::SuccessPasswordVerified,
+                crate::user::UserStatus::Disabled => ResultCode::FailedUserDisabled,
+                _ => ResultCode::FailedUserLocked,
+            },
+        };
+        let subject = user
+            .as_ref()
+            .map(|u| u.username.clone())
+            .unwrap_or_else(|| username.trim().to_string());
+        let ev = self.event(ctx, EVENT, Some(&subject), code);
+        self.store.append_audit(&ev).await?;
+        Ok((user, matched))
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -83,6 +162,7 @@ impl Engine {
             Error::Conflict(m) if m.contains("already exists") => ResultCode::FailedUserExists,
             Error::Conflict(_) => ResultCode::FailedConcurrentChange,
             Error::Forbidden(_) => ResultCode::FailedNotAllowed,
+            Error::RateLimited { .. } => ResultCode::FailedRateLimited,
             // Nothing was decided when the database is down or a bug struck.
             Error::Unavailable(_) | Error::Internal(_) => return Err(err),
         };
@@ -430,54 +510,131 @@ impl MfaService for Engine {
         username: &str,
         password: String,
     ) -> Result<PrimaryOutcome> {
-        const EVENT: &str = "primary.password";
-        if password.len() > validate::PASSWORD_MAX_BYTES
-            || username.len() > 4 * validate::USERNAME_MAX
-        {
-            self.hasher.verify_dummy(String::new()).await;
-            let mut ev = self.event(ctx, EVENT, None, ResultCode::FailedInvalidInput);
-            ev.detail = Some("oversized credentials".into());
-            self.store.append_audit(&ev).await?;
-            return Ok(PrimaryOutcome::Rejected);
-        }
-        let user = self.store.find_user(username).await?;
-        let hash = match &user {
-            Some(u) => self.store.password_hash(u.id).await?,
-            None => None,
-        };
-        // Unknown users and users without a password cost the same hash as a real check.
-        let matched = match &hash {
-            Some(h) => self.hasher.verify(password, h.clone()).await,
-            None => {
-                self.hasher.verify_dummy(password).await;
-                false
+        let (user, matched) = self.primary_check(ctx, username, password).await?;
+        Ok(match user {
+            Some(u)
+                if matched && u.status(self.clock.now()) == crate::user::UserStatus::Enabled =>
+            {
+                PrimaryOutcome::Accepted(u)
             }
-        };
-        let now = self.clock.now();
-        let (outcome, code) = match user {
-            None => (PrimaryOutcome::Rejected, ResultCode::FailedUserNotFound),
-            Some(_) if !matched => (PrimaryOutcome::Rejected, ResultCode::FailedPasswordWrong),
-            Some(u) => match u.status(now) {
-                crate::user::UserStatus::Enabled => (
-                    PrimaryOutcome::Accepted(u),
-                    ResultCode::SuccessPasswordVerified,
-                ),
-                crate::user::UserStatus::Disabled => {
-                    (PrimaryOutcome::Rejected, ResultCode::FailedUserDisabled)
-                }
-                _ => (PrimaryOutcome::Rejected, ResultCode::FailedUserLocked),
-            },
-        };
-        let subject = match &outcome {
-            PrimaryOutcome::Accepted(u) => u.username.clone(),
-            PrimaryOutcome::Rejected => username.trim().to_string(),
-        };
-        let ev = self.event(ctx, EVENT, Some(&subject), code);
-        self.store.append_audit(&ev).await?;
-        Ok(outcome)
+            _ => PrimaryOutcome::Rejected,
+        })
     }
 
     async fn audit_events(&self, _ctx: &Ctx, query: AuditQuery) -> Result<Vec<AuditEvent>> {
         self.store.audit_events(&query).await
+    }
+
+    async fn begin_sign_in(&self, ctx: &Ctx, username: &str, password: String) -> Result<SignIn> {
+        self.portal_begin_sign_in(ctx, username, password).await
+    }
+
+    async fn verify(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        proof: Proof,
+        code: Option<String>,
+        answers: Vec<(i64, String)>,
+    ) -> Result<Verified> {
+        self.portal_verify(ctx, username, proof, code, answers)
+            .await
+    }
+
+    async fn enrollment_options(&self, ctx: &Ctx, username: &str) -> Result<EnrollmentOptions> {
+        self.portal_enrollment_options(ctx, username).await
+    }
+
+    async fn new_oath_secret(&self, ctx: &Ctx, username: &str) -> Result<PendingOath> {
+        self.portal_new_oath_secret(ctx, username).await
+    }
+
+    async fn import_oath_secret(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        import: ImportOath,
+    ) -> Result<PendingOath> {
+        self.portal_import_oath_secret(ctx, username, import).await
+    }
+
+    async fn confirm_oath(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        pending: String,
+        code: String,
+    ) -> Result<String> {
+        self.portal_confirm_oath(ctx, username, pending, code).await
+    }
+
+    async fn finish_enrollment(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        finish: FinishEnrollment,
+    ) -> Result<User> {
+        self.portal_finish_enrollment(ctx, username, finish).await
+    }
+
+    async fn account(&self, ctx: &Ctx, username: &str) -> Result<Account> {
+        self.portal_account(ctx, username).await
+    }
+
+    async fn change_pin(&self, ctx: &Ctx, username: &str, pin: String) -> Result<()> {
+        self.portal_change_pin(ctx, username, pin).await
+    }
+
+    async fn change_answers(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        answers: Vec<(i64, String)>,
+    ) -> Result<()> {
+        self.portal_change_answers(ctx, username, answers).await
+    }
+
+    async fn add_oath_token(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        confirmed: String,
+        label: String,
+    ) -> Result<OathToken> {
+        self.portal_add_oath_token(ctx, username, confirmed, label)
+            .await
+    }
+
+    async fn delete_oath_token(&self, ctx: &Ctx, username: &str, token_id: i64) -> Result<()> {
+        self.portal_delete_oath_token(ctx, username, token_id).await
+    }
+
+    async fn change_language(&self, ctx: &Ctx, username: &str, language: String) -> Result<User> {
+        self.portal_change_language(ctx, username, language).await
+    }
+
+    async fn change_method(&self, ctx: &Ctx, username: &str, method: MethodKind) -> Result<User> {
+        self.portal_change_method(ctx, username, method).await
+    }
+
+    async fn start_bypass(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        seconds: Option<u32>,
+    ) -> Result<OffsetDateTime> {
+        self.portal_start_bypass(ctx, username, seconds).await
+    }
+
+    async fn session_load(&self, id_hash: &str) -> Result<Option<String>> {
+        self.sessions_load(id_hash).await
+    }
+
+    async fn session_save(&self, id_hash: &str, data: String, ttl_seconds: i64) -> Result<()> {
+        self.sessions_save(id_hash, data, ttl_seconds).await
+    }
+
+    async fn session_drop(&self, id_hash: &str) -> Result<()> {
+        self.store.session_delete(id_hash).await
     }
 }

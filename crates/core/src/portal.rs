@@ -1,0 +1,143 @@
+//! What the User Portal asks of the engine and gets back. These types cross
+//! the `MfaService` boundary, so they serialise (the remote portal receives
+//! them over the SDK).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::factors::{OathKind, OathParams, OathToken, SecurityQuestion};
+use crate::settings::PinRules;
+use crate::user::{DefaultMethod, MethodKind, User};
+
+/// Methods this version can verify; others appear once their delivery exists.
+pub const AVAILABLE_METHODS: &[MethodKind] = &[MethodKind::OathToken];
+
+/// Why the second step was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Skip {
+    TrustedIp,
+    Bypass,
+}
+
+/// Where a sign-in goes after the username and password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "next", rename_all = "snake_case")]
+pub enum SignIn {
+    /// Wrong username or password (deliberately not which).
+    Rejected,
+    /// The password was right but the account is disabled, locked or blocked.
+    Blocked { user: User },
+    /// "Allow users to log in" is off.
+    LoginDisabled,
+    /// Signed in without a second step.
+    Complete { user: User, skip: Skip },
+    /// Verify with the user's method, or a fallback.
+    SecondStep { user: User, step: SecondStep },
+    /// Not enrolled yet, and enrollment is allowed.
+    Enroll { user: User },
+    /// Not enrolled and enrollment is off: only an administrator can help.
+    NotEnrolled { user: User },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecondStep {
+    pub method: DefaultMethod,
+    /// The method can be used here (an OATH code, today).
+    pub method_available: bool,
+    /// Security questions offered as fallback: exactly these must be answered.
+    pub fallback_questions: Vec<SecurityQuestion>,
+    /// An OATH code is accepted as fallback.
+    pub fallback_oath: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proof {
+    /// The user's own method.
+    Method,
+    SecurityQuestions,
+    OathFallback,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Verified {
+    /// Verified; the portal session may last `session_minutes` at most.
+    Accepted {
+        user: User,
+        session_minutes: Option<u32>,
+    },
+    Rejected {
+        locked: bool,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollmentOptions {
+    /// Methods the user may choose (one means no choice).
+    pub methods: Vec<MethodKind>,
+    pub allow_third_party_oath: bool,
+    /// The user must pick and answer this many questions from `questions`.
+    pub questions_required: usize,
+    pub questions: Vec<SecurityQuestion>,
+    pub pin_rules: PinRules,
+}
+
+/// An OATH secret being set up: shown to the user, sealed for the round trip
+/// through the portal session (only the engine can open it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingOath {
+    pub sealed: String,
+    pub secret_base32: String,
+    pub uri: String,
+    pub params: OathParams,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportOath {
+    pub secret_base32: String,
+    pub kind: OathKind,
+    #[serde(default)]
+    pub digits: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinishEnrollment {
+    pub method: DefaultMethod,
+    /// Sealed confirmed OATH token from `confirm_oath`.
+    pub oath: Option<String>,
+    pub pin: Option<String>,
+    /// (question id, answer)
+    pub answers: Vec<(i64, String)>,
+}
+
+/// What the account page shows and allows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub user: User,
+    pub tokens: Vec<OathToken>,
+    pub has_pin: bool,
+    pub pin_expired: bool,
+    pub pin_rules: PinRules,
+    pub answers_set: usize,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub bypass_until: Option<OffsetDateTime>,
+    pub allow: AccountAllows,
+    pub selectable_methods: Vec<MethodKind>,
+    pub questions: Vec<SecurityQuestion>,
+    pub questions_required: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct AccountAllows {
+    pub select_method: bool,
+    pub select_language: bool,
+    pub bypass: bool,
+    pub bypass_prompt_seconds: bool,
+    pub bypass_default_seconds: u32,
+    pub bypass_max_seconds: u32,
+    pub third_party_oath: bool,
+    pub security_questions: bool,
+    pub change_pin: bool,
+}
