@@ -18,6 +18,8 @@ PACKAGES=(
   postgresql
   postgresql-client
   ca-certificates
+  chromium
+  chromium-driver
 )
 
 missing=()

@@ -129,3 +129,15 @@ pub struct SessionRecord {
     pub data: String,
     pub expires_at: OffsetDateTime,
 }
+
+/// An application's credentials for the Web Service SDK. The secret itself
+/// is shown once at creation; only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAccount {
+    pub id: i64,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub rotated_at: Option<OffsetDateTime>,
+}

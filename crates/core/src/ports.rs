@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::error::Result;
 use crate::factors::{
     DenialOutcome, DenialPolicy, Enrollment, NewOathToken, OathToken, PinRecord, SecurityQuestion,
-    SessionRecord, StoredAnswer,
+    ServiceAccount, SessionRecord, StoredAnswer,
 };
 use crate::user::{Admin, NewUser, Permission, User, UserId};
 
@@ -95,6 +95,17 @@ pub trait Store: Send + Sync + 'static {
     /// Compare-and-set of a token's counter: true only if it still was `from`.
     /// This is what makes a code usable once, even across nodes.
     async fn advance_oath_counter(&self, token_id: i64, from: i64, to: i64) -> Result<bool>;
+    /// Uses a code: compare-and-set of the counter and, only when it wins,
+    /// the user's denial counter is cleared and `audit` written — one
+    /// transaction. Returns whether this caller won.
+    async fn accept_code(
+        &self,
+        user_id: UserId,
+        token_id: i64,
+        from: i64,
+        to: i64,
+        audit: &NewAuditEvent,
+    ) -> Result<bool>;
 
     // --- PIN -----------------------------------------------------------------
     async fn pin(&self, user_id: UserId) -> Result<Option<PinRecord>>;
@@ -181,4 +192,24 @@ pub trait Store: Send + Sync + 'static {
     async fn session_delete(&self, id_hash: &str) -> Result<()>;
     /// Removes expired sessions; returns how many.
     async fn session_purge(&self, now: OffsetDateTime) -> Result<u64>;
+
+    // --- Service accounts (SDK) ----------------------------------------------------
+    /// Conflict when the name (any case) exists.
+    async fn create_service_account(
+        &self,
+        name: &str,
+        secret_hash: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<ServiceAccount>;
+    /// The account and its secret hash, by name (any case).
+    async fn service_account(&self, name: &str) -> Result<Option<(ServiceAccount, String)>>;
+    async fn service_accounts(&self) -> Result<Vec<ServiceAccount>>;
+    /// Returns false when there is no such account.
+    async fn rotate_service_account(
+        &self,
+        name: &str,
+        secret_hash: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<bool>;
+    async fn delete_service_account(&self, name: &str, audit: &NewAuditEvent) -> Result<bool>;
 }

@@ -183,6 +183,16 @@ pub trait MfaService: Send + Sync + 'static {
         seconds: Option<u32>,
     ) -> Result<OffsetDateTime>;
 
+    // --- Applications (SDK) ----------------------------------------------------
+    /// Checks a passcode (OTP, or PIN + OTP when the mode needs a PIN) in one
+    /// call; failures count towards lockout.
+    async fn validate(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        passcode: &str,
+    ) -> Result<crate::engine::Validation>;
+
     // --- Portal sessions (server-side, shared by every portal node) -------------
     async fn session_load(&self, id_hash: &str) -> Result<Option<String>>;
     async fn session_save(&self, id_hash: &str, data: String, ttl_seconds: i64) -> Result<()>;

@@ -144,7 +144,7 @@ impl MethodKind {
                 Mode::SmsTwoWayOtpPlusPin,
             ],
             MethodKind::MobileApp => &[Mode::PhoneAppStandard, Mode::PhoneAppPin],
-            MethodKind::OathToken => &[Mode::Oath],
+            MethodKind::OathToken => &[Mode::Oath, Mode::OathPin],
         }
     }
 }
@@ -179,10 +179,12 @@ pub enum Mode {
     PhoneAppStandard,
     PhoneAppPin,
     Oath,
+    /// The PIN typed before the code (`PIN` + `OTP` in one passcode).
+    OathPin,
 }
 
 impl Mode {
-    const ALL: [Mode; 9] = [
+    const ALL: [Mode; 10] = [
         Mode::Standard,
         Mode::Pin,
         Mode::SmsOneWayOtp,
@@ -192,6 +194,7 @@ impl Mode {
         Mode::PhoneAppStandard,
         Mode::PhoneAppPin,
         Mode::Oath,
+        Mode::OathPin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -205,13 +208,18 @@ impl Mode {
             Mode::PhoneAppStandard => "phone_app_standard",
             Mode::PhoneAppPin => "phone_app_pin",
             Mode::Oath => "oath",
+            Mode::OathPin => "oath_pin",
         }
     }
 
     pub fn needs_pin(self) -> bool {
         matches!(
             self,
-            Mode::Pin | Mode::SmsOneWayOtpPlusPin | Mode::SmsTwoWayOtpPlusPin | Mode::PhoneAppPin
+            Mode::Pin
+                | Mode::SmsOneWayOtpPlusPin
+                | Mode::SmsTwoWayOtpPlusPin
+                | Mode::PhoneAppPin
+                | Mode::OathPin
         )
     }
 }

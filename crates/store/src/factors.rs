@@ -300,6 +300,43 @@ pub(crate) async fn advance_oath_counter(
     Ok(updated.rows_affected() == 1)
 }
 
+pub(crate) async fn accept_code(
+    store: &SqlStore,
+    user_id: UserId,
+    token_id: i64,
+    from: i64,
+    to: i64,
+    audit: &NewAuditEvent,
+) -> Result<bool> {
+    // The hot path of every sign-in: counter, denial reset and audit row in
+    // one write transaction (one fsync) instead of three.
+    let mut tx = store.begin_write().await?;
+    let updated = sqlx::query(
+        "UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3 AND user_id = $4",
+    )
+    .bind(to)
+    .bind(token_id)
+    .bind(from)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    if updated.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE users SET failed_count = 0, failed_window_start = NULL \
+         WHERE id = $1 AND (failed_count <> 0 OR failed_window_start IS NOT NULL)",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    insert_audit(&mut tx, audit).await?;
+    commit(tx).await?;
+    Ok(true)
+}
+
 // --- PIN ------------------------------------------------------------------------
 
 pub(crate) async fn pin(store: &SqlStore, user_id: UserId) -> Result<Option<PinRecord>> {

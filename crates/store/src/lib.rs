@@ -9,6 +9,7 @@
 //! audit event it is given (`NewAuditEvent::at`) or from the `now` a call
 //! takes, so the engine's `Clock` is the only clock.
 
+mod accounts;
 mod errors;
 mod factors;
 mod store;

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use twofold_core::audit::{AuditEvent, AuditQuery, NewAuditEvent, ResultCode};
 use twofold_core::factors::{
     DenialOutcome, DenialPolicy, Enrollment, NewOathToken, OathToken, PinRecord, SecurityQuestion,
-    SessionRecord, StoredAnswer,
+    ServiceAccount, SessionRecord, StoredAnswer,
 };
 use twofold_core::ports::{Store, UserQuery};
 use twofold_core::user::{Admin, DefaultMethod, NewUser, Permission, User, UserId};
@@ -20,7 +20,7 @@ use twofold_core::validate::username_key;
 use twofold_core::{Error, Result};
 
 use crate::errors::{bad_column, db_err};
-use crate::{factors, Backend, SqlStore};
+use crate::{accounts, factors, Backend, SqlStore};
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
@@ -685,6 +685,17 @@ impl Store for SqlStore {
         factors::advance_oath_counter(self, token_id, from, to).await
     }
 
+    async fn accept_code(
+        &self,
+        user_id: UserId,
+        token_id: i64,
+        from: i64,
+        to: i64,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        factors::accept_code(self, user_id, token_id, from, to, audit).await
+    }
+
     async fn pin(&self, user_id: UserId) -> Result<Option<PinRecord>> {
         factors::pin(self, user_id).await
     }
@@ -796,6 +807,36 @@ impl Store for SqlStore {
 
     async fn session_purge(&self, now: OffsetDateTime) -> Result<u64> {
         factors::session_purge(self, now).await
+    }
+
+    async fn create_service_account(
+        &self,
+        name: &str,
+        secret_hash: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<ServiceAccount> {
+        accounts::create(self, name, secret_hash, audit).await
+    }
+
+    async fn service_account(&self, name: &str) -> Result<Option<(ServiceAccount, String)>> {
+        accounts::find(self, name).await
+    }
+
+    async fn service_accounts(&self) -> Result<Vec<ServiceAccount>> {
+        accounts::list(self).await
+    }
+
+    async fn rotate_service_account(
+        &self,
+        name: &str,
+        secret_hash: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        accounts::rotate(self, name, secret_hash, audit).await
+    }
+
+    async fn delete_service_account(&self, name: &str, audit: &NewAuditEvent) -> Result<bool> {
+        accounts::delete(self, name, audit).await
     }
 }
 

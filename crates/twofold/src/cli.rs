@@ -37,6 +37,102 @@ pub enum Command {
     /// Manage portal administrators.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Manage users' OATH tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage the security questions users choose from.
+    #[command(subcommand)]
+    Questions(QuestionsCommand),
+    /// Manage service accounts of the Web Service SDK.
+    #[command(subcommand, name = "service-account")]
+    ServiceAccount(ServiceAccountCommand),
+    /// Print the Web Service SDK's OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceAccountCommand {
+    /// Create an account; its secret is printed once, on the last line.
+    Create { name: String },
+    /// List accounts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give an account a new secret (printed once); the old one stops working.
+    Rotate { name: String },
+    /// Delete an account.
+    Delete { name: String },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TokenType {
+    Totp,
+    Hotp,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TokenAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Give a user an OATH token (hardware token or authenticator app).
+    Add {
+        username: String,
+        #[arg(long = "type", value_enum)]
+        kind: TokenType,
+        /// The token's secret in base32 (visible in the process list; see --secret-stdin).
+        #[arg(
+            long,
+            conflicts_with = "secret_stdin",
+            required_unless_present = "secret_stdin"
+        )]
+        secret: Option<String>,
+        /// Read the base32 secret from standard input.
+        #[arg(long)]
+        secret_stdin: bool,
+        #[arg(long, default_value_t = 6)]
+        digits: u32,
+        /// TOTP time step in seconds.
+        #[arg(long, default_value_t = 30)]
+        period: u32,
+        #[arg(long, value_enum, default_value = "sha1")]
+        algorithm: TokenAlgorithm,
+        /// A name to tell tokens apart.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List a user's tokens.
+    List {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one of a user's tokens.
+    Delete { username: String, id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuestionsCommand {
+    /// Add a question users can choose, in one language.
+    Add {
+        #[arg(long = "lang", value_name = "LANG")]
+        language: String,
+        text: String,
+    },
+    /// List questions.
+    List {
+        #[arg(long = "lang", value_name = "LANG")]
+        language: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a question (and every answer to it).
+    Delete { id: i64 },
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ use crate::{logging, runtime, tls};
 /// itself (file logging); changes made through this node apply at once.
 const SETTINGS_POLL: Duration = Duration::from_secs(5);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+const SESSION_PURGE: Duration = Duration::from_secs(600);
 
 pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Result<()> {
     let logging = logging::init_server(&config);
@@ -68,9 +69,25 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
         }
     });
 
-    let app = twofold_web::app(AppState {
-        service: engine.clone(),
+    let purge_engine = engine.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SESSION_PURGE);
+        loop {
+            tick.tick().await;
+            match purge_engine.purge_sessions().await {
+                Ok(n) if n > 0 => tracing::debug!(removed = n, "expired portal sessions purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot purge portal sessions"),
+            }
+        }
     });
+
+    let app = twofold_web::app(
+        AppState {
+            service: engine.clone(),
+        },
+        Some(engine.clone()),
+    );
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     let announce = handle.clone();

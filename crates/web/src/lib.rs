@@ -4,23 +4,28 @@
 pub mod error;
 pub mod health;
 pub mod portal;
+pub mod sdk_api;
 pub mod security_headers;
 
 use axum::Router;
 use std::sync::Arc;
-use twofold_core::MfaService;
+use twofold_core::{Engine, MfaService};
 
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<dyn MfaService>,
 }
 
-/// The whole HTTP application served by `twofold serve`.
-pub fn app(state: AppState) -> Router {
+/// The whole HTTP application served by `twofold serve`: the portal, health
+/// and the Web Service SDK (which needs the engine itself, so a portal-only
+/// process passes `None`).
+pub fn app(state: AppState, engine: Option<Arc<Engine>>) -> Router {
+    let sdk = engine.map(sdk_api::router).unwrap_or_default();
     Router::new()
         .merge(health::router())
         .merge(portal::router())
+        .with_state(state)
+        .merge(sdk)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(security_headers::apply))
-        .with_state(state)
 }

@@ -131,4 +131,159 @@ impl Engine {
                 .await
         }
     }
+
+    /// An administrator sets (or resets) a user's PIN; the PIN rules apply.
+    pub async fn admin_set_pin(&self, ctx: &Ctx, username: &str, pin_code: &str) -> Result<()> {
+        const EVENT: &str = "pin.set";
+        let settings = self.settings_now().await?;
+        let user = match self.user(username).await {
+            Ok(u) => u,
+            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
+        };
+        if let Err(e) = crate::pin::check_pin(pin_code, &settings.pin, &[]) {
+            return self.refuse(ctx, EVENT, Some(&user.username), e).await;
+        }
+        let hash = self.hasher.hash(pin_code.to_string()).await?;
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessPinChanged,
+        );
+        self.store
+            .set_pin(
+                user.id,
+                &hash,
+                self.clock.now(),
+                settings.pin.history.saturating_sub(1),
+                &ev,
+            )
+            .await
+    }
+
+    /// An administrator grants a one-time bypass (not bound by the portal's
+    /// "allow users to initiate" setting, which is about users themselves).
+    pub async fn admin_grant_bypass(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        seconds: Option<u32>,
+        reason: Option<&str>,
+    ) -> Result<time::OffsetDateTime> {
+        const EVENT: &str = "bypass.grant";
+        let settings = self.settings_now().await?;
+        let user = match self.user(username).await {
+            Ok(u) => u,
+            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
+        };
+        let secs = seconds.unwrap_or(settings.portal.bypass_default_seconds);
+        if secs == 0 || secs > 86_400 {
+            return self
+                .refuse(
+                    ctx,
+                    EVENT,
+                    Some(&user.username),
+                    Error::invalid("seconds", "choose between 1 and 86400 seconds"),
+                )
+                .await;
+        }
+        let reason = reason.map(str::trim).unwrap_or("");
+        if reason.chars().count() > 256 || reason.chars().any(char::is_control) {
+            return self
+                .refuse(
+                    ctx,
+                    EVENT,
+                    Some(&user.username),
+                    Error::invalid("reason", "at most 256 characters"),
+                )
+                .await;
+        }
+        let until = self.clock.now() + time::Duration::seconds(i64::from(secs));
+        let mut ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessBypassStarted,
+        );
+        ev.detail = Some(if reason.is_empty() {
+            format!("{secs} seconds")
+        } else {
+            format!("{secs} seconds: {reason}")
+        });
+        self.store.set_bypass(user.id, Some(until), &ev).await?;
+        Ok(until)
+    }
+
+    /// Brings an event-based token that drifted beyond the look-ahead back in
+    /// step with two consecutive codes.
+    pub async fn admin_resync_token(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        token_id: i64,
+        code1: &str,
+        code2: &str,
+    ) -> Result<()> {
+        const EVENT: &str = "token.resync";
+        let user = match self.user(username).await {
+            Ok(u) => u,
+            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
+        };
+        let tokens = self.store.oath_tokens(user.id).await?;
+        let Some(token) = tokens.into_iter().find(|t| t.id == token_id) else {
+            return self
+                .refuse(ctx, EVENT, Some(&user.username), Error::NotFound("token"))
+                .await;
+        };
+        if token.params.kind != OathKind::Hotp {
+            return self
+                .refuse(
+                    ctx,
+                    EVENT,
+                    Some(&user.username),
+                    Error::invalid("token", "only event-based tokens need resynchronising"),
+                )
+                .await;
+        }
+        let secret = self
+            .sealing
+            .open(&token.sealed_secret, &oath_seed_label(user.id))?;
+        let Some(next) =
+            oath::resync_hotp(&secret, &token.params, code1, code2, token.counter, 1000)
+        else {
+            return self
+                .refuse(
+                    ctx,
+                    EVENT,
+                    Some(&user.username),
+                    Error::invalid(
+                        "code",
+                        "the two codes do not follow each other within the next 1000",
+                    ),
+                )
+                .await;
+        };
+        let ev = self.event(ctx, EVENT, Some(&user.username), ResultCode::Success);
+        if self
+            .store
+            .accept_code(user.id, token.id, token.counter, next, &ev)
+            .await?
+        {
+            Ok(())
+        } else {
+            self.refuse(
+                ctx,
+                EVENT,
+                Some(&user.username),
+                Error::Conflict("the token was used meanwhile; try again".into()),
+            )
+            .await
+        }
+    }
+
+    /// Records a read through the SDK, so every call appears in the audit log.
+    pub async fn audit_read(&self, ctx: &Ctx, event: &str, subject: Option<&str>) -> Result<()> {
+        let ev = self.event(ctx, event, subject, ResultCode::Success);
+        self.store.append_audit(&ev).await.map(|_| ())
+    }
 }

@@ -4,7 +4,12 @@
 mod admin_factors;
 mod oath_check;
 mod portal;
+mod service_accounts;
 mod sessions;
+mod validate_passcode;
+
+pub use oath_check::PasscodeCheck;
+pub use validate_passcode::{ValidateReason, Validation};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -32,7 +37,13 @@ pub struct Engine {
     hasher: SecretHasher,
     sealing: Arc<SealingKey>,
     throttle: Throttle,
+    /// Settings are read on every request; a second of staleness across
+    /// nodes saves a query per request on the hot path.
+    settings_cache: std::sync::Mutex<Option<(std::time::Instant, Settings)>>,
+    directory_cache: std::sync::Mutex<service_accounts::DirectoryCache>,
 }
+
+const SETTINGS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Failed secrets one source address may try per window, across all users.
 const SOURCE_FAILURES: u32 = 50;
@@ -51,10 +62,38 @@ impl Engine {
             hasher,
             sealing,
             throttle: Throttle::new(SOURCE_FAILURES, SOURCE_WINDOW),
+            settings_cache: std::sync::Mutex::new(None),
+            directory_cache: std::sync::Mutex::new(Default::default()),
         }
     }
 
     pub async fn settings_now(&self) -> Result<Settings> {
+        if let Some((at, s)) = self
+            .settings_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            if at.elapsed() < SETTINGS_CACHE_TTL {
+                return Ok(s.clone());
+            }
+        }
+        let fresh = self.load_settings().await?;
+        *self
+            .settings_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+
+    fn forget_settings(&self) {
+        *self
+            .settings_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    async fn load_settings(&self) -> Result<Settings> {
         let rows = self.store.settings_rows().await?;
         let (settings, unknown) = Settings::from_rows(rows)?;
         if !unknown.is_empty() {
@@ -353,7 +392,7 @@ impl MfaService for Engine {
         value: serde_json::Value,
     ) -> Result<Settings> {
         const EVENT: &str = "settings.set";
-        let current = self.settings().await?;
+        let current = self.load_settings().await?;
         let (next, value) = match current.with_value(key, value) {
             Ok(v) => v,
             Err(e) => return self.refuse(ctx, EVENT, None, e).await,
@@ -370,6 +409,7 @@ impl MfaService for Engine {
         self.store
             .write_settings(&[(def.key.to_string(), row)], &ev)
             .await?;
+        self.forget_settings();
         Ok(next)
     }
 
@@ -624,6 +664,10 @@ impl MfaService for Engine {
         seconds: Option<u32>,
     ) -> Result<OffsetDateTime> {
         self.portal_start_bypass(ctx, username, seconds).await
+    }
+
+    async fn validate(&self, ctx: &Ctx, username: &str, passcode: &str) -> Result<Validation> {
+        self.validate_passcode(ctx, username, passcode).await
     }
 
     async fn session_load(&self, id_hash: &str) -> Result<Option<String>> {

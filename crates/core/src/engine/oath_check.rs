@@ -1,37 +1,102 @@
-//! Checking a code against a user's OATH tokens, once and only once.
+//! Checking a passcode — an OATH code, with the PIN in front when the mode
+//! asks for one — against a user's tokens, once and only once.
 
-use crate::audit::ResultCode;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{NewAuditEvent, ResultCode};
 use crate::error::Result;
 use crate::factors::{oath_seed_label, OathKind, OathToken};
 use crate::oath;
-use crate::settings::OathSettings;
+use crate::settings::Settings;
+use crate::user::{MethodKind, User};
 
 use super::Engine;
 
-pub(super) enum CodeCheck {
+/// Why a passcode was accepted or not; the SDK's `validate` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasscodeCheck {
     Accepted,
-    Replayed,
-    Wrong,
+    WrongPasscode,
+    ReplayedPasscode,
+    WrongPin,
+    PinNotSet,
+    NoToken,
 }
 
-impl CodeCheck {
-    pub(super) fn failure_code(&self) -> ResultCode {
+impl PasscodeCheck {
+    pub(super) fn failure_code(self) -> ResultCode {
         match self {
-            CodeCheck::Replayed => ResultCode::FailedOathCodeDuplicate,
+            PasscodeCheck::ReplayedPasscode => ResultCode::FailedOathCodeDuplicate,
+            PasscodeCheck::WrongPin | PasscodeCheck::PinNotSet => ResultCode::FailedPinWrong,
             _ => ResultCode::FailedOathCode,
         }
     }
 }
 
 impl Engine {
+    /// Checks `passcode` for `user`. When the user's mode needs a PIN, the
+    /// passcode is the PIN followed by the code. On success the token's
+    /// counter advances, denials clear and `success` is written — together.
+    pub(super) async fn check_passcode(
+        &self,
+        user: &User,
+        passcode: &str,
+        settings: &Settings,
+        success: &NewAuditEvent,
+    ) -> Result<PasscodeCheck> {
+        let tokens = self.store.oath_tokens(user.id).await?;
+        if tokens.is_empty() {
+            return Ok(PasscodeCheck::NoToken);
+        }
+        let passcode: String = passcode.chars().filter(|c| !c.is_whitespace()).collect();
+        let needs_pin = user
+            .default_method
+            .map(|m| m.method == MethodKind::OathToken && m.mode.needs_pin())
+            .unwrap_or(false);
+        if !needs_pin {
+            return self.check_code(&tokens, &passcode, settings, success).await;
+        }
+        let Some(pin) = self.store.pin(user.id).await? else {
+            return Ok(PasscodeCheck::PinNotSet);
+        };
+        // The code is the tail; tokens may differ in length, so try each length.
+        let mut lengths: Vec<usize> = tokens.iter().map(|t| t.params.digits as usize).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        for digits in lengths {
+            if passcode.len() <= digits || !passcode.is_char_boundary(passcode.len() - digits) {
+                continue;
+            }
+            let (pin_part, code_part) = passcode.split_at(passcode.len() - digits);
+            if self
+                .hasher
+                .verify(pin_part.to_string(), pin.hash.clone())
+                .await
+            {
+                let same_length: Vec<OathToken> = tokens
+                    .iter()
+                    .filter(|t| t.params.digits as usize == digits)
+                    .cloned()
+                    .collect();
+                return self
+                    .check_code(&same_length, code_part, settings, success)
+                    .await;
+            }
+        }
+        Ok(PasscodeCheck::WrongPin)
+    }
+
     /// Tries `code` on each token; the matching token's counter advances by
     /// compare-and-set, so two requests racing with one code cannot both win.
     pub(super) async fn check_code(
         &self,
         tokens: &[OathToken],
         code: &str,
-        cfg: &OathSettings,
-    ) -> Result<CodeCheck> {
+        settings: &Settings,
+        success: &NewAuditEvent,
+    ) -> Result<PasscodeCheck> {
+        let cfg = &settings.oath;
         let now = self.clock.now().unix_timestamp();
         let mut replayed = false;
         for token in tokens {
@@ -63,15 +128,15 @@ impl Engine {
                 Some(next) => {
                     if self
                         .store
-                        .advance_oath_counter(token.id, token.counter, next)
+                        .accept_code(token.user_id, token.id, token.counter, next, success)
                         .await?
                     {
-                        return Ok(CodeCheck::Accepted);
+                        return Ok(PasscodeCheck::Accepted);
                     }
                     replayed = true;
                 }
                 None => {
-                    // Tell a replay from a wrong code, for the audit log only.
+                    // Tell a replay from a wrong code, for the audit log and the SDK's reason.
                     let again = match token.params.kind {
                         OathKind::Totp => oath::verify_totp(
                             &secret,
@@ -94,9 +159,9 @@ impl Engine {
             }
         }
         Ok(if replayed {
-            CodeCheck::Replayed
+            PasscodeCheck::ReplayedPasscode
         } else {
-            CodeCheck::Wrong
+            PasscodeCheck::WrongPasscode
         })
     }
 }

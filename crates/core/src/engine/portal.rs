@@ -21,7 +21,7 @@ use crate::settings::Settings;
 use crate::user::{DefaultMethod, MethodKind, User, UserStatus};
 use crate::validate;
 
-use super::oath_check::CodeCheck;
+use super::oath_check::PasscodeCheck;
 use super::Engine;
 
 /// How long a generated secret may wait for its first code.
@@ -66,7 +66,7 @@ fn available(kind: MethodKind) -> bool {
 }
 
 impl Engine {
-    fn rate_limit(&self, ctx: &Ctx) -> Result<()> {
+    pub(super) fn rate_limit(&self, ctx: &Ctx) -> Result<()> {
         match self.throttle.check(ctx.source_ip, self.clock.now()) {
             Some(retry_after_seconds) => Err(Error::RateLimited {
                 retry_after_seconds,
@@ -75,7 +75,7 @@ impl Engine {
         }
     }
 
-    async fn audit_result(
+    pub(super) async fn audit_result(
         &self,
         ctx: &Ctx,
         event: &str,
@@ -90,7 +90,7 @@ impl Engine {
 
     /// A failed secret: counts towards the user's lockout and the source's
     /// throttle. Returns whether the user is now locked.
-    async fn deny(&self, ctx: &Ctx, user: &User, settings: &Settings) -> Result<bool> {
+    pub(super) async fn deny(&self, ctx: &Ctx, user: &User, settings: &Settings) -> Result<bool> {
         self.throttle.fail(ctx.source_ip, self.clock.now());
         let outcome = self
             .store
@@ -289,7 +289,7 @@ impl Engine {
             .await?;
             return Ok(Verified::Rejected { locked: true });
         }
-        let (ok, code_on_failure, success, minutes) = match proof {
+        match proof {
             Proof::Method | Proof::OathFallback => {
                 let is_fallback = proof == Proof::OathFallback;
                 let permitted = if is_fallback {
@@ -307,11 +307,7 @@ impl Engine {
                         )
                         .await;
                 }
-                let code = code.unwrap_or_default();
-                let tokens = self.store.oath_tokens(user.id).await?;
-                let check = self.check_code(&tokens, &code, &settings.oath).await?;
-                let failure = check.failure_code();
-                let (success, minutes) = if is_fallback {
+                let (success_code, minutes) = if is_fallback {
                     (
                         ResultCode::SuccessOathFallback,
                         Some(settings.portal.oath_fallback_session_minutes),
@@ -319,12 +315,24 @@ impl Engine {
                 } else {
                     (ResultCode::SuccessOathCode, None)
                 };
-                (
-                    matches!(check, CodeCheck::Accepted),
-                    failure,
-                    success,
-                    minutes,
-                )
+                let success = self.event(ctx, EVENT, Some(&user.username), success_code);
+                let code = code.unwrap_or_default();
+                let check = if is_fallback {
+                    // The fallback is the code alone, whatever the user's mode.
+                    let tokens = self.store.oath_tokens(user.id).await?;
+                    self.check_code(&tokens, &code, &settings, &success).await?
+                } else {
+                    self.check_passcode(&user, &code, &settings, &success)
+                        .await?
+                };
+                if check == PasscodeCheck::Accepted {
+                    return Ok(Verified::Accepted {
+                        user,
+                        session_minutes: minutes,
+                    });
+                }
+                self.audit_result(ctx, EVENT, &user.username, check.failure_code(), None)
+                    .await?;
             }
             Proof::SecurityQuestions => {
                 if !settings.portal.security_questions_fallback {
@@ -337,35 +345,40 @@ impl Engine {
                         )
                         .await;
                 }
-                let ok = self
+                if self
                     .check_answers(
                         &user,
                         &answers,
                         settings.portal.security_questions_required as usize,
                     )
+                    .await?
+                {
+                    self.store.clear_denials(user.id).await?;
+                    self.audit_result(
+                        ctx,
+                        EVENT,
+                        &user.username,
+                        ResultCode::SuccessSecurityQuestions,
+                        None,
+                    )
                     .await?;
-                (
-                    ok,
+                    return Ok(Verified::Accepted {
+                        user,
+                        session_minutes: None,
+                    });
+                }
+                self.audit_result(
+                    ctx,
+                    EVENT,
+                    &user.username,
                     ResultCode::FailedSecurityAnswers,
-                    ResultCode::SuccessSecurityQuestions,
                     None,
                 )
+                .await?;
             }
-        };
-        if ok {
-            self.store.clear_denials(user.id).await?;
-            self.audit_result(ctx, EVENT, &user.username, success, None)
-                .await?;
-            Ok(Verified::Accepted {
-                user,
-                session_minutes: minutes,
-            })
-        } else {
-            self.audit_result(ctx, EVENT, &user.username, code_on_failure, None)
-                .await?;
-            let locked = self.deny(ctx, &user, &settings).await?;
-            Ok(Verified::Rejected { locked })
         }
+        let locked = self.deny(ctx, &user, &settings).await?;
+        Ok(Verified::Rejected { locked })
     }
 
     /// All of `answers` must be right, and there must be at least `required`

@@ -3,7 +3,10 @@
 mod admin;
 mod audit;
 mod output;
+mod questions;
+mod service_account;
 mod settings;
+mod token;
 mod user;
 
 use anyhow::Result;
@@ -16,9 +19,16 @@ use crate::{logging, runtime, serve};
 
 pub async fn run(cli: Cli) -> Result<()> {
     let env = |k: &str| std::env::var(k).ok();
-    if let Command::Config(ConfigCommand::Example) = cli.command {
-        output::line(config::example().trim_end());
-        return Ok(());
+    match cli.command {
+        Command::Config(ConfigCommand::Example) => {
+            output::line(config::example().trim_end());
+            return Ok(());
+        }
+        Command::Openapi => {
+            output::line(twofold_web::sdk_api::openapi_document());
+            return Ok(());
+        }
+        _ => {}
     }
     let mut config = Config::load(cli.config.as_deref(), &env)?;
     match cli.command {
@@ -67,6 +77,22 @@ pub async fn run(cli: Cli) -> Result<()> {
             logging::init_cli();
             let opened = runtime::open(&config).await?;
             admin::run(&opened.engine, cmd).await
+        }
+        Command::Token(cmd) => {
+            logging::init_cli();
+            let opened = runtime::open(&config).await?;
+            token::run(&opened.engine, cmd).await
+        }
+        Command::ServiceAccount(cmd) => {
+            logging::init_cli();
+            let opened = runtime::open(&config).await?;
+            service_account::run(&opened.engine, cmd).await
+        }
+        Command::Openapi => unreachable!("handled above"),
+        Command::Questions(cmd) => {
+            logging::init_cli();
+            let opened = runtime::open(&config).await?;
+            questions::run(&opened.engine, cmd).await
         }
     }
 }

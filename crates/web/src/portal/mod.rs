@@ -460,7 +460,16 @@ async fn verify(
         return csrf_failure(&state, req).await;
     };
     let (proof, code, answers) = match req.field("proof").as_str() {
-        "method" => (Proof::Method, Some(req.field("code")), vec![]),
+        // A mode with a PIN takes the PIN in front of the code, as the SDK does.
+        "method" => (
+            Proof::Method,
+            Some(format!(
+                "{}{}",
+                req.field("pin").trim(),
+                req.field("code").trim()
+            )),
+            vec![],
+        ),
         "oath_fallback" => (Proof::OathFallback, Some(req.field("code")), vec![]),
         "security_questions" => {
             let answers = step

@@ -1,0 +1,403 @@
+//! The load run: set up users through the SDK API (not timed), then drive
+//! `POST /sdk/v1/validate` from `concurrency` clients until the deadline or
+//! the request cap.
+//!
+//! Every user belongs to exactly one client, which uses it sequentially, so
+//! each request carries the next HOTP code of its user: always fresh, always
+//! valid, never a replay. Anything but "accept" is counted and reported.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine as _;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::{Client, Method, StatusCode, Url};
+use serde_json::json;
+use twofold_core::factors::OathAlgorithm;
+use twofold_core::oath;
+
+use crate::args::{LoadConfig, Mode};
+use crate::stats::{classify_validate_body, Outcome, Recorder, Summary};
+
+const DIGITS: u32 = 6;
+/// Longest response body quoted in an error.
+const BODY_QUOTE: usize = 300;
+
+/// One benchmark user: its HOTP secret and the next counter to use.
+#[derive(Debug)]
+pub struct BenchUser {
+    pub name: String,
+    pub secret: Vec<u8>,
+    pub counter: u64,
+}
+
+impl BenchUser {
+    /// The next passcode for this user (PIN first in pin-otp mode); moves
+    /// the counter on, so no code is sent twice.
+    pub fn next_passcode(&mut self, pin: Option<&str>) -> String {
+        let code = oath::hotp(&self.secret, self.counter, OathAlgorithm::Sha1, DIGITS);
+        self.counter += 1;
+        match pin {
+            Some(pin) => format!("{pin}{code}"),
+            None => code,
+        }
+    }
+}
+
+/// Which users client `worker` of `workers` owns: `worker`, `worker +
+/// workers`, ... Every user belongs to exactly one client.
+pub fn owned_by(worker: u32, workers: u32, users: u32) -> impl Iterator<Item = u32> {
+    (worker..users).step_by(workers.max(1) as usize)
+}
+
+pub fn username(prefix: &str, index: u32) -> String {
+    format!("{prefix}-{index:05}")
+}
+
+/// Builds the HTTPS client: the given PEM is the only trusted root, no
+/// proxy, no redirects, Basic credentials on every request.
+pub fn client(cfg: &LoadConfig) -> Result<Client> {
+    let pem = std::fs::read(&cfg.ca_file)
+        .with_context(|| format!("reading --ca-file {}", cfg.ca_file.display()))?;
+    let cert = reqwest::Certificate::from_pem(&pem)
+        .with_context(|| format!("{} is not a PEM certificate", cfg.ca_file.display()))?;
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", cfg.account, cfg.secret));
+    let mut auth = HeaderValue::from_str(&format!("Basic {token}"))
+        .context("service account name or secret is not a valid header value")?;
+    auth.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, auth);
+    let mut builder = Client::builder()
+        .add_root_certificate(cert)
+        .tls_built_in_root_certs(false)
+        .default_headers(headers)
+        .timeout(cfg.request_timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(cfg.concurrency as usize)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if cfg.base.host_str() == Some("localhost") {
+        // Never let name resolution send the load anywhere but loopback.
+        let port = cfg.base.port_or_known_default().unwrap_or(443);
+        builder = builder.resolve("localhost", SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    builder.build().context("building the HTTPS client")
+}
+
+fn quote(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out: String = text.chars().take(BODY_QUOTE).collect();
+    if text.chars().count() > BODY_QUOTE {
+        out.push('…');
+    }
+    out
+}
+
+/// One setup call; fails unless the status is `expect`.
+async fn call(
+    http: &Client,
+    base: &Url,
+    method: Method,
+    path: &str,
+    body: serde_json::Value,
+    expect: StatusCode,
+) -> Result<Vec<u8>> {
+    let url = base
+        .join(path)
+        .with_context(|| format!("bad path {path}"))?;
+    let resp = http
+        .request(method.clone(), url)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("{method} /{path}"))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .with_context(|| format!("{method} /{path}: reading the body"))?;
+    if status != expect {
+        bail!(
+            "{method} /{path}: expected {expect}, got {status}: {}",
+            quote(&bytes)
+        );
+    }
+    Ok(bytes.to_vec())
+}
+
+/// Creates one user with an HOTP token, sets its method (and PIN), and
+/// checks that its first code is accepted — so a broken setup fails here,
+/// before anything is timed.
+async fn set_up_user(http: &Client, cfg: &LoadConfig, index: u32) -> Result<BenchUser> {
+    let name = username(&cfg.user_prefix, index);
+    let secret = oath::generate_secret(OathAlgorithm::Sha1);
+    let base = &cfg.base;
+    call(
+        http,
+        base,
+        Method::POST,
+        "sdk/v1/users",
+        json!({ "username": name }),
+        StatusCode::CREATED,
+    )
+    .await?;
+    call(
+        http,
+        base,
+        Method::POST,
+        &format!("sdk/v1/users/{name}/tokens"),
+        json!({
+            "type": "hotp",
+            "secret": oath::encode_base32(&secret),
+            "digits": DIGITS,
+            "algorithm": "sha1",
+            "label": "bench",
+        }),
+        StatusCode::CREATED,
+    )
+    .await?;
+    call(
+        http,
+        base,
+        Method::PUT,
+        &format!("sdk/v1/users/{name}/method"),
+        json!({ "method": cfg.mode.method() }),
+        StatusCode::OK,
+    )
+    .await?;
+    if cfg.mode == Mode::PinOtp {
+        call(
+            http,
+            base,
+            Method::PUT,
+            &format!("sdk/v1/users/{name}/pin"),
+            json!({ "pin": cfg.pin }),
+            StatusCode::NO_CONTENT,
+        )
+        .await?;
+    }
+    let mut user = BenchUser {
+        name,
+        secret,
+        counter: 0,
+    };
+    let pin = (cfg.mode == Mode::PinOtp).then_some(cfg.pin.as_str());
+    let passcode = user.next_passcode(pin);
+    let body = call(
+        http,
+        base,
+        Method::POST,
+        "sdk/v1/validate",
+        json!({ "username": user.name, "passcode": passcode }),
+        StatusCode::OK,
+    )
+    .await?;
+    match classify_validate_body(&body) {
+        Outcome::Accepted => Ok(user),
+        other => Err(anyhow!(
+            "first validate of {} was {other}: {}",
+            user.name,
+            quote(&body)
+        )),
+    }
+}
+
+/// Sets up every user, `concurrency` at a time. Returns them grouped by the
+/// client that owns them.
+pub async fn set_up(http: &Client, cfg: &LoadConfig) -> Result<Vec<Vec<BenchUser>>> {
+    let cfg = Arc::new(cfg.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..cfg.concurrency {
+        let http = http.clone();
+        let cfg = Arc::clone(&cfg);
+        tasks.spawn(async move {
+            let mut mine = Vec::new();
+            for index in owned_by(worker, cfg.concurrency, cfg.users) {
+                mine.push(set_up_user(&http, &cfg, index).await?);
+            }
+            Ok::<_, anyhow::Error>((worker, mine))
+        });
+    }
+    let mut groups: Vec<(u32, Vec<BenchUser>)> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined.context("setup task panicked")? {
+            Ok(group) => groups.push(group),
+            Err(e) => {
+                tasks.abort_all();
+                return Err(e.context("setting up the benchmark users"));
+            }
+        }
+    }
+    groups.sort_by_key(|(w, _)| *w);
+    Ok(groups.into_iter().map(|(_, g)| g).collect())
+}
+
+/// One validate request, classified.
+async fn validate(http: &Client, url: &Url, user: &str, passcode: &str) -> (Outcome, String) {
+    let sent = http
+        .post(url.clone())
+        .json(&json!({ "username": user, "passcode": passcode }))
+        .send()
+        .await;
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) => return (Outcome::Transport, format!("{user}: {e}")),
+    };
+    let status = resp.status();
+    match resp.bytes().await {
+        Ok(body) if status == StatusCode::OK => {
+            let outcome = classify_validate_body(&body);
+            (outcome, format!("{user}: {}", quote(&body)))
+        }
+        Ok(body) => (
+            Outcome::Status(status.as_u16()),
+            format!("{user}: HTTP {status}: {}", quote(&body)),
+        ),
+        Err(e) => (Outcome::Transport, format!("{user}: reading body: {e}")),
+    }
+}
+
+/// The timed phase. Returns the merged record and the wall time from the
+/// first request to the last response.
+pub async fn drive(
+    http: &Client,
+    cfg: &LoadConfig,
+    groups: Vec<Vec<BenchUser>>,
+) -> Result<(Recorder, Duration)> {
+    let url = cfg.base.join("sdk/v1/validate")?;
+    let pin: Option<Arc<str>> = (cfg.mode == Mode::PinOtp).then(|| Arc::from(cfg.pin.as_str()));
+    let issued = Arc::new(AtomicU64::new(0));
+    let max_requests = cfg.max_requests;
+    let start = Instant::now();
+    let deadline = start + cfg.duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut users in groups.into_iter().filter(|g| !g.is_empty()) {
+        let http = http.clone();
+        let url = url.clone();
+        let pin = pin.clone();
+        let issued = Arc::clone(&issued);
+        tasks.spawn(async move {
+            let mut rec = Recorder::default();
+            let count = users.len();
+            let mut next = 0usize;
+            while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max_requests
+            {
+                let user = &mut users[next % count];
+                next = next.wrapping_add(1);
+                let passcode = user.next_passcode(pin.as_deref());
+                let t0 = Instant::now();
+                let (outcome, detail) = validate(&http, &url, &user.name, &passcode).await;
+                rec.record(t0.elapsed(), outcome, || detail);
+            }
+            rec
+        });
+    }
+    // Every request has its own timeout, so the clients stop at most one
+    // timeout after the deadline; this is the belt to those braces.
+    let hard_stop = cfg.duration + cfg.request_timeout + Duration::from_secs(5);
+    let mut merged = Recorder::default();
+    let collected = tokio::time::timeout(hard_stop, async {
+        while let Some(joined) = tasks.join_next().await {
+            merged.merge(joined.context("client task panicked")?);
+        }
+        Ok::<_, anyhow::Error>(())
+    })
+    .await;
+    let elapsed = start.elapsed();
+    match collected {
+        Ok(result) => result?,
+        Err(_) => {
+            tasks.abort_all();
+            bail!("clients did not stop within {hard_stop:?} of the start");
+        }
+    }
+    Ok((merged, elapsed))
+}
+
+/// Runs setup and the timed phase, prints the report; returns whether every
+/// request was accepted.
+pub async fn run(cfg: LoadConfig) -> Result<bool> {
+    let http = client(&cfg)?;
+    println!(
+        "twofold-bench: {} against {} — {} users, concurrency {}, {} s (cap {} requests)",
+        cfg.mode.name(),
+        cfg.base,
+        cfg.users,
+        cfg.concurrency,
+        cfg.duration.as_secs(),
+        cfg.max_requests
+    );
+    let t0 = Instant::now();
+    let groups = set_up(&http, &cfg).await?;
+    println!(
+        "setup: {} users with HOTP tokens in {:.1} s (not timed)",
+        cfg.users,
+        t0.elapsed().as_secs_f64()
+    );
+    let (rec, elapsed) = drive(&http, &cfg, groups).await?;
+    let accepted = rec.accepted();
+    let failed = rec.requests() - accepted;
+    let summary = Summary::from_samples(rec.latencies_us.clone(), accepted, elapsed);
+    print!("{}", crate::report::text(&cfg, &summary, &rec));
+    println!("{}", crate::report::result_line(cfg.mode, &summary, failed));
+    Ok(failed == 0 && summary.requests > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_user_has_exactly_one_owner() {
+        for (users, workers) in [(1, 1), (10, 3), (200, 16), (16, 16), (17, 16)] {
+            let mut seen = HashSet::new();
+            let mut sizes = Vec::new();
+            for w in 0..workers {
+                let mine: Vec<u32> = owned_by(w, workers, users).collect();
+                sizes.push(mine.len());
+                for u in mine {
+                    assert!(seen.insert(u), "user {u} owned twice");
+                }
+            }
+            assert_eq!(seen.len(), users as usize);
+            // Shares differ by at most one.
+            let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+            assert!(hi - lo <= 1, "{sizes:?}");
+        }
+    }
+
+    #[test]
+    fn passcodes_walk_the_hotp_counter() {
+        // RFC 4226 appendix D secret and values.
+        let mut u = BenchUser {
+            name: "u".into(),
+            secret: b"12345678901234567890".to_vec(),
+            counter: 0,
+        };
+        assert_eq!(u.next_passcode(None), "755224");
+        assert_eq!(u.next_passcode(None), "287082");
+        assert_eq!(u.next_passcode(Some("4826")), "4826359152");
+        assert_eq!(u.counter, 3);
+    }
+
+    #[test]
+    fn usernames_are_unique_and_valid() {
+        let a = username("bench-otp-1-2", 7);
+        assert_eq!(a, "bench-otp-1-2-00007");
+        assert!(twofold_core::validate::username(&a).is_ok());
+        assert_ne!(username("p", 1), username("p", 10));
+    }
+
+    #[test]
+    fn long_bodies_are_cut() {
+        let body = "x".repeat(1000);
+        let q = quote(body.as_bytes());
+        assert_eq!(q.chars().count(), BODY_QUOTE + 1);
+        assert_eq!(quote(b"short"), "short");
+    }
+}

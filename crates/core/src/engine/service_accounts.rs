@@ -1,0 +1,215 @@
+//! Who may use the Web Service SDK: service accounts (a name and a
+//! 256-bit secret shown once), or — as the original product allowed — an
+//! account of the primary directory that belongs to the administrators'
+//! group named by the setting `sdk.admin_group`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+use crate::audit::ResultCode;
+use crate::error::{Error, Result};
+use crate::factors::ServiceAccount;
+use crate::service::{Actor, Ctx};
+
+use super::Engine;
+
+/// A directory account's password is checked with argon2 once, then trusted
+/// for this long, so an application calling the SDK in a loop does not pay
+/// a password hash per call.
+const DIRECTORY_CACHE: Duration = Duration::from_secs(60);
+const SECRET_PREFIX: &str = "tfs_";
+
+fn secret_hash(secret: &str) -> String {
+    hex_lower(&Sha256::digest(secret.as_bytes()))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{SECRET_PREFIX}{}", B64.encode(bytes))
+}
+
+fn account_name(raw: &str) -> Result<String> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(Error::invalid("name", "must be 1 to 64 characters"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(Error::invalid("name", "use letters, digits and . _ - only"));
+    }
+    Ok(name.to_string())
+}
+
+#[derive(Default)]
+pub(super) struct DirectoryCache {
+    entries: HashMap<[u8; 32], Instant>,
+}
+
+impl Engine {
+    /// Creates an account; returns it with its secret, which is not stored.
+    pub async fn create_service_account(
+        &self,
+        ctx: &Ctx,
+        name: &str,
+    ) -> Result<(ServiceAccount, String)> {
+        const EVENT: &str = "sdk.account_create";
+        let name = match account_name(name) {
+            Ok(n) => n,
+            Err(e) => return self.refuse(ctx, EVENT, Some(name), e).await,
+        };
+        let secret = new_secret();
+        let ev = self.event(ctx, EVENT, Some(&name), ResultCode::Success);
+        match self
+            .store
+            .create_service_account(&name, &secret_hash(&secret), &ev)
+            .await
+        {
+            Ok(a) => Ok((a, secret)),
+            Err(e) => self.refuse(ctx, EVENT, Some(&name), e).await,
+        }
+    }
+
+    pub async fn rotate_service_account(&self, ctx: &Ctx, name: &str) -> Result<String> {
+        const EVENT: &str = "sdk.account_rotate";
+        let secret = new_secret();
+        let ev = self.event(ctx, EVENT, Some(name), ResultCode::Success);
+        if self
+            .store
+            .rotate_service_account(name, &secret_hash(&secret), &ev)
+            .await?
+        {
+            Ok(secret)
+        } else {
+            self.refuse(ctx, EVENT, Some(name), Error::NotFound("service account"))
+                .await
+        }
+    }
+
+    pub async fn delete_service_account(&self, ctx: &Ctx, name: &str) -> Result<()> {
+        const EVENT: &str = "sdk.account_delete";
+        let ev = self.event(ctx, EVENT, Some(name), ResultCode::Success);
+        if self.store.delete_service_account(name, &ev).await? {
+            Ok(())
+        } else {
+            self.refuse(ctx, EVENT, Some(name), Error::NotFound("service account"))
+                .await
+        }
+    }
+
+    pub async fn service_accounts(&self) -> Result<Vec<ServiceAccount>> {
+        self.store.service_accounts().await
+    }
+
+    /// Checks SDK credentials; returns the actor the call is audited as.
+    /// Failures are throttled per source and audited; the error says nothing
+    /// about which part was wrong.
+    pub async fn authenticate_sdk(
+        &self,
+        name: &str,
+        secret: &str,
+        source_ip: Option<std::net::IpAddr>,
+    ) -> Result<Actor> {
+        let ctx = Ctx {
+            actor: Actor::System,
+            source_ip,
+        };
+        self.rate_limit(&ctx)?;
+        if name.len() <= 256 && secret.len() <= 1024 {
+            if let Some((account, hash)) = self.store.service_account(name).await? {
+                if bool::from(secret_hash(secret).as_bytes().ct_eq(hash.as_bytes())) {
+                    return Ok(Actor::ServiceAccount(account.name));
+                }
+            } else if let Some(actor) = self.directory_admin(name, secret, &ctx).await? {
+                return Ok(actor);
+            }
+        }
+        self.throttle.fail(source_ip, self.clock.now());
+        let mut ev = self.event(
+            &ctx,
+            "sdk.auth",
+            Some(name.get(..64).unwrap_or(name)),
+            ResultCode::FailedNotAllowed,
+        );
+        ev.detail = Some("invalid SDK credentials".into());
+        self.store.append_audit(&ev).await?;
+        Err(Error::Forbidden("invalid credentials".into()))
+    }
+
+    /// A primary-directory account in the administrators' group.
+    async fn directory_admin(
+        &self,
+        name: &str,
+        password: &str,
+        ctx: &Ctx,
+    ) -> Result<Option<Actor>> {
+        let settings = self.settings_now().await?;
+        let Some(user) = self.store.find_user(name).await? else {
+            self.hasher.verify_dummy(password.to_string()).await;
+            return Ok(None);
+        };
+        let in_group = user
+            .groups
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(&settings.sdk.admin_group));
+        let key: [u8; 32] = Sha256::digest(format!("{}\0{password}", user.id).as_bytes()).into();
+        let cached = self
+            .directory_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < DIRECTORY_CACHE);
+        let valid = cached || {
+            let (_, matched) = self
+                .primary_check(ctx, &user.username, password.to_string())
+                .await?;
+            matched
+        };
+        if !valid || !in_group || user.status(self.clock.now()) != crate::user::UserStatus::Enabled
+        {
+            return Ok(None);
+        }
+        let mut cache = self
+            .directory_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.entries.len() > 10_000 {
+            cache.entries.retain(|_, at| at.elapsed() < DIRECTORY_CACHE);
+        }
+        cache.entries.insert(key, Instant::now());
+        Ok(Some(Actor::Admin(user.username)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_long_and_distinct() {
+        let a = new_secret();
+        assert!(a.starts_with(SECRET_PREFIX) && a.len() == 4 + 43);
+        assert_ne!(a, new_secret());
+        assert_eq!(secret_hash("x").len(), 64);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(account_name(" vpn-1 ").unwrap(), "vpn-1");
+        for bad in ["", "a b", "ü", &"a".repeat(65)] {
+            assert!(account_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! `validate`: one call for an application (VPN, IdP) that has a username
+//! and the passcode the user typed. The hot path of the SDK.
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::ResultCode;
+use crate::error::Result;
+use crate::service::Ctx;
+use crate::user::{MethodKind, UserStatus};
+
+use super::oath_check::PasscodeCheck;
+use super::Engine;
+
+/// The stable reason codes of `validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidateReason {
+    Accepted,
+    WrongPasscode,
+    ReplayedPasscode,
+    WrongPin,
+    PinNotSet,
+    NoToken,
+    NotEnrolled,
+    MethodNotSupported,
+    UserDisabled,
+    UserLocked,
+    UnknownUser,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validation {
+    pub accepted: bool,
+    pub reason: ValidateReason,
+}
+
+impl Validation {
+    fn reject(reason: ValidateReason) -> Self {
+        Validation {
+            accepted: false,
+            reason,
+        }
+    }
+}
+
+impl Engine {
+    pub(super) async fn validate_passcode(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        passcode: &str,
+    ) -> Result<Validation> {
+        const EVENT: &str = "sdk.validate";
+        let settings = self.settings_now().await?;
+        self.rate_limit(ctx)?;
+        let Some(user) = self.store.find_user(username).await? else {
+            self.throttle.fail(ctx.source_ip, self.clock.now());
+            self.audit_result(
+                ctx,
+                EVENT,
+                username.trim(),
+                ResultCode::FailedUserNotFound,
+                None,
+            )
+            .await?;
+            return Ok(Validation::reject(ValidateReason::UnknownUser));
+        };
+        let refusal = match user.status(self.clock.now()) {
+            UserStatus::Enabled => match user.default_method {
+                None => Some((ValidateReason::NotEnrolled, ResultCode::FailedNotEnrolled)),
+                Some(m) if m.method != MethodKind::OathToken => Some((
+                    ValidateReason::MethodNotSupported,
+                    ResultCode::FailedMethodNotSupported,
+                )),
+                Some(_) => None,
+            },
+            UserStatus::Disabled => {
+                Some((ValidateReason::UserDisabled, ResultCode::FailedUserDisabled))
+            }
+            _ => Some((ValidateReason::UserLocked, ResultCode::FailedUserLocked)),
+        };
+        if let Some((reason, code)) = refusal {
+            self.audit_result(ctx, EVENT, &user.username, code, None)
+                .await?;
+            return Ok(Validation::reject(reason));
+        }
+        let mut success = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessPasscode,
+        );
+        success.method = user.default_method.map(|m| m.to_string());
+        let check = self
+            .check_passcode(&user, passcode, &settings, &success)
+            .await?;
+        if check == PasscodeCheck::Accepted {
+            return Ok(Validation {
+                accepted: true,
+                reason: ValidateReason::Accepted,
+            });
+        }
+        let mut ev = self.event(ctx, EVENT, Some(&user.username), check.failure_code());
+        ev.method = success.method;
+        self.store.append_audit(&ev).await?;
+        let locked = self.deny(ctx, &user, &settings).await?;
+        let reason = match check {
+            _ if locked => ValidateReason::UserLocked,
+            PasscodeCheck::ReplayedPasscode => ValidateReason::ReplayedPasscode,
+            PasscodeCheck::WrongPin => ValidateReason::WrongPin,
+            PasscodeCheck::PinNotSet => ValidateReason::PinNotSet,
+            PasscodeCheck::NoToken => ValidateReason::NoToken,
+            _ => ValidateReason::WrongPasscode,
+        };
+        Ok(Validation::reject(reason))
+    }
+}

@@ -1,0 +1,357 @@
+//! The Web Service SDK's wire types: what applications and the remote portal
+//! send and receive under `/sdk/v1`. They are deliberately separate from the
+//! domain types so the API stays stable while the domain grows.
+
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use twofold_core::audit::AuditEvent;
+use twofold_core::factors::{OathAlgorithm, OathKind, OathToken, SecurityQuestion, ServiceAccount};
+use twofold_core::user::User;
+use utoipa::ToSchema;
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Every error: a stable code, a message for people, and the field at fault.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// `invalid_input`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `rate_limited`, `unavailable`, `internal`.
+    pub error: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TestResponse {
+    pub ok: bool,
+    /// The account the call was made with.
+    pub account: String,
+    pub server_time: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    pub username: String,
+    /// The OTP, or the PIN followed by the OTP when the user's mode needs a PIN.
+    pub passcode: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidateResult {
+    Accept,
+    Reject,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ValidateResponse {
+    pub result: ValidateResult,
+    /// `accepted`, `wrong_passcode`, `replayed_passcode`, `wrong_pin`,
+    /// `pin_not_set`, `no_token`, `not_enrolled`, `method_not_supported`,
+    /// `user_disabled`, `user_locked`, `unknown_user`.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrimaryRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PrimaryResponse {
+    pub result: ValidateResult,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    pub language: Option<String>,
+    /// `enabled`, `disabled`, `locked until …`, `blocked (fraud reported)`.
+    pub status: String,
+    pub enabled: bool,
+    /// `method:mode`, e.g. `oath_token:oath`; absent until enrolled.
+    pub method: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl UserView {
+    pub fn new(u: &User, now: OffsetDateTime) -> Self {
+        UserView {
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            email: u.email.clone(),
+            groups: u.groups.clone(),
+            language: u.language.clone(),
+            status: u.status(now).to_string(),
+            enabled: u.enabled,
+            method: u.default_method.map(|m| m.to_string()),
+            created_at: rfc3339(u.created_at),
+            updated_at: rfc3339(u.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserView>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// A local password; leave out for users of a directory.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// "" clears.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// "" clears.
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// `method` or `method:mode`; "" clears.
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinRequest {
+    pub pin: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MethodRequest {
+    /// `method` or `method:mode`, e.g. `oath_token:oath_pin`.
+    pub method: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageRequest {
+    /// `en` or `nl`; "" returns to the browser's language.
+    pub language: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BypassRequest {
+    /// 1..=86400; the setting `portal.bypass_default_seconds` when absent.
+    #[serde(default)]
+    pub seconds: Option<u32>,
+    /// Why, for the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BypassResponse {
+    pub until: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenType {
+    Totp,
+    Hotp,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    #[serde(rename = "type")]
+    pub kind: TokenType,
+    /// Base32 seed.
+    pub secret: String,
+    #[serde(default)]
+    pub digits: Option<u32>,
+    #[serde(default)]
+    pub period: Option<u32>,
+    #[serde(default)]
+    pub algorithm: Option<TokenAlgorithm>,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+impl TokenRequest {
+    pub fn params(&self) -> twofold_core::factors::OathParams {
+        twofold_core::factors::OathParams {
+            kind: match self.kind {
+                TokenType::Totp => OathKind::Totp,
+                TokenType::Hotp => OathKind::Hotp,
+            },
+            algorithm: match self.algorithm.unwrap_or(TokenAlgorithm::Sha1) {
+                TokenAlgorithm::Sha1 => OathAlgorithm::Sha1,
+                TokenAlgorithm::Sha256 => OathAlgorithm::Sha256,
+                TokenAlgorithm::Sha512 => OathAlgorithm::Sha512,
+            },
+            digits: self.digits.unwrap_or(6),
+            period: self.period.unwrap_or(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    pub id: i64,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub kind: TokenType,
+    pub algorithm: TokenAlgorithm,
+    pub digits: u32,
+    pub period: u32,
+    pub created_at: String,
+}
+
+impl From<&OathToken> for TokenView {
+    fn from(t: &OathToken) -> Self {
+        TokenView {
+            id: t.id,
+            label: t.label.clone(),
+            kind: match t.params.kind {
+                OathKind::Totp => TokenType::Totp,
+                OathKind::Hotp => TokenType::Hotp,
+            },
+            algorithm: match t.params.algorithm {
+                OathAlgorithm::Sha1 => TokenAlgorithm::Sha1,
+                OathAlgorithm::Sha256 => TokenAlgorithm::Sha256,
+                OathAlgorithm::Sha512 => TokenAlgorithm::Sha512,
+            },
+            digits: t.params.digits,
+            period: t.params.period,
+            created_at: rfc3339(t.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResyncRequest {
+    pub code1: String,
+    pub code2: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuestionRequest {
+    pub language: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QuestionView {
+    pub id: i64,
+    pub language: String,
+    pub text: String,
+}
+
+impl From<&SecurityQuestion> for QuestionView {
+    fn from(q: &SecurityQuestion) -> Self {
+        QuestionView {
+            id: q.id,
+            language: q.language.clone(),
+            text: q.text.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub subject: Option<String>,
+    pub event: String,
+    pub method: Option<String>,
+    /// SUCCESS_… or FAILED_….
+    pub result: String,
+    pub source_ip: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl From<&AuditEvent> for AuditView {
+    fn from(e: &AuditEvent) -> Self {
+        AuditView {
+            id: e.id,
+            at: rfc3339(e.at),
+            actor: e.actor.clone(),
+            subject: e.subject.clone(),
+            event: e.event.clone(),
+            method: e.method.clone(),
+            result: e.result.as_str(),
+            source_ip: e.source_ip.map(|i| i.to_string()),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    /// Newest first.
+    pub events: Vec<AuditView>,
+    /// Pass as `before_id` for the next (older) page; absent on the last page.
+    pub next_before_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ServiceAccountView {
+    pub name: String,
+    pub created_at: String,
+    pub rotated_at: Option<String>,
+}
+
+impl From<&ServiceAccount> for ServiceAccountView {
+    fn from(a: &ServiceAccount) -> Self {
+        ServiceAccountView {
+            name: a.name.clone(),
+            created_at: rfc3339(a.created_at),
+            rotated_at: a.rotated_at.map(rfc3339),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Service accounts of the Web Service SDK.
+
+use sqlx::any::AnyRow;
+use twofold_core::audit::NewAuditEvent;
+use twofold_core::factors::ServiceAccount;
+use twofold_core::validate::username_key;
+use twofold_core::{Error, Result};
+
+use crate::errors::db_err;
+use crate::store::{commit, from_seconds, get, insert_audit, unix_seconds};
+use crate::SqlStore;
+
+const COLUMNS: &str = "id, name, created_at, rotated_at, secret_hash";
+
+fn account(row: &AnyRow) -> Result<(ServiceAccount, String)> {
+    let rotated: Option<i64> = get(row, "rotated_at")?;
+    Ok((
+        ServiceAccount {
+            id: get(row, "id")?,
+            name: get(row, "name")?,
+            created_at: from_seconds("created_at", get(row, "created_at")?)?,
+            rotated_at: rotated.map(|s| from_seconds("rotated_at", s)).transpose()?,
+        },
+        get(row, "secret_hash")?,
+    ))
+}
+
+pub(crate) async fn create(
+    store: &SqlStore,
+    name: &str,
+    secret_hash: &str,
+    audit: &NewAuditEvent,
+) -> Result<ServiceAccount> {
+    let mut tx = store.begin_write().await?;
+    let row = sqlx::query(&format!(
+        "INSERT INTO service_accounts (name, name_key, secret_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
+    ))
+    .bind(name)
+    .bind(username_key(name))
+    .bind(secret_hash)
+    .bind(unix_seconds(audit.at))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| match db_err(e) {
+        Error::Conflict(_) => Error::Conflict(format!("service account {name} already exists")),
+        other => other,
+    })?;
+    let (acct, _) = account(&row)?;
+    insert_audit(&mut tx, audit).await?;
+    commit(tx).await?;
+    Ok(acct)
+}
+
+pub(crate) async fn find(store: &SqlStore, name: &str) -> Result<Option<(ServiceAccount, String)>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM service_accounts WHERE name_key = $1"
+    ))
+    .bind(username_key(name))
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(db_err)?
+    .map(|r| account(&r))
+    .transpose()
+}
+
+pub(crate) async fn list(store: &SqlStore) -> Result<Vec<ServiceAccount>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM service_accounts ORDER BY name_key"
+    ))
+    .fetch_all(&store.pool)
+    .await
+    .map_err(db_err)?
+    .iter()
+    .map(|r| account(r).map(|(a, _)| a))
+    .collect()
+}
+
+pub(crate) async fn rotate(
+    store: &SqlStore,
+    name: &str,
+    secret_hash: &str,
+    audit: &NewAuditEvent,
+) -> Result<bool> {
+    let mut tx = store.begin_write().await?;
+    let updated = sqlx::query(
+        "UPDATE service_accounts SET secret_hash = $1, rotated_at = $2 WHERE name_key = $3",
+    )
+    .bind(secret_hash)
+    .bind(unix_seconds(audit.at))
+    .bind(username_key(name))
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    insert_audit(&mut tx, audit).await?;
+    commit(tx).await?;
+    Ok(true)
+}
+
+pub(crate) async fn delete(store: &SqlStore, name: &str, audit: &NewAuditEvent) -> Result<bool> {
+    let mut tx = store.begin_write().await?;
+    let deleted = sqlx::query("DELETE FROM service_accounts WHERE name_key = $1")
+        .bind(username_key(name))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    if deleted.rows_affected() == 0 {
+        return Ok(false);
+    }
+    insert_audit(&mut tx, audit).await?;
+    commit(tx).await?;
+    Ok(true)
+}

@@ -1,0 +1,72 @@
+//! HTTP Basic authentication of SDK callers: a service account, or a
+//! directory account in the administrators' group.
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use std::net::SocketAddr;
+use twofold_core::{Ctx, Error};
+use twofold_proto::ErrorBody;
+
+use super::SdkState;
+
+/// The authenticated caller, as the `Ctx` every engine call takes.
+pub struct Caller(pub Ctx);
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"twofold-sdk\", charset=\"UTF-8\"",
+        )],
+        Json(ErrorBody {
+            error: "unauthorized".into(),
+            message: "valid service account credentials are required".into(),
+            field: None,
+        }),
+    )
+        .into_response()
+}
+
+fn credentials(parts: &Parts) -> Option<(String, String)> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    if encoded.len() > 2048 {
+        return None;
+    }
+    let decoded = String::from_utf8(B64.decode(encoded.trim()).ok()?).ok()?;
+    let (name, secret) = decoded.split_once(':')?;
+    Some((name.to_string(), secret.to_string()))
+}
+
+impl FromRequestParts<SdkState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SdkState,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let Some((name, secret)) = credentials(parts) else {
+            return Err(unauthorized());
+        };
+        match state.engine.authenticate_sdk(&name, &secret, ip).await {
+            Ok(actor) => Ok(Caller(Ctx {
+                actor,
+                source_ip: ip,
+            })),
+            Err(Error::Forbidden(_)) => Err(unauthorized()),
+            Err(e) => Err(crate::error::ApiError(e).into_response()),
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The Web Service SDK: an authenticated JSON API under `/sdk/v1` for
+//! applications (validate a passcode, manage users) and for the User Portal
+//! on a separate server. Handlers are a thin JSON face of the engine; the
+//! OpenAPI document is generated from these handlers and types.
+
+mod auth;
+mod json;
+mod tokens;
+mod users;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+use twofold_core::audit::AuditQuery;
+use twofold_core::{Engine, MfaService};
+use twofold_proto::*;
+use utoipa::OpenApi;
+
+use crate::error::ApiError;
+pub use auth::Caller;
+pub use json::ApiJson;
+
+#[derive(Clone)]
+pub struct SdkState {
+    pub engine: Arc<Engine>,
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/sdk/v1/openapi.json", get(openapi_json))
+        .route("/sdk/v1/test", get(self_test))
+        .route("/sdk/v1/validate", post(validate))
+        .route("/sdk/v1/primary", post(primary))
+        .route("/sdk/v1/audit", get(audit))
+        .route("/sdk/v1/users", get(users::list).post(users::create))
+        .route(
+            "/sdk/v1/users/{username}",
+            get(users::show).patch(users::update).delete(users::delete),
+        )
+        .route("/sdk/v1/users/{username}/enable", post(users::enable))
+        .route("/sdk/v1/users/{username}/disable", post(users::disable))
+        .route("/sdk/v1/users/{username}/unblock", post(users::unblock))
+        .route("/sdk/v1/users/{username}/password", put(users::password))
+        .route("/sdk/v1/users/{username}/pin", put(users::pin))
+        .route("/sdk/v1/users/{username}/method", put(users::method))
+        .route("/sdk/v1/users/{username}/language", put(users::language))
+        .route("/sdk/v1/users/{username}/bypass", post(users::bypass))
+        .route(
+            "/sdk/v1/users/{username}/tokens",
+            get(tokens::list).post(tokens::add),
+        )
+        .route(
+            "/sdk/v1/users/{username}/tokens/{id}",
+            axum::routing::delete(tokens::delete),
+        )
+        .route(
+            "/sdk/v1/users/{username}/tokens/{id}/resync",
+            post(tokens::resync),
+        )
+        .route(
+            "/sdk/v1/questions",
+            get(tokens::questions).post(tokens::add_question),
+        )
+        .route(
+            "/sdk/v1/questions/{id}",
+            axum::routing::delete(tokens::delete_question),
+        )
+        .with_state(SdkState { engine })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Twofold Web Service SDK",
+        description = "Validate passcodes and manage users of a Twofold MFA server. Authenticate with HTTP Basic: a service account (`twofold service-account create NAME`) or a directory account in the administrators' group (setting `sdk.admin_group`).",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    paths(
+        self_test, validate, primary, audit,
+        users::list, users::create, users::show, users::update, users::delete,
+        users::enable, users::disable, users::unblock, users::password, users::pin,
+        users::method, users::language, users::bypass,
+        tokens::list, tokens::add, tokens::delete, tokens::resync,
+        tokens::questions, tokens::add_question, tokens::delete_question,
+    ),
+    modifiers(&BasicAuth),
+    tags(
+        (name = "validate", description = "One-call passcode checks for applications"),
+        (name = "users", description = "Users and their settings"),
+        (name = "tokens", description = "OATH tokens"),
+        (name = "questions", description = "Security questions"),
+        (name = "audit", description = "The audit log"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BasicAuth;
+
+impl utoipa::Modify for BasicAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "basic",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// The OpenAPI document, pretty-printed as committed in `docs/openapi.json`.
+pub fn openapi_document() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
+
+async fn openapi_json() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_document(),
+    )
+}
+
+/// Security self-test: proves TLS and credentials work.
+#[utoipa::path(get, path = "/sdk/v1/test", tag = "validate",
+    responses((status = 200, body = TestResponse), (status = 401, body = ErrorBody)))]
+async fn self_test(
+    State(s): State<SdkState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Json<TestResponse>> {
+    s.engine.audit_read(&ctx, "sdk.test", None).await?;
+    Ok(Json(TestResponse {
+        ok: true,
+        account: ctx.actor.to_string(),
+        server_time: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
+}
+
+/// Checks a user's passcode in one call: the OTP, or the PIN followed by the
+/// OTP when the user's mode needs a PIN. A code is accepted once; failures
+/// count towards the user's lockout.
+#[utoipa::path(post, path = "/sdk/v1/validate", tag = "validate", request_body = ValidateRequest,
+    responses((status = 200, body = ValidateResponse), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn validate(
+    State(s): State<SdkState>,
+    Caller(ctx): Caller,
+    ApiJson(req): ApiJson<ValidateRequest>,
+) -> ApiResult<Json<ValidateResponse>> {
+    if req.username.len() > 512 || req.passcode.len() > 64 {
+        return Err(twofold_core::Error::invalid("passcode", "too long").into());
+    }
+    let v = s
+        .engine
+        .validate(&ctx, &req.username, &req.passcode)
+        .await?;
+    Ok(Json(ValidateResponse {
+        result: if v.accepted {
+            ValidateResult::Accept
+        } else {
+            ValidateResult::Reject
+        },
+        reason: serde_json::to_value(v.reason)
+            .ok()
+            .and_then(|r| r.as_str().map(str::to_string))
+            .unwrap_or_default(),
+    }))
+}
+
+/// Primary sign-in: checks a username and password against the configured
+/// primary authentication.
+#[utoipa::path(post, path = "/sdk/v1/primary", tag = "validate", request_body = PrimaryRequest,
+    responses((status = 200, body = PrimaryResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn primary(
+    State(s): State<SdkState>,
+    Caller(ctx): Caller,
+    ApiJson(req): ApiJson<PrimaryRequest>,
+) -> ApiResult<Json<PrimaryResponse>> {
+    let outcome = s
+        .engine
+        .check_password(&ctx, &req.username, req.password)
+        .await?;
+    Ok(Json(PrimaryResponse {
+        result: match outcome {
+            twofold_core::service::PrimaryOutcome::Accepted(_) => ValidateResult::Accept,
+            twofold_core::service::PrimaryOutcome::Rejected => ValidateResult::Reject,
+        },
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    /// 1..=1000, default 100.
+    limit: Option<u32>,
+    /// Events older than this id (paging backwards).
+    before_id: Option<i64>,
+    /// Events newer than this id (following).
+    after_id: Option<i64>,
+    /// Only events about this user.
+    subject: Option<String>,
+}
+
+/// The audit log, newest first, in pages.
+#[utoipa::path(get, path = "/sdk/v1/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, body = AuditPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn audit(
+    State(s): State<SdkState>,
+    Caller(ctx): Caller,
+    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<AuditPage>> {
+    let Query(p) = params.map_err(|e| twofold_core::Error::invalid("query", e.body_text()))?;
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(twofold_core::Error::invalid("limit", "must be 1..=1000").into());
+    }
+    let events = s
+        .engine
+        .audit_events(
+            &ctx,
+            AuditQuery {
+                limit,
+                before_id: p.before_id,
+                after_id: p.after_id,
+                subject: p.subject,
+            },
+        )
+        .await?;
+    let next_before_id = if events.len() as u32 == limit {
+        events.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(Json(AuditPage {
+        events: events.iter().map(AuditView::from).collect(),
+        next_before_id,
+    }))
+}
+
+pub(crate) fn created<T>(body: T) -> (StatusCode, Json<T>) {
+    (StatusCode::CREATED, Json(body))
+}
