@@ -20,6 +20,7 @@ PACKAGES=(
   ca-certificates
   chromium
   chromium-driver
+  fonts-dejavu-core
 )
 
 missing=()

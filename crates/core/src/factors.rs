@@ -63,7 +63,8 @@ pub struct OathToken {
     pub user_id: UserId,
     pub label: String,
     pub params: OathParams,
-    #[serde(skip_serializing)]
+    /// Never leaves the server; empty in a token read back from JSON.
+    #[serde(skip_serializing, default)]
     pub sealed_secret: String,
     pub counter: i64,
     #[serde(with = "time::serde::rfc3339")]
@@ -102,6 +103,11 @@ pub struct Enrollment {
     pub pin_hash: Option<String>,
     /// (question id, answer hash); empty when questions are not configured.
     pub answers: Vec<(i64, String)>,
+    /// When set, the user row must still be at this version (a method an
+    /// administrator configured in advance is kept; a second wizard
+    /// finishing late is refused). When `None`, the user must not have a
+    /// method yet.
+    pub expected_version: Option<i64>,
 }
 
 /// Lockout policy applied to one denial.

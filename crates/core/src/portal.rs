@@ -77,11 +77,24 @@ pub enum Verified {
 pub struct EnrollmentOptions {
     /// Methods the user may choose (one means no choice).
     pub methods: Vec<MethodKind>,
+    /// The method and mode an administrator configured for this user in
+    /// advance; the wizard then sets that up (with a PIN if the mode needs one).
+    pub preset: Option<DefaultMethod>,
     pub allow_third_party_oath: bool,
     /// The user must pick and answer this many questions from `questions`.
     pub questions_required: usize,
     pub questions: Vec<SecurityQuestion>,
     pub pin_rules: PinRules,
+}
+
+impl EnrollmentOptions {
+    /// The mode the wizard sets up for `method`.
+    pub fn mode_for(&self, method: MethodKind) -> crate::user::Mode {
+        match self.preset {
+            Some(p) if p.method == method => p.mode,
+            _ => method.modes()[0],
+        }
+    }
 }
 
 /// An OATH secret being set up: shown to the user, sealed for the round trip

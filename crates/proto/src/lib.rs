@@ -2,6 +2,8 @@
 //! send and receive under `/sdk/v1`. They are deliberately separate from the
 //! domain types so the API stays stable while the domain grows.
 
+pub mod portal;
+
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

@@ -636,12 +636,14 @@ pub(crate) async fn complete_enrollment(
     // wizards finishing together exactly one gets through.
     let updated = sqlx::query(
         "UPDATE users SET default_method = $1, default_mode = $2, updated_at = $3, \
-         version = version + 1 WHERE id = $4 AND default_method IS NULL",
+         version = version + 1 WHERE id = $4 \
+         AND (($5 IS NULL AND default_method IS NULL) OR version = $5)",
     )
     .bind(enrollment.method.method.as_str())
     .bind(enrollment.method.mode.as_str())
     .bind(unix_seconds(audit.at))
     .bind(user_id)
+    .bind(enrollment.expected_version)
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;

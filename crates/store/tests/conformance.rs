@@ -82,6 +82,7 @@ both_backends!(
     clear_denials_resets_count_not_lock,
     enrollment_writes_everything_at_once,
     enrollment_twice_is_conflict_and_keeps_the_first,
+    enrollment_with_a_preset_method_checks_the_version,
     enrollment_rolls_back_entirely_on_failure,
     concurrent_enrollments_one_wins,
     sessions_expire_and_purge,
@@ -1615,6 +1616,7 @@ async fn factor_calls_on_unknown_user(backend: Backend) -> anyhow::Result<()> {
                     token: None,
                     pin_hash: None,
                     answers: vec![],
+                    expected_version: None,
                 },
                 &e(),
             )
@@ -2058,6 +2060,7 @@ async fn enrollment_writes_everything_at_once(backend: Backend) -> anyhow::Resul
         token: Some(token("phone", OathKind::Totp, 0)),
         pin_hash: Some("pinhash".into()),
         answers: vec![(q2.id, "a2".into()), (q1.id, "a1".into())],
+        expected_version: None,
     };
     let events = audit_count(&store).await?;
     let enrolled = store
@@ -2101,6 +2104,7 @@ async fn enrollment_writes_everything_at_once(backend: Backend) -> anyhow::Resul
                 token: None,
                 pin_hash: None,
                 answers: vec![],
+                expected_version: None,
             },
             &ev("enrolled", Some("vic")),
         )
@@ -2130,6 +2134,7 @@ async fn enrollment_twice_is_conflict_and_keeps_the_first(backend: Backend) -> a
                 token: Some(token("first", OathKind::Totp, 0)),
                 pin_hash: Some("pin1".into()),
                 answers: vec![(q1.id, "first".into())],
+                expected_version: None,
             },
             &ev("enrolled", Some("emma")),
         )
@@ -2145,6 +2150,7 @@ async fn enrollment_twice_is_conflict_and_keeps_the_first(backend: Backend) -> a
                 token: Some(token("second", OathKind::Hotp, 0)),
                 pin_hash: Some("pin2".into()),
                 answers: vec![(q2.id, "second".into())],
+                expected_version: None,
             },
             &ev("enrolled", Some("emma")),
         )
@@ -2182,12 +2188,62 @@ async fn enrollment_twice_is_conflict_and_keeps_the_first(backend: Backend) -> a
                 token: None,
                 pin_hash: None,
                 answers: vec![],
+                expected_version: None,
             },
             &ev("enrolled", Some("adm")),
         )
         .await;
     assert!(matches!(err, Err(Error::Conflict(_))), "{err:?}");
     store.close().await;
+    Ok(())
+}
+
+async fn enrollment_with_a_preset_method_checks_the_version(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let (db, store) = setup(backend).await?;
+    let a = create(&store, "pre", &[]).await?;
+    let mut set = a.clone();
+    set.default_method = Some(DefaultMethod::from_parts("oath_token", "oath_pin")?);
+    let preset = store
+        .update_user(&set, &ev("user_updated", Some("pre")))
+        .await?;
+    let enrollment = |version: i64| Enrollment {
+        method: DefaultMethod::from_parts("oath_token", "oath_pin").unwrap(),
+        token: Some(token("t", OathKind::Totp, 0)),
+        pin_hash: Some("pin".into()),
+        answers: vec![],
+        expected_version: Some(version),
+    };
+    // A stale version is refused and writes nothing.
+    let err = store
+        .complete_enrollment(a.id, &enrollment(a.version), &ev("enrolled", Some("pre")))
+        .await;
+    assert!(matches!(err, Err(Error::Conflict(_))), "{err:?}");
+    assert!(store.oath_tokens(a.id).await?.is_empty());
+    assert!(store.pin(a.id).await?.is_none());
+    // The current version goes through, keeping the preset method.
+    let done = store
+        .complete_enrollment(
+            a.id,
+            &enrollment(preset.version),
+            &ev("enrolled", Some("pre")),
+        )
+        .await?;
+    assert_eq!(done.version, preset.version + 1);
+    assert_eq!(store.oath_tokens(a.id).await?.len(), 1);
+    // The same version again (a second wizard) is refused.
+    let err = store
+        .complete_enrollment(
+            a.id,
+            &enrollment(preset.version),
+            &ev("enrolled", Some("pre")),
+        )
+        .await;
+    assert!(matches!(err, Err(Error::Conflict(_))), "{err:?}");
+    assert_eq!(store.oath_tokens(a.id).await?.len(), 1);
+    store.close().await;
+    drop(db);
     Ok(())
 }
 
@@ -2213,6 +2269,7 @@ async fn enrollment_rolls_back_entirely_on_failure(backend: Backend) -> anyhow::
         token: Some(token("t", OathKind::Totp, 0)),
         pin_hash: Some("pin".into()),
         answers,
+        expected_version: None,
     };
 
     // The unknown question comes last: method, token and PIN were already
@@ -2284,6 +2341,7 @@ async fn concurrent_enrollments_one_wins(backend: Backend) -> anyhow::Result<()>
         token: Some(token(label, OathKind::Totp, 0)),
         pin_hash: Some(format!("pin-{label}")),
         answers: vec![],
+        expected_version: None,
     };
     let (ea, eb) = (enrollment("a"), enrollment("b"));
     let (va, vb) = (ev("enrolled", Some("twin")), ev("enrolled", Some("twin")));

@@ -22,6 +22,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: portal, API and health endpoints over HTTPS.
     Serve(ServeArgs),
+    /// Run only the User Portal (no database), against a Twofold server's
+    /// Web Service SDK (settings sdk.*): for a separate, internet-facing host.
+    Portal(ServeArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -41,6 +41,11 @@ const KEYS: &[Key] = &[
     Key { path: "log.level", env: "TWOFOLD_LOG_LEVEL", kind: Kind::Text, default: "info", help: "tracing filter, e.g. info or twofold=debug,sqlx=warn.", secret: false },
     Key { path: "log.format", env: "TWOFOLD_LOG_FORMAT", kind: Kind::Choice(&["text", "json"]), default: "text", help: "Format of log lines on standard error.", secret: false },
     Key { path: "log.directory", env: "TWOFOLD_LOG_DIR", kind: Kind::Path, default: "<data_dir>/logs", help: "Where JSON log files roll daily while the setting portal.logging is on.", secret: false },
+    Key { path: "sdk.url", env: "TWOFOLD_SDK_URL", kind: Kind::Text, default: "<unset>; required by `twofold portal`", help: "`twofold portal` only: the MFA server's HTTPS address, e.g. https://mfa.internal:8443. The portal reaches the server only through its Web Service SDK; http:// is refused.", secret: false },
+    Key { path: "sdk.username", env: "TWOFOLD_SDK_USERNAME", kind: Kind::Text, default: "<unset>; required by `twofold portal`", help: "`twofold portal` only: the service account the portal uses (`twofold service-account create portal` on the MFA server).", secret: false },
+    Key { path: "sdk.password", env: "TWOFOLD_SDK_PASSWORD", kind: Kind::Text, default: "<unset>; required by `twofold portal`", help: "`twofold portal` only: the service account's secret. Prefer TWOFOLD_SDK_PASSWORD_FILE.", secret: true },
+    Key { path: "sdk.ca_file", env: "TWOFOLD_SDK_CA_FILE", kind: Kind::Path, default: "<unset>; set this or sdk.fingerprint", help: "`twofold portal` only: PEM file with the CA of the MFA server's certificate, or that certificate itself (its name must match sdk.url's host). Exactly one of sdk.ca_file and sdk.fingerprint.", secret: false },
+    Key { path: "sdk.fingerprint", env: "TWOFOLD_SDK_FINGERPRINT", kind: Kind::Text, default: "<unset>; set this or sdk.ca_file", help: "`twofold portal` only: the SHA-256 fingerprint of the MFA server's certificate as `twofold serve` prints it (AB:CD:...). Only that certificate is accepted.", secret: false },
 ];
 
 #[derive(Debug)]
@@ -60,6 +65,43 @@ pub enum LogFormat {
     Json,
 }
 
+/// A value that must not appear in logs or debug output.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where `twofold portal` finds the MFA server's Web Service SDK. Each field
+/// is checked when given; `Config::portal_sdk` says which are required.
+#[derive(Debug, Clone, Default)]
+pub struct SdkConfig {
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub ca_file: Option<PathBuf>,
+    pub fingerprint: Option<[u8; 32]>,
+}
+
+/// How `twofold portal` trusts the MFA server.
+#[derive(Debug, Clone)]
+pub enum SdkTrust {
+    CaFile(PathBuf),
+    Fingerprint([u8; 32]),
+}
+
+/// Everything `twofold portal` needs to reach the SDK.
+#[derive(Debug, Clone)]
+pub struct PortalSdk {
+    pub url: String,
+    pub username: String,
+    pub password: Secret,
+    pub trust: SdkTrust,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -72,9 +114,59 @@ pub struct Config {
     pub log_level: String,
     pub log_format: LogFormat,
     pub log_dir: PathBuf,
+    pub sdk: SdkConfig,
 }
 
 impl Config {
+    /// The SDK settings `twofold portal` requires: URL, service account and
+    /// exactly one of a CA file or a fingerprint.
+    pub fn portal_sdk(&self) -> Result<PortalSdk, ConfigError> {
+        let missing = |p: &str, why: &str| {
+            ConfigError(format!(
+                "{p} ({}) is required by `twofold portal`: {why}",
+                key(p).env
+            ))
+        };
+        let url = self.sdk.url.clone().ok_or_else(|| {
+            missing(
+                "sdk.url",
+                "the MFA server's HTTPS address, e.g. https://mfa.internal:8443",
+            )
+        })?;
+        let username = self.sdk.username.clone().ok_or_else(|| {
+            missing(
+                "sdk.username",
+                "the service account the portal signs in to the SDK with",
+            )
+        })?;
+        let password = self.sdk.password.clone().ok_or_else(|| {
+            missing(
+                "sdk.password",
+                "the service account's secret (or TWOFOLD_SDK_PASSWORD_FILE)",
+            )
+        })?;
+        let trust = match (&self.sdk.ca_file, &self.sdk.fingerprint) {
+            (Some(path), None) => SdkTrust::CaFile(path.clone()),
+            (None, Some(fp)) => SdkTrust::Fingerprint(*fp),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "sdk.ca_file (TWOFOLD_SDK_CA_FILE) and sdk.fingerprint (TWOFOLD_SDK_FINGERPRINT) are both set; `twofold portal` trusts one of them: use one".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError(
+                    "`twofold portal` needs one of sdk.ca_file (TWOFOLD_SDK_CA_FILE) or sdk.fingerprint (TWOFOLD_SDK_FINGERPRINT) to trust the MFA server's certificate; the fingerprint is printed by `twofold serve`".into(),
+                ))
+            }
+        };
+        Ok(PortalSdk {
+            url,
+            username,
+            password,
+            trust,
+        })
+    }
+
     pub fn self_signed_paths(&self) -> (PathBuf, PathBuf) {
         let dir = self.data_dir.join("tls");
         (dir.join("cert.pem"), dir.join("key.pem"))
@@ -280,6 +372,33 @@ fn resolve(raw: BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
     };
     let log_dir = path_of("log.directory")?.unwrap_or_else(|| data_dir.join("logs"));
 
+    let sdk = SdkConfig {
+        url: match get("sdk.url") {
+            None => None,
+            // The message never echoes the URL: a careless one may hold a password.
+            Some(u) => Some(twofold_sdk::check_url(&u).map_err(|e| bad("sdk.url", e.to_string()))?),
+        },
+        username: match get("sdk.username") {
+            None => None,
+            Some(u) if u.trim().is_empty() || u.contains(':') || u.len() > 256 => {
+                return Err(bad(
+                    "sdk.username",
+                    "must be a service account name (no ':')".into(),
+                ))
+            }
+            Some(u) => Some(u.trim().to_string()),
+        },
+        password: get("sdk.password").map(Secret),
+        ca_file: path_of("sdk.ca_file")?,
+        fingerprint: match get("sdk.fingerprint") {
+            None => None,
+            Some(f) => Some(
+                twofold_sdk::parse_fingerprint(&f)
+                    .map_err(|e| bad("sdk.fingerprint", e.to_string()))?,
+            ),
+        },
+    };
+
     Ok(Config {
         data_dir,
         listen,
@@ -290,6 +409,7 @@ fn resolve(raw: BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
         log_level,
         log_format,
         log_dir,
+        sdk,
     })
 }
 
@@ -511,6 +631,101 @@ mod tests {
             let e = err(*f, env);
             assert!(e.contains(want), "want {want:?}, got {e:?}");
         }
+    }
+
+    #[test]
+    fn portal_sdk_requires_url_account_and_one_trust() {
+        let fp = (0..32).map(|_| "AB").collect::<Vec<_>>().join(":");
+        let full: Vec<(&str, &str)> = vec![
+            ("TWOFOLD_SDK_URL", "https://mfa.internal:8443/"),
+            ("TWOFOLD_SDK_USERNAME", "portal"),
+            ("TWOFOLD_SDK_PASSWORD", "tf_s3cret-value"),
+            ("TWOFOLD_SDK_FINGERPRINT", &fp),
+        ];
+        let c = Config::load(None, &env_of(&full)).unwrap();
+        let sdk = c.portal_sdk().unwrap();
+        assert_eq!(sdk.url, "https://mfa.internal:8443");
+        assert!(matches!(sdk.trust, SdkTrust::Fingerprint(f) if f == [0xAB; 32]));
+        assert!(!format!("{c:?}").contains("s3cret"), "password redacted");
+
+        // Other commands do not need any of it.
+        let c = Config::load(None, &env_of(&[])).unwrap();
+        let e = c.portal_sdk().unwrap_err().0;
+        assert!(e.contains("sdk.url (TWOFOLD_SDK_URL) is required"), "{e}");
+
+        let without = |name: &str| -> Vec<(&str, &str)> {
+            full.iter().copied().filter(|(k, _)| *k != name).collect()
+        };
+        for (gone, want) in [
+            ("TWOFOLD_SDK_USERNAME", "sdk.username (TWOFOLD_SDK_USERNAME) is required"),
+            ("TWOFOLD_SDK_PASSWORD", "sdk.password (TWOFOLD_SDK_PASSWORD) is required"),
+            ("TWOFOLD_SDK_FINGERPRINT", "one of sdk.ca_file (TWOFOLD_SDK_CA_FILE) or sdk.fingerprint (TWOFOLD_SDK_FINGERPRINT)"),
+        ] {
+            let c = Config::load(None, &env_of(&without(gone))).unwrap();
+            let e = c.portal_sdk().unwrap_err().0;
+            assert!(e.contains(want), "{gone}: {e}");
+        }
+        let mut both = full.clone();
+        both.push(("TWOFOLD_SDK_CA_FILE", "/etc/twofold/mfa.pem"));
+        let e = Config::load(None, &env_of(&both))
+            .unwrap()
+            .portal_sdk()
+            .unwrap_err()
+            .0;
+        assert!(e.contains("both set"), "{e}");
+
+        let secret = file("from-a-file\n");
+        let mut from_file = without("TWOFOLD_SDK_PASSWORD");
+        let p = secret.path().to_str().unwrap().to_string();
+        from_file.push(("TWOFOLD_SDK_PASSWORD_FILE", &p));
+        let c = Config::load(None, &env_of(&from_file)).unwrap();
+        assert_eq!(c.portal_sdk().unwrap().password.0, "from-a-file");
+    }
+
+    #[test]
+    fn sdk_values_are_checked_when_given() {
+        type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            (
+                None,
+                &[("TWOFOLD_SDK_URL", "http://mfa.internal")],
+                "sdk.url (TWOFOLD_SDK_URL): the SDK URL must use https://",
+            ),
+            (
+                None,
+                &[("TWOFOLD_SDK_URL", "mfa.internal")],
+                "sdk.url (TWOFOLD_SDK_URL)",
+            ),
+            (
+                Some("[sdk]\nurl = \"ftp://x\"\n"),
+                &[],
+                "sdk.url (TWOFOLD_SDK_URL)",
+            ),
+            (
+                None,
+                &[("TWOFOLD_SDK_FINGERPRINT", "AB:CD")],
+                "sdk.fingerprint (TWOFOLD_SDK_FINGERPRINT)",
+            ),
+            (
+                None,
+                &[("TWOFOLD_SDK_USERNAME", "a:b")],
+                "sdk.username (TWOFOLD_SDK_USERNAME)",
+            ),
+            (
+                Some("[sdk]\nca_file = \"\"\n"),
+                &[],
+                "sdk.ca_file (TWOFOLD_SDK_CA_FILE): must not be empty",
+            ),
+        ];
+        for (f, env, want) in cases {
+            let e = err(*f, env);
+            assert!(e.contains(want), "want {want:?}, got {e:?}");
+        }
+        let e = err(
+            None,
+            &[("TWOFOLD_SDK_URL", "http://u:hunter22@mfa.internal")],
+        );
+        assert!(!e.contains("hunter22"), "{e}");
     }
 
     #[test]

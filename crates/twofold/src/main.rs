@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod logging;
+mod portal;
 mod runtime;
 mod serve;
 mod tls;

@@ -1,5 +1,6 @@
 //! The User Portal over HTTPS, as a browser uses it: every flow and every
-//! setting that changes what the portal allows, on SQLite and PostgreSQL.
+//! setting that changes what the portal allows, on SQLite and PostgreSQL,
+//! with the portal in process and on a separate server (through the SDK).
 
 #[macro_use]
 mod common;
@@ -762,7 +763,105 @@ async fn pages_carry_security_headers(backend: Backend) {
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 }
 
-both_backends!(
+/// An administrator configured OATH with a PIN before the user enrolled:
+/// the wizard sets up the token and a PIN, and sign-in takes PIN + code.
+async fn preset_method_with_pin(backend: Backend) {
+    let p = Portal::start(backend).await;
+    p.user("jan").await;
+    p.engine
+        .update_user(
+            &Ctx::cli(),
+            "jan",
+            UserPatch {
+                default_method: Some("oath_token:oath_pin".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut b = p.browser();
+    let secret = enroll_app(&p, &mut b, "jan").await;
+    assert_eq!(b.h1(), "Set up your account");
+    assert!(b.has("id=\"pin\""), "the wizard asks for a PIN: {}", b.page);
+    assert!(
+        p.engine.admin_tokens("jan").await.unwrap().is_empty(),
+        "nothing saved yet"
+    );
+    b.submit("/portal/enroll/finish", &[("pin", "1234")]).await;
+    assert!(b.error().unwrap().contains("PIN"), "{}", b.page);
+    b.submit("/portal/enroll/finish", &[("pin", "")]).await;
+    assert!(b.error().is_some());
+    b.submit("/portal/enroll/finish", &[("pin", "4826")]).await;
+    assert_eq!(b.h1(), "Your account", "{}", b.page);
+    assert_eq!(
+        p.engine
+            .get_user(&Ctx::cli(), "jan")
+            .await
+            .unwrap()
+            .default_method
+            .unwrap()
+            .to_string(),
+        "oath_token:oath_pin"
+    );
+
+    b.submit("/portal/sign-out", &[]).await;
+    b.sign_in("jan", PASSWORD).await;
+    assert!(b.has("id=\"pin\""), "second step asks for the PIN");
+    b.submit(
+        "/portal/verify",
+        &[
+            ("proof", "method"),
+            ("pin", "9999"),
+            ("code", &p.totp(&secret, 1)),
+        ],
+    )
+    .await;
+    assert_eq!(b.h1(), "Two-step verification");
+    b.submit(
+        "/portal/verify",
+        &[
+            ("proof", "method"),
+            ("pin", "4826"),
+            ("code", &p.totp(&secret, 1)),
+        ],
+    )
+    .await;
+    assert_eq!(b.h1(), "Your account", "{}", b.page);
+}
+
+async fn trusted_networks_skip_the_second_step(backend: Backend) {
+    let p = Portal::start(backend).await;
+    p.user("jan").await;
+    let mut b = p.browser();
+    enroll_app(&p, &mut b, "jan").await;
+    b.submit("/portal/sign-out", &[]).await;
+    // Listed but switched off: no effect.
+    p.set("trusted_ips.ranges", "127.0.0.0/8").await;
+    b.sign_in("jan", PASSWORD).await;
+    assert_eq!(b.h1(), "Two-step verification");
+    b.open("/portal").await;
+    b.submit("/portal/sign-out", &[]).await;
+    p.set("trusted_ips.enabled", "true").await;
+    b.sign_in("jan", PASSWORD).await;
+    assert_eq!(b.h1(), "Your account");
+    assert!(b.notice().unwrap().contains("trusted network"));
+    b.submit("/portal/sign-out", &[]).await;
+    // Another network is not trusted; and a wrong password is still wrong.
+    p.set("trusted_ips.ranges", "10.0.0.0/8").await;
+    b.sign_in("jan", PASSWORD).await;
+    assert_eq!(b.h1(), "Two-step verification");
+    p.set("trusted_ips.ranges", "127.0.0.1").await;
+    b.sign_in("jan", "wrong password").await;
+    assert!(b.error().unwrap().contains("not right"));
+    assert!(p
+        .audit_results("jan")
+        .await
+        .contains(&"SUCCESS_TRUSTED_IP".to_string()));
+}
+
+portal_modes!(
+    trusted_networks_skip_the_second_step,
+    preset_method_with_pin,
     enroll_and_sign_in_with_codes,
     no_user_enumeration,
     allow_login_off_greys_out_the_form,
@@ -777,11 +876,11 @@ both_backends!(
     csrf_is_required,
     tokens_and_method_in_the_account,
     pages_carry_security_headers,
+    one_source_is_throttled_across_users,
 );
 
-#[tokio::test]
-async fn one_source_is_throttled_across_users() {
-    let p = Portal::start(Backend::Sqlite).await;
+async fn one_source_is_throttled_across_users(backend: Backend) {
+    let p = Portal::start(backend).await;
     let mut b = p.browser();
     for i in 0..50 {
         b.sign_in(&format!("user{i}"), "guess").await;

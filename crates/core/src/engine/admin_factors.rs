@@ -23,10 +23,7 @@ impl Engine {
         label: &str,
     ) -> Result<OathToken> {
         const EVENT: &str = "token.add";
-        let user = match self.user(username).await {
-            Ok(u) => u,
-            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
-        };
+        let user = self.subject(ctx, EVENT, username).await?;
         let checked = oath::parse_base32_secret(secret_base32)
             .and_then(|s| oath::validate_params(&params).map(|_| s));
         let secret = match checked {
@@ -75,10 +72,7 @@ impl Engine {
 
     pub async fn admin_delete_token(&self, ctx: &Ctx, username: &str, token_id: i64) -> Result<()> {
         const EVENT: &str = "token.delete";
-        let user = match self.user(username).await {
-            Ok(u) => u,
-            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
-        };
+        let user = self.subject(ctx, EVENT, username).await?;
         let ev = self.event(
             ctx,
             EVENT,
@@ -136,10 +130,7 @@ impl Engine {
     pub async fn admin_set_pin(&self, ctx: &Ctx, username: &str, pin_code: &str) -> Result<()> {
         const EVENT: &str = "pin.set";
         let settings = self.settings_now().await?;
-        let user = match self.user(username).await {
-            Ok(u) => u,
-            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
-        };
+        let user = self.subject(ctx, EVENT, username).await?;
         if let Err(e) = crate::pin::check_pin(pin_code, &settings.pin, &[]) {
             return self.refuse(ctx, EVENT, Some(&user.username), e).await;
         }
@@ -172,10 +163,7 @@ impl Engine {
     ) -> Result<time::OffsetDateTime> {
         const EVENT: &str = "bypass.grant";
         let settings = self.settings_now().await?;
-        let user = match self.user(username).await {
-            Ok(u) => u,
-            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
-        };
+        let user = self.subject(ctx, EVENT, username).await?;
         let secs = seconds.unwrap_or(settings.portal.bypass_default_seconds);
         if secs == 0 || secs > 86_400 {
             return self
@@ -225,10 +213,7 @@ impl Engine {
         code2: &str,
     ) -> Result<()> {
         const EVENT: &str = "token.resync";
-        let user = match self.user(username).await {
-            Ok(u) => u,
-            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
-        };
+        let user = self.subject(ctx, EVENT, username).await?;
         let tokens = self.store.oath_tokens(user.id).await?;
         let Some(token) = tokens.into_iter().find(|t| t.id == token_id) else {
             return self

@@ -213,6 +213,14 @@ impl Engine {
         Err(err)
     }
 
+    /// The user an action is about; an unknown one is a refusal, audited.
+    async fn subject(&self, ctx: &Ctx, event: &str, username: &str) -> Result<User> {
+        match self.user(username).await {
+            Ok(u) => Ok(u),
+            Err(e) => self.refuse(ctx, event, Some(username), e).await,
+        }
+    }
+
     async fn user(&self, username: &str) -> Result<User> {
         self.store
             .find_user(username)
@@ -451,10 +459,7 @@ impl MfaService for Engine {
 
     async fn update_user(&self, ctx: &Ctx, username: &str, patch: UserPatch) -> Result<User> {
         const EVENT: &str = "user.update";
-        let mut user = match self.user(username).await {
-            Ok(u) => u,
-            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
-        };
+        let mut user = self.subject(ctx, EVENT, username).await?;
         if patch.is_empty() {
             return self
                 .refuse(
@@ -485,20 +490,14 @@ impl MfaService for Engine {
         } else {
             ("user.disable", ResultCode::SuccessUserDisabled)
         };
-        let mut user = match self.user(username).await {
-            Ok(u) => u,
-            Err(e) => return self.refuse(ctx, event, Some(username), e).await,
-        };
+        let mut user = self.subject(ctx, event, username).await?;
         user.enabled = enabled;
         self.save(ctx, event, user, code, None).await
     }
 
     async fn unblock_user(&self, ctx: &Ctx, username: &str) -> Result<User> {
         const EVENT: &str = "user.unblock";
-        let mut user = match self.user(username).await {
-            Ok(u) => u,
-            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
-        };
+        let mut user = self.subject(ctx, EVENT, username).await?;
         user.locked_until = None;
         user.fraud_blocked = false;
         self.save(ctx, EVENT, user, ResultCode::SuccessUserUnlocked, None)
@@ -507,10 +506,7 @@ impl MfaService for Engine {
 
     async fn delete_user(&self, ctx: &Ctx, username: &str) -> Result<()> {
         const EVENT: &str = "user.delete";
-        let user = match self.user(username).await {
-            Ok(u) => u,
-            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
-        };
+        let user = self.subject(ctx, EVENT, username).await?;
         let ev = self.event(
             ctx,
             EVENT,
@@ -527,10 +523,7 @@ impl MfaService for Engine {
 
     async fn set_password(&self, ctx: &Ctx, username: &str, password: String) -> Result<()> {
         const EVENT: &str = "user.password";
-        let user = match self.user(username).await {
-            Ok(u) => u,
-            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
-        };
+        let user = self.subject(ctx, EVENT, username).await?;
         if let Err(e) = validate::password(&password) {
             return self.refuse(ctx, EVENT, Some(&user.username), e).await;
         }

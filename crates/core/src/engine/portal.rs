@@ -221,22 +221,27 @@ impl Engine {
             });
         }
 
-        let Some(method) = user.default_method else {
-            return Ok(if settings.portal.allow_enrollment {
-                SignIn::Enroll { user }
-            } else {
-                self.audit_result(
-                    ctx,
-                    EVENT,
-                    &user.username,
-                    ResultCode::FailedNotEnrolled,
-                    None,
-                )
-                .await?;
-                SignIn::NotEnrolled { user }
-            });
-        };
         let tokens = self.store.oath_tokens(user.id).await?;
+        // Not enrolled: no method yet, or an OATH method configured in advance
+        // by an administrator but no token to go with it.
+        let method = match user.default_method {
+            Some(m) if !(m.method == MethodKind::OathToken && tokens.is_empty()) => m,
+            _ => {
+                return Ok(if settings.portal.allow_enrollment {
+                    SignIn::Enroll { user }
+                } else {
+                    self.audit_result(
+                        ctx,
+                        EVENT,
+                        &user.username,
+                        ResultCode::FailedNotEnrolled,
+                        None,
+                    )
+                    .await?;
+                    SignIn::NotEnrolled { user }
+                });
+            }
+        };
         let method_available = available(method.method)
             && (method.method != MethodKind::OathToken || !tokens.is_empty());
         let fallback_questions = if settings.portal.security_questions_fallback {
@@ -425,7 +430,10 @@ impl Engine {
             .copied()
             .filter(|m| available(*m))
             .collect();
-        if !settings.portal.allow_select_method {
+        let preset = user.default_method.filter(|m| available(m.method));
+        if let Some(p) = preset {
+            methods = vec![p.method];
+        } else if !settings.portal.allow_select_method {
             methods.truncate(1);
         }
         if methods.is_empty() {
@@ -436,6 +444,7 @@ impl Engine {
         let questions = self.question_choices(&user).await?;
         Ok(EnrollmentOptions {
             methods,
+            preset,
             allow_third_party_oath: settings.portal.enrollment_prompt_oath_token,
             questions_required: Self::questions_needed(&settings, &questions),
             questions,
@@ -702,7 +711,9 @@ impl Engine {
                 return Err(Error::Forbidden("enrollment is not allowed".into()));
             }
             let options = self.portal_enrollment_options(ctx, username).await?;
-            if !options.methods.contains(&finish.method.method) {
+            if !options.methods.contains(&finish.method.method)
+                || options.mode_for(finish.method.method) != finish.method.mode
+            {
                 return Err(Error::invalid("method", "this method cannot be chosen"));
             }
             let token = match finish.method.method {
@@ -735,6 +746,7 @@ impl Engine {
                 token,
                 pin_hash,
                 answers,
+                expected_version: Some(user.version),
             })
         }
         .await;

@@ -43,6 +43,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             serve::run(config, cli.config.as_deref()).await
         }
+        Command::Portal(args) => crate::portal::run(config, args.listen).await,
         Command::Config(ConfigCommand::Example) => unreachable!("handled above"),
         Command::Config(ConfigCommand::Check) => {
             out!("configuration is valid");

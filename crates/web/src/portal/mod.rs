@@ -16,7 +16,9 @@ use axum::Router;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use twofold_core::factors::OathKind;
-use twofold_core::portal::{FinishEnrollment, ImportOath, Proof, SignIn, Skip, Verified};
+use twofold_core::portal::{
+    FinishEnrollment, ImportOath, PendingOath, Proof, SignIn, Skip, Verified,
+};
 use twofold_core::user::{DefaultMethod, MethodKind};
 use twofold_core::{Actor, Ctx, Error};
 
@@ -313,7 +315,7 @@ async fn home(
                         with_label: false,
                     }),
                     (Some(m), Some(_)) => EnrollStage::Final(FinalView {
-                        needs_pin: m.modes()[0].needs_pin(),
+                        needs_pin: options.mode_for(m).needs_pin(),
                         pin_min: options.pin_rules.min_length,
                         questions: if options.questions_required > 0 {
                             &options.questions
@@ -576,21 +578,29 @@ async fn enroll_method(
     finish(&state, req, "/portal").await
 }
 
-async fn enroll_oath_new(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    body: Bytes,
-) -> Response {
-    let mut req = post_req!(state, headers, addr, body);
+/// A new OATH secret — generated for an app, or a third-party token's typed in.
+async fn start_oath(
+    state: &AppState,
+    req: &Req,
+    username: &str,
+    import: bool,
+) -> Result<PendingOath, Error> {
+    let ctx = req.ctx(username);
+    if import {
+        state
+            .service
+            .import_oath_secret(&ctx, username, import_from(req))
+            .await
+    } else {
+        state.service.new_oath_secret(&ctx, username).await
+    }
+}
+
+async fn enroll_oath(state: AppState, mut req: Req, import: bool) -> Response {
     let Some(username) = enrolling(&req) else {
         return csrf_failure(&state, req).await;
     };
-    match state
-        .service
-        .new_oath_secret(&req.ctx(&username), &username)
-        .await
-    {
+    match start_oath(&state, &req, &username, import).await {
         Ok(p) => {
             if let Stage::Enroll { pending, .. } = &mut req.session.data.stage {
                 *pending = Some(p);
@@ -599,6 +609,16 @@ async fn enroll_oath_new(
         }
         Err(e) => refused(&state, req, e, "/portal").await,
     }
+}
+
+async fn enroll_oath_new(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    let req = post_req!(state, headers, addr, body);
+    enroll_oath(state, req, false).await
 }
 
 fn import_from(req: &Req) -> ImportOath {
@@ -619,23 +639,8 @@ async fn enroll_oath_import(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Response {
-    let mut req = post_req!(state, headers, addr, body);
-    let Some(username) = enrolling(&req) else {
-        return csrf_failure(&state, req).await;
-    };
-    match state
-        .service
-        .import_oath_secret(&req.ctx(&username), &username, import_from(&req))
-        .await
-    {
-        Ok(p) => {
-            if let Stage::Enroll { pending, .. } = &mut req.session.data.stage {
-                *pending = Some(p);
-            }
-            finish(&state, req, "/portal").await
-        }
-        Err(e) => refused(&state, req, e, "/portal").await,
-    }
+    let req = post_req!(state, headers, addr, body);
+    enroll_oath(state, req, true).await
 }
 
 async fn enroll_oath_confirm(
@@ -668,30 +673,30 @@ async fn enroll_oath_confirm(
         Err(e) => return refused(&state, req, e, "/portal").await,
     };
     let m = method.unwrap_or(MethodKind::OathToken);
-    let needs_more = m.modes()[0].needs_pin() || options.questions_required > 0;
-    if needs_more {
+    let chosen = DefaultMethod {
+        method: m,
+        mode: options.mode_for(m),
+    };
+    if chosen.mode.needs_pin() || options.questions_required > 0 {
         if let Stage::Enroll { confirmed: c, .. } = &mut req.session.data.stage {
             *c = Some(confirmed);
         }
         return finish(&state, req, "/portal").await;
     }
-    complete_enrollment(state, req, username, m, Some(confirmed)).await
+    complete_enrollment(state, req, username, chosen, Some(confirmed)).await
 }
 
 async fn complete_enrollment(
     state: AppState,
     mut req: Req,
     username: String,
-    method: MethodKind,
+    method: DefaultMethod,
     oath: Option<String>,
 ) -> Response {
     let answers = answers_from(&req);
     let pin = Some(req.field("pin")).filter(|p| !p.is_empty());
     let finish_req = FinishEnrollment {
-        method: DefaultMethod {
-            method,
-            mode: method.modes()[0],
-        },
+        method,
         oath,
         pin,
         answers,
@@ -756,14 +761,20 @@ async fn enroll_finish(
     else {
         return csrf_failure(&state, req).await;
     };
-    complete_enrollment(
-        state,
-        req,
-        username,
-        method.unwrap_or(MethodKind::OathToken),
-        Some(c),
-    )
-    .await
+    let options = match state
+        .service
+        .enrollment_options(&req.ctx(&username), &username)
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => return refused(&state, req, e, "/portal").await,
+    };
+    let m = method.unwrap_or(MethodKind::OathToken);
+    let chosen = DefaultMethod {
+        method: m,
+        mode: options.mode_for(m),
+    };
+    complete_enrollment(state, req, username, chosen, Some(c)).await
 }
 
 /// The signed-in user, or `None` (the handler then starts over).
@@ -817,9 +828,22 @@ async fn token_page(
     res
 }
 
-fn set_token_setup(req: &mut Req, value: Option<twofold_core::portal::PendingOath>) {
+fn set_token_setup(req: &mut Req, value: Option<PendingOath>) {
     if let Stage::SignedIn { token_setup, .. } = &mut req.session.data.stage {
         *token_setup = value;
+    }
+}
+
+async fn token_setup(state: AppState, mut req: Req, import: bool) -> Response {
+    let Some(username) = signed_in(&req) else {
+        return csrf_failure(&state, req).await;
+    };
+    match start_oath(&state, &req, &username, import).await {
+        Ok(p) => {
+            set_token_setup(&mut req, Some(p));
+            finish(&state, req, "/portal/account/token").await
+        }
+        Err(e) => refused(&state, req, e, "/portal/account/token").await,
     }
 }
 
@@ -829,21 +853,8 @@ async fn token_new(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Response {
-    let mut req = post_req!(state, headers, addr, body);
-    let Some(username) = signed_in(&req) else {
-        return csrf_failure(&state, req).await;
-    };
-    match state
-        .service
-        .new_oath_secret(&req.ctx(&username), &username)
-        .await
-    {
-        Ok(p) => {
-            set_token_setup(&mut req, Some(p));
-            finish(&state, req, "/portal/account/token").await
-        }
-        Err(e) => refused(&state, req, e, "/portal/account/token").await,
-    }
+    let req = post_req!(state, headers, addr, body);
+    token_setup(state, req, false).await
 }
 
 async fn token_import(
@@ -852,21 +863,8 @@ async fn token_import(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Response {
-    let mut req = post_req!(state, headers, addr, body);
-    let Some(username) = signed_in(&req) else {
-        return csrf_failure(&state, req).await;
-    };
-    match state
-        .service
-        .import_oath_secret(&req.ctx(&username), &username, import_from(&req))
-        .await
-    {
-        Ok(p) => {
-            set_token_setup(&mut req, Some(p));
-            finish(&state, req, "/portal/account/token").await
-        }
-        Err(e) => refused(&state, req, e, "/portal/account/token").await,
-    }
+    let req = post_req!(state, headers, addr, body);
+    token_setup(state, req, true).await
 }
 
 async fn token_confirm(

@@ -8,11 +8,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use twofold_core::{Ctx, Error};
+use twofold_proto::portal::CLIENT_IP_HEADER;
 use twofold_proto::ErrorBody;
 
-use super::SdkState;
+use super::{SdkError, SdkState};
 
 /// The authenticated caller, as the `Ctx` every engine call takes.
 pub struct Caller(pub Ctx);
@@ -60,13 +61,42 @@ impl FromRequestParts<SdkState> for Caller {
         let Some((name, secret)) = credentials(parts) else {
             return Err(unauthorized());
         };
-        match state.engine.authenticate_sdk(&name, &secret, ip).await {
-            Ok(actor) => Ok(Caller(Ctx {
-                actor,
-                source_ip: ip,
-            })),
-            Err(Error::Forbidden(_)) => Err(unauthorized()),
-            Err(e) => Err(crate::error::ApiError(e).into_response()),
-        }
+        // Credentials are checked (and throttled) against the connection's
+        // address; only an authenticated caller may say whom it acts for.
+        let actor = match state.engine.authenticate_sdk(&name, &secret, ip).await {
+            Ok(actor) => actor,
+            Err(Error::Forbidden(_)) => return Err(unauthorized()),
+            Err(e) => return Err(SdkError(e).into_response()),
+        };
+        let source_ip = match client_ip(parts) {
+            Ok(Some(end_user)) => Some(end_user),
+            Ok(None) => ip,
+            Err(e) => return Err(SdkError(e).into_response()),
+        };
+        Ok(Caller(Ctx { actor, source_ip }))
     }
+}
+
+/// The end user's address as the caller (a remote portal) reports it in
+/// `X-Twofold-Client-Ip`: one IPv4 or IPv6 address, nothing else.
+fn client_ip(parts: &Parts) -> Result<Option<IpAddr>, Error> {
+    let mut values = parts.headers.get_all(CLIENT_IP_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = || {
+        Error::invalid(
+            "X-Twofold-Client-Ip",
+            "must be one IPv4 or IPv6 address, given once",
+        )
+    };
+    if values.next().is_some() {
+        return Err(bad());
+    }
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        .map(Some)
+        .ok_or_else(bad)
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use twofold_core::Error;
 
-use crate::error::ApiError;
+use super::SdkError;
 
 pub struct ApiJson<T>(pub T);
 
@@ -34,7 +34,7 @@ where
             }
             Err(rejection) => {
                 let message = rejection.body_text();
-                Err(ApiError(Error::invalid("body", message)).into_response())
+                Err(SdkError(Error::invalid("body", message)).into_response())
             }
         }
     }

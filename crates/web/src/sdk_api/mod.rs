@@ -5,11 +5,13 @@
 
 mod auth;
 mod json;
+mod portal_rpc;
 mod tokens;
 mod users;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -28,7 +30,34 @@ pub struct SdkState {
     pub engine: Arc<Engine>,
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+type ApiResult<T> = Result<T, SdkError>;
+
+/// A domain error as the SDK answers it: `ApiError`'s status and stable JSON,
+/// plus `Retry-After` when rate limited (so a remote portal can say how long).
+pub struct SdkError(pub twofold_core::Error);
+
+impl From<twofold_core::Error> for SdkError {
+    fn from(e: twofold_core::Error) -> Self {
+        SdkError(e)
+    }
+}
+
+impl IntoResponse for SdkError {
+    fn into_response(self) -> Response {
+        let retry = match &self.0 {
+            twofold_core::Error::RateLimited {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
+            _ => None,
+        };
+        let mut res = ApiError(self.0).into_response();
+        if let Some(seconds) = retry {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        res
+    }
+}
 
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
@@ -70,6 +99,61 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/sdk/v1/questions/{id}",
             axum::routing::delete(tokens::delete_question),
         )
+        .route("/sdk/v1/ready", get(portal_rpc::ready))
+        .route("/sdk/v1/settings", get(portal_rpc::settings))
+        .route(
+            "/sdk/v1/settings/{key}",
+            put(portal_rpc::set_setting).delete(portal_rpc::reset_setting),
+        )
+        .route(
+            "/sdk/v1/portal/sessions/{id_hash}",
+            get(portal_rpc::session_get)
+                .put(portal_rpc::session_put)
+                .delete(portal_rpc::session_delete),
+        )
+        .route("/sdk/v1/portal/sign-in", post(portal_rpc::sign_in))
+        .route("/sdk/v1/portal/verify", post(portal_rpc::verify))
+        .route("/sdk/v1/portal/user", post(portal_rpc::user))
+        .route(
+            "/sdk/v1/portal/enrollment/options",
+            post(portal_rpc::enrollment_options),
+        )
+        .route("/sdk/v1/portal/oath/new", post(portal_rpc::new_oath_secret))
+        .route(
+            "/sdk/v1/portal/oath/import",
+            post(portal_rpc::import_oath_secret),
+        )
+        .route(
+            "/sdk/v1/portal/oath/confirm",
+            post(portal_rpc::confirm_oath),
+        )
+        .route(
+            "/sdk/v1/portal/enrollment/finish",
+            post(portal_rpc::finish_enrollment),
+        )
+        .route("/sdk/v1/portal/account", post(portal_rpc::account))
+        .route("/sdk/v1/portal/account/pin", post(portal_rpc::change_pin))
+        .route(
+            "/sdk/v1/portal/account/answers",
+            post(portal_rpc::change_answers),
+        )
+        .route("/sdk/v1/portal/account/tokens", post(portal_rpc::add_token))
+        .route(
+            "/sdk/v1/portal/account/tokens/delete",
+            post(portal_rpc::delete_token),
+        )
+        .route(
+            "/sdk/v1/portal/account/language",
+            post(portal_rpc::change_language),
+        )
+        .route(
+            "/sdk/v1/portal/account/method",
+            post(portal_rpc::change_method),
+        )
+        .route(
+            "/sdk/v1/portal/account/bypass",
+            post(portal_rpc::start_bypass),
+        )
         .with_state(SdkState { engine })
 }
 
@@ -77,7 +161,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
 #[openapi(
     info(
         title = "Twofold Web Service SDK",
-        description = "Validate passcodes and manage users of a Twofold MFA server. Authenticate with HTTP Basic: a service account (`twofold service-account create NAME`) or a directory account in the administrators' group (setting `sdk.admin_group`).",
+        description = "Validate passcodes and manage users of a Twofold MFA server. Authenticate with HTTP Basic: a service account (`twofold service-account create NAME`) or a directory account in the administrators' group (setting `sdk.admin_group`). An authenticated caller acting for a person (a remote User Portal) may send that person's IP address in the `X-Twofold-Client-Ip` header: it is then audited, throttled and matched against trusted IPs instead of the caller's own address. Rate-limited answers (429) carry `Retry-After`.",
         license(name = "AGPL-3.0-or-later")
     ),
     paths(
@@ -87,6 +171,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         users::method, users::language, users::bypass,
         tokens::list, tokens::add, tokens::delete, tokens::resync,
         tokens::questions, tokens::add_question, tokens::delete_question,
+        portal_rpc::ready, portal_rpc::settings, portal_rpc::set_setting, portal_rpc::reset_setting,
+        portal_rpc::session_get, portal_rpc::session_put, portal_rpc::session_delete,
+        portal_rpc::sign_in, portal_rpc::verify, portal_rpc::user, portal_rpc::enrollment_options,
+        portal_rpc::new_oath_secret, portal_rpc::import_oath_secret, portal_rpc::confirm_oath,
+        portal_rpc::finish_enrollment, portal_rpc::account, portal_rpc::change_pin,
+        portal_rpc::change_answers, portal_rpc::add_token, portal_rpc::delete_token,
+        portal_rpc::change_language, portal_rpc::change_method, portal_rpc::start_bypass,
     ),
     modifiers(&BasicAuth),
     tags(
@@ -95,6 +186,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         (name = "tokens", description = "OATH tokens"),
         (name = "questions", description = "Security questions"),
         (name = "audit", description = "The audit log"),
+        (name = "settings", description = "Runtime settings, shared by every node"),
+        (name = "portal", description = "What a User Portal on a separate server needs: sessions, readiness and the portal's flows. Each operation acts for the end user named in the body (audited as `user:NAME`); send the end user's address in `X-Twofold-Client-Ip`."),
     )
 )]
 pub struct ApiDoc;

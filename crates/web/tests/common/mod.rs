@@ -1,11 +1,20 @@
 //! An in-process Twofold server over TLS on a free loopback port, with a
 //! manual clock, on a fresh SQLite or PostgreSQL database; and a cookie-keeping
 //! HTTPS client that reads forms the way a browser would.
+//!
+//! The portal runs in one of two modes. `InProcess`: the server's own portal
+//! on the engine. `Remote`: a second, portal-only server (no database) whose
+//! `MfaService` is `twofold_sdk::RemoteService`, reaching the first server
+//! over HTTPS through the Web Service SDK with a service account and the
+//! server's pinned certificate fingerprint, as `twofold portal` does. Either
+//! way `base` is the portal the browser talks to and `engine` the MFA
+//! server's engine, for setup and checks.
 
 #![allow(dead_code)]
 
 use axum_server::tls_rustls::RustlsConfig;
 use reqwest::redirect::Policy;
+use sha2::Digest;
 use std::net::SocketAddr;
 use std::sync::{Arc, Once};
 use time::OffsetDateTime;
@@ -17,24 +26,99 @@ use twofold_core::sealing::SealingKey;
 use twofold_core::service::CreateUser;
 use twofold_core::settings::{key_def, parse_text};
 use twofold_core::{Ctx, Engine, MfaService};
+use twofold_sdk::{ClientOptions, RemoteService, SdkClient, Trust};
 use twofold_testkit::db::{Backend, TestDb};
 use twofold_web::AppState;
+
+/// Where the portal runs relative to the MFA server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    InProcess,
+    Remote,
+}
+
+tokio::task_local! {
+    static MODE: Mode;
+}
+
+/// Runs a test body with `Portal::start` starting portals in `mode`.
+pub async fn in_mode<F: std::future::Future>(mode: Mode, body: F) -> F::Output {
+    MODE.scope(mode, body).await
+}
+
+/// The remote portal connects from this loopback address, so the MFA server
+/// sees the portal host apart from the browsers (127.0.0.1), as it would on
+/// a separate server: a throttled end user does not throttle the portal.
+pub const REMOTE_PORTAL_SOURCE: &str = "127.0.0.2";
+pub const SERVICE_ACCOUNT: &str = "portal";
 
 pub const PASSWORD: &str = "correct horse battery";
 
 pub struct Portal {
+    /// The portal the browser talks to.
     pub base: String,
+    /// The MFA server (portal, SDK and health); `base` when in process.
+    pub server_base: String,
+    /// SHA-256 of the MFA server's certificate, as `twofold serve` prints it.
+    pub server_fingerprint: String,
+    /// The MFA server's certificate (PEM).
+    pub server_cert_pem: String,
+    pub mode: Mode,
     pub engine: Arc<Engine>,
     pub clock: Arc<ManualClock>,
     pub db: TestDb,
     cert_pem: String,
-    handle: axum_server::Handle,
+    handles: Vec<axum_server::Handle>,
+    /// Remote mode: how more portals are made (same certificate, same account).
+    remote: Option<(Cert, String)>,
 }
 
 impl Drop for Portal {
     fn drop(&mut self) {
-        self.handle.shutdown();
+        for h in &self.handles {
+            h.shutdown();
+        }
     }
+}
+
+#[derive(Clone)]
+struct Cert {
+    pem: String,
+    key_pem: String,
+    fingerprint: String,
+}
+
+fn new_cert() -> Cert {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    Cert {
+        pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        fingerprint: sha2::Sha256::digest(cert.der())
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    }
+}
+
+/// Serves `app` over TLS with `cert` on a free loopback port.
+async fn serve(app: axum::Router, cert: &Cert) -> (String, axum_server::Handle) {
+    let tls = RustlsConfig::from_pem(
+        cert.pem.clone().into_bytes(),
+        cert.key_pem.clone().into_bytes(),
+    )
+    .await
+    .unwrap();
+    let handle = axum_server::Handle::new();
+    let server =
+        axum_server::bind_rustls("127.0.0.1:0".parse().unwrap(), tls).handle(handle.clone());
+    tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
+    let addr = handle.listening().await.expect("listening");
+    (format!("https://127.0.0.1:{}", addr.port()), handle)
 }
 
 fn install_crypto() {
@@ -45,7 +129,14 @@ fn install_crypto() {
 }
 
 impl Portal {
+    /// A portal on a fresh database, in the mode of the surrounding
+    /// `in_mode` (in process when there is none).
     pub async fn start(backend: Backend) -> Portal {
+        let mode = MODE.try_with(|m| *m).unwrap_or(Mode::InProcess);
+        Portal::start_in(backend, mode).await
+    }
+
+    pub async fn start_in(backend: Backend, mode: Mode) -> Portal {
         install_crypto();
         let db = TestDb::new(backend).await.expect("fresh database");
         let store = db.store().await.expect("store");
@@ -61,33 +152,72 @@ impl Portal {
             SecretHasher::new(HashCost::Fast),
             Arc::new(SealingKey::from_bytes(&rand_key())),
         ));
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        let tls = RustlsConfig::from_pem(cert.pem().into_bytes(), key.serialize_pem().into_bytes())
-            .await
-            .unwrap();
+        let server_cert = new_cert();
         let app = twofold_web::app(
             AppState {
                 service: engine.clone(),
             },
             Some(engine.clone()),
         );
-        let handle = axum_server::Handle::new();
-        let server =
-            axum_server::bind_rustls("127.0.0.1:0".parse().unwrap(), tls).handle(handle.clone());
-        tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
-        let addr = handle.listening().await.expect("listening");
-        Portal {
-            base: format!("https://127.0.0.1:{}", addr.port()),
+        let (server_base, server_handle) = serve(app, &server_cert).await;
+        let mut portal = Portal {
+            base: server_base.clone(),
+            server_base,
+            server_fingerprint: server_cert.fingerprint.clone(),
+            server_cert_pem: server_cert.pem.clone(),
+            mode,
             engine,
             clock,
             db,
-            cert_pem: cert.pem(),
-            handle,
+            cert_pem: server_cert.pem.clone(),
+            handles: vec![server_handle],
+            remote: None,
+        };
+        if mode == Mode::Remote {
+            let (_, secret) = portal
+                .engine
+                .create_service_account(&Ctx::cli(), SERVICE_ACCOUNT)
+                .await
+                .expect("service account");
+            portal.remote = Some((new_cert(), secret));
+            let base = portal.another_portal().await;
+            portal.base = base;
+            portal.cert_pem = portal.remote.as_ref().unwrap().0.pem.clone();
         }
+        portal
+    }
+
+    /// Remote mode: starts one more portal-only server on the same MFA
+    /// server (same certificate, so browsers trust it too) and returns its
+    /// base URL — the second node behind a load balancer.
+    pub async fn another_portal(&mut self) -> String {
+        let (cert, secret) = self
+            .remote
+            .clone()
+            .expect("another_portal needs Mode::Remote");
+        let mut options = ClientOptions::new(
+            &self.server_base,
+            SERVICE_ACCOUNT,
+            &secret,
+            Trust::fingerprint(&self.server_fingerprint).unwrap(),
+        );
+        options.local_address = Some(REMOTE_PORTAL_SOURCE.parse().unwrap());
+        let remote = RemoteService::new(SdkClient::new(options).expect("SDK client"));
+        // A portal-only server: no engine, so no SDK of its own.
+        let app = twofold_web::app(
+            AppState {
+                service: Arc::new(remote),
+            },
+            None,
+        );
+        let (base, handle) = serve(app, &cert).await;
+        self.handles.push(handle);
+        base
+    }
+
+    /// The MFA server's SDK credentials in remote mode.
+    pub fn sdk_secret(&self) -> Option<&str> {
+        self.remote.as_ref().map(|(_, s)| s.as_str())
     }
 
     pub fn browser(&self) -> Browser {
@@ -338,6 +468,7 @@ fn between(html: &str, a: &str, b: &str) -> Option<String> {
 }
 
 /// Generates a test per backend from one async body taking `Backend`.
+#[allow(unused_macros)]
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -350,6 +481,46 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() { super::$name(twofold_testkit::db::Backend::Postgres).await }
+            )*
+        }
+    };
+}
+
+/// Generates a test per backend and portal mode from one async body taking
+/// `Backend`: `in_process::sqlite::NAME`, `remote::postgres::NAME`, ...
+#[allow(unused_macros)]
+macro_rules! portal_modes {
+    ($($name:ident),* $(,)?) => {
+        mod in_process {
+            portal_modes!(@backends InProcess; $($name),*);
+        }
+        mod remote {
+            portal_modes!(@backends Remote; $($name),*);
+        }
+    };
+    (@backends $mode:ident; $($name:ident),*) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::common::in_mode(
+                        crate::common::Mode::$mode,
+                        crate::$name(twofold_testkit::db::Backend::Sqlite),
+                    )
+                    .await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::common::in_mode(
+                        crate::common::Mode::$mode,
+                        crate::$name(twofold_testkit::db::Backend::Postgres),
+                    )
+                    .await
+                }
             )*
         }
     };

@@ -1,0 +1,855 @@
+//! `SdkClient`: one typed method per `/sdk/v1` operation.
+
+use reqwest::header::{HeaderValue, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use twofold_core::factors::OathToken;
+use twofold_core::portal::{
+    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, Proof, SignIn, Verified,
+};
+use twofold_core::settings::Settings;
+use twofold_core::user::{MethodKind, User};
+use twofold_proto::portal::*;
+use twofold_proto::*;
+
+use crate::tls::{client_config, Trust};
+use crate::SdkError;
+
+/// Every call gives up after this long (connect, TLS, request and answer).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the SDK is and how to trust and log in to it.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// `https://host:port` (a path prefix is kept); `http://` is refused.
+    pub url: String,
+    pub username: String,
+    pub password: String,
+    pub trust: Trust,
+    pub timeout: Duration,
+    /// Connect from this local address (multi-homed hosts, tests).
+    pub local_address: Option<IpAddr>,
+}
+
+impl ClientOptions {
+    pub fn new(url: &str, username: &str, password: &str, trust: Trust) -> ClientOptions {
+        ClientOptions {
+            url: url.to_string(),
+            username: username.to_string(),
+            password: password.to_string(),
+            trust,
+            timeout: DEFAULT_TIMEOUT,
+            local_address: None,
+        }
+    }
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("trust", &self.trust)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Checks an SDK URL: HTTPS with a host, no credentials, query or fragment.
+/// Returns the base without a trailing slash.
+pub fn check_url(url: &str) -> Result<String, SdkError> {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("http://") {
+        return Err(SdkError::Config(
+            "the SDK URL must use https://: credentials and sessions never travel unencrypted"
+                .into(),
+        ));
+    }
+    if !lower.starts_with("https://") {
+        return Err(SdkError::Config(
+            "the SDK URL must start with https://, e.g. https://mfa.example.com:8443".into(),
+        ));
+    }
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| SdkError::Config(format!("the SDK URL is not a valid URL: {e}")))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(SdkError::Config("the SDK URL has no host".into()));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(SdkError::Config(
+            "the SDK URL must not contain credentials; set the username and password separately"
+                .into(),
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(SdkError::Config(
+            "the SDK URL must not have a query or fragment".into(),
+        ));
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_string())
+}
+
+/// A typed client of the Web Service SDK. Cheap to clone (one connection
+/// pool); `acting_for` gives a copy that reports an end user's address.
+#[derive(Clone)]
+pub struct SdkClient {
+    http: reqwest::Client,
+    base: Arc<str>,
+    username: Arc<str>,
+    password: Arc<str>,
+    client_ip: Option<IpAddr>,
+}
+
+impl fmt::Debug for SdkClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SdkClient")
+            .field("base", &self.base)
+            .field("username", &self.username)
+            .field("client_ip", &self.client_ip)
+            .finish_non_exhaustive()
+    }
+}
+
+fn seg(s: &str) -> String {
+    urlencoding::encode(s).into_owned()
+}
+
+/// An error and everything it was caused by, without repeats.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+impl SdkClient {
+    pub fn new(options: ClientOptions) -> Result<SdkClient, SdkError> {
+        let base = check_url(&options.url)?;
+        if options.username.is_empty() || options.username.contains(':') {
+            return Err(SdkError::Config(
+                "the SDK username must be set and contain no ':'".into(),
+            ));
+        }
+        if options.password.is_empty() {
+            return Err(SdkError::Config("the SDK password must be set".into()));
+        }
+        let tls = client_config(&options.trust)?;
+        let mut builder = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .https_only(true)
+            .timeout(options.timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(options.timeout))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("twofold-sdk/", env!("CARGO_PKG_VERSION")));
+        if let Some(addr) = options.local_address {
+            builder = builder.local_address(addr);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| SdkError::Config(format!("HTTP client: {}", chain(&e))))?;
+        Ok(SdkClient {
+            http,
+            base: base.into(),
+            username: options.username.into(),
+            password: options.password.into(),
+            client_ip: None,
+        })
+    }
+
+    /// The SDK's base URL (without `/sdk/v1`).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// A copy whose calls report `ip` as the end user's address
+    /// (`X-Twofold-Client-Ip`): audited, throttled and matched against
+    /// trusted IPs on the server instead of this client's own address.
+    pub fn acting_for(&self, ip: Option<IpAddr>) -> SdkClient {
+        SdkClient {
+            client_ip: ip,
+            ..self.clone()
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let mut rb = self
+            .http
+            .request(method, format!("{}/sdk/v1{path}", self.base))
+            .basic_auth(&*self.username, Some(&*self.password));
+        if let Some(ip) = self.client_ip {
+            if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
+                rb = rb.header(CLIENT_IP_HEADER, v);
+            }
+        }
+        rb
+    }
+
+    async fn send(&self, rb: RequestBuilder) -> Result<(StatusCode, Vec<u8>), SdkError> {
+        let res = rb
+            .send()
+            .await
+            .map_err(|e| SdkError::Transport(chain(&e)))?;
+        let status = res.status();
+        let retry_after = res
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| SdkError::Transport(chain(&e)))?
+            .to_vec();
+        if status.is_success() {
+            return Ok((status, body));
+        }
+        let parsed = serde_json::from_slice::<ErrorBody>(&body).unwrap_or_else(|_| ErrorBody {
+            error: status
+                .canonical_reason()
+                .unwrap_or("error")
+                .to_ascii_lowercase()
+                .replace(' ', "_"),
+            message: format!("HTTP {}", status.as_u16()),
+            field: None,
+        });
+        Err(SdkError::Api {
+            status: status.as_u16(),
+            body: parsed,
+            retry_after,
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, SdkError> {
+        let (_, body) = self.send(rb).await?;
+        serde_json::from_slice(&body).map_err(|e| SdkError::Decode(e.to_string()))
+    }
+
+    async fn empty(&self, rb: RequestBuilder) -> Result<(), SdkError> {
+        self.send(rb).await.map(|_| ())
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, SdkError> {
+        self.json(self.request(Method::GET, path)).await
+    }
+
+    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, SdkError> {
+        self.json(self.request(Method::POST, path).json(body)).await
+    }
+
+    async fn post_empty<B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(), SdkError> {
+        self.empty(self.request(Method::POST, path).json(body))
+            .await
+    }
+
+    // --- Applications ----------------------------------------------------------
+
+    /// Proves TLS and credentials work; says which account the calls run as.
+    pub async fn self_test(&self) -> Result<TestResponse, SdkError> {
+        self.get("/test").await
+    }
+
+    /// 200 while the MFA server's database answers.
+    pub async fn ready(&self) -> Result<(), SdkError> {
+        self.get::<ReadyResponse>("/ready").await.map(|_| ())
+    }
+
+    pub async fn validate(
+        &self,
+        username: &str,
+        passcode: &str,
+    ) -> Result<ValidateResponse, SdkError> {
+        self.post(
+            "/validate",
+            &ValidateRequest {
+                username: username.into(),
+                passcode: passcode.into(),
+            },
+        )
+        .await
+    }
+
+    pub async fn primary(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<PrimaryResponse, SdkError> {
+        self.post(
+            "/primary",
+            &PrimaryRequest {
+                username: username.into(),
+                password: password.into(),
+            },
+        )
+        .await
+    }
+
+    /// The audit log, newest first.
+    pub async fn audit(
+        &self,
+        limit: u32,
+        before_id: Option<i64>,
+        after_id: Option<i64>,
+        subject: Option<&str>,
+    ) -> Result<AuditPage, SdkError> {
+        let mut q: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        if let Some(v) = before_id {
+            q.push(("before_id", v.to_string()));
+        }
+        if let Some(v) = after_id {
+            q.push(("after_id", v.to_string()));
+        }
+        if let Some(v) = subject {
+            q.push(("subject", v.to_string()));
+        }
+        self.json(self.request(Method::GET, "/audit").query(&q))
+            .await
+    }
+
+    // --- Users -----------------------------------------------------------------
+
+    pub async fn list_users(
+        &self,
+        prefix: Option<&str>,
+        group: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<UserList, SdkError> {
+        let mut q: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        for (k, v) in [("prefix", prefix), ("group", group), ("after", after)] {
+            if let Some(v) = v {
+                q.push((k, v.to_string()));
+            }
+        }
+        self.json(self.request(Method::GET, "/users").query(&q))
+            .await
+    }
+
+    pub async fn create_user(&self, req: &CreateUserRequest) -> Result<UserView, SdkError> {
+        self.post("/users", req).await
+    }
+
+    pub async fn user(&self, username: &str) -> Result<UserView, SdkError> {
+        self.get(&format!("/users/{}", seg(username))).await
+    }
+
+    pub async fn update_user(
+        &self,
+        username: &str,
+        req: &UpdateUserRequest,
+    ) -> Result<UserView, SdkError> {
+        self.json(
+            self.request(Method::PATCH, &format!("/users/{}", seg(username)))
+                .json(req),
+        )
+        .await
+    }
+
+    pub async fn delete_user(&self, username: &str) -> Result<(), SdkError> {
+        self.empty(self.request(Method::DELETE, &format!("/users/{}", seg(username))))
+            .await
+    }
+
+    pub async fn enable_user(&self, username: &str) -> Result<UserView, SdkError> {
+        self.post(&format!("/users/{}/enable", seg(username)), &())
+            .await
+    }
+
+    pub async fn disable_user(&self, username: &str) -> Result<UserView, SdkError> {
+        self.post(&format!("/users/{}/disable", seg(username)), &())
+            .await
+    }
+
+    pub async fn unblock_user(&self, username: &str) -> Result<UserView, SdkError> {
+        self.post(&format!("/users/{}/unblock", seg(username)), &())
+            .await
+    }
+
+    pub async fn set_password(&self, username: &str, password: &str) -> Result<(), SdkError> {
+        self.empty(
+            self.request(Method::PUT, &format!("/users/{}/password", seg(username)))
+                .json(&PasswordRequest {
+                    password: password.into(),
+                }),
+        )
+        .await
+    }
+
+    pub async fn set_pin(&self, username: &str, pin: &str) -> Result<(), SdkError> {
+        self.empty(
+            self.request(Method::PUT, &format!("/users/{}/pin", seg(username)))
+                .json(&PinRequest { pin: pin.into() }),
+        )
+        .await
+    }
+
+    /// `method` or `method:mode`.
+    pub async fn set_method(&self, username: &str, method: &str) -> Result<UserView, SdkError> {
+        self.json(
+            self.request(Method::PUT, &format!("/users/{}/method", seg(username)))
+                .json(&MethodRequest {
+                    method: method.into(),
+                }),
+        )
+        .await
+    }
+
+    pub async fn set_language(&self, username: &str, language: &str) -> Result<UserView, SdkError> {
+        self.json(
+            self.request(Method::PUT, &format!("/users/{}/language", seg(username)))
+                .json(&LanguageRequest {
+                    language: language.into(),
+                }),
+        )
+        .await
+    }
+
+    /// An administrator's one-time bypass for the user's next sign-on.
+    pub async fn grant_bypass(
+        &self,
+        username: &str,
+        req: &BypassRequest,
+    ) -> Result<BypassResponse, SdkError> {
+        self.post(&format!("/users/{}/bypass", seg(username)), req)
+            .await
+    }
+
+    // --- Tokens and questions ------------------------------------------------------
+
+    pub async fn tokens(&self, username: &str) -> Result<Vec<TokenView>, SdkError> {
+        self.get(&format!("/users/{}/tokens", seg(username))).await
+    }
+
+    pub async fn add_token(
+        &self,
+        username: &str,
+        req: &TokenRequest,
+    ) -> Result<TokenView, SdkError> {
+        self.post(&format!("/users/{}/tokens", seg(username)), req)
+            .await
+    }
+
+    pub async fn delete_token(&self, username: &str, id: i64) -> Result<(), SdkError> {
+        self.empty(self.request(
+            Method::DELETE,
+            &format!("/users/{}/tokens/{id}", seg(username)),
+        ))
+        .await
+    }
+
+    pub async fn resync_token(
+        &self,
+        username: &str,
+        id: i64,
+        code1: &str,
+        code2: &str,
+    ) -> Result<(), SdkError> {
+        self.post_empty(
+            &format!("/users/{}/tokens/{id}/resync", seg(username)),
+            &ResyncRequest {
+                code1: code1.into(),
+                code2: code2.into(),
+            },
+        )
+        .await
+    }
+
+    pub async fn questions(&self, language: Option<&str>) -> Result<Vec<QuestionView>, SdkError> {
+        let mut rb = self.request(Method::GET, "/questions");
+        if let Some(l) = language {
+            rb = rb.query(&[("language", l)]);
+        }
+        self.json(rb).await
+    }
+
+    pub async fn add_question(&self, language: &str, text: &str) -> Result<QuestionView, SdkError> {
+        self.post(
+            "/questions",
+            &QuestionRequest {
+                language: language.into(),
+                text: text.into(),
+            },
+        )
+        .await
+    }
+
+    pub async fn delete_question(&self, id: i64) -> Result<(), SdkError> {
+        self.empty(self.request(Method::DELETE, &format!("/questions/{id}")))
+            .await
+    }
+
+    // --- Settings --------------------------------------------------------------------
+
+    /// Every runtime setting. Keys this version does not know (a newer
+    /// server) are ignored; values are checked against their rules.
+    pub async fn settings(&self) -> Result<Settings, SdkError> {
+        settings_from_json(self.get("/settings").await?)
+    }
+
+    pub async fn set_setting(
+        &self,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<Settings, SdkError> {
+        let v: serde_json::Value = self
+            .json(
+                self.request(Method::PUT, &format!("/settings/{}", seg(key)))
+                    .json(&SettingValue { value }),
+            )
+            .await?;
+        settings_from_json(v)
+    }
+
+    pub async fn reset_setting(&self, key: &str) -> Result<Settings, SdkError> {
+        let v: serde_json::Value = self
+            .json(self.request(Method::DELETE, &format!("/settings/{}", seg(key))))
+            .await?;
+        settings_from_json(v)
+    }
+
+    // --- Portal: sessions ----------------------------------------------------------------
+
+    pub async fn session_load(&self, id_hash: &str) -> Result<Option<String>, SdkError> {
+        let s: SessionBody = self
+            .get(&format!("/portal/sessions/{}", seg(id_hash)))
+            .await?;
+        Ok(s.data)
+    }
+
+    pub async fn session_save(
+        &self,
+        id_hash: &str,
+        data: String,
+        ttl_seconds: i64,
+    ) -> Result<(), SdkError> {
+        self.empty(
+            self.request(Method::PUT, &format!("/portal/sessions/{}", seg(id_hash)))
+                .json(&SessionPut { data, ttl_seconds }),
+        )
+        .await
+    }
+
+    pub async fn session_drop(&self, id_hash: &str) -> Result<(), SdkError> {
+        self.empty(self.request(
+            Method::DELETE,
+            &format!("/portal/sessions/{}", seg(id_hash)),
+        ))
+        .await
+    }
+
+    // --- Portal: flows (each for the named end user) ---------------------------------------
+
+    pub async fn sign_in(&self, username: &str, password: String) -> Result<SignIn, SdkError> {
+        self.post(
+            "/portal/sign-in",
+            &SignInRequest {
+                username: username.into(),
+                password,
+            },
+        )
+        .await
+    }
+
+    pub async fn verify(
+        &self,
+        username: &str,
+        proof: Proof,
+        code: Option<String>,
+        answers: Vec<(i64, String)>,
+    ) -> Result<Verified, SdkError> {
+        self.post(
+            "/portal/verify",
+            &VerifyRequest {
+                username: username.into(),
+                proof,
+                code,
+                answers: answers_from_pairs(answers),
+            },
+        )
+        .await
+    }
+
+    /// The user's own record, complete (not audited: the portal's read).
+    pub async fn portal_user(&self, username: &str) -> Result<User, SdkError> {
+        self.post("/portal/user", &portal_user(username)).await
+    }
+
+    pub async fn enrollment_options(&self, username: &str) -> Result<EnrollmentOptions, SdkError> {
+        self.post("/portal/enrollment/options", &portal_user(username))
+            .await
+    }
+
+    pub async fn new_oath_secret(&self, username: &str) -> Result<PendingOath, SdkError> {
+        self.post("/portal/oath/new", &portal_user(username)).await
+    }
+
+    pub async fn import_oath_secret(
+        &self,
+        username: &str,
+        import: ImportOath,
+    ) -> Result<PendingOath, SdkError> {
+        self.post(
+            "/portal/oath/import",
+            &ImportOathRequest {
+                username: username.into(),
+                secret_base32: import.secret_base32,
+                kind: import.kind,
+                digits: import.digits,
+            },
+        )
+        .await
+    }
+
+    pub async fn confirm_oath(
+        &self,
+        username: &str,
+        pending: String,
+        code: String,
+    ) -> Result<String, SdkError> {
+        let c: ConfirmedOath = self
+            .post(
+                "/portal/oath/confirm",
+                &ConfirmOathRequest {
+                    username: username.into(),
+                    pending,
+                    code,
+                },
+            )
+            .await?;
+        Ok(c.confirmed)
+    }
+
+    pub async fn finish_enrollment(
+        &self,
+        username: &str,
+        finish: FinishEnrollment,
+    ) -> Result<User, SdkError> {
+        self.post(
+            "/portal/enrollment/finish",
+            &FinishEnrollmentRequest {
+                username: username.into(),
+                method: finish.method,
+                oath: finish.oath,
+                pin: finish.pin,
+                answers: answers_from_pairs(finish.answers),
+            },
+        )
+        .await
+    }
+
+    pub async fn account(&self, username: &str) -> Result<Account, SdkError> {
+        self.post("/portal/account", &portal_user(username)).await
+    }
+
+    pub async fn change_pin(&self, username: &str, pin: String) -> Result<(), SdkError> {
+        self.post_empty(
+            "/portal/account/pin",
+            &ChangePinRequest {
+                username: username.into(),
+                pin,
+            },
+        )
+        .await
+    }
+
+    pub async fn change_answers(
+        &self,
+        username: &str,
+        answers: Vec<(i64, String)>,
+    ) -> Result<(), SdkError> {
+        self.post_empty(
+            "/portal/account/answers",
+            &ChangeAnswersRequest {
+                username: username.into(),
+                answers: answers_from_pairs(answers),
+            },
+        )
+        .await
+    }
+
+    /// Adds a token the user confirmed with `confirm_oath`.
+    pub async fn add_portal_token(
+        &self,
+        username: &str,
+        confirmed: String,
+        label: String,
+    ) -> Result<OathToken, SdkError> {
+        self.post(
+            "/portal/account/tokens",
+            &AddPortalTokenRequest {
+                username: username.into(),
+                confirmed,
+                label,
+            },
+        )
+        .await
+    }
+
+    pub async fn delete_portal_token(&self, username: &str, token_id: i64) -> Result<(), SdkError> {
+        self.post_empty(
+            "/portal/account/tokens/delete",
+            &DeletePortalTokenRequest {
+                username: username.into(),
+                token_id,
+            },
+        )
+        .await
+    }
+
+    pub async fn change_language(
+        &self,
+        username: &str,
+        language: String,
+    ) -> Result<User, SdkError> {
+        self.post(
+            "/portal/account/language",
+            &ChangeLanguageRequest {
+                username: username.into(),
+                language,
+            },
+        )
+        .await
+    }
+
+    pub async fn change_method(
+        &self,
+        username: &str,
+        method: MethodKind,
+    ) -> Result<User, SdkError> {
+        self.post(
+            "/portal/account/method",
+            &ChangeMethodRequest {
+                username: username.into(),
+                method,
+            },
+        )
+        .await
+    }
+
+    /// Returns the end of the bypass.
+    pub async fn start_bypass(
+        &self,
+        username: &str,
+        seconds: Option<u32>,
+    ) -> Result<time::OffsetDateTime, SdkError> {
+        let b: BypassResponse = self
+            .post(
+                "/portal/account/bypass",
+                &StartBypassRequest {
+                    username: username.into(),
+                    seconds,
+                },
+            )
+            .await?;
+        parse_time(&b.until)
+    }
+}
+
+fn portal_user(username: &str) -> PortalUser {
+    PortalUser {
+        username: username.into(),
+    }
+}
+
+pub(crate) fn parse_time(s: &str) -> Result<time::OffsetDateTime, SdkError> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| SdkError::Decode(format!("{s:?} is not an RFC 3339 time: {e}")))
+}
+
+/// Nested settings JSON → `Settings`, through the same rules as stored rows.
+fn settings_from_json(v: serde_json::Value) -> Result<Settings, SdkError> {
+    let sections = v
+        .as_object()
+        .ok_or_else(|| SdkError::Decode("settings are not a JSON object".into()))?;
+    let mut rows = Vec::new();
+    for (section, fields) in sections {
+        let Some(fields) = fields.as_object() else {
+            continue;
+        };
+        for (field, value) in fields {
+            rows.push((format!("{section}.{field}"), value.to_string()));
+        }
+    }
+    Settings::from_rows(rows)
+        .map(|(s, _unknown)| s)
+        .map_err(|e| SdkError::Decode(format!("settings: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_https() {
+        assert_eq!(
+            check_url("https://mfa.example.com:8443/").unwrap(),
+            "https://mfa.example.com:8443"
+        );
+        assert_eq!(
+            check_url(" HTTPS://mfa.example.com/twofold/ ").unwrap(),
+            "https://mfa.example.com/twofold"
+        );
+        let e = check_url("http://mfa.example.com").unwrap_err().to_string();
+        assert!(e.contains("https://"), "{e}");
+        for bad in [
+            "mfa.example.com",
+            "ftp://x",
+            "https://",
+            "https://u:p@mfa.example.com",
+            "https://mfa.example.com/?a=b",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_round_trip_and_ignore_unknown_keys() {
+        let mut s = Settings::default();
+        s.portal.allow_bypass = true;
+        let mut v = serde_json::to_value(&s).unwrap();
+        v["portal"]["from_the_future"] = serde_json::json!(1);
+        assert_eq!(settings_from_json(v).unwrap(), s);
+        assert!(settings_from_json(serde_json::json!([])).is_err());
+        let mut bad = serde_json::to_value(&s).unwrap();
+        bad["pin"]["min_length"] = serde_json::json!(1000);
+        assert!(settings_from_json(bad).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let o = ClientOptions::new(
+            "https://x",
+            "portal",
+            "hunter22-secret",
+            Trust::Fingerprint([0; 32]),
+        );
+        assert!(!format!("{o:?}").contains("hunter22"));
+        let c = SdkClient::new(o).unwrap();
+        assert!(!format!("{c:?}").contains("hunter22"));
+    }
+}

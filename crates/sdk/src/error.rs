@@ -1,0 +1,201 @@
+//! What can go wrong talking to the SDK, and how it maps back onto the
+//! domain's `Error` so a remote portal behaves like a local one.
+
+use std::fmt;
+use twofold_core::Error;
+use twofold_proto::ErrorBody;
+
+#[derive(Debug)]
+pub enum SdkError {
+    /// The server answered with an error status and (usually) its JSON body.
+    Api {
+        status: u16,
+        body: ErrorBody,
+        retry_after: Option<u64>,
+    },
+    /// No answer: connection refused, TLS refused (e.g. fingerprint
+    /// mismatch), timeout.
+    Transport(String),
+    /// A success status with a body that is not what this version expects.
+    Decode(String),
+    /// The client was given something unusable (URL, certificate, ...).
+    Config(String),
+}
+
+impl SdkError {
+    /// The server refused the credentials (HTTP 401).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, SdkError::Api { status: 401, .. })
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            SdkError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SdkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SdkError::Api { status: 401, .. } => f.write_str(
+                "the MFA server refused the SDK credentials (HTTP 401): check the service account's name and secret",
+            ),
+            SdkError::Api { status, body, .. } => {
+                write!(f, "HTTP {status} {}: {}", body.error, body.message)
+            }
+            SdkError::Transport(detail) => write!(f, "cannot reach the MFA server's SDK: {detail}"),
+            SdkError::Decode(detail) => {
+                write!(f, "unexpected answer from the MFA server's SDK: {detail}")
+            }
+            SdkError::Config(detail) => f.write_str(detail),
+        }
+    }
+}
+
+impl std::error::Error for SdkError {}
+
+/// `NotFound` carries a static name; these are the ones the engine uses.
+fn not_found_name(message: &str) -> &'static str {
+    const NAMES: &[&str] = &["service account", "question", "token", "session", "user"];
+    let thing = message.strip_suffix(" not found").unwrap_or(message);
+    NAMES
+        .iter()
+        .copied()
+        .find(|n| *n == thing)
+        .unwrap_or("resource")
+}
+
+/// "try again in 42 seconds" → 42.
+fn seconds_in(message: &str) -> Option<u64> {
+    message
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok())
+}
+
+impl From<SdkError> for Error {
+    fn from(e: SdkError) -> Error {
+        match e {
+            SdkError::Api {
+                status,
+                body,
+                retry_after,
+            } => match status {
+                400 | 413 | 422 => {
+                    let field = body.field.unwrap_or_else(|| "body".into());
+                    // The server's message is the error's Display: "field: message".
+                    let message = body
+                        .message
+                        .strip_prefix(&format!("{field}: "))
+                        .map(str::to_string)
+                        .unwrap_or(body.message);
+                    Error::InvalidInput { field, message }
+                }
+                401 => Error::Unavailable(
+                    "the MFA server refused the SDK credentials (HTTP 401)".into(),
+                ),
+                403 => Error::Forbidden(body.message),
+                404 => Error::NotFound(not_found_name(&body.message)),
+                409 => Error::Conflict(body.message),
+                429 => Error::RateLimited {
+                    retry_after_seconds: retry_after
+                        .or_else(|| seconds_in(&body.message))
+                        .unwrap_or(60),
+                },
+                502..=504 => Error::Unavailable(format!("MFA server: {}", body.message)),
+                _ => Error::Internal(format!(
+                    "MFA server answered HTTP {status}: {}",
+                    body.message
+                )),
+            },
+            SdkError::Transport(detail) => Error::Unavailable(detail),
+            e @ (SdkError::Decode(_) | SdkError::Config(_)) => Error::Internal(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, error: &str, message: &str, field: Option<&str>) -> SdkError {
+        SdkError::Api {
+            status,
+            body: ErrorBody {
+                error: error.into(),
+                message: message.into(),
+                field: field.map(str::to_string),
+            },
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_the_same_domain_errors() {
+        match Error::from(api(422, "invalid_input", "code: has expired", Some("code"))) {
+            Error::InvalidInput { field, message } => {
+                assert_eq!(field, "code");
+                assert_eq!(message, "has expired");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Error::from(api(404, "not_found", "token not found", None)),
+            Error::NotFound("token")
+        ));
+        assert!(matches!(
+            Error::from(api(404, "not_found", "", None)),
+            Error::NotFound("resource")
+        ));
+        assert!(
+            matches!(Error::from(api(409, "conflict", "the only token", None)), Error::Conflict(m) if m == "the only token")
+        );
+        assert!(matches!(
+            Error::from(api(403, "forbidden", "not allowed", None)),
+            Error::Forbidden(_)
+        ));
+        assert!(matches!(
+            Error::from(api(
+                429,
+                "rate_limited",
+                "too many attempts; try again in 42 seconds",
+                None
+            )),
+            Error::RateLimited {
+                retry_after_seconds: 42
+            }
+        ));
+        assert!(matches!(
+            Error::from(SdkError::Api {
+                status: 429,
+                body: ErrorBody {
+                    error: "rate_limited".into(),
+                    message: String::new(),
+                    field: None
+                },
+                retry_after: Some(7)
+            }),
+            Error::RateLimited {
+                retry_after_seconds: 7
+            }
+        ));
+        assert!(matches!(
+            Error::from(api(503, "unavailable", "service unavailable", None)),
+            Error::Unavailable(_)
+        ));
+        assert!(matches!(
+            Error::from(api(401, "unauthorized", "", None)),
+            Error::Unavailable(_)
+        ));
+        assert!(matches!(
+            Error::from(SdkError::Transport("connection refused".into())),
+            Error::Unavailable(_)
+        ));
+        assert!(matches!(
+            Error::from(api(500, "internal", "internal error", None)),
+            Error::Internal(_)
+        ));
+    }
+}
