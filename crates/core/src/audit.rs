@@ -48,6 +48,10 @@ pub enum ResultCode {
     FailedPinWrong,
     FailedNoToken,
     FailedMethodNotSupported,
+    /// A challenge was not answered within its lifetime.
+    FailedChallengeExpired,
+    /// A challenge got its last allowed wrong answer.
+    FailedTooManyAttempts,
     FailedUserExists,
     FailedUserNotFound,
     FailedUserDisabled,

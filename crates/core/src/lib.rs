@@ -2,6 +2,7 @@
 //! (traits) that adapters implement. Nothing here speaks HTTP or SQL.
 
 pub mod audit;
+pub mod challenge;
 pub mod clock;
 pub mod engine;
 pub mod error;

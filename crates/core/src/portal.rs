@@ -65,7 +65,7 @@ pub enum Proof {
 pub enum Verified {
     /// Verified; the portal session may last `session_minutes` at most.
     Accepted {
-        user: User,
+        user: Box<User>,
         session_minutes: Option<u32>,
     },
     Rejected {

@@ -107,6 +107,37 @@ pub trait Store: Send + Sync + 'static {
         audit: &NewAuditEvent,
     ) -> Result<bool>;
 
+    // --- Challenges (start / follow / answer) -----------------------------------
+    /// Stores a new `pending` challenge with no attempts, and `audit`, in one
+    /// transaction. `NotFound("user")` when the user does not exist,
+    /// `Conflict` when the id is taken.
+    async fn create_challenge(
+        &self,
+        challenge: &crate::challenge::NewChallenge,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+    /// The challenge with its user's name, in whatever state it is stored.
+    async fn challenge(&self, id: &str) -> Result<Option<crate::challenge::Challenge>>;
+    /// Compare-and-set of a challenge's state: only a challenge still in
+    /// `from` (which must be `pending`) moves, to a final `to` — `accepted`
+    /// or `rejected` only while `now` is before `expires_at`, `expired` only
+    /// from `expires_at` on. `completed_at` becomes `now`, `reason` is
+    /// stored, and `audit` is written in the same transaction, only when
+    /// this caller won. Returns whether it did.
+    async fn finish_challenge(
+        &self,
+        id: &str,
+        from: crate::challenge::ChallengeState,
+        to: crate::challenge::ChallengeState,
+        reason: Option<&str>,
+        now: OffsetDateTime,
+        audit: &NewAuditEvent,
+    ) -> Result<bool>;
+    /// Counts one wrong answer of a pending challenge and returns the new
+    /// count (atomic: racing answers get distinct numbers); 0 when there is
+    /// no pending challenge with that id.
+    async fn count_attempt(&self, id: &str) -> Result<u32>;
+
     // --- PIN -----------------------------------------------------------------
     async fn pin(&self, user_id: UserId) -> Result<Option<PinRecord>>;
     /// Hashes of earlier PINs, newest first (the current one excluded).

@@ -78,7 +78,7 @@ pub struct CreateUser {
 /// about why a sign-in was refused: the audit log has that.
 #[derive(Debug, Clone)]
 pub enum PrimaryOutcome {
-    Accepted(User),
+    Accepted(Box<User>),
     Rejected,
 }
 
@@ -192,6 +192,28 @@ pub trait MfaService: Send + Sync + 'static {
         username: &str,
         passcode: &str,
     ) -> Result<crate::engine::Validation>;
+    /// Starts authenticating a user with their method, for applications
+    /// that collect the answer in a later request. Refuses (without storing
+    /// anything) whom `validate` would refuse, with the same reasons.
+    async fn start_authentication(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+    ) -> Result<crate::challenge::Authentication>;
+    /// Where a challenge stands; only its starter may ask (others: not found).
+    async fn authentication_status(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+    ) -> Result<crate::challenge::Authentication>;
+    /// Answers a pending challenge (a passcode, like `validate`'s); wrong
+    /// answers count towards lockout, the third rejects the challenge.
+    async fn answer_authentication(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        passcode: &str,
+    ) -> Result<crate::challenge::Authentication>;
 
     // --- Portal sessions (server-side, shared by every portal node) -------------
     async fn session_load(&self, id_hash: &str) -> Result<Option<String>>;

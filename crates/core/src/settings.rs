@@ -26,6 +26,14 @@ pub struct Settings {
     pub fraud: FraudAlert,
     pub oath: OathSettings,
     pub sdk: SdkSettings,
+    pub phone: PhoneSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneSettings {
+    /// ISO country code used for numbers typed without `+`; "" requires `+`.
+    pub default_country: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +191,9 @@ impl Default for Settings {
             },
             sdk: SdkSettings {
                 admin_group: "PhoneFactor Admins".into(),
+            },
+            phone: PhoneSettings {
+                default_country: String::new(),
             },
         }
     }
@@ -451,6 +462,11 @@ pub const KEYS: &[KeyDef] = &[
         Kind::Text { min: 1, max: 256 },
         "Directory group whose members may use the Web Service SDK"
     ),
+    key!(
+        "phone.default_country",
+        Kind::Text { min: 0, max: 2 },
+        "Country (ISO code, e.g. NL) for phone numbers typed without +; empty requires +"
+    ),
 ];
 
 pub fn key_def(key: &str) -> Result<&'static KeyDef> {
@@ -673,6 +689,13 @@ impl Settings {
                 "must name at least one method while portal.allow_select_method is on",
             ));
         }
+        let country = &self.phone.default_country;
+        if !country.is_empty() && !crate::validate::is_country(country) {
+            return Err(Error::invalid(
+                "phone.default_country",
+                format!("{country:?} is not an ISO country code such as NL or US"),
+            ));
+        }
         if p.bypass_default_seconds > p.bypass_max_seconds {
             return Err(Error::invalid(
                 "portal.bypass_default_seconds",
@@ -798,6 +821,8 @@ mod tests {
             ("trusted_ips.ranges", "10.0.0.0/33"),
             ("trusted_ips.ranges", "not-an-ip"),
             ("sdk.admin_group", ""),
+            ("phone.default_country", "XX"),
+            ("phone.default_country", "NLD"),
         ];
         for (k, v) in cases {
             let err = set(&d, k, v).unwrap_err().to_string();

@@ -19,6 +19,15 @@ pub struct User {
     pub email: Option<String>,
     pub groups: Vec<String>,
     pub language: Option<String>,
+    /// Primary phone in E.164, with an optional extension.
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub phone_extension: Option<String>,
+    #[serde(default)]
+    pub backup_phone: Option<String>,
+    #[serde(default)]
+    pub mobile_phone: Option<String>,
     pub enabled: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     pub locked_until: Option<OffsetDateTime>,
@@ -34,6 +43,14 @@ pub struct User {
 }
 
 impl User {
+    /// Every phone number of the user (for the PIN rule on phone digits).
+    pub fn phones(&self) -> Vec<&str> {
+        [&self.phone, &self.backup_phone, &self.mobile_phone]
+            .into_iter()
+            .filter_map(|p| p.as_deref())
+            .collect()
+    }
+
     pub fn status(&self, now: OffsetDateTime) -> UserStatus {
         if !self.enabled {
             UserStatus::Disabled
@@ -95,6 +112,15 @@ pub struct UserPatch {
     pub language: Option<String>,
     /// "method" or "method:mode", e.g. `oath_token`, `phone_call:pin`; "" clears.
     pub default_method: Option<String>,
+    /// Phones: E.164, or national in the `phone.default_country`; "" clears.
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub phone_extension: Option<String>,
+    #[serde(default)]
+    pub backup_phone: Option<String>,
+    #[serde(default)]
+    pub mobile_phone: Option<String>,
 }
 
 impl UserPatch {
@@ -104,6 +130,10 @@ impl UserPatch {
             && self.groups.is_none()
             && self.language.is_none()
             && self.default_method.is_none()
+            && self.phone.is_none()
+            && self.phone_extension.is_none()
+            && self.backup_phone.is_none()
+            && self.mobile_phone.is_none()
     }
 }
 
@@ -386,6 +416,10 @@ mod tests {
             email: None,
             groups: vec![],
             language: None,
+            phone: None,
+            phone_extension: None,
+            backup_phone: None,
+            mobile_phone: None,
             enabled: true,
             locked_until: Some(now + time::Duration::minutes(1)),
             fraud_blocked: false,

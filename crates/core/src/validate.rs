@@ -149,6 +149,60 @@ pub fn groups<S: AsRef<str>>(raw: &[S]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// A phone number in E.164 (`+31612345678`). Numbers without `+` are read
+/// in `default_country` (the setting `phone.default_country`); without one,
+/// the international form is required. `field` names the phone in errors.
+pub fn phone(field: &str, raw: &str, default_country: Option<&str>) -> Result<Option<String>> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if v.len() > 40 || has_control(v) {
+        return Err(Error::invalid(field, "is not a phone number"));
+    }
+    let country = default_country.filter(|c| !c.is_empty()).and_then(|c| {
+        c.to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .ok()
+    });
+    if country.is_none() && !v.starts_with('+') {
+        return Err(Error::invalid(
+            field,
+            format!("{v:?} needs the international form, e.g. +31 20 123 4567"),
+        ));
+    }
+    let parsed = phonenumber::parse(country, v)
+        .map_err(|_| Error::invalid(field, format!("{v:?} is not a phone number")))?;
+    if !phonenumber::is_valid(&parsed) {
+        return Err(Error::invalid(
+            field,
+            format!("{v:?} is not a valid phone number"),
+        ));
+    }
+    Ok(Some(
+        parsed.format().mode(phonenumber::Mode::E164).to_string(),
+    ))
+}
+
+/// A phone extension: 1 to 10 digits.
+pub fn extension(raw: &str) -> Result<Option<String>> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::invalid("phone_extension", "must be 1 to 10 digits"));
+    }
+    Ok(Some(v.to_string()))
+}
+
+/// Whether `code` names a country the phone parser knows (`NL`, `US`, …).
+pub fn is_country(code: &str) -> bool {
+    code.to_ascii_uppercase()
+        .parse::<phonenumber::country::Id>()
+        .is_ok()
+}
+
 pub fn password(raw: &str) -> Result<()> {
     if raw.chars().count() < PASSWORD_MIN {
         return Err(Error::invalid(
@@ -205,6 +259,46 @@ mod tests {
         assert_eq!(groups(&["b", "A", "a"]).unwrap(), vec!["A", "b"]);
         assert!(groups(&["a,b"]).is_err());
         assert!(groups(&[""]).is_err());
+    }
+
+    #[test]
+    fn phones() {
+        assert_eq!(
+            phone("phone", "+31 20 794 8261", None).unwrap().as_deref(),
+            Some("+31207948261")
+        );
+        assert_eq!(
+            phone("phone", "020-794 8261", Some("NL"))
+                .unwrap()
+                .as_deref(),
+            Some("+31207948261")
+        );
+        assert_eq!(
+            phone("phone", "(201) 555-0123", Some("US"))
+                .unwrap()
+                .as_deref(),
+            Some("+12015550123")
+        );
+        assert_eq!(phone("phone", " ", None).unwrap(), None);
+        let e = phone("mobile_phone", "0612345678", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("mobile_phone") && e.contains("international"),
+            "{e}"
+        );
+        for bad in [
+            "+31 12",
+            "+999 1234567",
+            "call me",
+            "+3120794826112345678901234567890123456789",
+        ] {
+            assert!(phone("phone", bad, Some("NL")).is_err(), "{bad}");
+        }
+        assert_eq!(extension("123").unwrap().as_deref(), Some("123"));
+        assert!(extension("12a").is_err());
+        assert!(extension("12345678901").is_err());
+        assert!(is_country("NL") && !is_country("XX"));
     }
 
     #[test]

@@ -79,6 +79,15 @@ pub struct UserView {
     pub email: Option<String>,
     pub groups: Vec<String>,
     pub language: Option<String>,
+    /// Primary phone, E.164.
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub phone_extension: Option<String>,
+    #[serde(default)]
+    pub backup_phone: Option<String>,
+    #[serde(default)]
+    pub mobile_phone: Option<String>,
     /// `enabled`, `disabled`, `locked until …`, `blocked (fraud reported)`.
     pub status: String,
     pub enabled: bool,
@@ -96,6 +105,10 @@ impl UserView {
             email: u.email.clone(),
             groups: u.groups.clone(),
             language: u.language.clone(),
+            phone: u.phone.clone(),
+            phone_extension: u.phone_extension.clone(),
+            backup_phone: u.backup_phone.clone(),
+            mobile_phone: u.mobile_phone.clone(),
             status: u.status(now).to_string(),
             enabled: u.enabled,
             method: u.default_method.map(|m| m.to_string()),
@@ -145,6 +158,16 @@ pub struct UpdateUserRequest {
     /// `method` or `method:mode`; "" clears.
     #[serde(default)]
     pub method: Option<String>,
+    /// E.164 (`+31…`), or national in the setting `phone.default_country`; "" clears.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// 1 to 10 digits; "" clears.
+    #[serde(default)]
+    pub phone_extension: Option<String>,
+    #[serde(default)]
+    pub backup_phone: Option<String>,
+    #[serde(default)]
+    pub mobile_phone: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -354,6 +377,144 @@ impl From<&ServiceAccount> for ServiceAccountView {
             name: a.name.clone(),
             created_at: rfc3339(a.created_at),
             rotated_at: a.rotated_at.map(rfc3339),
+        }
+    }
+}
+
+// --- Authenticate in steps: start, follow, answer ------------------------------
+
+/// Where an authentication stands. `pending` waits for an answer; the
+/// others are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthenticationState {
+    Pending,
+    Accepted,
+    Rejected,
+    Expired,
+}
+
+impl From<twofold_core::challenge::ChallengeState> for AuthenticationState {
+    fn from(s: twofold_core::challenge::ChallengeState) -> Self {
+        use twofold_core::challenge::ChallengeState as S;
+        match s {
+            S::Pending => AuthenticationState::Pending,
+            S::Accepted => AuthenticationState::Accepted,
+            S::Rejected => AuthenticationState::Rejected,
+            S::Expired => AuthenticationState::Expired,
+        }
+    }
+}
+
+impl From<AuthenticationState> for twofold_core::challenge::ChallengeState {
+    fn from(s: AuthenticationState) -> Self {
+        use twofold_core::challenge::ChallengeState as S;
+        match s {
+            AuthenticationState::Pending => S::Pending,
+            AuthenticationState::Accepted => S::Accepted,
+            AuthenticationState::Rejected => S::Rejected,
+            AuthenticationState::Expired => S::Expired,
+        }
+    }
+}
+
+/// What to collect from the user to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthenticationPrompt {
+    /// The OATH code, or the PIN followed by the code when `pin_required`.
+    Passcode,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartAuthenticationRequest {
+    pub username: String,
+}
+
+/// Reasons, stable: `validate`'s (`accepted`, `wrong_passcode`,
+/// `replayed_passcode`, `wrong_pin`, `pin_not_set`, `no_token`,
+/// `not_enrolled`, `method_not_supported`, `user_disabled`, `user_locked`,
+/// `unknown_user`) and `too_many_attempts`, `expired`, `method_changed`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StartAuthenticationResponse {
+    /// The challenge (32 hex digits). A bearer secret: only the account that
+    /// started it can follow or answer it. Null when refused.
+    pub id: Option<String>,
+    /// `pending` when started; `rejected` when refused.
+    pub state: AuthenticationState,
+    /// Null when started; why it was refused otherwise (`unknown_user`,
+    /// `not_enrolled`, `user_locked`, ... as `validate` says).
+    pub reason: Option<String>,
+    /// The user's `method:mode`, e.g. `oath_token:oath_pin`.
+    pub method: Option<String>,
+    pub prompt: Option<AuthenticationPrompt>,
+    /// The answer is the PIN followed by the code.
+    pub pin_required: bool,
+    /// RFC 3339; the answer must arrive before.
+    pub expires_at: Option<String>,
+}
+
+impl From<&twofold_core::challenge::Authentication> for StartAuthenticationResponse {
+    fn from(a: &twofold_core::challenge::Authentication) -> Self {
+        StartAuthenticationResponse {
+            id: a.id.clone(),
+            state: a.state.into(),
+            reason: a.reason.map(|r| r.as_str()),
+            method: a.method.map(|m| m.to_string()),
+            prompt: a.prompt.map(|p| match p {
+                twofold_core::challenge::Prompt::Passcode => AuthenticationPrompt::Passcode,
+            }),
+            pin_required: a.pin_required,
+            expires_at: a.expires_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuthenticationStatus {
+    pub id: String,
+    pub state: AuthenticationState,
+    /// Null while pending; why once final (`accepted`, `too_many_attempts`,
+    /// `user_locked`, `expired`, ...).
+    pub reason: Option<String>,
+    pub expires_at: String,
+}
+
+impl From<&twofold_core::challenge::Authentication> for AuthenticationStatus {
+    fn from(a: &twofold_core::challenge::Authentication) -> Self {
+        AuthenticationStatus {
+            id: a.id.clone().unwrap_or_default(),
+            state: a.state.into(),
+            reason: a.reason.map(|r| r.as_str()),
+            expires_at: a.expires_at.map(rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    /// The OTP, or the PIN followed by the OTP when `pin_required`.
+    pub passcode: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AnswerResponse {
+    /// `accepted`; `pending` after a wrong answer that leaves attempts;
+    /// `rejected` after the last one.
+    pub state: AuthenticationState,
+    /// This answer's outcome while pending (`wrong_passcode`, `wrong_pin`,
+    /// `replayed_passcode`, ...); the final reason otherwise (`accepted`,
+    /// `too_many_attempts`, `user_locked`, `expired`, `method_changed`, ...).
+    pub reason: Option<String>,
+}
+
+impl From<&twofold_core::challenge::Authentication> for AnswerResponse {
+    fn from(a: &twofold_core::challenge::Authentication) -> Self {
+        AnswerResponse {
+            state: a.state.into(),
+            reason: a.reason.map(|r| r.as_str()),
         }
     }
 }

@@ -309,6 +309,42 @@ impl SdkClient {
         .await
     }
 
+    /// Starts authenticating a user with their method: `pending` with an
+    /// id to follow and answer, or `rejected` with the reason (nothing
+    /// started).
+    pub async fn start_authentication(
+        &self,
+        username: &str,
+    ) -> Result<StartAuthenticationResponse, SdkError> {
+        self.post(
+            "/authenticate",
+            &StartAuthenticationRequest {
+                username: username.into(),
+            },
+        )
+        .await
+    }
+
+    /// Where a challenge this account started stands.
+    pub async fn authentication_status(&self, id: &str) -> Result<AuthenticationStatus, SdkError> {
+        self.get(&format!("/authenticate/{}", seg(id))).await
+    }
+
+    /// Answers a challenge this account started with what the user typed.
+    pub async fn answer_authentication(
+        &self,
+        id: &str,
+        passcode: &str,
+    ) -> Result<AnswerResponse, SdkError> {
+        self.post(
+            &format!("/authenticate/{}/answer", seg(id)),
+            &AnswerRequest {
+                passcode: passcode.into(),
+            },
+        )
+        .await
+    }
+
     /// The audit log, newest first.
     pub async fn audit(
         &self,

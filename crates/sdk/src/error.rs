@@ -58,7 +58,14 @@ impl std::error::Error for SdkError {}
 
 /// `NotFound` carries a static name; these are the ones the engine uses.
 fn not_found_name(message: &str) -> &'static str {
-    const NAMES: &[&str] = &["service account", "question", "token", "session", "user"];
+    const NAMES: &[&str] = &[
+        "service account",
+        "question",
+        "token",
+        "session",
+        "user",
+        "challenge",
+    ];
     let thing = message.strip_suffix(" not found").unwrap_or(message);
     NAMES
         .iter()

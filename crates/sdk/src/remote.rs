@@ -12,6 +12,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use twofold_core::audit::{AuditEvent, AuditQuery, ResultCode};
+use twofold_core::challenge::{Authentication, ChallengeReason, Prompt};
 use twofold_core::engine::{ValidateReason, Validation};
 use twofold_core::factors::OathToken;
 use twofold_core::portal::{
@@ -22,6 +23,7 @@ use twofold_core::service::{CreateUser, PrimaryOutcome};
 use twofold_core::settings::Settings;
 use twofold_core::user::{MethodKind, User, UserPatch};
 use twofold_core::{Ctx, Error, MfaService, Result};
+use twofold_proto::AuthenticationPrompt;
 use twofold_proto::{AuditView, CreateUserRequest, UpdateUserRequest, UserView, ValidateResult};
 
 use crate::client::parse_time;
@@ -63,6 +65,10 @@ fn user_from_view(v: UserView) -> Result<User, SdkError> {
         email: v.email,
         groups: v.groups,
         language: v.language,
+        phone: v.phone,
+        phone_extension: v.phone_extension,
+        backup_phone: v.backup_phone,
+        mobile_phone: v.mobile_phone,
         enabled: v.enabled,
         locked_until,
         fraud_blocked,
@@ -75,6 +81,15 @@ fn user_from_view(v: UserView) -> Result<User, SdkError> {
         updated_at: parse_time(&v.updated_at)?,
         version: 0,
     })
+}
+
+fn challenge_reason(reason: Option<String>) -> Result<Option<ChallengeReason>, SdkError> {
+    reason
+        .map(|r| {
+            ChallengeReason::parse(&r)
+                .ok_or_else(|| SdkError::Decode(format!("unknown authentication reason {r:?}")))
+        })
+        .transpose()
 }
 
 fn event_from_view(v: AuditView) -> Result<AuditEvent, SdkError> {
@@ -167,6 +182,10 @@ impl MfaService for RemoteService {
                     groups: patch.groups,
                     language: patch.language,
                     method: patch.default_method,
+                    phone: patch.phone,
+                    phone_extension: patch.phone_extension,
+                    backup_phone: patch.backup_phone,
+                    mobile_phone: patch.mobile_phone,
                 },
             )
             .await?;
@@ -203,7 +222,9 @@ impl MfaService for RemoteService {
     ) -> Result<PrimaryOutcome> {
         let c = self.as_(ctx);
         match c.primary(username, &password).await?.result {
-            ValidateResult::Accept => Ok(PrimaryOutcome::Accepted(c.portal_user(username).await?)),
+            ValidateResult::Accept => Ok(PrimaryOutcome::Accepted(Box::new(
+                c.portal_user(username).await?,
+            ))),
             ValidateResult::Reject => Ok(PrimaryOutcome::Rejected),
         }
     }
@@ -345,6 +366,56 @@ impl MfaService for RemoteService {
         })
     }
 
+    async fn start_authentication(&self, ctx: &Ctx, username: &str) -> Result<Authentication> {
+        let r = self.as_(ctx).start_authentication(username).await?;
+        Ok(Authentication {
+            id: r.id,
+            state: r.state.into(),
+            reason: challenge_reason(r.reason)?,
+            method: r
+                .method
+                .map(|m| m.parse())
+                .transpose()
+                .map_err(|e: Error| SdkError::Decode(format!("method: {e}")))?,
+            prompt: r.prompt.map(|p| match p {
+                AuthenticationPrompt::Passcode => Prompt::Passcode,
+            }),
+            pin_required: r.pin_required,
+            expires_at: r.expires_at.as_deref().map(parse_time).transpose()?,
+        })
+    }
+
+    async fn authentication_status(&self, ctx: &Ctx, id: &str) -> Result<Authentication> {
+        let r = self.as_(ctx).authentication_status(id).await?;
+        Ok(Authentication {
+            id: Some(r.id),
+            state: r.state.into(),
+            reason: challenge_reason(r.reason)?,
+            method: None,
+            prompt: None,
+            pin_required: false,
+            expires_at: Some(parse_time(&r.expires_at)?),
+        })
+    }
+
+    async fn answer_authentication(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        passcode: &str,
+    ) -> Result<Authentication> {
+        let r = self.as_(ctx).answer_authentication(id, passcode).await?;
+        Ok(Authentication {
+            id: Some(id.to_string()),
+            state: r.state.into(),
+            reason: challenge_reason(r.reason)?,
+            method: None,
+            prompt: None,
+            pin_required: false,
+            expires_at: None,
+        })
+    }
+
     async fn session_load(&self, id_hash: &str) -> Result<Option<String>> {
         Ok(self.client.session_load(id_hash).await?)
     }
@@ -370,6 +441,10 @@ mod tests {
             email: None,
             groups: vec!["staff".into()],
             language: Some("nl".into()),
+            phone: Some("+31207948261".into()),
+            phone_extension: None,
+            backup_phone: None,
+            mobile_phone: None,
             status: "locked until 2030-01-02T03:04:05Z".into(),
             enabled: true,
             method: Some("oath_token:oath".into()),
@@ -378,6 +453,7 @@ mod tests {
         };
         let u = user_from_view(v.clone()).unwrap();
         assert_eq!(u.username, "jan");
+        assert_eq!(u.phone.as_deref(), Some("+31207948261"));
         assert_eq!(u.locked_until.unwrap().year(), 2030);
         assert_eq!(u.default_method.unwrap().to_string(), "oath_token:oath");
         let blocked = user_from_view(UserView {

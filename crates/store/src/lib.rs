@@ -10,6 +10,7 @@
 //! takes, so the engine's `Clock` is the only clock.
 
 mod accounts;
+mod challenges;
 mod errors;
 mod factors;
 mod store;

@@ -26,7 +26,8 @@ const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
 const USER_COLUMNS: &str = "id, username, display_name, email, language, enabled, locked_until, \
-     fraud_blocked, default_method, default_mode, created_at, updated_at, version";
+     fraud_blocked, default_method, default_mode, created_at, updated_at, version, \
+     phone, phone_extension, backup_phone, mobile_phone";
 
 const AUDIT_COLUMNS: &str = "id, at, actor, subject, event, method, result, source_ip, detail";
 
@@ -113,6 +114,10 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
         email: get(row, "email")?,
         groups: Vec::new(),
         language: get(row, "language")?,
+        phone: get(row, "phone")?,
+        phone_extension: get(row, "phone_extension")?,
+        backup_phone: get(row, "backup_phone")?,
+        mobile_phone: get(row, "mobile_phone")?,
         enabled: flag(row, "enabled")?,
         locked_until: get::<Option<i64>>(row, "locked_until")?
             .map(|s| from_seconds("users.locked_until", s))
@@ -431,7 +436,8 @@ impl Store for SqlStore {
         let updated = sqlx::query(
             "UPDATE users SET display_name = $1, email = $2, language = $3, enabled = $4, \
              locked_until = $5, fraud_blocked = $6, default_method = $7, default_mode = $8, \
-             updated_at = $9, version = version + 1 \
+             updated_at = $9, version = version + 1, phone = $12, phone_extension = $13, \
+             backup_phone = $14, mobile_phone = $15 \
              WHERE id = $10 AND version = $11",
         )
         .bind(user.display_name.as_deref())
@@ -445,6 +451,10 @@ impl Store for SqlStore {
         .bind(unix_seconds(audit.at))
         .bind(user.id)
         .bind(user.version)
+        .bind(user.phone.as_deref())
+        .bind(user.phone_extension.as_deref())
+        .bind(user.backup_phone.as_deref())
+        .bind(user.mobile_phone.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -694,6 +704,34 @@ impl Store for SqlStore {
         audit: &NewAuditEvent,
     ) -> Result<bool> {
         factors::accept_code(self, user_id, token_id, from, to, audit).await
+    }
+
+    async fn create_challenge(
+        &self,
+        challenge: &twofold_core::challenge::NewChallenge,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        crate::challenges::create(self, challenge, audit).await
+    }
+
+    async fn challenge(&self, id: &str) -> Result<Option<twofold_core::challenge::Challenge>> {
+        crate::challenges::find(self, id).await
+    }
+
+    async fn finish_challenge(
+        &self,
+        id: &str,
+        from: twofold_core::challenge::ChallengeState,
+        to: twofold_core::challenge::ChallengeState,
+        reason: Option<&str>,
+        now: OffsetDateTime,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        crate::challenges::finish(self, id, from, to, reason, now, audit).await
+    }
+
+    async fn count_attempt(&self, id: &str) -> Result<u32> {
+        crate::challenges::count_attempt(self, id).await
     }
 
     async fn pin(&self, user_id: UserId) -> Result<Option<PinRecord>> {

@@ -87,6 +87,13 @@ both_backends!(
     concurrent_enrollments_one_wins,
     sessions_expire_and_purge,
     factor_changes_and_audit_land_together,
+    // Challenges (migration 0004).
+    challenges_create_read_and_finish,
+    challenge_finish_respects_expiry,
+    challenge_attempts_count_while_pending,
+    challenge_create_refusals_write_nothing,
+    concurrent_challenge_moves_one_wins,
+    user_delete_cascades_challenges,
 );
 
 const T0: OffsetDateTime = datetime!(2026-03-01 10:00:00.987654321 UTC);
@@ -340,6 +347,10 @@ async fn update_writes_every_profile_field(backend: Backend) -> anyhow::Result<(
     edit.fraud_blocked = true;
     edit.default_method = Some(DefaultMethod::from_parts("phone_call", "pin")?);
     edit.groups = vec!["dev".into()];
+    edit.phone = Some("+31207948261".into());
+    edit.phone_extension = Some("42".into());
+    edit.backup_phone = Some("+12015550123".into());
+    edit.mobile_phone = Some("+31612345678".into());
     // Not profile fields: the store must ignore them.
     edit.username = "someone_else".into();
     edit.created_at = at(-1000);
@@ -359,9 +370,17 @@ async fn update_writes_every_profile_field(backend: Backend) -> anyhow::Result<(
     assert!(found.fraud_blocked);
     assert_eq!(found.default_method, edit.default_method);
     assert_eq!(found.groups, vec!["dev"]);
+    assert_eq!(found.phone.as_deref(), Some("+31207948261"));
+    assert_eq!(found.phone_extension.as_deref(), Some("42"));
+    assert_eq!(found.backup_phone.as_deref(), Some("+12015550123"));
+    assert_eq!(found.mobile_phone.as_deref(), Some("+31612345678"));
 
     // Clearing goes back to NULL.
     let mut clear = found.clone();
+    clear.phone = None;
+    clear.phone_extension = None;
+    clear.backup_phone = None;
+    clear.mobile_phone = None;
     clear.display_name = None;
     clear.email = None;
     clear.language = None;
@@ -377,6 +396,8 @@ async fn update_writes_every_profile_field(backend: Backend) -> anyhow::Result<(
     assert_eq!(cleared.language, None);
     assert_eq!(cleared.locked_until, None);
     assert_eq!(cleared.default_method, None);
+    assert_eq!(cleared.phones(), Vec::<&str>::new());
+    assert_eq!(cleared.phone_extension, None);
     assert!(cleared.enabled && !cleared.fraud_blocked);
     store.close().await;
     Ok(())
@@ -2600,5 +2621,355 @@ async fn test_database_is_dropped_with_its_testdb() -> anyhow::Result<()> {
         .await?;
     assert_eq!(left, 0, "{name} still exists");
     admin.close().await?;
+    Ok(())
+}
+
+// --- Challenges (migration 0004) ------------------------------------------------------
+
+use twofold_core::challenge::{Challenge, ChallengeState, NewChallenge};
+
+const CHALLENGE_ID: &str = "0123456789abcdef0123456789abcdef";
+
+fn new_challenge(id: &str, user_id: i64, created_by: &str) -> NewChallenge {
+    NewChallenge {
+        id: id.into(),
+        user_id,
+        method: DefaultMethod::from_parts("oath_token", "oath_pin").expect("valid method"),
+        created_at: at(0),
+        expires_at: at(120),
+        created_by: created_by.into(),
+    }
+}
+
+async fn stored_challenge(store: &SqlStore, id: &str) -> anyhow::Result<Challenge> {
+    store.challenge(id).await?.context("challenge missing")
+}
+
+async fn challenges_create_read_and_finish(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "Chris", &[]).await?;
+    assert_eq!(store.challenge(CHALLENGE_ID).await?, None);
+
+    let events = audit_count(&store).await?;
+    store
+        .create_challenge(
+            &new_challenge(CHALLENGE_ID, u.id, "sdk:vpn"),
+            &ev("challenge_started", Some("Chris")),
+        )
+        .await?;
+    assert_eq!(newest_event(&store).await?, "challenge_started");
+    assert_eq!(audit_count(&store).await?, events + 1);
+    let c = stored_challenge(&store, CHALLENGE_ID).await?;
+    assert_eq!(
+        c,
+        Challenge {
+            id: CHALLENGE_ID.into(),
+            user_id: u.id,
+            username: "Chris".into(),
+            method: DefaultMethod::from_parts("oath_token", "oath_pin")?,
+            state: ChallengeState::Pending,
+            reason: None,
+            attempts: 0,
+            created_at: secs(at(0)),
+            expires_at: secs(at(120)),
+            completed_at: None,
+            created_by: "sdk:vpn".into(),
+        }
+    );
+    assert_eq!(
+        store.challenge(&CHALLENGE_ID.to_uppercase()).await?,
+        None,
+        "ids are exact"
+    );
+
+    // Only pending → final is a move.
+    for (from, to) in [
+        (ChallengeState::Pending, ChallengeState::Pending),
+        (ChallengeState::Accepted, ChallengeState::Rejected),
+    ] {
+        assert!(
+            store
+                .finish_challenge(CHALLENGE_ID, from, to, None, at(1), &ev("x", None))
+                .await
+                .is_err(),
+            "{from} -> {to}"
+        );
+    }
+
+    assert!(
+        store
+            .finish_challenge(
+                CHALLENGE_ID,
+                ChallengeState::Pending,
+                ChallengeState::Accepted,
+                Some("accepted"),
+                at(30),
+                &ev("challenge_accepted", Some("Chris")),
+            )
+            .await?
+    );
+    assert_eq!(newest_event(&store).await?, "challenge_accepted");
+    let done = stored_challenge(&store, CHALLENGE_ID).await?;
+    assert_eq!(done.state, ChallengeState::Accepted);
+    assert_eq!(done.reason.as_deref(), Some("accepted"));
+    assert_eq!(done.completed_at, Some(secs(at(30))));
+
+    // Final is final: no second decision, no event for it.
+    let events = audit_count(&store).await?;
+    for to in [ChallengeState::Rejected, ChallengeState::Accepted] {
+        assert!(
+            !store
+                .finish_challenge(
+                    CHALLENGE_ID,
+                    ChallengeState::Pending,
+                    to,
+                    Some("again"),
+                    at(31),
+                    &ev("challenge_again", Some("Chris")),
+                )
+                .await?
+        );
+    }
+    assert!(
+        !store
+            .finish_challenge(
+                "ffffffffffffffffffffffffffffffff",
+                ChallengeState::Pending,
+                ChallengeState::Rejected,
+                None,
+                at(31),
+                &ev("challenge_ghost", None),
+            )
+            .await?,
+        "unknown id"
+    );
+    assert_eq!(audit_count(&store).await?, events);
+    assert_eq!(stored_challenge(&store, CHALLENGE_ID).await?, done);
+    store.close().await;
+    Ok(())
+}
+
+async fn challenge_finish_respects_expiry(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "exp", &[]).await?;
+    store
+        .create_challenge(
+            &new_challenge(CHALLENGE_ID, u.id, "sdk:vpn"),
+            &ev("challenge_started", Some("exp")),
+        )
+        .await?;
+    let finish = |to: ChallengeState, when: i64| {
+        let store = &store;
+        async move {
+            store
+                .finish_challenge(
+                    CHALLENGE_ID,
+                    ChallengeState::Pending,
+                    to,
+                    Some(to.as_str()),
+                    at(when),
+                    &ev_at("challenge_finished", Some("exp"), at(when)),
+                )
+                .await
+        }
+    };
+    // Not expired early; not accepted or rejected late (expires_at is the first late second).
+    assert!(!finish(ChallengeState::Expired, 119).await?);
+    assert!(!finish(ChallengeState::Accepted, 120).await?);
+    assert!(!finish(ChallengeState::Rejected, 500).await?);
+    assert_eq!(
+        stored_challenge(&store, CHALLENGE_ID).await?.state,
+        ChallengeState::Pending
+    );
+    assert!(finish(ChallengeState::Expired, 120).await?);
+    let c = stored_challenge(&store, CHALLENGE_ID).await?;
+    assert_eq!(
+        (c.state, c.reason.as_deref(), c.completed_at),
+        (
+            ChallengeState::Expired,
+            Some("expired"),
+            Some(secs(at(120)))
+        )
+    );
+    assert!(!finish(ChallengeState::Expired, 121).await?, "once");
+    store.close().await;
+    Ok(())
+}
+
+async fn challenge_attempts_count_while_pending(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "att", &[]).await?;
+    assert_eq!(store.count_attempt(CHALLENGE_ID).await?, 0, "unknown id");
+    store
+        .create_challenge(
+            &new_challenge(CHALLENGE_ID, u.id, "sdk:vpn"),
+            &ev("challenge_started", Some("att")),
+        )
+        .await?;
+    for n in 1..=3 {
+        assert_eq!(store.count_attempt(CHALLENGE_ID).await?, n);
+    }
+    assert_eq!(stored_challenge(&store, CHALLENGE_ID).await?.attempts, 3);
+    assert!(
+        store
+            .finish_challenge(
+                CHALLENGE_ID,
+                ChallengeState::Pending,
+                ChallengeState::Rejected,
+                Some("too_many_attempts"),
+                at(5),
+                &ev("challenge_rejected", Some("att")),
+            )
+            .await?
+    );
+    assert_eq!(
+        store.count_attempt(CHALLENGE_ID).await?,
+        0,
+        "a finished challenge takes no attempts"
+    );
+    assert_eq!(stored_challenge(&store, CHALLENGE_ID).await?.attempts, 3);
+    store.close().await;
+    Ok(())
+}
+
+async fn challenge_create_refusals_write_nothing(backend: Backend) -> anyhow::Result<()> {
+    let (db, store) = setup(backend).await?;
+    let u = create(&store, "ref", &[]).await?;
+    let events = audit_count(&store).await?;
+    let err = store
+        .create_challenge(
+            &new_challenge(CHALLENGE_ID, u.id + 1000, "sdk:vpn"),
+            &ev("challenge_started", None),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound("user")), "{err:?}");
+    store
+        .create_challenge(
+            &new_challenge(CHALLENGE_ID, u.id, "sdk:vpn"),
+            &ev("challenge_started", Some("ref")),
+        )
+        .await?;
+    let err = store
+        .create_challenge(
+            &new_challenge(CHALLENGE_ID, u.id, "sdk:other"),
+            &ev("challenge_started", Some("ref")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    // A bad audit event takes the challenge down with it.
+    assert!(store
+        .create_challenge(
+            &new_challenge("11111111111111111111111111111111", u.id, "sdk:vpn"),
+            &ev("", Some("ref")),
+        )
+        .await
+        .is_err());
+    assert_eq!(
+        store.challenge("11111111111111111111111111111111").await?,
+        None
+    );
+    assert!(store
+        .finish_challenge(
+            CHALLENGE_ID,
+            ChallengeState::Pending,
+            ChallengeState::Accepted,
+            Some("accepted"),
+            at(1),
+            &ev("", Some("ref")),
+        )
+        .await
+        .is_err());
+    assert_eq!(
+        stored_challenge(&store, CHALLENGE_ID).await?.state,
+        ChallengeState::Pending,
+        "the move rolled back with its audit row"
+    );
+    assert_eq!(
+        stored_challenge(&store, CHALLENGE_ID).await?.created_by,
+        "sdk:vpn"
+    );
+    assert_eq!(raw_count(&db, "challenges").await?, 1);
+    assert_eq!(audit_count(&store).await?, events + 1);
+    store.close().await;
+    Ok(())
+}
+
+async fn concurrent_challenge_moves_one_wins(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "racer", &[]).await?;
+    for round in 0..5u8 {
+        let id = format!("{round:032x}");
+        store
+            .create_challenge(
+                &new_challenge(&id, u.id, "sdk:vpn"),
+                &ev("challenge_started", Some("racer")),
+            )
+            .await?;
+        let accepted = ev("challenge_accepted", Some("racer"));
+        let rejected = ev("challenge_rejected", Some("racer"));
+        let (a, b, c, d) = tokio::join!(
+            store.count_attempt(&id),
+            store.count_attempt(&id),
+            store.finish_challenge(
+                &id,
+                ChallengeState::Pending,
+                ChallengeState::Accepted,
+                Some("accepted"),
+                at(10),
+                &accepted,
+            ),
+            store.finish_challenge(
+                &id,
+                ChallengeState::Pending,
+                ChallengeState::Rejected,
+                Some("too_many_attempts"),
+                at(10),
+                &rejected,
+            ),
+        );
+        let (a, b) = (a?, b?);
+        assert!(a != b || a == 0, "round {round}: attempts {a} and {b}");
+        assert!(c? ^ d?, "round {round}: exactly one decision");
+        let stored = stored_challenge(&store, &id).await?;
+        assert!(stored.state.is_final());
+        assert!(stored.attempts <= 2);
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn user_delete_cascades_challenges(backend: Backend) -> anyhow::Result<()> {
+    let (db, store) = setup(backend).await?;
+    let u = create(&store, "gone", &[]).await?;
+    let keep = create(&store, "stays", &[]).await?;
+    store
+        .create_challenge(
+            &new_challenge(CHALLENGE_ID, u.id, "sdk:vpn"),
+            &ev("challenge_started", Some("gone")),
+        )
+        .await?;
+    store
+        .create_challenge(
+            &new_challenge("22222222222222222222222222222222", keep.id, "sdk:vpn"),
+            &ev("challenge_started", Some("stays")),
+        )
+        .await?;
+    assert!(
+        store
+            .delete_user(u.id, &ev("user_deleted", Some("gone")))
+            .await?
+    );
+    assert_eq!(store.challenge(CHALLENGE_ID).await?, None);
+    assert_eq!(store.count_attempt(CHALLENGE_ID).await?, 0);
+    assert_eq!(raw_count(&db, "challenges").await?, 1);
+    assert_eq!(
+        stored_challenge(&store, "22222222222222222222222222222222")
+            .await?
+            .username,
+        "stays"
+    );
+    store.close().await;
     Ok(())
 }

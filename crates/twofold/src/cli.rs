@@ -213,6 +213,16 @@ pub enum UserCommand {
         /// Default method: phone_call, text_message, mobile_app, oath_token, optionally `:mode`.
         #[arg(long)]
         method: Option<String>,
+        /// Primary phone: +E.164, or national in `phone.default_country`.
+        #[arg(long)]
+        phone: Option<String>,
+        /// Extension of the primary phone.
+        #[arg(long)]
+        extension: Option<String>,
+        #[arg(long)]
+        backup_phone: Option<String>,
+        #[arg(long)]
+        mobile_phone: Option<String>,
     },
     /// Allow the user to sign in again.
     Enable { username: String },

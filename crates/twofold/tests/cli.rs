@@ -317,7 +317,60 @@ async fn settings_are_validated(backend: Backend) {
     assert!(env.run(&["settings", "reset", "nope.nope"]).code() == 2);
 }
 
+async fn phones_are_validated(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.ok(&["user", "add", "jan"]);
+    env.ok(&[
+        "user",
+        "set",
+        "jan",
+        "--phone",
+        "+31 20 794 8261",
+        "--extension",
+        "42",
+        "--mobile-phone",
+        "+31 6 12345678",
+    ]);
+    let u = env.json(&["user", "show", "jan", "--json"]);
+    assert_eq!(u["phone"], "+31207948261");
+    assert_eq!(u["phone_extension"], "42");
+    assert_eq!(u["mobile_phone"], "+31612345678");
+    assert!(env
+        .ok(&["user", "show", "jan"])
+        .contains("+31207948261 ext. 42"));
+
+    // National numbers need a default country.
+    let out = env.run(&["user", "set", "jan", "--backup-phone", "020 794 8261"]);
+    assert_eq!(out.code(), 2, "{}", out.stderr());
+    assert!(
+        out.stderr().contains("backup_phone") && out.stderr().contains("international"),
+        "{}",
+        out.stderr()
+    );
+    env.ok(&["settings", "set", "phone.default_country", "NL"]);
+    env.ok(&["user", "set", "jan", "--backup-phone", "020 794 8261"]);
+    assert_eq!(
+        env.json(&["user", "show", "jan", "--json"])["backup_phone"],
+        "+31207948261"
+    );
+    for (flag, bad) in [
+        ("--phone", "+31 12"),
+        ("--phone", "call me"),
+        ("--extension", "12a"),
+        ("--mobile-phone", "+999 123"),
+    ] {
+        let out = env.run(&["user", "set", "jan", flag, bad]);
+        assert_eq!(out.code(), 2, "{flag} {bad}: {}", out.stderr());
+    }
+    let out = env.run(&["settings", "set", "phone.default_country", "XX"]);
+    assert_eq!(out.code(), 2);
+    // Clearing.
+    env.ok(&["user", "set", "jan", "--phone", "", "--extension", ""]);
+    assert!(env.json(&["user", "show", "jan", "--json"])["phone"].is_null());
+}
+
 both_backends!(
+    phones_are_validated,
     user_round_trip,
     duplicate_usernames_are_refused_in_any_case,
     bad_input_is_refused_and_nothing_is_written,

@@ -277,6 +277,23 @@ async fn validate_otp_and_pin_otp(backend: Backend) {
         "replayed_passcode"
     );
 
+    // A PIN may not contain four digits of the user's phone number.
+    let (s, u) = api
+        .patch("/users/ann", json!({"mobile_phone": "+31 20 794 8261"}))
+        .await;
+    assert_eq!(
+        (s.as_u16(), u["mobile_phone"].as_str()),
+        (200, Some("+31207948261"))
+    );
+    let (s, e) = api.put("/users/ann/pin", json!({"pin": "9482"})).await;
+    assert_eq!((s.as_u16(), e["field"].as_str()), (422, Some("pin")), "{e}");
+    let (s, e) = api.patch("/users/ann", json!({"phone": "0612"})).await;
+    assert_eq!(
+        (s.as_u16(), e["field"].as_str()),
+        (422, Some("phone")),
+        "{e}"
+    );
+
     // Disabled and unknown users.
     api.post("/users/ann/disable", json!({})).await;
     assert_eq!(

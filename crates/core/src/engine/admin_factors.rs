@@ -131,7 +131,7 @@ impl Engine {
         const EVENT: &str = "pin.set";
         let settings = self.settings_now().await?;
         let user = self.subject(ctx, EVENT, username).await?;
-        if let Err(e) = crate::pin::check_pin(pin_code, &settings.pin, &[]) {
+        if let Err(e) = crate::pin::check_pin(pin_code, &settings.pin, &user.phones()) {
             return self.refuse(ctx, EVENT, Some(&user.username), e).await;
         }
         let hash = self.hasher.hash(pin_code.to_string()).await?;

@@ -2,6 +2,7 @@
 //! commands parse, call one method here, and render.
 
 mod admin_factors;
+mod challenges;
 mod oath_check;
 mod portal;
 mod service_accounts;
@@ -268,8 +269,25 @@ impl Engine {
         })
     }
 
-    fn apply_patch(user: &mut User, patch: UserPatch) -> Result<Vec<&'static str>> {
+    fn apply_patch(user: &mut User, patch: UserPatch, country: &str) -> Result<Vec<&'static str>> {
         let mut changed = Vec::new();
+        let country = Some(country);
+        if let Some(v) = patch.phone {
+            user.phone = validate::phone("phone", &v, country)?;
+            changed.push("phone");
+        }
+        if let Some(v) = patch.phone_extension {
+            user.phone_extension = validate::extension(&v)?;
+            changed.push("phone_extension");
+        }
+        if let Some(v) = patch.backup_phone {
+            user.backup_phone = validate::phone("backup_phone", &v, country)?;
+            changed.push("backup_phone");
+        }
+        if let Some(v) = patch.mobile_phone {
+            user.mobile_phone = validate::phone("mobile_phone", &v, country)?;
+            changed.push("mobile_phone");
+        }
         if let Some(v) = patch.display_name {
             user.display_name = validate::display_name(&v)?;
             changed.push("display_name");
@@ -470,7 +488,8 @@ impl MfaService for Engine {
                 )
                 .await;
         }
-        let changed = match Self::apply_patch(&mut user, patch) {
+        let country = self.settings_now().await?.phone.default_country;
+        let changed = match Self::apply_patch(&mut user, patch, &country) {
             Ok(c) => c,
             Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
         };
@@ -548,7 +567,7 @@ impl MfaService for Engine {
             Some(u)
                 if matched && u.status(self.clock.now()) == crate::user::UserStatus::Enabled =>
             {
-                PrimaryOutcome::Accepted(u)
+                PrimaryOutcome::Accepted(Box::new(u))
             }
             _ => PrimaryOutcome::Rejected,
         })
@@ -661,6 +680,31 @@ impl MfaService for Engine {
 
     async fn validate(&self, ctx: &Ctx, username: &str, passcode: &str) -> Result<Validation> {
         self.validate_passcode(ctx, username, passcode).await
+    }
+
+    async fn start_authentication(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+    ) -> Result<crate::challenge::Authentication> {
+        self.start_challenge(ctx, username).await
+    }
+
+    async fn authentication_status(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+    ) -> Result<crate::challenge::Authentication> {
+        self.challenge_status(ctx, id).await
+    }
+
+    async fn answer_authentication(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        passcode: &str,
+    ) -> Result<crate::challenge::Authentication> {
+        self.answer_challenge(ctx, id, passcode).await
     }
 
     async fn session_load(&self, id_hash: &str) -> Result<Option<String>> {

@@ -332,7 +332,7 @@ impl Engine {
                 };
                 if check == PasscodeCheck::Accepted {
                     return Ok(Verified::Accepted {
-                        user,
+                        user: Box::new(user),
                         session_minutes: minutes,
                     });
                 }
@@ -368,7 +368,7 @@ impl Engine {
                     )
                     .await?;
                     return Ok(Verified::Accepted {
-                        user,
+                        user: Box::new(user),
                         session_minutes: None,
                     });
                 }
@@ -674,7 +674,7 @@ impl Engine {
         pin_code: &str,
         settings: &Settings,
     ) -> Result<String> {
-        pin::check_pin(pin_code, &settings.pin, &[])?;
+        pin::check_pin(pin_code, &settings.pin, &user.phones())?;
         let keep = settings.pin.history as usize;
         let mut earlier: Vec<String> = self
             .store

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::audit::ResultCode;
 use crate::error::Result;
 use crate::service::Ctx;
-use crate::user::{MethodKind, UserStatus};
+use crate::user::{MethodKind, User, UserStatus};
+use time::OffsetDateTime;
 
 use super::oath_check::PasscodeCheck;
 use super::Engine;
@@ -43,6 +44,26 @@ impl Validation {
     }
 }
 
+/// Why `user` cannot be asked for a passcode at all (`None`: they can):
+/// disabled or locked, not enrolled, or a method other than OATH. Shared by
+/// `validate` and the start of a challenge, so both refuse alike.
+pub(super) fn refusal(user: &User, now: OffsetDateTime) -> Option<(ValidateReason, ResultCode)> {
+    match user.status(now) {
+        UserStatus::Enabled => match user.default_method {
+            None => Some((ValidateReason::NotEnrolled, ResultCode::FailedNotEnrolled)),
+            Some(m) if m.method != MethodKind::OathToken => Some((
+                ValidateReason::MethodNotSupported,
+                ResultCode::FailedMethodNotSupported,
+            )),
+            Some(_) => None,
+        },
+        UserStatus::Disabled => {
+            Some((ValidateReason::UserDisabled, ResultCode::FailedUserDisabled))
+        }
+        _ => Some((ValidateReason::UserLocked, ResultCode::FailedUserLocked)),
+    }
+}
+
 impl Engine {
     pub(super) async fn validate_passcode(
         &self,
@@ -65,21 +86,7 @@ impl Engine {
             .await?;
             return Ok(Validation::reject(ValidateReason::UnknownUser));
         };
-        let refusal = match user.status(self.clock.now()) {
-            UserStatus::Enabled => match user.default_method {
-                None => Some((ValidateReason::NotEnrolled, ResultCode::FailedNotEnrolled)),
-                Some(m) if m.method != MethodKind::OathToken => Some((
-                    ValidateReason::MethodNotSupported,
-                    ResultCode::FailedMethodNotSupported,
-                )),
-                Some(_) => None,
-            },
-            UserStatus::Disabled => {
-                Some((ValidateReason::UserDisabled, ResultCode::FailedUserDisabled))
-            }
-            _ => Some((ValidateReason::UserLocked, ResultCode::FailedUserLocked)),
-        };
-        if let Some((reason, code)) = refusal {
+        if let Some((reason, code)) = refusal(&user, self.clock.now()) {
             self.audit_result(ctx, EVENT, &user.username, code, None)
                 .await?;
             return Ok(Validation::reject(reason));

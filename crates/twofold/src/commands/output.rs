@@ -81,6 +81,16 @@ pub fn user_detail(u: &User, now: OffsetDateTime) {
         }
     );
     out!("language        {}", opt(&u.language));
+    out!(
+        "phone           {}{}",
+        opt(&u.phone),
+        u.phone_extension
+            .as_ref()
+            .map(|x| format!(" ext. {x}"))
+            .unwrap_or_default()
+    );
+    out!("backup phone    {}", opt(&u.backup_phone));
+    out!("mobile phone    {}", opt(&u.mobile_phone));
     out!("status          {}", u.status(now));
     out!(
         "method          {}",

@@ -117,6 +117,10 @@ pub async fn run(engine: &Engine, cmd: UserCommand) -> Result<()> {
             groups,
             language,
             method,
+            phone,
+            extension,
+            backup_phone,
+            mobile_phone,
         } => {
             let patch = UserPatch {
                 display_name,
@@ -130,6 +134,10 @@ pub async fn run(engine: &Engine, cmd: UserCommand) -> Result<()> {
                 }),
                 language,
                 default_method: method,
+                phone,
+                phone_extension: extension,
+                backup_phone,
+                mobile_phone,
             };
             let user = engine.update_user(&ctx, &username, patch).await?;
             out!("updated user {}", user.username);

@@ -4,6 +4,7 @@
 //! OpenAPI document is generated from these handlers and types.
 
 mod auth;
+mod authenticate;
 mod json;
 mod portal_rpc;
 mod tokens;
@@ -65,6 +66,12 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/sdk/v1/test", get(self_test))
         .route("/sdk/v1/validate", post(validate))
         .route("/sdk/v1/primary", post(primary))
+        .route("/sdk/v1/authenticate", post(authenticate::start))
+        .route("/sdk/v1/authenticate/{id}", get(authenticate::status))
+        .route(
+            "/sdk/v1/authenticate/{id}/answer",
+            post(authenticate::answer),
+        )
         .route("/sdk/v1/audit", get(audit))
         .route("/sdk/v1/users", get(users::list).post(users::create))
         .route(
@@ -166,6 +173,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     ),
     paths(
         self_test, validate, primary, audit,
+        authenticate::start, authenticate::status, authenticate::answer,
         users::list, users::create, users::show, users::update, users::delete,
         users::enable, users::disable, users::unblock, users::password, users::pin,
         users::method, users::language, users::bypass,
@@ -182,6 +190,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     modifiers(&BasicAuth),
     tags(
         (name = "validate", description = "One-call passcode checks for applications"),
+        (name = "authenticate", description = "Authenticating a user with their method in steps, for applications that collect the answer in a later request: start a challenge, follow it, answer it. The challenge id is a bearer secret of the account that started it."),
         (name = "users", description = "Users and their settings"),
         (name = "tokens", description = "OATH tokens"),
         (name = "questions", description = "Security questions"),

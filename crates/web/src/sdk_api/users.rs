@@ -122,6 +122,10 @@ pub(super) async fn update(
         groups: r.groups,
         language: r.language,
         default_method: r.method,
+        phone: r.phone,
+        phone_extension: r.phone_extension,
+        backup_phone: r.backup_phone,
+        mobile_phone: r.mobile_phone,
     };
     Ok(Json(view(
         &s,

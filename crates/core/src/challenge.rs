@@ -1,0 +1,255 @@
+//! Challenges: an authentication of a user with their method that an
+//! application starts, follows and answers in separate requests (a RADIUS
+//! front-end, an IdP with its own prompt). A challenge is a stored state
+//! machine so any node can advance it — today an OATH passcode typed by the
+//! user; later a call's DTMF, an SMS reply or an app's decision.
+//!
+//! ```text
+//!             answer accepted
+//!   pending ──────────────────▶ accepted
+//!      │  ╲   too many wrong answers, user locked/disabled, method changed
+//!      │   ╲─────────────────▶ rejected
+//!      │ expires_at passed
+//!      └─────────────────────▶ expired
+//! ```
+//!
+//! Only `pending` moves, and only by compare-and-set in the store
+//! (`Store::finish_challenge`): to `accepted`/`rejected` before `expires_at`,
+//! to `expired` after it. The final states never change again.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::engine::ValidateReason;
+use crate::user::{DefaultMethod, UserId};
+
+/// Challenge ids are 128 random bits as 32 lowercase hex digits.
+pub const CHALLENGE_ID_LEN: usize = 32;
+
+/// True for a well-formed challenge id (says nothing about existence).
+pub fn is_challenge_id(id: &str) -> bool {
+    id.len() == CHALLENGE_ID_LEN && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeState {
+    Pending,
+    Accepted,
+    Rejected,
+    Expired,
+}
+
+impl ChallengeState {
+    pub const ALL: [ChallengeState; 4] = [
+        ChallengeState::Pending,
+        ChallengeState::Accepted,
+        ChallengeState::Rejected,
+        ChallengeState::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeState::Pending => "pending",
+            ChallengeState::Accepted => "accepted",
+            ChallengeState::Rejected => "rejected",
+            ChallengeState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Accepted, rejected and expired never change again.
+    pub fn is_final(self) -> bool {
+        self != ChallengeState::Pending
+    }
+}
+
+impl std::fmt::Display for ChallengeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a challenge is where it is, or what the last answer was. The names
+/// are stable (the SDK returns them); the first eleven are `validate`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeReason {
+    Accepted,
+    WrongPasscode,
+    ReplayedPasscode,
+    WrongPin,
+    PinNotSet,
+    NoToken,
+    NotEnrolled,
+    MethodNotSupported,
+    UserDisabled,
+    UserLocked,
+    UnknownUser,
+    /// The third wrong answer.
+    TooManyAttempts,
+    /// Not answered within its lifetime.
+    Expired,
+    /// The user's method or mode changed after the challenge started.
+    MethodChanged,
+}
+
+impl ChallengeReason {
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+}
+
+impl From<ValidateReason> for ChallengeReason {
+    fn from(r: ValidateReason) -> Self {
+        match r {
+            ValidateReason::Accepted => ChallengeReason::Accepted,
+            ValidateReason::WrongPasscode => ChallengeReason::WrongPasscode,
+            ValidateReason::ReplayedPasscode => ChallengeReason::ReplayedPasscode,
+            ValidateReason::WrongPin => ChallengeReason::WrongPin,
+            ValidateReason::PinNotSet => ChallengeReason::PinNotSet,
+            ValidateReason::NoToken => ChallengeReason::NoToken,
+            ValidateReason::NotEnrolled => ChallengeReason::NotEnrolled,
+            ValidateReason::MethodNotSupported => ChallengeReason::MethodNotSupported,
+            ValidateReason::UserDisabled => ChallengeReason::UserDisabled,
+            ValidateReason::UserLocked => ChallengeReason::UserLocked,
+            ValidateReason::UnknownUser => ChallengeReason::UnknownUser,
+        }
+    }
+}
+
+/// What the application must collect from the user to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prompt {
+    /// An OATH code, or the PIN followed by the code (`pin_required`).
+    Passcode,
+}
+
+/// A challenge about to be stored (always `pending`, no attempts yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChallenge {
+    pub id: String,
+    pub user_id: UserId,
+    pub method: DefaultMethod,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    /// The actor that started it (`sdk:vpn`); only it may follow or answer.
+    pub created_by: String,
+}
+
+/// A stored challenge, with its user's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub id: String,
+    pub user_id: UserId,
+    pub username: String,
+    pub method: DefaultMethod,
+    pub state: ChallengeState,
+    /// A `ChallengeReason` name once final.
+    pub reason: Option<String>,
+    /// Wrong answers so far.
+    pub attempts: u32,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub completed_at: Option<OffsetDateTime>,
+    pub created_by: String,
+}
+
+/// What the SDK's authenticate calls return. A refused start has no `id`
+/// (nothing was stored) and is `rejected` with `validate`'s reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authentication {
+    pub id: Option<String>,
+    pub state: ChallengeState,
+    /// Final: why. Pending: none, except in the answer to a wrong answer,
+    /// which says what was wrong with it.
+    pub reason: Option<ChallengeReason>,
+    pub method: Option<DefaultMethod>,
+    pub prompt: Option<Prompt>,
+    pub pin_required: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl Authentication {
+    /// A start refused before anything was stored.
+    pub fn refused(reason: ChallengeReason) -> Self {
+        Authentication {
+            id: None,
+            state: ChallengeState::Rejected,
+            reason: Some(reason),
+            method: None,
+            prompt: None,
+            pin_required: false,
+            expires_at: None,
+        }
+    }
+
+    /// The view of a stored challenge.
+    pub fn of(c: &Challenge) -> Self {
+        Authentication {
+            id: Some(c.id.clone()),
+            state: c.state,
+            reason: c.reason.as_deref().and_then(ChallengeReason::parse),
+            method: Some(c.method),
+            prompt: Some(Prompt::Passcode),
+            pin_required: c.method.mode.needs_pin(),
+            expires_at: Some(c.expires_at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_reasons_round_trip() {
+        for s in ChallengeState::ALL {
+            assert_eq!(ChallengeState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(ChallengeState::parse("PENDING"), None);
+        assert!(!ChallengeState::Pending.is_final());
+        assert!(ChallengeState::Expired.is_final());
+        assert_eq!(
+            ChallengeReason::TooManyAttempts.as_str(),
+            "too_many_attempts"
+        );
+        assert_eq!(
+            ChallengeReason::parse("unknown_user"),
+            Some(ChallengeReason::UnknownUser)
+        );
+        assert_eq!(ChallengeReason::parse("nope"), None);
+        // Every validate reason keeps its name.
+        let v = serde_json::to_value(ValidateReason::ReplayedPasscode).unwrap();
+        assert_eq!(
+            v.as_str().unwrap(),
+            ChallengeReason::from(ValidateReason::ReplayedPasscode).as_str()
+        );
+    }
+
+    #[test]
+    fn ids() {
+        assert!(is_challenge_id(&"0123456789abcdef".repeat(2)));
+        for bad in [
+            "",
+            "0123456789abcdef",
+            &"0123456789ABCDEF".repeat(2),
+            &"0123456789abcdeg".repeat(2),
+            &"a".repeat(33),
+        ] {
+            assert!(!is_challenge_id(bad), "{bad}");
+        }
+    }
+}

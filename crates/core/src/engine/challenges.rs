@@ -1,0 +1,394 @@
+//! Authenticating a user with their method in separate requests: an
+//! application starts a challenge, follows it and answers it (see
+//! `crate::challenge` for the state machine).
+//!
+//! Rules:
+//! * starting refuses exactly whom `validate` refuses, with its reasons and
+//!   audit codes, and costs about what `validate`'s refusals cost (no hash
+//!   is computed before an answer arrives);
+//! * the id is a bearer secret, usable only by the actor that started it;
+//!   anyone else (and any malformed or unknown id) gets `NotFound`;
+//! * an answer is checked by `check_passcode` like `validate`'s passcode,
+//!   and a wrong one counts towards the user's lockout (`deny`) and the
+//!   challenge's attempts (atomically, so racing answers get distinct
+//!   numbers); the `MAX_ATTEMPTS`th wrong answer rejects the challenge
+//!   (`too_many_attempts`). Wrong answers are counted after the check, so
+//!   a right answer racing wrong ones is only pre-empted by that many wrong
+//!   ones, never by fewer;
+//! * every move out of `pending` is a compare-and-set in the store, so of
+//!   racing answers (or nodes, or the clock) exactly one decides; an answer
+//!   that loses that race gets the same `Conflict` as a late one.
+
+use rand::RngCore;
+
+use crate::audit::ResultCode;
+use crate::challenge::{
+    is_challenge_id, Authentication, Challenge, ChallengeReason, ChallengeState, NewChallenge,
+};
+use crate::error::{Error, Result};
+use crate::service::Ctx;
+
+use super::oath_check::PasscodeCheck;
+use super::validate_passcode::refusal;
+use super::Engine;
+
+/// How long a challenge waits for its answer.
+pub const CHALLENGE_SECONDS: i64 = 120;
+/// Wrong answers a challenge takes; the last one rejects it.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+const START: &str = "sdk.authenticate_start";
+const STATUS: &str = "sdk.authenticate_status";
+const ANSWER: &str = "sdk.authenticate_answer";
+const FINISH: &str = "sdk.authenticate_finish";
+
+fn new_challenge_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the audit log shows of an id: enough to correlate, not to use it.
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+fn answer_reason(check: PasscodeCheck) -> ChallengeReason {
+    match check {
+        PasscodeCheck::Accepted => ChallengeReason::Accepted,
+        PasscodeCheck::ReplayedPasscode => ChallengeReason::ReplayedPasscode,
+        PasscodeCheck::WrongPin => ChallengeReason::WrongPin,
+        PasscodeCheck::PinNotSet => ChallengeReason::PinNotSet,
+        PasscodeCheck::NoToken => ChallengeReason::NoToken,
+        PasscodeCheck::WrongPasscode => ChallengeReason::WrongPasscode,
+    }
+}
+
+impl Engine {
+    pub(super) async fn start_challenge(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+    ) -> Result<Authentication> {
+        self.rate_limit(ctx)?;
+        let Some(user) = self.store.find_user(username).await? else {
+            self.throttle.fail(ctx.source_ip, self.clock.now());
+            self.audit_result(
+                ctx,
+                START,
+                username.trim(),
+                ResultCode::FailedUserNotFound,
+                None,
+            )
+            .await?;
+            return Ok(Authentication::refused(ChallengeReason::UnknownUser));
+        };
+        let now = self.clock.now();
+        let mut refused = refusal(&user, now).map(|(r, code)| (ChallengeReason::from(r), code));
+        if let (None, Some(m)) = (refused, user.default_method) {
+            // A challenge that could never be answered is refused at once,
+            // with the reason `validate` would give for any passcode.
+            if self.store.oath_tokens(user.id).await?.is_empty() {
+                refused = Some((ChallengeReason::NoToken, ResultCode::FailedNoToken));
+            } else if m.mode.needs_pin() && self.store.pin(user.id).await?.is_none() {
+                refused = Some((
+                    ChallengeReason::PinNotSet,
+                    PasscodeCheck::PinNotSet.failure_code(),
+                ));
+            }
+        }
+        let method = match (user.default_method, refused) {
+            (Some(m), None) => m,
+            (_, refused) => {
+                // `refusal` lets only enrolled users through.
+                let (reason, code) = refused
+                    .unwrap_or((ChallengeReason::NotEnrolled, ResultCode::FailedNotEnrolled));
+                self.audit_result(ctx, START, &user.username, code, None)
+                    .await?;
+                return Ok(Authentication::refused(reason));
+            }
+        };
+        // Whole seconds, as stored: what the start says is what every node sees.
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        let new = NewChallenge {
+            id: new_challenge_id(),
+            user_id: user.id,
+            method,
+            created_at: now,
+            expires_at: now + time::Duration::seconds(CHALLENGE_SECONDS),
+            created_by: ctx.actor.to_string(),
+        };
+        let mut ev = self.event(ctx, START, Some(&user.username), ResultCode::Success);
+        ev.method = Some(method.to_string());
+        ev.detail = Some(format!("challenge {}", short(&new.id)));
+        self.store.create_challenge(&new, &ev).await?;
+        Ok(Authentication::of(&Challenge {
+            id: new.id,
+            user_id: user.id,
+            username: user.username,
+            method,
+            state: ChallengeState::Pending,
+            reason: None,
+            attempts: 0,
+            created_at: new.created_at,
+            expires_at: new.expires_at,
+            completed_at: None,
+            created_by: new.created_by,
+        }))
+    }
+
+    pub(super) async fn challenge_status(&self, ctx: &Ctx, id: &str) -> Result<Authentication> {
+        let c = self.own_challenge(ctx, STATUS, id).await?;
+        let c = self.settle(ctx, c).await?;
+        self.audit_read(ctx, STATUS, Some(&c.username)).await?;
+        Ok(Authentication::of(&c))
+    }
+
+    pub(super) async fn answer_challenge(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        passcode: &str,
+    ) -> Result<Authentication> {
+        let settings = self.settings_now().await?;
+        self.rate_limit(ctx)?;
+        let c = self.own_challenge(ctx, ANSWER, id).await?;
+        let c = self.settle(ctx, c).await?;
+        if c.state.is_final() {
+            return self.no_more_answers(ctx, &c).await;
+        }
+        let Some(user) = self.store.find_user(&c.username).await? else {
+            // Deleted since: its challenges went with it.
+            return self
+                .refuse(ctx, ANSWER, None, Error::NotFound("challenge"))
+                .await;
+        };
+        // Things may have changed since the start; none of them lets an
+        // answer through.
+        let stop = if let Some((reason, code)) = refusal(&user, self.clock.now()) {
+            Some((ChallengeReason::from(reason), code))
+        } else if user.default_method != Some(c.method) {
+            Some((
+                ChallengeReason::MethodChanged,
+                ResultCode::FailedMethodNotSupported,
+            ))
+        } else if c.attempts >= MAX_ATTEMPTS {
+            Some((
+                ChallengeReason::TooManyAttempts,
+                ResultCode::FailedTooManyAttempts,
+            ))
+        } else {
+            None
+        };
+        if let Some((reason, code)) = stop {
+            return self
+                .decide(ctx, c, ChallengeState::Rejected, reason, code)
+                .await;
+        }
+
+        let mut success = self.event(
+            ctx,
+            ANSWER,
+            Some(&user.username),
+            ResultCode::SuccessPasscode,
+        );
+        success.method = Some(c.method.to_string());
+        success.detail = Some(format!("challenge {}", short(&c.id)));
+        let check = self
+            .check_passcode(&user, passcode, &settings, &success)
+            .await?;
+        if check == PasscodeCheck::Accepted {
+            return self
+                .decide(
+                    ctx,
+                    c,
+                    ChallengeState::Accepted,
+                    ChallengeReason::Accepted,
+                    ResultCode::Success,
+                )
+                .await;
+        }
+        let mut ev = self.event(ctx, ANSWER, Some(&user.username), check.failure_code());
+        ev.method = success.method;
+        ev.detail = success.detail;
+        self.store.append_audit(&ev).await?;
+        let locked = self.deny(ctx, &user, &settings).await?;
+        let wrong = self.store.count_attempt(&c.id).await?;
+        if locked {
+            self.decide(
+                ctx,
+                c,
+                ChallengeState::Rejected,
+                ChallengeReason::UserLocked,
+                ResultCode::FailedUserLocked,
+            )
+            .await
+        } else if wrong >= MAX_ATTEMPTS {
+            self.decide(
+                ctx,
+                c,
+                ChallengeState::Rejected,
+                ChallengeReason::TooManyAttempts,
+                ResultCode::FailedTooManyAttempts,
+            )
+            .await
+        } else if wrong == 0 {
+            // Decided by another answer (or node) meanwhile.
+            let now = self.store.challenge(&c.id).await?.unwrap_or(c);
+            self.no_more_answers(ctx, &now).await
+        } else {
+            Ok(Authentication {
+                reason: Some(answer_reason(check)),
+                ..Authentication::of(&c)
+            })
+        }
+    }
+
+    /// An answer's decision: the challenge as decided, or — when another
+    /// answer, node or the clock decided first — that answer's `Conflict`.
+    async fn decide(
+        &self,
+        ctx: &Ctx,
+        c: Challenge,
+        to: ChallengeState,
+        reason: ChallengeReason,
+        code: ResultCode,
+    ) -> Result<Authentication> {
+        let (won, c) = self.finish(ctx, c, to, reason, code).await?;
+        // Not won, or expired by now instead: the answer came too late.
+        if won && c.state == to {
+            Ok(Authentication::of(&c))
+        } else {
+            self.no_more_answers(ctx, &c).await
+        }
+    }
+
+    /// The caller's own challenge; every other id — malformed, unknown, or
+    /// another account's — is the same `NotFound`, audited.
+    async fn own_challenge(&self, ctx: &Ctx, event: &str, id: &str) -> Result<Challenge> {
+        let found = if is_challenge_id(id) {
+            self.store.challenge(id).await?
+        } else {
+            None
+        };
+        let (subject, code, detail) = match found {
+            Some(c) if c.created_by == ctx.actor.to_string() => return Ok(c),
+            Some(c) => (
+                Some(c.username),
+                ResultCode::FailedNotAllowed,
+                format!("challenge {} belongs to another account", short(&c.id)),
+            ),
+            None => (
+                None,
+                ResultCode::FailedInvalidInput,
+                "no such challenge".to_string(),
+            ),
+        };
+        let mut ev = self.event(ctx, event, subject.as_deref(), code);
+        ev.detail = Some(detail);
+        if let Err(audit_err) = self.store.append_audit(&ev).await {
+            tracing::warn!(%audit_err, event, "could not record refusal in the audit log");
+        }
+        Err(Error::NotFound("challenge"))
+    }
+
+    /// A pending challenge whose time is up becomes `expired` (stored, so
+    /// every node sees it so); anything else is returned as it is.
+    async fn settle(&self, ctx: &Ctx, c: Challenge) -> Result<Challenge> {
+        if c.state != ChallengeState::Pending || self.clock.now() < c.expires_at {
+            return Ok(c);
+        }
+        let (_, c) = self
+            .finish(
+                ctx,
+                c,
+                ChallengeState::Expired,
+                ChallengeReason::Expired,
+                ResultCode::FailedChallengeExpired,
+            )
+            .await?;
+        Ok(c)
+    }
+
+    /// Moves a pending challenge to a final state (to `expired` instead when
+    /// its time is up by now). Returns whether this call decided, and the
+    /// challenge as it now is: when another answer, node or the clock got
+    /// there first, their decision stands.
+    async fn finish(
+        &self,
+        ctx: &Ctx,
+        c: Challenge,
+        to: ChallengeState,
+        reason: ChallengeReason,
+        code: ResultCode,
+    ) -> Result<(bool, Challenge)> {
+        let now = self.clock.now();
+        let (to, reason, code) = if now >= c.expires_at {
+            (
+                ChallengeState::Expired,
+                ChallengeReason::Expired,
+                ResultCode::FailedChallengeExpired,
+            )
+        } else {
+            (to, reason, code)
+        };
+        let reason_name = reason.as_str();
+        let mut ev = self.event(ctx, FINISH, Some(&c.username), code);
+        ev.method = Some(c.method.to_string());
+        ev.detail = Some(format!("challenge {} {to}: {reason_name}", short(&c.id)));
+        if self
+            .store
+            .finish_challenge(
+                &c.id,
+                ChallengeState::Pending,
+                to,
+                Some(&reason_name),
+                now,
+                &ev,
+            )
+            .await?
+        {
+            return Ok((
+                true,
+                Challenge {
+                    state: to,
+                    reason: Some(reason_name),
+                    completed_at: Some(now),
+                    ..c
+                },
+            ));
+        }
+        let stored = self
+            .store
+            .challenge(&c.id)
+            .await?
+            .ok_or(Error::NotFound("challenge"))?;
+        Ok((false, stored))
+    }
+
+    /// An answer to a challenge that is no longer pending: a stable
+    /// `Conflict` naming the state, audited.
+    async fn no_more_answers(&self, ctx: &Ctx, c: &Challenge) -> Result<Authentication> {
+        let message = if c.state.is_final() {
+            format!("challenge is {} and takes no more answers", c.state)
+        } else {
+            "challenge takes no more answers".to_string()
+        };
+        self.refuse(ctx, ANSWER, Some(&c.username), Error::Conflict(message))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_random_hex() {
+        let a = new_challenge_id();
+        assert!(is_challenge_id(&a), "{a}");
+        assert_ne!(a, new_challenge_id());
+        assert_eq!(short(&a).len(), 8);
+        assert_eq!(short("abc"), "abc");
+    }
+}

@@ -1,0 +1,157 @@
+//! Challenges (migration 0004): the stored state machine of the SDK's
+//! start / follow / answer authentication. The trait impl in `store.rs`
+//! delegates here.
+//!
+//! Every state change is one conditional statement (compare-and-set), so
+//! two nodes racing on one challenge cannot both move it.
+
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+use twofold_core::audit::NewAuditEvent;
+use twofold_core::challenge::{Challenge, ChallengeState, NewChallenge};
+use twofold_core::user::DefaultMethod;
+use twofold_core::{Error, Result};
+
+use crate::errors::{bad_column, db_err};
+use crate::store::{commit, from_seconds, get, insert_audit, unix_seconds, user_exists};
+use crate::SqlStore;
+
+fn challenge_from_row(row: &AnyRow) -> Result<Challenge> {
+    let method: String = get(row, "method")?;
+    let mode: String = get(row, "mode")?;
+    let method = DefaultMethod::from_parts(&method, &mode)
+        .map_err(|e| bad_column("challenges.method", e))?;
+    let state: String = get(row, "state")?;
+    let state = ChallengeState::parse(&state).ok_or_else(|| {
+        bad_column(
+            "challenges.state",
+            format!("{state:?} is not a challenge state"),
+        )
+    })?;
+    let attempts: i64 = get(row, "attempts")?;
+    Ok(Challenge {
+        id: get(row, "id")?,
+        user_id: get(row, "user_id")?,
+        username: get(row, "username")?,
+        method,
+        state,
+        reason: get(row, "reason")?,
+        attempts: u32::try_from(attempts).map_err(|e| bad_column("challenges.attempts", e))?,
+        created_at: from_seconds("challenges.created_at", get(row, "created_at")?)?,
+        expires_at: from_seconds("challenges.expires_at", get(row, "expires_at")?)?,
+        completed_at: get::<Option<i64>>(row, "completed_at")?
+            .map(|s| from_seconds("challenges.completed_at", s))
+            .transpose()?,
+        created_by: get(row, "created_by")?,
+    })
+}
+
+pub(crate) async fn create(
+    store: &SqlStore,
+    challenge: &NewChallenge,
+    audit: &NewAuditEvent,
+) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    // A missing user would be a foreign-key error (Internal); say what it is.
+    if !user_exists(&mut tx, challenge.user_id).await? {
+        return Err(Error::NotFound("user"));
+    }
+    sqlx::query(
+        "INSERT INTO challenges (id, user_id, method, mode, state, reason, attempts, \
+         created_at, expires_at, completed_at, created_by) \
+         VALUES ($1, $2, $3, $4, 'pending', NULL, 0, $5, $6, NULL, $7)",
+    )
+    .bind(&challenge.id)
+    .bind(challenge.user_id)
+    .bind(challenge.method.method.as_str())
+    .bind(challenge.method.mode.as_str())
+    .bind(unix_seconds(challenge.created_at))
+    .bind(unix_seconds(challenge.expires_at))
+    .bind(&challenge.created_by)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match db_err(e) {
+        Error::Conflict(_) => Error::Conflict("challenge id already exists".into()),
+        other => other,
+    })?;
+    insert_audit(&mut tx, audit).await?;
+    commit(tx).await
+}
+
+pub(crate) async fn find(store: &SqlStore, id: &str) -> Result<Option<Challenge>> {
+    sqlx::query(
+        "SELECT c.id, c.user_id, u.username, c.method, c.mode, c.state, c.reason, c.attempts, \
+         c.created_at, c.expires_at, c.completed_at, c.created_by \
+         FROM challenges c JOIN users u ON u.id = c.user_id WHERE c.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(db_err)?
+    .map(|r| challenge_from_row(&r))
+    .transpose()
+}
+
+pub(crate) async fn finish(
+    store: &SqlStore,
+    id: &str,
+    from: ChallengeState,
+    to: ChallengeState,
+    reason: Option<&str>,
+    now: OffsetDateTime,
+    audit: &NewAuditEvent,
+) -> Result<bool> {
+    if from != ChallengeState::Pending || !to.is_final() {
+        return Err(Error::Internal(format!(
+            "a challenge cannot move from {from} to {to}"
+        )));
+    }
+    // Expiry is part of the condition: an answer that wins the race with
+    // the clock still cannot accept a challenge that has just expired, and
+    // nothing expires a challenge early.
+    let deadline = if to == ChallengeState::Expired {
+        "expires_at <= $3"
+    } else {
+        "expires_at > $3"
+    };
+    let sql = format!(
+        "UPDATE challenges SET state = $1, reason = $2, completed_at = $3 \
+         WHERE id = $4 AND state = $5 AND {deadline}"
+    );
+    let mut tx = store.begin_write().await?;
+    let updated = sqlx::query(&sql)
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(unix_seconds(now))
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    if updated.rows_affected() != 1 {
+        // Lost the race (or no such challenge): nothing changed, nothing to record.
+        return Ok(false);
+    }
+    insert_audit(&mut tx, audit).await?;
+    commit(tx).await?;
+    Ok(true)
+}
+
+pub(crate) async fn count_attempt(store: &SqlStore, id: &str) -> Result<u32> {
+    // One statement: racing answers each get their own number.
+    let row = sqlx::query(
+        "UPDATE challenges SET attempts = attempts + 1 \
+         WHERE id = $1 AND state = 'pending' RETURNING attempts",
+    )
+    .bind(id)
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(db_err)?;
+    match row {
+        None => Ok(0),
+        Some(r) => {
+            let n: i64 = get(&r, "attempts")?;
+            u32::try_from(n).map_err(|e| bad_column("challenges.attempts", e))
+        }
+    }
+}

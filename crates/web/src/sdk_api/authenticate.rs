@@ -1,0 +1,90 @@
+//! Authenticating a user with their method in steps, for applications that
+//! cannot collect the passcode with the username (a RADIUS front-end, an IdP
+//! with its own prompt): start a challenge, follow it, answer it.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use twofold_core::{Error, MfaService};
+use twofold_proto::*;
+
+use super::{ApiJson, ApiResult, Caller, SdkState};
+
+/// A path the router matched but could not decode (bad percent-encoding)
+/// names no challenge either.
+fn challenge_id(path: Result<Path<String>, PathRejection>) -> Result<String, Error> {
+    path.map(|Path(id)| id)
+        .map_err(|_| Error::NotFound("challenge"))
+}
+
+/// Starts authenticating a user with their method. Answers 201 with the
+/// challenge to follow and answer before `expires_at`, and what to ask the
+/// user for (`prompt`, `pin_required`); or 200 with `state` `rejected` and
+/// `validate`'s reason when the user cannot be authenticated (unknown,
+/// disabled, locked, not enrolled, ...): then nothing was started.
+#[utoipa::path(post, path = "/sdk/v1/authenticate", tag = "authenticate", request_body = StartAuthenticationRequest,
+    responses((status = 201, description = "Started", body = StartAuthenticationResponse),
+              (status = 200, description = "Refused; nothing started", body = StartAuthenticationResponse),
+              (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(super) async fn start(
+    State(s): State<SdkState>,
+    Caller(ctx): Caller,
+    ApiJson(r): ApiJson<StartAuthenticationRequest>,
+) -> ApiResult<(StatusCode, Json<StartAuthenticationResponse>)> {
+    if r.username.len() > 512 {
+        return Err(Error::invalid("username", "too long").into());
+    }
+    let a = s.engine.start_authentication(&ctx, &r.username).await?;
+    let status = if a.id.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(StartAuthenticationResponse::from(&a))))
+}
+
+/// Where a challenge stands. Only the account that started it can see it;
+/// for any other, as for unknown ids, it does not exist (404). A pending
+/// challenge past `expires_at` is `expired`.
+#[utoipa::path(get, path = "/sdk/v1/authenticate/{id}", tag = "authenticate",
+    params(("id" = String, Path, description = "The challenge id from the start")),
+    responses((status = 200, body = AuthenticationStatus), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub(super) async fn status(
+    State(s): State<SdkState>,
+    Caller(ctx): Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<AuthenticationStatus>> {
+    let id = challenge_id(path)?;
+    let a = s.engine.authentication_status(&ctx, &id).await?;
+    Ok(Json(AuthenticationStatus::from(&a)))
+}
+
+/// Answers a pending challenge with what the user typed: the OTP, or the
+/// PIN followed by the OTP when `pin_required`. A code is accepted once;
+/// wrong answers count towards the user's lockout, and the third rejects
+/// the challenge (`too_many_attempts`). A challenge that is no longer
+/// pending takes no answers (409).
+#[utoipa::path(post, path = "/sdk/v1/authenticate/{id}/answer", tag = "authenticate",
+    params(("id" = String, Path, description = "The challenge id from the start")),
+    request_body = AnswerRequest,
+    responses((status = 200, body = AnswerResponse), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(super) async fn answer(
+    State(s): State<SdkState>,
+    Caller(ctx): Caller,
+    path: Result<Path<String>, PathRejection>,
+    ApiJson(r): ApiJson<AnswerRequest>,
+) -> ApiResult<Json<AnswerResponse>> {
+    let id = challenge_id(path)?;
+    if r.passcode.len() > 64 {
+        return Err(Error::invalid("passcode", "too long").into());
+    }
+    let a = s
+        .engine
+        .answer_authentication(&ctx, &id, &r.passcode)
+        .await?;
+    Ok(Json(AnswerResponse::from(&a)))
+}
