@@ -137,6 +137,8 @@ pub trait Store: Send + Sync + 'static {
     /// count (atomic: racing answers get distinct numbers); 0 when there is
     /// no pending challenge with that id.
     async fn count_attempt(&self, id: &str) -> Result<u32>;
+    /// Removes challenges that expired before `before`; returns how many.
+    async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64>;
 
     // --- PIN -----------------------------------------------------------------
     async fn pin(&self, user_id: UserId) -> Result<Option<PinRecord>>;

@@ -155,3 +155,12 @@ pub(crate) async fn count_attempt(store: &SqlStore, id: &str) -> Result<u32> {
         }
     }
 }
+
+pub(crate) async fn purge(store: &SqlStore, before: OffsetDateTime) -> Result<u64> {
+    let purged = sqlx::query("DELETE FROM challenges WHERE expires_at < $1")
+        .bind(before.unix_timestamp())
+        .execute(&store.pool)
+        .await
+        .map_err(db_err)?;
+    Ok(purged.rows_affected())
+}

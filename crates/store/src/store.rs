@@ -734,6 +734,10 @@ impl Store for SqlStore {
         crate::challenges::count_attempt(self, id).await
     }
 
+    async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64> {
+        crate::challenges::purge(self, before).await
+    }
+
     async fn pin(&self, user_id: UserId) -> Result<Option<PinRecord>> {
         factors::pin(self, user_id).await
     }

@@ -91,6 +91,7 @@ both_backends!(
     challenges_create_read_and_finish,
     challenge_finish_respects_expiry,
     challenge_attempts_count_while_pending,
+    expired_challenges_are_purged,
     challenge_create_refusals_write_nothing,
     concurrent_challenge_moves_one_wins,
     user_delete_cascades_challenges,
@@ -2792,6 +2793,28 @@ async fn challenge_finish_respects_expiry(backend: Backend) -> anyhow::Result<()
         )
     );
     assert!(!finish(ChallengeState::Expired, 121).await?, "once");
+    store.close().await;
+    Ok(())
+}
+
+async fn expired_challenges_are_purged(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "old", &[]).await?;
+    let other = format!("{}ff", &CHALLENGE_ID[..CHALLENGE_ID.len() - 2]);
+    for id in [CHALLENGE_ID, other.as_str()] {
+        store
+            .create_challenge(
+                &new_challenge(id, u.id, "sdk:vpn"),
+                &ev("challenge_started", Some("old")),
+            )
+            .await?;
+    }
+    // Both expire at at(120): nothing goes before then, both after.
+    assert_eq!(store.purge_challenges(at(120)).await?, 0);
+    assert!(store.challenge(CHALLENGE_ID).await?.is_some());
+    assert_eq!(store.purge_challenges(at(121)).await?, 2);
+    assert!(store.challenge(CHALLENGE_ID).await?.is_none());
+    assert!(store.challenge(&other).await?.is_none());
     store.close().await;
     Ok(())
 }

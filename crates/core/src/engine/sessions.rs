@@ -40,8 +40,13 @@ impl Engine {
             .await
     }
 
-    /// Removes expired sessions; the server runs this periodically.
+    /// Removes expired sessions, and challenges that ended over a day ago
+    /// (kept that long so applications can still read how they ended); the
+    /// server runs this periodically.
     pub async fn purge_sessions(&self) -> Result<u64> {
-        self.store.session_purge(self.clock.now()).await
+        let now = self.clock.now();
+        let sessions = self.store.session_purge(now).await?;
+        let challenges = self.store.purge_challenges(now - Duration::days(1)).await?;
+        Ok(sessions + challenges)
     }
 }

@@ -8,6 +8,7 @@ use super::output::out;
 use crate::cli::AuditCommand;
 
 const FOLLOW_POLL: Duration = Duration::from_secs(1);
+const PAGE: u32 = 1000;
 
 fn print(e: &AuditEvent, json: bool) -> Result<()> {
     if json {
@@ -64,17 +65,29 @@ pub async fn run(engine: &Engine, cmd: AuditCommand) -> Result<()> {
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = tokio::time::sleep(FOLLOW_POLL) => {}
         }
-        let mut fresh = engine
-            .audit_events(
-                &ctx,
-                AuditQuery {
-                    limit: 1000,
-                    after_id: Some(last),
-                    subject: user.clone(),
-                    ..Default::default()
-                },
-            )
-            .await?;
+        // Pages come newest first; page back to `last` so a burst of more
+        // than one page between two polls is printed whole.
+        let mut fresh = Vec::new();
+        let mut before = None;
+        loop {
+            let page = engine
+                .audit_events(
+                    &ctx,
+                    AuditQuery {
+                        limit: PAGE,
+                        after_id: Some(last),
+                        before_id: before,
+                        subject: user.clone(),
+                    },
+                )
+                .await?;
+            let full = page.len() as u32 == PAGE;
+            before = page.last().map(|e| e.id);
+            fresh.extend(page);
+            if !full {
+                break;
+            }
+        }
         fresh.reverse();
         for e in &fresh {
             print(e, json)?;
