@@ -26,10 +26,9 @@ impl Engine {
         let user = self.subject(ctx, EVENT, username).await?;
         let checked = oath::parse_base32_secret(secret_base32)
             .and_then(|s| oath::validate_params(&params).map(|_| s));
-        let secret = match checked {
-            Ok(s) => s,
-            Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
-        };
+        let secret = self
+            .checked(ctx, EVENT, Some(&user.username), checked)
+            .await?;
         let label = label.trim();
         if label.chars().count() > 64 || label.chars().any(char::is_control) {
             return self
@@ -98,10 +97,7 @@ impl Engine {
             let l = l.ok_or_else(|| Error::invalid("language", "must not be empty"))?;
             Ok((l, validate_question_text(text)?))
         });
-        let (lang, text) = match checked {
-            Ok(v) => v,
-            Err(e) => return self.refuse(ctx, EVENT, None, e).await,
-        };
+        let (lang, text) = self.checked(ctx, EVENT, None, checked).await?;
         let mut ev = self.event(ctx, EVENT, None, ResultCode::SuccessQuestionAdded);
         ev.detail = Some(format!("{lang}: {text}"));
         match self.store.add_question(&lang, &text, &ev).await {

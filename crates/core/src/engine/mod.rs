@@ -214,6 +214,20 @@ impl Engine {
         Err(err)
     }
 
+    /// `result`'s value, or its refusal — audited — when it is one.
+    async fn checked<T>(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        subject: Option<&str>,
+        result: Result<T>,
+    ) -> Result<T> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => self.refuse(ctx, event, subject, e).await,
+        }
+    }
+
     /// The user an action is about; an unknown one is a refusal, audited.
     async fn subject(&self, ctx: &Ctx, event: &str, username: &str) -> Result<User> {
         match self.user(username).await {
@@ -489,10 +503,14 @@ impl MfaService for Engine {
                 .await;
         }
         let country = self.settings_now().await?.phone.default_country;
-        let changed = match Self::apply_patch(&mut user, patch, &country) {
-            Ok(c) => c,
-            Err(e) => return self.refuse(ctx, EVENT, Some(username), e).await,
-        };
+        let changed = self
+            .checked(
+                ctx,
+                EVENT,
+                Some(username),
+                Self::apply_patch(&mut user, patch, &country),
+            )
+            .await?;
         self.save(
             ctx,
             EVENT,

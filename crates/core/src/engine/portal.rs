@@ -571,10 +571,14 @@ impl Engine {
             Ok(s) => s,
             Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
         };
-        let code = match oath::normalize_code(&code, s.params.digits) {
-            Ok(c) => c,
-            Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
-        };
+        let code = self
+            .checked(
+                ctx,
+                EVENT,
+                Some(&user.username),
+                oath::normalize_code(&code, s.params.digits),
+            )
+            .await?;
         let secret = oath::parse_base32_secret(&s.secret)?;
         let matched = match s.params.kind {
             OathKind::Totp => oath::verify_totp(
@@ -905,10 +909,14 @@ impl Engine {
         const EVENT: &str = "portal.token_add";
         let settings = self.settings_now().await?;
         let user = self.user(username).await?;
-        let token = match self.confirmed_token(&user, &confirmed, &label) {
-            Ok(t) => t,
-            Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
-        };
+        let token = self
+            .checked(
+                ctx,
+                EVENT,
+                Some(&user.username),
+                self.confirmed_token(&user, &confirmed, &label),
+            )
+            .await?;
         let imported = self
             .open_oath(&confirmed, &user, true)
             .map(|s| s.imported)
@@ -1081,10 +1089,9 @@ impl Engine {
                 Some(s) => Ok(s),
             }
         };
-        let secs = match checked {
-            Ok(s) => s,
-            Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
-        };
+        let secs = self
+            .checked(ctx, EVENT, Some(&user.username), checked)
+            .await?;
         let until = self.clock.now() + Duration::seconds(i64::from(secs));
         let mut ev = self.event(
             ctx,

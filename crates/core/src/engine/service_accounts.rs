@@ -65,10 +65,9 @@ impl Engine {
         name: &str,
     ) -> Result<(ServiceAccount, String)> {
         const EVENT: &str = "sdk.account_create";
-        let name = match account_name(name) {
-            Ok(n) => n,
-            Err(e) => return self.refuse(ctx, EVENT, Some(name), e).await,
-        };
+        let name = self
+            .checked(ctx, EVENT, Some(name), account_name(name))
+            .await?;
         let secret = new_secret();
         let ev = self.event(ctx, EVENT, Some(&name), ResultCode::Success);
         match self
