@@ -117,6 +117,14 @@ pub enum TokenCommand {
     },
     /// Remove one of a user's tokens.
     Delete { username: String, id: i64 },
+    /// Bring an event-based token that drifted back in step with two
+    /// consecutive codes from it.
+    Resync {
+        username: String,
+        id: i64,
+        code1: String,
+        code2: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

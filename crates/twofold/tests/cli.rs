@@ -369,7 +369,88 @@ async fn phones_are_validated(backend: Backend) {
     assert!(env.json(&["user", "show", "jan", "--json"])["phone"].is_null());
 }
 
+async fn tokens_and_questions(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.ok(&["user", "add", "jan"]);
+    // RFC 4226's secret "12345678901234567890": codes 755224, 287082, 359152, ...
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let out = env.ok(&[
+        "token", "add", "jan", "--type", "hotp", "--secret", secret, "--label", "key fob",
+    ]);
+    assert!(out.contains("added token"), "{out}");
+    let tokens = env.json(&["token", "list", "jan", "--json"]);
+    let id = tokens[0]["id"].as_i64().unwrap().to_string();
+    assert_eq!(tokens[0]["label"], "key fob");
+    assert!(
+        tokens[0].get("sealed_secret").is_none(),
+        "secrets never leave the server"
+    );
+    for bad in [
+        vec![
+            "token",
+            "add",
+            "jan",
+            "--type",
+            "totp",
+            "--secret",
+            "not base32",
+        ],
+        vec![
+            "token", "add", "jan", "--type", "totp", "--secret", secret, "--digits", "7",
+        ],
+        vec![
+            "token", "add", "ghost", "--type", "totp", "--secret", secret,
+        ],
+    ] {
+        let out = env.run(&bad);
+        assert!(
+            out.code() == 2 || out.code() == 3,
+            "{bad:?}: {}",
+            out.stderr()
+        );
+    }
+    // Codes 755224 (0) and 287082 (1) are consecutive; 359152 (2) is not next to 755224.
+    let out = env.run(&["token", "resync", "jan", &id, "755224", "359152"]);
+    assert_eq!(out.code(), 2, "{}", out.stderr());
+    env.ok(&["token", "resync", "jan", &id, "755224", "287082"]);
+    env.ok(&["token", "delete", "jan", &id]);
+    assert_eq!(env.run(&["token", "delete", "jan", &id]).code(), 3);
+
+    env.ok(&[
+        "questions",
+        "add",
+        "--lang",
+        "nl",
+        "Wat was de naam van uw eerste huisdier?",
+    ]);
+    assert_eq!(
+        env.run(&[
+            "questions",
+            "add",
+            "--lang",
+            "nl",
+            "wat was de naam van uw eerste huisdier?"
+        ])
+        .code(),
+        4
+    );
+    assert_eq!(
+        env.run(&["questions", "add", "--lang", "xx", "A fine question?"])
+            .code(),
+        2
+    );
+    let qs = env.json(&["questions", "list", "--lang", "nl", "--json"]);
+    assert_eq!(qs.as_array().unwrap().len(), 1);
+    env.ok(&["questions", "delete", &qs[0]["id"].to_string()]);
+    assert!(env
+        .json(&["questions", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
 both_backends!(
+    tokens_and_questions,
     phones_are_validated,
     user_round_trip,
     duplicate_usernames_are_refused_in_any_case,

@@ -83,6 +83,17 @@ pub async fn run(engine: &Engine, cmd: TokenCommand) -> Result<()> {
                 &rows,
             );
         }
+        TokenCommand::Resync {
+            username,
+            id,
+            code1,
+            code2,
+        } => {
+            engine
+                .admin_resync_token(&ctx, &username, id, &code1, &code2)
+                .await?;
+            out!("token {id} of {username} is in step again");
+        }
         TokenCommand::Delete { username, id } => {
             engine.admin_delete_token(&ctx, &username, id).await?;
             out!("deleted token {id} of {username}");
