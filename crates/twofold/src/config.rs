@@ -41,6 +41,7 @@ const KEYS: &[Key] = &[
     Key { path: "log.level", env: "TWOFOLD_LOG_LEVEL", kind: Kind::Text, default: "info", help: "tracing filter, e.g. info or twofold=debug,sqlx=warn.", secret: false },
     Key { path: "log.format", env: "TWOFOLD_LOG_FORMAT", kind: Kind::Choice(&["text", "json"]), default: "text", help: "Format of log lines on standard error.", secret: false },
     Key { path: "log.directory", env: "TWOFOLD_LOG_DIR", kind: Kind::Path, default: "<data_dir>/logs", help: "Where JSON log files roll daily while the setting portal.logging is on.", secret: false },
+    Key { path: "proxy.trusted", env: "TWOFOLD_TRUSTED_PROXIES", kind: Kind::Text, default: "none", help: "Comma-separated addresses or CIDR ranges of reverse proxies / load balancers whose X-Forwarded-For is believed. The client is then the rightmost address in that header that is not one of them. Leave unset when clients connect directly.", secret: false },
     Key { path: "sdk.url", env: "TWOFOLD_SDK_URL", kind: Kind::Text, default: "<unset>; required by `twofold portal`", help: "`twofold portal` only: the MFA server's HTTPS address, e.g. https://mfa.internal:8443. The portal reaches the server only through its Web Service SDK; http:// is refused.", secret: false },
     Key { path: "sdk.username", env: "TWOFOLD_SDK_USERNAME", kind: Kind::Text, default: "<unset>; required by `twofold portal`", help: "`twofold portal` only: the service account the portal uses (`twofold service-account create portal` on the MFA server).", secret: false },
     Key { path: "sdk.password", env: "TWOFOLD_SDK_PASSWORD", kind: Kind::Text, default: "<unset>; required by `twofold portal`", help: "`twofold portal` only: the service account's secret. Prefer TWOFOLD_SDK_PASSWORD_FILE.", secret: true },
@@ -114,6 +115,8 @@ pub struct Config {
     pub log_level: String,
     pub log_format: LogFormat,
     pub log_dir: PathBuf,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub sdk: SdkConfig,
 }
 
@@ -372,6 +375,25 @@ fn resolve(raw: BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
     };
     let log_dir = path_of("log.directory")?.unwrap_or_else(|| data_dir.join("logs"));
 
+    let trusted_proxies = match get("proxy.trusted") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && *s != "none")
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        bad(
+                            "proxy.trusted",
+                            format!("{s:?} is not an IP address or CIDR range"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+
     let sdk = SdkConfig {
         url: match get("sdk.url") {
             None => None,
@@ -409,6 +431,7 @@ fn resolve(raw: BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
         log_level,
         log_format,
         log_dir,
+        trusted_proxies,
         sdk,
     })
 }
@@ -553,6 +576,13 @@ mod tests {
         assert_eq!(c.database_url, "sqlite:///srv/tf/twofold.db");
         assert_eq!(c.max_connections, 20);
         assert_eq!(c.log_format, LogFormat::Json);
+        let c = Config::load(
+            None,
+            &env_of(&[("TWOFOLD_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1")]),
+        )
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.trusted_proxies[1].to_string(), "192.0.2.1/32");
     }
 
     #[test]
@@ -626,6 +656,7 @@ mod tests {
             (Some("[log]\nformat = \"xml\"\n"), &[], "log.format (TWOFOLD_LOG_FORMAT): \"xml\" is not one of text, json"),
             (Some("[log]\nlevel = \"info,[[\"\n"), &[], "log.level"),
             (None, &[("TWOFOLD_DATA_DIR", "")], "TWOFOLD_DATA_DIR is set but empty"),
+            (None, &[("TWOFOLD_TRUSTED_PROXIES", "10.0.0.0/8, proxy.lan")], "proxy.trusted (TWOFOLD_TRUSTED_PROXIES): \"proxy.lan\""),
         ];
         for (f, env, want) in cases {
             let e = err(*f, env);

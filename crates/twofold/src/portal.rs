@@ -138,7 +138,11 @@ pub async fn run(mut config: Config, listen: Option<String>) -> Result<()> {
         }
     });
 
-    let app = twofold_web::app(AppState { service }, None);
+    let app = twofold_web::app_behind(
+        AppState { service },
+        None,
+        twofold_web::client_ip::TrustedProxies(std::sync::Arc::new(config.trusted_proxies.clone())),
+    );
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     let announce = handle.clone();

@@ -82,11 +82,12 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
         }
     });
 
-    let app = twofold_web::app(
+    let app = twofold_web::app_behind(
         AppState {
             service: engine.clone(),
         },
         Some(engine.clone()),
+        twofold_web::client_ip::TrustedProxies(std::sync::Arc::new(config.trusted_proxies.clone())),
     );
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));

@@ -283,3 +283,58 @@ async fn mismatched_certificate_and_key_are_refused() {
         out.stderr()
     );
 }
+
+/// Behind a trusted proxy the client is taken from X-Forwarded-For (the
+/// rightmost untrusted hop); otherwise the header is ignored.
+#[tokio::test]
+async fn client_addresses_behind_trusted_proxies() {
+    async fn seen_ip(env: &Env, forwarded: &str) -> String {
+        let secret = env
+            .ok(&["service-account", "create", "probe"])
+            .lines()
+            .last()
+            .unwrap()
+            .to_string();
+        let server = env.start();
+        let client = client_trusting(&env.data_dir().join("tls/cert.pem"));
+        let res = client
+            .get(server.url("/sdk/v1/test"))
+            .basic_auth("probe", Some(&secret))
+            .header("x-forwarded-for", forwarded)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let events: Vec<serde_json::Value> = env
+            .ok(&["audit", "tail", "-n", "5", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let probe = events
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "sdk.test")
+            .expect("sdk.test event");
+        probe["source_ip"].as_str().unwrap().to_string()
+    }
+
+    let direct = Env::new(Backend::Sqlite).await;
+    assert_eq!(
+        seen_ip(&direct, "203.0.113.7").await,
+        "127.0.0.1",
+        "header ignored without trust"
+    );
+
+    let mut proxied = Env::new(Backend::Sqlite).await;
+    proxied.extra = vec![("TWOFOLD_TRUSTED_PROXIES".into(), "127.0.0.1".into())];
+    assert_eq!(
+        seen_ip(&proxied, "198.51.100.1, 203.0.113.7").await,
+        "203.0.113.7"
+    );
+
+    let mut bad = Env::new(Backend::Sqlite).await;
+    bad.extra = vec![("TWOFOLD_TRUSTED_PROXIES".into(), "not-a-network".into())];
+    let out = bad.run(&["serve"]);
+    assert_eq!(out.code(), 78);
+    assert!(out.stderr().contains("proxy.trusted"), "{}", out.stderr());
+}

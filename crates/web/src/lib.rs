@@ -1,6 +1,7 @@
 //! HTTP faces of the engine. Handlers parse, call `MfaService`, render; the
 //! one mapping from domain errors to HTTP lives in `error`.
 
+pub mod client_ip;
 pub mod error;
 pub mod health;
 pub mod portal;
@@ -18,8 +19,18 @@ pub struct AppState {
 
 /// The whole HTTP application served by `twofold serve`: the portal, health
 /// and the Web Service SDK (which needs the engine itself, so a portal-only
-/// process passes `None`).
+/// process passes `None`). Clients are taken to be their socket's address.
 pub fn app(state: AppState, engine: Option<Arc<Engine>>) -> Router {
+    app_behind(state, engine, client_ip::TrustedProxies::default())
+}
+
+/// `app` for a deployment behind reverse proxies or load balancers, whose
+/// `X-Forwarded-For` is believed when they connect from `proxies`.
+pub fn app_behind(
+    state: AppState,
+    engine: Option<Arc<Engine>>,
+    proxies: client_ip::TrustedProxies,
+) -> Router {
     let sdk = engine.map(sdk_api::router).unwrap_or_default();
     Router::new()
         .merge(health::router())
@@ -27,5 +38,9 @@ pub fn app(state: AppState, engine: Option<Arc<Engine>>) -> Router {
         .with_state(state)
         .merge(sdk)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            proxies,
+            client_ip::resolve,
+        ))
         .layer(axum::middleware::from_fn(security_headers::apply))
 }

@@ -8,13 +8,14 @@ mod session;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use twofold_core::factors::OathKind;
 use twofold_core::portal::{
     FinishEnrollment, ImportOath, PendingOath, Proof, SignIn, Skip, Verified,
@@ -26,6 +27,7 @@ pub use i18n::{negotiate, Tr, LANGUAGES};
 use pages::*;
 use session::{set_cookie, Flash, Session, Stage, MAX_SIGNED_IN_SECONDS};
 
+use crate::client_ip::ClientIp;
 use crate::AppState;
 
 const CSS: &str = include_str!("../../static/portal.css");
@@ -82,7 +84,7 @@ impl Req {
     async fn load(
         state: &AppState,
         headers: &HeaderMap,
-        addr: SocketAddr,
+        addr: IpAddr,
         body: Option<&Bytes>,
     ) -> Result<Req, Error> {
         let session = Session::load(state.service.as_ref(), headers).await?;
@@ -96,7 +98,7 @@ impl Req {
         Ok(Req {
             session,
             form,
-            ip: addr.ip(),
+            ip: addr,
             accept_language: headers
                 .get(header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok())
@@ -244,7 +246,7 @@ async fn refused(state: &AppState, mut req: Req, e: Error, to: &str) -> Response
 async fn home(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
 ) -> Response {
     let mut req = match Req::load(&state, &headers, addr, None).await {
         Ok(r) => r,
@@ -389,7 +391,7 @@ async fn home(
 async fn choose_language(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     Path(code): Path<String>,
 ) -> Response {
     let mut req = match Req::load(&state, &headers, addr, None).await {
@@ -405,7 +407,7 @@ async fn choose_language(
 async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let mut req = post_req!(state, headers, addr, body);
@@ -454,7 +456,7 @@ async fn sign_in(
 async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let mut req = post_req!(state, headers, addr, body);
@@ -525,7 +527,7 @@ async fn verify(
 async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let mut req = post_req!(state, headers, addr, body);
@@ -550,7 +552,7 @@ fn enrolling(req: &Req) -> Option<String> {
 async fn enroll_method(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let mut req = post_req!(state, headers, addr, body);
@@ -614,7 +616,7 @@ async fn enroll_oath(state: AppState, mut req: Req, import: bool) -> Response {
 async fn enroll_oath_new(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let req = post_req!(state, headers, addr, body);
@@ -636,7 +638,7 @@ fn import_from(req: &Req) -> ImportOath {
 async fn enroll_oath_import(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let req = post_req!(state, headers, addr, body);
@@ -646,7 +648,7 @@ async fn enroll_oath_import(
 async fn enroll_oath_confirm(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let mut req = post_req!(state, headers, addr, body);
@@ -748,7 +750,7 @@ fn answers_from(req: &Req) -> Vec<(i64, String)> {
 async fn enroll_finish(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let req = post_req!(state, headers, addr, body);
@@ -785,7 +787,7 @@ fn signed_in(req: &Req) -> Option<String> {
 async fn token_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
 ) -> Response {
     let mut req = match Req::load(&state, &headers, addr, None).await {
         Ok(r) => r,
@@ -850,7 +852,7 @@ async fn token_setup(state: AppState, mut req: Req, import: bool) -> Response {
 async fn token_new(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let req = post_req!(state, headers, addr, body);
@@ -860,7 +862,7 @@ async fn token_new(
 async fn token_import(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let req = post_req!(state, headers, addr, body);
@@ -870,7 +872,7 @@ async fn token_import(
 async fn token_confirm(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let mut req = post_req!(state, headers, addr, body);
@@ -928,7 +930,7 @@ where
 async fn token_delete(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let req = post_req!(state, headers, addr, body);
@@ -950,7 +952,7 @@ async fn token_delete(
 async fn account_pin(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let req = post_req!(state, headers, addr, body);
@@ -965,7 +967,7 @@ async fn account_pin(
 async fn account_questions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let req = post_req!(state, headers, addr, body);
@@ -979,7 +981,7 @@ async fn account_questions(
 async fn account_language(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let mut req = post_req!(state, headers, addr, body);
@@ -1005,7 +1007,7 @@ async fn account_language(
 async fn account_method(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let req = post_req!(state, headers, addr, body);
@@ -1019,7 +1021,7 @@ async fn account_method(
 async fn account_bypass(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(addr)): Extension<ClientIp>,
     body: Bytes,
 ) -> Response {
     let req = post_req!(state, headers, addr, body);

@@ -1,14 +1,14 @@
 //! HTTP Basic authentication of SDK callers: a service account, or a
 //! directory account in the administrators' group.
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use twofold_core::{Ctx, Error};
 use twofold_proto::portal::CLIENT_IP_HEADER;
 use twofold_proto::ErrorBody;
@@ -56,8 +56,8 @@ impl FromRequestParts<SdkState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let ip = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
+            .get::<crate::client_ip::ClientIp>()
+            .map(|c| c.0);
         let Some((name, secret)) = credentials(parts) else {
             return Err(unauthorized());
         };
