@@ -4,87 +4,13 @@
 #[macro_use]
 mod common;
 
-use common::{Portal, PASSWORD};
-use reqwest::{Method, StatusCode};
+use common::{Api, Portal, PASSWORD};
 use serde_json::{json, Value};
 use twofold_core::factors::OathAlgorithm;
 use twofold_core::oath;
 use twofold_core::service::MfaService;
 use twofold_core::Ctx;
 use twofold_testkit::db::Backend;
-
-/// An SDK caller with one set of credentials.
-struct Api {
-    base: String,
-    client: reqwest::Client,
-    user: String,
-    secret: String,
-}
-
-impl Api {
-    async fn new(p: &Portal, name: &str) -> Api {
-        let (_, secret) = p
-            .engine
-            .create_service_account(&Ctx::cli(), name)
-            .await
-            .unwrap();
-        Api::with(p, name, &secret)
-    }
-
-    fn with(p: &Portal, user: &str, secret: &str) -> Api {
-        let b = p.browser();
-        Api {
-            base: p.base.clone(),
-            client: b.client,
-            user: user.into(),
-            secret: secret.into(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}/sdk/v1{path}", self.base))
-            .basic_auth(&self.user, Some(&self.secret));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: {text}");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PUT, path, Some(body)).await
-    }
-    async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PATCH, path, Some(body)).await
-    }
-    async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::DELETE, path, None).await
-    }
-    async fn raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
-        let res = self
-            .client
-            .post(format!("{}/sdk/v1{path}", self.base))
-            .basic_auth(&self.user, Some(&self.secret))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-}
 
 const RFC_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 

@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use common::Portal;
+use common::{Api, Portal};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -20,76 +20,22 @@ use twofold_core::{Ctx, Error};
 use twofold_sdk::{ClientOptions, RemoteService, SdkClient, Trust};
 use twofold_testkit::db::Backend;
 
-/// An SDK caller with one set of credentials (as in `tests/sdk.rs`).
-#[derive(Clone)]
-struct Api {
-    base: String,
-    client: reqwest::Client,
-    user: String,
-    secret: String,
+/// The three steps, on the shared SDK caller.
+trait Authenticate {
+    async fn start(&self, username: &str) -> (StatusCode, Value);
+    async fn started(&self, username: &str) -> String;
+    async fn status(&self, id: &str) -> (StatusCode, Value);
+    async fn answer(&self, id: &str, passcode: &str) -> (StatusCode, Value);
 }
 
-impl Api {
-    async fn new(p: &Portal, name: &str) -> Api {
-        let (_, secret) = p
-            .engine
-            .create_service_account(&Ctx::cli(), name)
-            .await
-            .unwrap();
-        Api {
-            base: p.base.clone(),
-            client: p.browser().client,
-            user: name.into(),
-            secret,
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}/sdk/v1{path}", self.base))
-            .basic_auth(&self.user, Some(&self.secret));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: {text}");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PUT, path, Some(body)).await
-    }
-    async fn raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
-        let res = self
-            .client
-            .post(format!("{}/sdk/v1{path}", self.base))
-            .basic_auth(&self.user, Some(&self.secret))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: {text}");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// Starts authenticating `username`; the challenge id when started.
+impl Authenticate for Api {
+    /// Starts authenticating `username`.
     async fn start(&self, username: &str) -> (StatusCode, Value) {
         self.post("/authenticate", json!({ "username": username }))
             .await
     }
 
+    /// The challenge id of a start that must succeed.
     async fn started(&self, username: &str) -> String {
         let (s, v) = self.start(username).await;
         assert_eq!(s, 201, "{v}");

@@ -14,6 +14,8 @@
 
 use axum_server::tls_rustls::RustlsConfig;
 use reqwest::redirect::Policy;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
 use sha2::Digest;
 use std::net::SocketAddr;
 use std::sync::{Arc, Once};
@@ -524,4 +526,83 @@ macro_rules! portal_modes {
             )*
         }
     };
+}
+
+/// An SDK caller with one set of credentials.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub user: String,
+    pub secret: String,
+}
+
+impl Api {
+    pub async fn new(p: &Portal, name: &str) -> Api {
+        let (_, secret) = p
+            .engine
+            .create_service_account(&Ctx::cli(), name)
+            .await
+            .unwrap();
+        Api::with(p, name, &secret)
+    }
+
+    pub fn with(p: &Portal, user: &str, secret: &str) -> Api {
+        let b = p.browser();
+        Api {
+            base: p.base.clone(),
+            client: b.client,
+            user: user.into(),
+            secret: secret.into(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}/sdk/v1{path}", self.base))
+            .basic_auth(&self.user, Some(&self.secret));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: {text}");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, None).await
+    }
+    pub async fn raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .post(format!("{}/sdk/v1{path}", self.base))
+            .basic_auth(&self.user, Some(&self.secret))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
 }
