@@ -827,6 +827,25 @@ async fn preset_method_with_pin(backend: Backend) {
     )
     .await;
     assert_eq!(b.h1(), "Your account", "{}", b.page);
+    assert!(b.error().is_none(), "the PIN is fresh");
+
+    // With an expiry of one day, two days later the PIN must be changed.
+    p.set("pin.expiry_days", "1").await;
+    p.advance(2 * 86_400);
+    let mut b = p.browser();
+    b.sign_in("jan", PASSWORD).await;
+    let code = p.totp(&secret, 0);
+    b.submit(
+        "/portal/verify",
+        &[("proof", "method"), ("pin", "4826"), ("code", &code)],
+    )
+    .await;
+    assert_eq!(b.h1(), "Your account", "{}", b.page);
+    assert!(b.error().unwrap().contains("expired"), "{}", b.page);
+    b.submit("/portal/account/pin", &[("pin", "5937")]).await;
+    assert!(b.notice().unwrap().contains("PIN"));
+    b.open("/portal").await;
+    assert!(b.error().is_none(), "a new PIN is not expired: {}", b.page);
 }
 
 async fn trusted_networks_skip_the_second_step(backend: Backend) {

@@ -353,6 +353,10 @@ async fn home(
                     ))
                     .ok()
                 });
+                // An expired PIN is the first thing the user is asked to fix.
+                let error = error
+                    .clone()
+                    .or_else(|| a.pin_expired.then(|| Flash::new("pin-expired")));
                 let page = AccountPage {
                     t: &t,
                     title: &t.t("title-account"),
