@@ -21,6 +21,7 @@ PACKAGES=(
   chromium
   chromium-driver
   fonts-dejavu-core
+  oathtool
 )
 
 missing=()

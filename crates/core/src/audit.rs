@@ -19,6 +19,7 @@ pub enum ResultCode {
     SuccessPasswordVerified,
     SuccessSettingChanged,
     SuccessAdminGranted,
+    SuccessAdminRevoked,
     SuccessOathCode,
     SuccessOathFallback,
     SuccessSecurityQuestions,
@@ -84,6 +85,8 @@ impl ResultCode {
 pub struct NewAuditEvent {
     pub at: OffsetDateTime,
     pub actor: String,
+    /// Who relayed the call for `actor` (e.g. `sdk:portal` for `user:jan`).
+    pub via: Option<String>,
     pub subject: Option<String>,
     pub event: String,
     pub method: Option<String>,
@@ -98,6 +101,8 @@ pub struct AuditEvent {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub actor: String,
+    #[serde(default)]
+    pub via: Option<String>,
     pub subject: Option<String>,
     pub event: String,
     pub method: Option<String>,

@@ -146,4 +146,9 @@ pub struct ServiceAccount {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub rotated_at: Option<OffsetDateTime>,
+    pub role: crate::principal::Role,
+    /// Only meaningful for role `admin`.
+    pub permissions: Vec<crate::user::Permission>,
+    /// Only meaningful for role `admin`; `None` is all users.
+    pub scope_group: Option<String>,
 }

@@ -12,6 +12,7 @@ pub mod password;
 pub mod pin;
 pub mod portal;
 pub mod ports;
+pub mod principal;
 pub mod questions;
 pub mod sealing;
 pub mod service;
@@ -22,4 +23,7 @@ pub mod validate;
 
 pub use engine::Engine;
 pub use error::{Error, Result};
-pub use service::{Actor, Ctx, MfaService};
+pub use principal::{Access, Permissions, Role, Scope};
+pub use service::{
+    Actor, AdminService, CallerAuthenticator, Ctx, PortalService, SdkBackend, Verifier,
+};

@@ -1,5 +1,5 @@
 //! What the User Portal asks of the engine and gets back. These types cross
-//! the `MfaService` boundary, so they serialise (the remote portal receives
+//! the `PortalService` boundary, so they serialise (the remote portal receives
 //! them over the SDK).
 
 use serde::{Deserialize, Serialize};

@@ -75,6 +75,8 @@ pub trait Store: Send + Sync + 'static {
         audit: &NewAuditEvent,
     ) -> Result<()>;
     async fn list_admins(&self) -> Result<Vec<Admin>>;
+    /// Returns false when the user was no administrator.
+    async fn delete_admin(&self, user_id: UserId, audit: &NewAuditEvent) -> Result<bool>;
     async fn count_admins(&self) -> Result<u64>;
 
     // --- OATH tokens -------------------------------------------------------
@@ -84,6 +86,16 @@ pub trait Store: Send + Sync + 'static {
         token: &NewOathToken,
         audit: &NewAuditEvent,
     ) -> Result<OathToken>;
+    /// An administrator gives a user a token: adds it and, only when the
+    /// user has no method yet, makes `method` theirs — one transaction.
+    /// Returns the token and whether the method was set.
+    async fn give_oath_token(
+        &self,
+        user_id: UserId,
+        token: &NewOathToken,
+        method: crate::user::DefaultMethod,
+        audit: &NewAuditEvent,
+    ) -> Result<(OathToken, bool)>;
     async fn oath_tokens(&self, user_id: UserId) -> Result<Vec<OathToken>>;
     /// Returns false when the user has no such token.
     async fn delete_oath_token(
@@ -232,6 +244,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         name: &str,
         secret_hash: &str,
+        spec: &crate::service::admin::ServiceAccountSpec,
         audit: &NewAuditEvent,
     ) -> Result<ServiceAccount>;
     /// The account and its secret hash, by name (any case).

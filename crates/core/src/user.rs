@@ -325,10 +325,12 @@ pub enum Permission {
     DeleteUsers,
     ViewAuditLog,
     ManageSettings,
+    ManageAdministrators,
+    ManageServiceAccounts,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 16] = [
         Permission::AddUsers,
         Permission::EditUsers,
         Permission::ChangePhone,
@@ -343,6 +345,8 @@ impl Permission {
         Permission::DeleteUsers,
         Permission::ViewAuditLog,
         Permission::ManageSettings,
+        Permission::ManageAdministrators,
+        Permission::ManageServiceAccounts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -361,6 +365,8 @@ impl Permission {
             Permission::DeleteUsers => "delete_users",
             Permission::ViewAuditLog => "view_audit_log",
             Permission::ManageSettings => "manage_settings",
+            Permission::ManageAdministrators => "manage_administrators",
+            Permission::ManageServiceAccounts => "manage_service_accounts",
         }
     }
 }
@@ -371,7 +377,15 @@ impl FromStr for Permission {
         Permission::ALL
             .into_iter()
             .find(|p| p.as_str() == s)
-            .ok_or_else(|| Error::invalid("permission", format!("{s:?} is not a permission")))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "permission",
+                    format!(
+                        "{s:?} is not a permission; choose from {}",
+                        Permission::ALL.map(Permission::as_str).join(", ")
+                    ),
+                )
+            })
     }
 }
 

@@ -331,6 +331,9 @@ pub struct AuditView {
     pub id: i64,
     pub at: String,
     pub actor: String,
+    /// Who relayed the call for `actor`, e.g. a remote portal's account
+    /// (`sdk:portal`) for an end user (`user:jan`).
+    pub via: Option<String>,
     pub subject: Option<String>,
     pub event: String,
     pub method: Option<String>,
@@ -346,6 +349,7 @@ impl From<&AuditEvent> for AuditView {
             id: e.id,
             at: rfc3339(e.at),
             actor: e.actor.clone(),
+            via: e.via.clone(),
             subject: e.subject.clone(),
             event: e.event.clone(),
             method: e.method.clone(),
@@ -367,6 +371,12 @@ pub struct AuditPage {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ServiceAccountView {
     pub name: String,
+    /// `validate`, `portal` or `admin`.
+    pub role: String,
+    /// Permissions of an `admin` account (empty for the other roles).
+    pub permissions: Vec<String>,
+    /// `all` or `group:NAME` (an `admin` account's reach).
+    pub scope: String,
     pub created_at: String,
     pub rotated_at: Option<String>,
 }
@@ -375,6 +385,9 @@ impl From<&ServiceAccount> for ServiceAccountView {
     fn from(a: &ServiceAccount) -> Self {
         ServiceAccountView {
             name: a.name.clone(),
+            role: a.role.as_str().into(),
+            permissions: a.permissions.iter().map(|p| p.as_str().into()).collect(),
+            scope: twofold_core::Scope::from_group(a.scope_group.clone()).to_string(),
             created_at: rfc3339(a.created_at),
             rotated_at: a.rotated_at.map(rfc3339),
         }

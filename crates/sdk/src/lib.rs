@@ -1,6 +1,6 @@
 //! Twofold's Web Service SDK from the outside: [`SdkClient`], a typed async
 //! client of every `/sdk/v1` operation, and [`RemoteService`], the
-//! `MfaService` of a User Portal that runs on a separate server and reaches
+//! `PortalService` of a User Portal that runs on a separate server and reaches
 //! the MFA server only through the SDK.
 //!
 //! The client speaks HTTPS only (rustls with *ring*) and trusts exactly what
@@ -15,5 +15,5 @@ mod tls;
 
 pub use client::{check_url, ClientOptions, SdkClient, DEFAULT_TIMEOUT};
 pub use error::SdkError;
-pub use remote::RemoteService;
+pub use remote::{RemoteService, RemoteVerifier};
 pub use tls::{parse_fingerprint, Trust};

@@ -3,23 +3,35 @@
 use sqlx::any::AnyRow;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::factors::ServiceAccount;
+use twofold_core::service::ServiceAccountSpec;
 use twofold_core::validate::username_key;
+use twofold_core::Role;
 use twofold_core::{Error, Result};
 
+use crate::errors::bad_column;
 use crate::errors::db_err;
-use crate::store::{commit, from_seconds, get, insert_audit, unix_seconds};
+use crate::store::{commit, from_seconds, get, insert_audit, parse_permissions, unix_seconds};
 use crate::SqlStore;
 
-const COLUMNS: &str = "id, name, created_at, rotated_at, secret_hash";
+const COLUMNS: &str =
+    "id, name, created_at, rotated_at, secret_hash, role, permissions, scope_group";
 
 fn account(row: &AnyRow) -> Result<(ServiceAccount, String)> {
     let rotated: Option<i64> = get(row, "rotated_at")?;
+    let role: String = get(row, "role")?;
+    // A role this version does not know grants nothing: fail closed.
+    let role = role
+        .parse::<Role>()
+        .map_err(|_| bad_column("service_accounts.role", format!("{role:?} is not a role")))?;
     Ok((
         ServiceAccount {
             id: get(row, "id")?,
             name: get(row, "name")?,
             created_at: from_seconds("created_at", get(row, "created_at")?)?,
             rotated_at: rotated.map(|s| from_seconds("rotated_at", s)).transpose()?,
+            role,
+            permissions: parse_permissions(&get::<String>(row, "permissions")?)?,
+            scope_group: get(row, "scope_group")?,
         },
         get(row, "secret_hash")?,
     ))
@@ -29,16 +41,28 @@ pub(crate) async fn create(
     store: &SqlStore,
     name: &str,
     secret_hash: &str,
+    spec: &ServiceAccountSpec,
     audit: &NewAuditEvent,
 ) -> Result<ServiceAccount> {
+    let permissions = spec
+        .permissions
+        .to_vec()
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let mut tx = store.begin_write().await?;
     let row = sqlx::query(&format!(
-        "INSERT INTO service_accounts (name, name_key, secret_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
+        "INSERT INTO service_accounts (name, name_key, secret_hash, created_at, role, permissions, scope_group) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     ))
     .bind(name)
     .bind(username_key(name))
     .bind(secret_hash)
     .bind(unix_seconds(audit.at))
+    .bind(spec.role.as_str())
+    .bind(permissions)
+    .bind(spec.scope.group())
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| match db_err(e) {

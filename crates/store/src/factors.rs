@@ -20,7 +20,7 @@ use twofold_core::factors::{
     DenialOutcome, DenialPolicy, Enrollment, NewOathToken, OathAlgorithm, OathKind, OathParams,
     OathToken, PinRecord, SecurityQuestion, SessionRecord, StoredAnswer,
 };
-use twofold_core::user::{User, UserId};
+use twofold_core::user::{DefaultMethod, User, UserId};
 use twofold_core::{Error, Result};
 
 use crate::errors::{bad_column, db_err};
@@ -248,6 +248,33 @@ pub(crate) async fn add_oath_token(
     insert_audit(&mut tx, audit).await?;
     commit(tx).await?;
     Ok(stored)
+}
+
+pub(crate) async fn give_oath_token(
+    store: &SqlStore,
+    user_id: UserId,
+    token: &NewOathToken,
+    method: DefaultMethod,
+    audit: &NewAuditEvent,
+) -> Result<(OathToken, bool)> {
+    let mut tx = store.begin_write().await?;
+    touch_user(&mut tx, user_id, audit.at).await?;
+    let stored = insert_token(&mut tx, user_id, token, audit.at).await?;
+    let set = sqlx::query(
+        "UPDATE users SET default_method = $1, default_mode = $2 \
+         WHERE id = $3 AND default_method IS NULL",
+    )
+    .bind(method.method.as_str())
+    .bind(method.mode.as_str())
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected()
+        == 1;
+    insert_audit(&mut tx, audit).await?;
+    commit(tx).await?;
+    Ok((stored, set))
 }
 
 pub(crate) async fn oath_tokens(store: &SqlStore, user_id: UserId) -> Result<Vec<OathToken>> {

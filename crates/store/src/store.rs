@@ -29,7 +29,7 @@ const USER_COLUMNS: &str = "id, username, display_name, email, language, enabled
      fraud_blocked, default_method, default_mode, created_at, updated_at, version, \
      phone, phone_extension, backup_phone, mobile_phone";
 
-const AUDIT_COLUMNS: &str = "id, at, actor, subject, event, method, result, source_ip, detail";
+const AUDIT_COLUMNS: &str = "id, at, actor, via, subject, event, method, result, source_ip, detail";
 
 fn limit(requested: u32) -> i64 {
     i64::from(match requested {
@@ -152,6 +152,7 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditEvent> {
         id: get(row, "id")?,
         at: from_millis("audit_events.at", get(row, "at")?)?,
         actor: get(row, "actor")?,
+        via: get(row, "via")?,
         subject: get(row, "subject")?,
         event: get(row, "event")?,
         method: get(row, "method")?,
@@ -161,7 +162,7 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditEvent> {
     })
 }
 
-fn parse_permissions(text: &str) -> Result<Vec<Permission>> {
+pub(crate) fn parse_permissions(text: &str) -> Result<Vec<Permission>> {
     text.split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
@@ -178,11 +179,12 @@ fn parse_permissions(text: &str) -> Result<Vec<Permission>> {
 
 pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &NewAuditEvent) -> Result<i64> {
     let row = sqlx::query(
-        "INSERT INTO audit_events (at, actor, subject, subject_key, event, method, result, source_ip, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        "INSERT INTO audit_events (at, actor, via, subject, subject_key, event, method, result, source_ip, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(unix_millis(ev.at)?)
     .bind(&ev.actor)
+    .bind(ev.via.as_deref())
     .bind(ev.subject.as_deref())
     .bind(ev.subject.as_deref().map(username_key))
     .bind(&ev.event)
@@ -661,6 +663,21 @@ impl Store for SqlStore {
             .collect()
     }
 
+    async fn delete_admin(&self, user_id: UserId, audit: &NewAuditEvent) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM portal_admins WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        commit(tx).await?;
+        Ok(true)
+    }
+
     async fn count_admins(&self) -> Result<u64> {
         let row = sqlx::query("SELECT COUNT(*) FROM portal_admins")
             .fetch_one(&self.pool)
@@ -676,6 +693,16 @@ impl Store for SqlStore {
         audit: &NewAuditEvent,
     ) -> Result<OathToken> {
         factors::add_oath_token(self, user_id, token, audit).await
+    }
+
+    async fn give_oath_token(
+        &self,
+        user_id: UserId,
+        token: &NewOathToken,
+        method: twofold_core::user::DefaultMethod,
+        audit: &NewAuditEvent,
+    ) -> Result<(OathToken, bool)> {
+        factors::give_oath_token(self, user_id, token, method, audit).await
     }
 
     async fn oath_tokens(&self, user_id: UserId) -> Result<Vec<OathToken>> {
@@ -855,9 +882,10 @@ impl Store for SqlStore {
         &self,
         name: &str,
         secret_hash: &str,
+        spec: &twofold_core::service::ServiceAccountSpec,
         audit: &NewAuditEvent,
     ) -> Result<ServiceAccount> {
-        accounts::create(self, name, secret_hash, audit).await
+        accounts::create(self, name, secret_hash, spec, audit).await
     }
 
     async fn service_account(&self, name: &str) -> Result<Option<(ServiceAccount, String)>> {

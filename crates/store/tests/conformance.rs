@@ -42,6 +42,9 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    service_accounts_keep_role_permissions_and_scope,
+    a_given_token_sets_a_missing_method_only,
+    admins_are_revoked,
     create_and_find_in_any_case,
     duplicate_username_in_other_case_is_refused_and_writes_nothing,
     groups_round_trip_and_are_replaced,
@@ -111,6 +114,7 @@ fn ev_at(event: &str, subject: Option<&str>, when: OffsetDateTime) -> NewAuditEv
     NewAuditEvent {
         at: when,
         actor: "tester".into(),
+        via: None,
         subject: subject.map(str::to_string),
         event: event.into(),
         method: None,
@@ -673,6 +677,7 @@ async fn audit_append_and_page(backend: Backend) -> anyhow::Result<()> {
     let full = NewAuditEvent {
         at: T0,
         actor: "admin".into(),
+        via: Some("sdk:portal".into()),
         subject: Some("Alice".into()),
         event: "sign_in".into(),
         method: Some("oath_token".into()),
@@ -703,6 +708,7 @@ async fn audit_append_and_page(backend: Backend) -> anyhow::Result<()> {
 
     let newest = &all[0];
     assert_eq!(newest.actor, "admin");
+    assert_eq!(newest.via.as_deref(), Some("sdk:portal"));
     assert_eq!(newest.subject.as_deref(), Some("Alice"));
     assert_eq!(newest.event, "sign_in");
     assert_eq!(newest.method.as_deref(), Some("oath_token"));
@@ -2996,3 +3002,131 @@ async fn user_delete_cascades_challenges(backend: Backend) -> anyhow::Result<()>
     store.close().await;
     Ok(())
 }
+
+mod roles {
+    use super::*;
+    use twofold_core::service::ServiceAccountSpec;
+    use twofold_core::{Permissions, Role, Scope};
+
+    pub(super) async fn service_accounts_keep_role_permissions_and_scope(
+        backend: Backend,
+    ) -> anyhow::Result<()> {
+        let (db, store) = setup(backend).await?;
+        let spec = ServiceAccountSpec {
+            role: Role::Admin,
+            permissions: Permissions::parse_list("unblock,reset_pin")?,
+            scope: Scope::Group("Sales".into()),
+        };
+        store
+            .create_service_account("helpdesk", "h1", &spec, &ev("created", None))
+            .await?;
+        let validate = ServiceAccountSpec {
+            role: Role::Validate,
+            permissions: Permissions::NONE,
+            scope: Scope::All,
+        };
+        store
+            .create_service_account("vpn", "h2", &validate, &ev("created", None))
+            .await?;
+        let (a, hash) = store.service_account("HELPDESK").await?.expect("found");
+        assert_eq!(hash, "h1");
+        assert_eq!(a.role, Role::Admin);
+        assert_eq!(a.permissions, [Permission::ResetPin, Permission::Unblock]);
+        assert_eq!(a.scope_group.as_deref(), Some("Sales"));
+        let listed = store.service_accounts().await?;
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[1].role, Role::Validate);
+        assert!(listed[1].permissions.is_empty());
+        assert_eq!(listed[1].scope_group, None);
+
+        // A row from before roles existed (no role columns written) is a
+        // full administrator.
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await?;
+        sqlx::query(
+            "INSERT INTO service_accounts (name, name_key, secret_hash, created_at) \
+             VALUES ('old', 'old', 'h3', 1)",
+        )
+        .execute(&mut conn)
+        .await?;
+        let (old, _) = store.service_account("old").await?.expect("found");
+        assert_eq!(old.role, Role::Admin);
+        assert_eq!(old.permissions, Permission::ALL.to_vec());
+        assert_eq!(old.scope_group, None);
+
+        // A role this version does not know is refused, not guessed.
+        let bad = sqlx::query("UPDATE service_accounts SET role = 'root' WHERE name_key = 'old'")
+            .execute(&mut conn)
+            .await;
+        assert!(bad.is_err(), "the CHECK constraint keeps roles known");
+        store.close().await;
+        Ok(())
+    }
+
+    pub(super) async fn a_given_token_sets_a_missing_method_only(
+        backend: Backend,
+    ) -> anyhow::Result<()> {
+        let (_db, store) = setup(backend).await?;
+        let jan = create(&store, "jan", &[]).await?;
+        let oath: DefaultMethod = "oath_token".parse()?;
+        let token = token("t", OathKind::Hotp, 0);
+        let (t, set) = store
+            .give_oath_token(jan.id, &token, oath, &ev("token.add", Some("jan")))
+            .await?;
+        assert!(set);
+        assert_eq!(store.oath_tokens(jan.id).await?, vec![t]);
+        let jan = store.find_user("jan").await?.expect("jan");
+        assert_eq!(jan.default_method, Some(oath));
+
+        let kim = create(&store, "kim", &[]).await?;
+        let mut kim_set = kim.clone();
+        kim_set.default_method = Some("phone_call".parse()?);
+        store
+            .update_user(&kim_set, &ev("user.update", Some("kim")))
+            .await?;
+        let (_, set) = store
+            .give_oath_token(kim.id, &token, oath, &ev("token.add", Some("kim")))
+            .await?;
+        assert!(!set);
+        let kim = store.find_user("kim").await?.expect("kim");
+        assert_eq!(
+            kim.default_method.unwrap().to_string(),
+            "phone_call:standard"
+        );
+        let err = store
+            .give_oath_token(9999, &token, oath, &ev("token.add", None))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound(_)), "{err}");
+        store.close().await;
+        Ok(())
+    }
+
+    pub(super) async fn admins_are_revoked(backend: Backend) -> anyhow::Result<()> {
+        let (_db, store) = setup(backend).await?;
+        let amy = create(&store, "amy", &[]).await?;
+        store
+            .put_admin(amy.id, &[Permission::Unblock], None, &ev("granted", None))
+            .await?;
+        let before = audit_count(&store).await?;
+        assert!(
+            store
+                .delete_admin(amy.id, &ev("revoked", Some("amy")))
+                .await?
+        );
+        assert!(store.list_admins().await?.is_empty());
+        assert_eq!(audit_count(&store).await?, before + 1);
+        assert!(
+            !store
+                .delete_admin(amy.id, &ev("revoked", Some("amy")))
+                .await?
+        );
+        assert_eq!(audit_count(&store).await?, before + 1);
+        store.close().await;
+        Ok(())
+    }
+}
+use roles::{
+    a_given_token_sets_a_missing_method_only, admins_are_revoked,
+    service_accounts_keep_role_permissions_and_scope,
+};

@@ -14,6 +14,13 @@ pub struct Cli {
     #[arg(long, global = true, env = "TWOFOLD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Act as this portal administrator, held to their permissions and
+    /// scope (to try a delegation). Without it the CLI is a full
+    /// administrator: whoever can read the configuration can read the
+    /// database anyway.
+    #[arg(long = "as", global = true, value_name = "USERNAME")]
+    pub act_as: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -56,7 +63,22 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ServiceAccountCommand {
     /// Create an account; its secret is printed once, on the last line.
-    Create { name: String },
+    Create {
+        name: String,
+        /// validate: check passwords and passcodes (test, validate,
+        /// authenticate, primary); portal: relay a User Portal on a separate
+        /// server; admin: manage users, tokens, settings and the audit log
+        /// as far as --perm and --scope allow.
+        #[arg(long, value_enum)]
+        role: ServiceRole,
+        /// Permissions of an admin account: `all`, or names separated by
+        /// commas (see `twofold admin --help`); repeatable.
+        #[arg(long = "perm", value_name = "P[,P...]")]
+        perms: Vec<String>,
+        /// Whom an admin account may manage: `all` or `group:NAME`.
+        #[arg(long, value_name = "all|group:NAME")]
+        scope: Option<String>,
+    },
     /// List accounts.
     List {
         #[arg(long)]
@@ -66,6 +88,23 @@ pub enum ServiceAccountCommand {
     Rotate { name: String },
     /// Delete an account.
     Delete { name: String },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ServiceRole {
+    Validate,
+    Portal,
+    Admin,
+}
+
+impl From<ServiceRole> for twofold_core::Role {
+    fn from(r: ServiceRole) -> Self {
+        match r {
+            ServiceRole::Validate => twofold_core::Role::Validate,
+            ServiceRole::Portal => twofold_core::Role::Portal,
+            ServiceRole::Admin => twofold_core::Role::Admin,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -292,4 +331,29 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make a user a portal administrator, or change what they may do.
+    Grant {
+        username: String,
+        /// Permissions, comma-separated and repeatable: add_users,
+        /// edit_users, change_phone, reset_pin, change_method,
+        /// reset_security_questions, manage_oath_tokens, manage_devices,
+        /// grant_bypass, enable_disable, unblock, delete_users,
+        /// view_audit_log, manage_settings, manage_administrators,
+        /// manage_service_accounts.
+        #[arg(
+            long = "perm",
+            value_name = "P[,P...]",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        perms: Vec<String>,
+        /// Every permission.
+        #[arg(long)]
+        all: bool,
+        /// Whom they may manage: `all` users or the members of one group.
+        #[arg(long, value_name = "all|group:NAME")]
+        scope: String,
+    },
+    /// Take a user's administrator rights away.
+    Revoke { username: String },
 }

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use twofold_core::MfaService;
+use twofold_core::{Ctx, PortalService};
 use twofold_sdk::{ClientOptions, RemoteService, SdkClient, Trust};
 use twofold_web::AppState;
 
@@ -86,7 +86,7 @@ pub async fn run(mut config: Config, listen: Option<String>) -> Result<()> {
         }
         Ok(Err(e)) => {
             let hint = if e.is_unauthorized() {
-                " Check sdk.username and sdk.password (a service account of the MFA server: `twofold service-account create`)."
+                " Check sdk.username and sdk.password (a service account of the MFA server: `twofold service-account create NAME --role portal`)."
             } else {
                 ""
             };
@@ -112,7 +112,7 @@ pub async fn run(mut config: Config, listen: Option<String>) -> Result<()> {
     tokio::spawn(async move {
         let mut failing = false;
         loop {
-            match poll.settings().await {
+            match poll.portal_settings(&Ctx::portal_visitor(None)).await {
                 Ok(s) => {
                     if failing {
                         tracing::info!("settings readable through the SDK again");

@@ -5,7 +5,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
-use twofold_core::MfaService;
+use twofold_core::{AdminService, Ctx};
 use twofold_web::AppState;
 
 use crate::config::Config;
@@ -43,7 +43,7 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
         }
     )?;
     writeln!(out, "  SHA-256 fingerprint {}", tls.fingerprint)?;
-    if engine.admin_count().await? == 0 {
+    if engine.admin_count(&Ctx::system()).await? == 0 {
         writeln!(
             out,
             "No portal administrator exists yet. Create the first one with:\n  twofold {}admin bootstrap <USERNAME>",
@@ -54,7 +54,7 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
     }
     drop(out);
 
-    let settings = engine.settings().await?;
+    let settings = engine.settings(&Ctx::system()).await?;
     logging.switch.set(settings.portal.logging);
     let poll_engine = engine.clone();
     let switch = logging.switch.clone();
@@ -62,7 +62,7 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
         let mut tick = tokio::time::interval(SETTINGS_POLL);
         loop {
             tick.tick().await;
-            match poll_engine.settings().await {
+            match poll_engine.settings(&Ctx::system()).await {
                 Ok(s) => switch.set(s.portal.logging),
                 Err(e) => tracing::warn!(error = %e, "cannot re-read settings"),
             }

@@ -238,7 +238,9 @@ async fn passwords_and_bootstrap(backend: Backend) {
     assert_eq!(out.code(), 0, "{}", out.stderr());
     let admins = env.json(&["admin", "list", "--json"]);
     assert_eq!(admins[0]["username"], "root");
-    assert_eq!(admins[0]["permissions"].as_array().unwrap().len(), 14);
+    // Every permission, including manage_administrators and
+    // manage_service_accounts (added with roles: 14 before).
+    assert_eq!(admins[0]["permissions"].as_array().unwrap().len(), 16);
     assert_eq!(admins[0]["scope_group"], Value::Null);
 
     let out = env.run_with_stdin(
@@ -449,7 +451,192 @@ async fn tokens_and_questions(backend: Backend) {
         .is_empty());
 }
 
+/// Service accounts get a role; administrators get permissions and a
+/// scope; `--as` holds the CLI to one administrator's.
+async fn roles_permissions_and_acting_as(backend: Backend) {
+    let env = Env::new(backend).await;
+    // A role must be chosen; permissions and scope are for admin accounts.
+    for args in [
+        &["service-account", "create", "vpn"][..],
+        &["service-account", "create", "vpn", "--role", "root"],
+        &["service-account", "create", "vpn", "--role", "admin"],
+        &[
+            "service-account",
+            "create",
+            "vpn",
+            "--role",
+            "validate",
+            "--perm",
+            "reset_pin",
+        ],
+        &[
+            "service-account",
+            "create",
+            "vpn",
+            "--role",
+            "admin",
+            "--perm",
+            "fly",
+        ],
+        &[
+            "service-account",
+            "create",
+            "vpn",
+            "--role",
+            "admin",
+            "--perm",
+            "all",
+            "--scope",
+            "sales",
+        ],
+    ] {
+        assert_eq!(env.run(args).code(), 2, "{args:?}");
+    }
+    assert!(env
+        .json(&["service-account", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    env.ok(&["service-account", "create", "vpn", "--role", "validate"]);
+    env.ok(&[
+        "service-account",
+        "create",
+        "helpdesk",
+        "--role",
+        "admin",
+        "--perm",
+        "reset_pin,unblock",
+        "--perm",
+        "view_audit_log",
+        "--scope",
+        "group:Sales",
+    ]);
+    let listed = env.json(&["service-account", "list", "--json"]);
+    assert_eq!(listed[0]["name"], "helpdesk");
+    assert_eq!(listed[0]["role"], "admin");
+    assert_eq!(
+        listed[0]["permissions"],
+        serde_json::json!(["reset_pin", "unblock", "view_audit_log"])
+    );
+    assert_eq!(listed[0]["scope"], "group:Sales");
+    assert_eq!(listed[1]["role"], "validate");
+    let table = env.ok(&["service-account", "list"]);
+    assert!(
+        table.contains("admin (reset_pin,unblock,view_audit_log; group:Sales)"),
+        "{table}"
+    );
+
+    // A delegated administrator, tried with --as.
+    env.ok(&["user", "add", "sam", "--group", "Sales"]);
+    env.ok(&["user", "add", "vic", "--group", "VPN"]);
+    env.ok(&["user", "add", "helen"]);
+    assert_eq!(env.run(&["--as", "helen", "user", "list"]).code(), 3);
+    env.ok(&[
+        "admin",
+        "grant",
+        "helen",
+        "--perm",
+        "unblock,edit_users",
+        "--scope",
+        "group:sales",
+    ]);
+    let seen: Vec<String> = env
+        .json(&["--as", "helen", "user", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen, ["sam"]);
+    env.ok(&["--as", "helen", "user", "unblock", "sam"]);
+    for refused in [
+        &["--as", "helen", "user", "unblock", "vic"][..],
+        &["--as", "helen", "user", "delete", "sam"],
+        &[
+            "--as",
+            "helen",
+            "settings",
+            "set",
+            "portal.allow_bypass",
+            "true",
+        ],
+        &[
+            "--as", "helen", "admin", "grant", "vic", "--all", "--scope", "all",
+        ],
+        &[
+            "--as",
+            "helen",
+            "service-account",
+            "create",
+            "x",
+            "--role",
+            "validate",
+        ],
+        &["--as", "helen", "audit", "tail"],
+    ] {
+        let out = env.run(refused);
+        assert_eq!(out.code(), 5, "{refused:?}: {}", out.stderr());
+    }
+    assert!(usernames(&env).contains(&"sam".to_string()));
+    let events = audit(&env);
+    let denied = events
+        .iter()
+        .find(|e| e["event"] == "user.delete")
+        .expect("refusal audited");
+    assert_eq!(denied["result"], "FAILED_NOT_ALLOWED");
+    assert_eq!(denied["actor"], "admin:helen");
+    assert_eq!(denied["via"], "cli");
+    let text = env.ok(&["audit", "tail", "-n", "50"]);
+    assert!(text.contains("admin:helen via cli"), "{text}");
+
+    // Nobody grants what they do not hold; the last manager stays.
+    env.ok(&["user", "add", "root"]);
+    env.ok(&["admin", "grant", "root", "--all", "--scope", "all"]);
+    env.ok(&[
+        "admin",
+        "grant",
+        "helen",
+        "--perm",
+        "manage_administrators",
+        "--scope",
+        "all",
+    ]);
+    let out = env.run(&[
+        "--as",
+        "helen",
+        "admin",
+        "grant",
+        "vic",
+        "--perm",
+        "delete_users",
+        "--scope",
+        "all",
+    ]);
+    assert_eq!(out.code(), 5, "{}", out.stderr());
+    assert!(out.stderr().contains("delete_users"), "{}", out.stderr());
+    env.ok(&["admin", "revoke", "helen"]);
+    let out = env.run(&["admin", "revoke", "root"]);
+    assert_eq!(out.code(), 4, "{}", out.stderr());
+    assert_eq!(env.run(&["admin", "revoke", "vic"]).code(), 3);
+    assert_eq!(env.run(&["--as", "helen", "user", "list"]).code(), 3);
+
+    // A token given to a user with no method makes it theirs, and says so.
+    let out = env.ok(&[
+        "token",
+        "add",
+        "vic",
+        "--type",
+        "hotp",
+        "--secret",
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+    ]);
+    assert!(out.contains("it is now oath_token"), "{out}");
+    let vic = env.json(&["user", "show", "vic", "--json"]);
+    assert_eq!(vic["default_method"]["method"], "oath_token", "{vic}");
+}
+
 both_backends!(
+    roles_permissions_and_acting_as,
     tokens_and_questions,
     phones_are_validated,
     user_round_trip,

@@ -212,7 +212,7 @@ impl MiniBrowser {
 async fn portal_on_its_own_server_signs_users_in_through_the_sdk() {
     let env = Env::new(Backend::Sqlite).await;
     let server = env.start();
-    let created = env.ok(&["service-account", "create", "portal"]);
+    let created = env.ok(&["service-account", "create", "portal", "--role", "portal"]);
     let sdk_secret = created.lines().last().unwrap().trim().to_string();
     let added = env.run_with_stdin(
         &["user", "add", "jan", "--password-stdin"],
@@ -385,7 +385,7 @@ async fn unreachable_sdk_is_reported_and_readyz_fails() {
 async fn portal_becomes_ready_when_the_server_comes_back() {
     let env = Env::new(Backend::Sqlite).await;
     let mut server = env.start();
-    let created = env.ok(&["service-account", "create", "portal"]);
+    let created = env.ok(&["service-account", "create", "portal", "--role", "portal"]);
     let sdk_secret = created.lines().last().unwrap().trim().to_string();
     let (addr, fingerprint) = (server.addr.clone(), server.fingerprint.clone());
     server.terminate();

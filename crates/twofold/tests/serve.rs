@@ -290,7 +290,7 @@ async fn mismatched_certificate_and_key_are_refused() {
 async fn client_addresses_behind_trusted_proxies() {
     async fn seen_ip(env: &Env, forwarded: &str) -> String {
         let secret = env
-            .ok(&["service-account", "create", "probe"])
+            .ok(&["service-account", "create", "probe", "--role", "validate"])
             .lines()
             .last()
             .unwrap()

@@ -24,7 +24,14 @@ async fn healthz() -> Json<Value> {
 
 /// 200 only when the database answers within a few seconds.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match tokio::time::timeout(READY_TIMEOUT, state.service.ready()).await {
+    match tokio::time::timeout(
+        READY_TIMEOUT,
+        state
+            .service
+            .ready(&twofold_core::Ctx::portal_visitor(None)),
+    )
+    .await
+    {
         Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{Browser, Portal, PASSWORD};
-use twofold_core::service::MfaService;
 use twofold_core::user::UserPatch;
+use twofold_core::AdminService;
 use twofold_core::Ctx;
 use twofold_testkit::db::Backend;
 
@@ -302,7 +302,12 @@ async fn abandoned_wizard_saves_nothing(backend: Backend) {
     assert_eq!(b2.h1(), "Set up your account");
     let jan = p.engine.get_user(&Ctx::cli(), "jan").await.unwrap();
     assert!(jan.default_method.is_none());
-    assert!(p.engine.admin_tokens("jan").await.unwrap().is_empty());
+    assert!(p
+        .engine
+        .tokens(&Ctx::cli(), "jan")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn third_party_tokens_follow_their_settings(backend: Backend) {
@@ -663,7 +668,7 @@ async fn tokens_and_method_in_the_account(backend: Backend) {
     p.user("jan").await;
     let mut b = p.browser();
     let first = enroll_app(&p, &mut b, "jan").await;
-    let tokens = p.engine.admin_tokens("jan").await.unwrap();
+    let tokens = p.engine.tokens(&Ctx::cli(), "jan").await.unwrap();
     assert_eq!(tokens.len(), 1);
     // The only token of an OATH user cannot be removed.
     b.submit(
@@ -703,7 +708,7 @@ async fn tokens_and_method_in_the_account(backend: Backend) {
     )
     .await;
     assert!(b.notice().unwrap().contains("removed"));
-    assert_eq!(p.engine.admin_tokens("jan").await.unwrap().len(), 1);
+    assert_eq!(p.engine.tokens(&Ctx::cli(), "jan").await.unwrap().len(), 1);
 
     // Method changes only when allowed.
     b.submit("/portal/account/method", &[("method", "oath_token")])
@@ -784,7 +789,11 @@ async fn preset_method_with_pin(backend: Backend) {
     assert_eq!(b.h1(), "Set up your account");
     assert!(b.has("id=\"pin\""), "the wizard asks for a PIN: {}", b.page);
     assert!(
-        p.engine.admin_tokens("jan").await.unwrap().is_empty(),
+        p.engine
+            .tokens(&Ctx::cli(), "jan")
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing saved yet"
     );
     b.submit("/portal/enroll/finish", &[("pin", "1234")]).await;

@@ -5,11 +5,11 @@
 #[macro_use]
 mod common;
 
-use common::{Mode, Portal, PASSWORD, SERVICE_ACCOUNT};
+use common::{full_admin, Mode, Portal, PASSWORD, SERVICE_ACCOUNT};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use twofold_core::audit::AuditQuery;
-use twofold_core::service::MfaService;
+use twofold_core::AdminService;
 use twofold_core::{Ctx, Engine};
 use twofold_testkit::db::Backend;
 
@@ -26,7 +26,7 @@ impl Sdk {
             Some(s) => s.to_string(),
             None => {
                 p.engine
-                    .create_service_account(&Ctx::cli(), SERVICE_ACCOUNT)
+                    .create_service_account(&Ctx::cli(), SERVICE_ACCOUNT, full_admin())
                     .await
                     .unwrap()
                     .1
@@ -378,7 +378,14 @@ async fn portal_operations_refuse_bad_input(backend: Backend) {
         .await;
     assert_eq!(s, 200);
     assert_eq!(v["portal"]["allow_bypass"], true);
-    assert!(p.engine.settings().await.unwrap().portal.allow_bypass);
+    assert!(
+        p.engine
+            .settings(&Ctx::cli())
+            .await
+            .unwrap()
+            .portal
+            .allow_bypass
+    );
     let changed = p
         .engine
         .audit_events(

@@ -8,7 +8,7 @@ use common::{Api, Portal, PASSWORD};
 use serde_json::{json, Value};
 use twofold_core::factors::OathAlgorithm;
 use twofold_core::oath;
-use twofold_core::service::MfaService;
+use twofold_core::AdminService;
 use twofold_core::Ctx;
 use twofold_testkit::db::Backend;
 

@@ -15,9 +15,9 @@ use twofold_core::challenge::{ChallengeReason, ChallengeState};
 use twofold_core::clock::Clock;
 use twofold_core::factors::OathAlgorithm;
 use twofold_core::oath;
-use twofold_core::service::MfaService;
+use twofold_core::{AdminService, Verifier};
 use twofold_core::{Ctx, Error};
-use twofold_sdk::{ClientOptions, RemoteService, SdkClient, Trust};
+use twofold_sdk::{ClientOptions, RemoteVerifier, SdkClient, Trust};
 use twofold_testkit::db::Backend;
 
 /// The three steps, on the shared SDK caller.
@@ -615,7 +615,7 @@ async fn remote_service_follows_challenges(backend: Backend) {
     let p = Portal::start(backend).await;
     let api = Api::new(&p, "radius").await;
     enrolled(&api, "hal", "oath_token:oath_pin").await;
-    let remote = RemoteService::new(
+    let remote = RemoteVerifier::new(
         SdkClient::new(ClientOptions::new(
             &p.server_base,
             &api.user,
@@ -675,10 +675,11 @@ async fn remote_service_follows_challenges(backend: Backend) {
         )
     );
     // The remote call ran as the service account, which owns the challenge.
-    let in_process = Ctx {
-        actor: twofold_core::Actor::ServiceAccount("radius".into()),
-        source_ip: None,
-    };
+    let in_process = Ctx::new(
+        twofold_core::Actor::ServiceAccount("radius".into()),
+        twofold_core::Access::administrator(twofold_core::Permissions::all(), Default::default()),
+        None,
+    );
     assert_eq!(
         p.engine
             .authentication_status(&in_process, &id)

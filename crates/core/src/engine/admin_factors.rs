@@ -1,29 +1,35 @@
-//! Administrators' direct management of tokens and security questions (CLI
-//! today, admin pages and SDK later): no proof from the user is involved.
+//! Administrators' direct management of tokens, PINs, bypasses and security
+//! questions (CLI, SDK, admin pages): no proof from the user is involved, so
+//! each is held to a permission and scope.
 
 use crate::audit::ResultCode;
 use crate::error::{Error, Result};
-use crate::factors::{
-    oath_seed_label, NewOathToken, OathKind, OathParams, OathToken, SecurityQuestion,
-};
+use crate::factors::{oath_seed_label, NewOathToken, OathKind, OathParams, SecurityQuestion};
 use crate::oath;
+use crate::principal::{Need, Subject};
 use crate::questions::validate_question_text;
-use crate::service::Ctx;
+use crate::service::{AddedToken, Ctx};
+use crate::user::{DefaultMethod, MethodKind, Mode, Permission};
 use crate::validate;
+
+const SETTINGS: Need = Need::Permission(Permission::ManageSettings);
+const TOKENS: Need = Need::Permission(Permission::ManageOathTokens);
 
 use super::Engine;
 
 impl Engine {
-    pub async fn admin_add_token(
+    /// A user with no method yet gets `oath_token` with the token, like the
+    /// original console did: otherwise the token would not let them sign in.
+    pub(super) async fn admin_add_token(
         &self,
         ctx: &Ctx,
         username: &str,
         secret_base32: &str,
         params: OathParams,
         label: &str,
-    ) -> Result<OathToken> {
+    ) -> Result<AddedToken> {
         const EVENT: &str = "token.add";
-        let user = self.subject(ctx, EVENT, username).await?;
+        let user = self.subject_for(ctx, EVENT, username, TOKENS).await?;
         let checked = oath::parse_base32_secret(secret_base32)
             .and_then(|s| oath::validate_params(&params).map(|_| s));
         let secret = self
@@ -61,17 +67,28 @@ impl Engine {
             ResultCode::SuccessTokenAdded,
         );
         ev.method = Some("oath_token".into());
-        self.store.add_oath_token(user.id, &token, &ev).await
+        if user.default_method.is_none() {
+            ev.detail = Some("method set to oath_token".into());
+        }
+        let method = DefaultMethod {
+            method: MethodKind::OathToken,
+            mode: Mode::Oath,
+        };
+        let (token, method_set) = self
+            .store
+            .give_oath_token(user.id, &token, method, &ev)
+            .await?;
+        Ok(AddedToken { token, method_set })
     }
 
-    pub async fn admin_tokens(&self, username: &str) -> Result<Vec<OathToken>> {
-        let user = self.user(username).await?;
-        self.store.oath_tokens(user.id).await
-    }
-
-    pub async fn admin_delete_token(&self, ctx: &Ctx, username: &str, token_id: i64) -> Result<()> {
+    pub(super) async fn admin_delete_token(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        token_id: i64,
+    ) -> Result<()> {
         const EVENT: &str = "token.delete";
-        let user = self.subject(ctx, EVENT, username).await?;
+        let user = self.subject_for(ctx, EVENT, username, TOKENS).await?;
         let ev = self.event(
             ctx,
             EVENT,
@@ -86,13 +103,15 @@ impl Engine {
         }
     }
 
-    pub async fn admin_add_question(
+    pub(super) async fn admin_add_question(
         &self,
         ctx: &Ctx,
         language: &str,
         text: &str,
     ) -> Result<SecurityQuestion> {
         const EVENT: &str = "question.add";
+        self.authorize(ctx, EVENT, SETTINGS, Subject::Global)
+            .await?;
         let checked = validate::language(language).and_then(|l| {
             let l = l.ok_or_else(|| Error::invalid("language", "must not be empty"))?;
             Ok((l, validate_question_text(text)?))
@@ -106,12 +125,10 @@ impl Engine {
         }
     }
 
-    pub async fn admin_questions(&self, language: Option<&str>) -> Result<Vec<SecurityQuestion>> {
-        self.store.questions(language).await
-    }
-
-    pub async fn admin_delete_question(&self, ctx: &Ctx, id: i64) -> Result<()> {
+    pub(super) async fn admin_delete_question(&self, ctx: &Ctx, id: i64) -> Result<()> {
         const EVENT: &str = "question.delete";
+        self.authorize(ctx, EVENT, SETTINGS, Subject::Global)
+            .await?;
         let mut ev = self.event(ctx, EVENT, None, ResultCode::SuccessQuestionDeleted);
         ev.detail = Some(format!("question {id}"));
         if self.store.delete_question(id, &ev).await? {
@@ -123,10 +140,17 @@ impl Engine {
     }
 
     /// An administrator sets (or resets) a user's PIN; the PIN rules apply.
-    pub async fn admin_set_pin(&self, ctx: &Ctx, username: &str, pin_code: &str) -> Result<()> {
+    pub(super) async fn admin_set_pin(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        pin_code: &str,
+    ) -> Result<()> {
         const EVENT: &str = "pin.set";
         let settings = self.settings_now().await?;
-        let user = self.subject(ctx, EVENT, username).await?;
+        let user = self
+            .subject_for(ctx, EVENT, username, Need::Permission(Permission::ResetPin))
+            .await?;
         if let Err(e) = crate::pin::check_pin(pin_code, &settings.pin, &user.phones()) {
             return self.refuse(ctx, EVENT, Some(&user.username), e).await;
         }
@@ -150,7 +174,7 @@ impl Engine {
 
     /// An administrator grants a one-time bypass (not bound by the portal's
     /// "allow users to initiate" setting, which is about users themselves).
-    pub async fn admin_grant_bypass(
+    pub(super) async fn admin_grant_bypass(
         &self,
         ctx: &Ctx,
         username: &str,
@@ -159,7 +183,14 @@ impl Engine {
     ) -> Result<time::OffsetDateTime> {
         const EVENT: &str = "bypass.grant";
         let settings = self.settings_now().await?;
-        let user = self.subject(ctx, EVENT, username).await?;
+        let user = self
+            .subject_for(
+                ctx,
+                EVENT,
+                username,
+                Need::Permission(Permission::GrantBypass),
+            )
+            .await?;
         let secs = seconds.unwrap_or(settings.portal.bypass_default_seconds);
         if secs == 0 || secs > 86_400 {
             return self
@@ -200,7 +231,7 @@ impl Engine {
 
     /// Brings an event-based token that drifted beyond the look-ahead back in
     /// step with two consecutive codes.
-    pub async fn admin_resync_token(
+    pub(super) async fn admin_resync_token(
         &self,
         ctx: &Ctx,
         username: &str,
@@ -209,7 +240,7 @@ impl Engine {
         code2: &str,
     ) -> Result<()> {
         const EVENT: &str = "token.resync";
-        let user = self.subject(ctx, EVENT, username).await?;
+        let user = self.subject_for(ctx, EVENT, username, TOKENS).await?;
         let tokens = self.store.oath_tokens(user.id).await?;
         let Some(token) = tokens.into_iter().find(|t| t.id == token_id) else {
             return self
@@ -260,11 +291,5 @@ impl Engine {
             )
             .await
         }
-    }
-
-    /// Records a read through the SDK, so every call appears in the audit log.
-    pub async fn audit_read(&self, ctx: &Ctx, event: &str, subject: Option<&str>) -> Result<()> {
-        let ev = self.event(ctx, event, subject, ResultCode::Success);
-        self.store.append_audit(&ev).await.map(|_| ())
     }
 }

@@ -140,7 +140,7 @@ impl Engine {
     pub(super) async fn challenge_status(&self, ctx: &Ctx, id: &str) -> Result<Authentication> {
         let c = self.own_challenge(ctx, STATUS, id).await?;
         let c = self.settle(ctx, c).await?;
-        self.audit_read(ctx, STATUS, Some(&c.username)).await?;
+        crate::service::AdminService::record_read(self, ctx, STATUS, Some(&c.username)).await?;
         Ok(Authentication::of(&c))
     }
 

@@ -1,35 +1,35 @@
-//! The engine: every business rule, behind `MfaService`. Handlers and CLI
-//! commands parse, call one method here, and render.
+//! The engine: every business rule, behind the service traits (`Verifier`,
+//! `PortalService`, `AdminService`), each implemented in its own file.
+//! Handlers and CLI commands parse, call one trait method, and render.
+//! Every operation asks `authorize` (or `subject_for`) first.
 
+mod admin;
 mod admin_factors;
 mod challenges;
 mod oath_check;
 mod portal;
+mod portal_service;
 mod service_accounts;
 mod sessions;
 mod validate_passcode;
+mod verifier;
 
 pub use oath_check::PasscodeCheck;
 pub use validate_passcode::{ValidateReason, Validation};
 
-use async_trait::async_trait;
 use std::sync::Arc;
-use time::OffsetDateTime;
 
-use crate::audit::{AuditEvent, AuditQuery, NewAuditEvent, ResultCode};
+use crate::audit::{NewAuditEvent, ResultCode};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::factors::OathToken;
 use crate::password::SecretHasher;
-use crate::portal::{
-    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, Proof, SignIn, Verified,
-};
-use crate::ports::{Store, UserQuery};
+use crate::ports::Store;
+use crate::principal::{Need, Subject};
 use crate::sealing::SealingKey;
-use crate::service::{CreateUser, Ctx, MfaService, PrimaryOutcome};
-use crate::settings::{key_def, Settings};
+use crate::service::{CreateUser, Ctx};
+use crate::settings::Settings;
 use crate::throttle::Throttle;
-use crate::user::{Admin, DefaultMethod, MethodKind, NewUser, Permission, User, UserPatch};
+use crate::user::{DefaultMethod, NewUser, User, UserPatch};
 use crate::validate;
 
 pub struct Engine {
@@ -178,6 +178,7 @@ impl Engine {
         NewAuditEvent {
             at: self.clock.now(),
             actor: ctx.actor.to_string(),
+            via: ctx.via.as_ref().map(ToString::to_string),
             subject: subject.map(str::to_string),
             event: event.to_string(),
             method: None,
@@ -234,6 +235,57 @@ impl Engine {
             Ok(u) => Ok(u),
             Err(e) => self.refuse(ctx, event, Some(username), e).await,
         }
+    }
+
+    /// Refuses — audited — unless `ctx` may do `need` to `subject`.
+    async fn authorize(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        need: Need,
+        subject: Subject<'_>,
+    ) -> Result<()> {
+        match ctx.access.authorize(need, subject) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let name = match subject {
+                    Subject::User(u) => Some(u.username.as_str()),
+                    Subject::Global => None,
+                };
+                self.refuse(ctx, event, name, e).await
+            }
+        }
+    }
+
+    /// Refuses — audited — unless `ctx` holds `need` at all, before anything
+    /// is looked up: a caller without it learns nothing about who exists.
+    async fn require(&self, ctx: &Ctx, event: &str, need: Need, named: Option<&str>) -> Result<()> {
+        if ctx.access.allows(need) {
+            return Ok(());
+        }
+        self.refuse(
+            ctx,
+            event,
+            named,
+            Error::Forbidden(format!("this caller may not use {need}")),
+        )
+        .await
+    }
+
+    /// The user an administrative action is about, once `ctx` may do `need`
+    /// to them (permission, then existence, then scope; each refusal audited).
+    async fn subject_for(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        username: &str,
+        need: Need,
+    ) -> Result<User> {
+        self.require(ctx, event, need, Some(username)).await?;
+        let user = self.subject(ctx, event, username).await?;
+        self.authorize(ctx, event, need, Subject::User(&user))
+            .await?;
+        Ok(user)
     }
 
     async fn user(&self, username: &str) -> Result<User> {
@@ -327,413 +379,5 @@ impl Engine {
             changed.push("default_method");
         }
         Ok(changed)
-    }
-
-    /// Makes the first portal administrator: creates the user when missing
-    /// (a password is then required) and grants every permission over all
-    /// users. Refused once any administrator exists.
-    pub async fn bootstrap_admin(
-        &self,
-        ctx: &Ctx,
-        username: &str,
-        password: Option<String>,
-    ) -> Result<Admin> {
-        const EVENT: &str = "admin.bootstrap";
-        if self.store.count_admins().await? > 0 {
-            return self
-                .refuse(
-                    ctx,
-                    EVENT,
-                    Some(username),
-                    Error::Conflict(
-                        "an administrator already exists; bootstrap only makes the first one"
-                            .into(),
-                    ),
-                )
-                .await;
-        }
-        let user = match self.store.find_user(username).await? {
-            Some(u) => {
-                if let Some(pw) = password {
-                    self.set_password(ctx, &u.username, pw).await?;
-                }
-                u
-            }
-            None => {
-                if password.is_none() {
-                    return self
-                        .refuse(
-                            ctx,
-                            EVENT,
-                            Some(username),
-                            Error::invalid("password", "a new administrator needs a password"),
-                        )
-                        .await;
-                }
-                self.create_user(
-                    ctx,
-                    CreateUser {
-                        username: username.to_string(),
-                        password,
-                        ..Default::default()
-                    },
-                )
-                .await?
-            }
-        };
-        let ev = self.event(
-            ctx,
-            EVENT,
-            Some(&user.username),
-            ResultCode::SuccessAdminGranted,
-        );
-        self.store
-            .put_admin(user.id, &Permission::ALL, None, &ev)
-            .await?;
-        Ok(Admin {
-            user_id: user.id,
-            username: user.username,
-            permissions: Permission::ALL.to_vec(),
-            scope_group: None,
-        })
-    }
-
-    pub async fn admins(&self) -> Result<Vec<Admin>> {
-        self.store.list_admins().await
-    }
-
-    pub async fn admin_count(&self) -> Result<u64> {
-        self.store.count_admins().await
-    }
-}
-
-#[async_trait]
-impl MfaService for Engine {
-    async fn ready(&self) -> Result<()> {
-        self.store.ping().await
-    }
-
-    async fn settings(&self) -> Result<Settings> {
-        let rows = self.store.settings_rows().await?;
-        let (settings, unknown) = Settings::from_rows(rows)?;
-        if !unknown.is_empty() {
-            tracing::warn!(
-                ?unknown,
-                "ignoring stored settings this version does not know"
-            );
-        }
-        Ok(settings)
-    }
-
-    async fn set_setting(
-        &self,
-        ctx: &Ctx,
-        key: &str,
-        value: serde_json::Value,
-    ) -> Result<Settings> {
-        const EVENT: &str = "settings.set";
-        let current = self.load_settings().await?;
-        let (next, value) = match current.with_value(key, value) {
-            Ok(v) => v,
-            Err(e) => return self.refuse(ctx, EVENT, None, e).await,
-        };
-        let def = key_def(key)?;
-        let default = Settings::default().to_map().get(def.key).cloned();
-        let row = if default.as_ref() == Some(&value) {
-            None
-        } else {
-            Some(value.to_string())
-        };
-        let mut ev = self.event(ctx, EVENT, None, ResultCode::SuccessSettingChanged);
-        ev.detail = Some(format!("{}={}", def.key, value));
-        self.store
-            .write_settings(&[(def.key.to_string(), row)], &ev)
-            .await?;
-        self.forget_settings();
-        Ok(next)
-    }
-
-    async fn reset_setting(&self, ctx: &Ctx, key: &str) -> Result<Settings> {
-        let def = match key_def(key) {
-            Ok(d) => d,
-            Err(e) => return self.refuse(ctx, "settings.reset", None, e).await,
-        };
-        let default = Settings::default().to_map()[def.key].clone();
-        self.set_setting(ctx, def.key, default).await
-    }
-
-    async fn create_user(&self, ctx: &Ctx, req: CreateUser) -> Result<User> {
-        const EVENT: &str = "user.create";
-        let subject = req.username.trim().to_string();
-        let new = match self.validated_new_user(req).await {
-            Ok(n) => n,
-            Err(e) => return self.refuse(ctx, EVENT, Some(&subject), e).await,
-        };
-        let ev = self.event(
-            ctx,
-            EVENT,
-            Some(&new.username),
-            ResultCode::SuccessUserCreated,
-        );
-        match self.store.create_user(&new, &ev).await {
-            Ok(u) => Ok(u),
-            Err(e) => self.refuse(ctx, EVENT, Some(&new.username), e).await,
-        }
-    }
-
-    async fn get_user(&self, _ctx: &Ctx, username: &str) -> Result<User> {
-        self.user(username).await
-    }
-
-    async fn list_users(&self, _ctx: &Ctx, query: UserQuery) -> Result<Vec<User>> {
-        self.store.list_users(&query).await
-    }
-
-    async fn update_user(&self, ctx: &Ctx, username: &str, patch: UserPatch) -> Result<User> {
-        const EVENT: &str = "user.update";
-        let mut user = self.subject(ctx, EVENT, username).await?;
-        if patch.is_empty() {
-            return self
-                .refuse(
-                    ctx,
-                    EVENT,
-                    Some(username),
-                    Error::invalid("patch", "nothing to change"),
-                )
-                .await;
-        }
-        let country = self.settings_now().await?.phone.default_country;
-        let changed = self
-            .checked(
-                ctx,
-                EVENT,
-                Some(username),
-                Self::apply_patch(&mut user, patch, &country),
-            )
-            .await?;
-        self.save(
-            ctx,
-            EVENT,
-            user,
-            ResultCode::SuccessUserUpdated,
-            Some(changed.join(",")),
-        )
-        .await
-    }
-
-    async fn set_user_enabled(&self, ctx: &Ctx, username: &str, enabled: bool) -> Result<User> {
-        let (event, code) = if enabled {
-            ("user.enable", ResultCode::SuccessUserEnabled)
-        } else {
-            ("user.disable", ResultCode::SuccessUserDisabled)
-        };
-        let mut user = self.subject(ctx, event, username).await?;
-        user.enabled = enabled;
-        self.save(ctx, event, user, code, None).await
-    }
-
-    async fn unblock_user(&self, ctx: &Ctx, username: &str) -> Result<User> {
-        const EVENT: &str = "user.unblock";
-        let mut user = self.subject(ctx, EVENT, username).await?;
-        user.locked_until = None;
-        user.fraud_blocked = false;
-        self.save(ctx, EVENT, user, ResultCode::SuccessUserUnlocked, None)
-            .await
-    }
-
-    async fn delete_user(&self, ctx: &Ctx, username: &str) -> Result<()> {
-        const EVENT: &str = "user.delete";
-        let user = self.subject(ctx, EVENT, username).await?;
-        let ev = self.event(
-            ctx,
-            EVENT,
-            Some(&user.username),
-            ResultCode::SuccessUserDeleted,
-        );
-        if self.store.delete_user(user.id, &ev).await? {
-            Ok(())
-        } else {
-            self.refuse(ctx, EVENT, Some(username), Error::NotFound("user"))
-                .await
-        }
-    }
-
-    async fn set_password(&self, ctx: &Ctx, username: &str, password: String) -> Result<()> {
-        const EVENT: &str = "user.password";
-        let user = self.subject(ctx, EVENT, username).await?;
-        if let Err(e) = validate::password(&password) {
-            return self.refuse(ctx, EVENT, Some(&user.username), e).await;
-        }
-        let hash = self.hasher.hash(password).await?;
-        let ev = self.event(
-            ctx,
-            EVENT,
-            Some(&user.username),
-            ResultCode::SuccessPasswordChanged,
-        );
-        self.store.set_password_hash(user.id, &hash, &ev).await
-    }
-
-    async fn check_password(
-        &self,
-        ctx: &Ctx,
-        username: &str,
-        password: String,
-    ) -> Result<PrimaryOutcome> {
-        let (user, matched) = self.primary_check(ctx, username, password).await?;
-        Ok(match user {
-            Some(u)
-                if matched && u.status(self.clock.now()) == crate::user::UserStatus::Enabled =>
-            {
-                PrimaryOutcome::Accepted(Box::new(u))
-            }
-            _ => PrimaryOutcome::Rejected,
-        })
-    }
-
-    async fn audit_events(&self, _ctx: &Ctx, query: AuditQuery) -> Result<Vec<AuditEvent>> {
-        self.store.audit_events(&query).await
-    }
-
-    async fn begin_sign_in(&self, ctx: &Ctx, username: &str, password: String) -> Result<SignIn> {
-        self.portal_begin_sign_in(ctx, username, password).await
-    }
-
-    async fn verify(
-        &self,
-        ctx: &Ctx,
-        username: &str,
-        proof: Proof,
-        code: Option<String>,
-        answers: Vec<(i64, String)>,
-    ) -> Result<Verified> {
-        self.portal_verify(ctx, username, proof, code, answers)
-            .await
-    }
-
-    async fn enrollment_options(&self, ctx: &Ctx, username: &str) -> Result<EnrollmentOptions> {
-        self.portal_enrollment_options(ctx, username).await
-    }
-
-    async fn new_oath_secret(&self, ctx: &Ctx, username: &str) -> Result<PendingOath> {
-        self.portal_new_oath_secret(ctx, username).await
-    }
-
-    async fn import_oath_secret(
-        &self,
-        ctx: &Ctx,
-        username: &str,
-        import: ImportOath,
-    ) -> Result<PendingOath> {
-        self.portal_import_oath_secret(ctx, username, import).await
-    }
-
-    async fn confirm_oath(
-        &self,
-        ctx: &Ctx,
-        username: &str,
-        pending: String,
-        code: String,
-    ) -> Result<String> {
-        self.portal_confirm_oath(ctx, username, pending, code).await
-    }
-
-    async fn finish_enrollment(
-        &self,
-        ctx: &Ctx,
-        username: &str,
-        finish: FinishEnrollment,
-    ) -> Result<User> {
-        self.portal_finish_enrollment(ctx, username, finish).await
-    }
-
-    async fn account(&self, ctx: &Ctx, username: &str) -> Result<Account> {
-        self.portal_account(ctx, username).await
-    }
-
-    async fn change_pin(&self, ctx: &Ctx, username: &str, pin: String) -> Result<()> {
-        self.portal_change_pin(ctx, username, pin).await
-    }
-
-    async fn change_answers(
-        &self,
-        ctx: &Ctx,
-        username: &str,
-        answers: Vec<(i64, String)>,
-    ) -> Result<()> {
-        self.portal_change_answers(ctx, username, answers).await
-    }
-
-    async fn add_oath_token(
-        &self,
-        ctx: &Ctx,
-        username: &str,
-        confirmed: String,
-        label: String,
-    ) -> Result<OathToken> {
-        self.portal_add_oath_token(ctx, username, confirmed, label)
-            .await
-    }
-
-    async fn delete_oath_token(&self, ctx: &Ctx, username: &str, token_id: i64) -> Result<()> {
-        self.portal_delete_oath_token(ctx, username, token_id).await
-    }
-
-    async fn change_language(&self, ctx: &Ctx, username: &str, language: String) -> Result<User> {
-        self.portal_change_language(ctx, username, language).await
-    }
-
-    async fn change_method(&self, ctx: &Ctx, username: &str, method: MethodKind) -> Result<User> {
-        self.portal_change_method(ctx, username, method).await
-    }
-
-    async fn start_bypass(
-        &self,
-        ctx: &Ctx,
-        username: &str,
-        seconds: Option<u32>,
-    ) -> Result<OffsetDateTime> {
-        self.portal_start_bypass(ctx, username, seconds).await
-    }
-
-    async fn validate(&self, ctx: &Ctx, username: &str, passcode: &str) -> Result<Validation> {
-        self.validate_passcode(ctx, username, passcode).await
-    }
-
-    async fn start_authentication(
-        &self,
-        ctx: &Ctx,
-        username: &str,
-    ) -> Result<crate::challenge::Authentication> {
-        self.start_challenge(ctx, username).await
-    }
-
-    async fn authentication_status(
-        &self,
-        ctx: &Ctx,
-        id: &str,
-    ) -> Result<crate::challenge::Authentication> {
-        self.challenge_status(ctx, id).await
-    }
-
-    async fn answer_authentication(
-        &self,
-        ctx: &Ctx,
-        id: &str,
-        passcode: &str,
-    ) -> Result<crate::challenge::Authentication> {
-        self.answer_challenge(ctx, id, passcode).await
-    }
-
-    async fn session_load(&self, id_hash: &str) -> Result<Option<String>> {
-        self.sessions_load(id_hash).await
-    }
-
-    async fn session_save(&self, id_hash: &str, data: String, ttl_seconds: i64) -> Result<()> {
-        self.sessions_save(id_hash, data, ttl_seconds).await
-    }
-
-    async fn session_drop(&self, id_hash: &str) -> Result<()> {
-        self.store.session_delete(id_hash).await
     }
 }

@@ -1,7 +1,7 @@
 use anyhow::Result;
 use std::time::Duration;
 use twofold_core::audit::{AuditEvent, AuditQuery};
-use twofold_core::{Ctx, Engine, MfaService};
+use twofold_core::{AdminService, Ctx};
 
 use super::output;
 use super::output::out;
@@ -21,7 +21,10 @@ fn print(e: &AuditEvent, json: bool) -> Result<()> {
         output::when(e.at),
         e.event,
         e.result.as_str(),
-        e.actor,
+        match &e.via {
+            Some(via) => format!("{} via {via}", e.actor),
+            None => e.actor.clone(),
+        },
         dash(&e.subject),
         e.source_ip
             .map(|ip| ip.to_string())
@@ -34,17 +37,16 @@ fn print(e: &AuditEvent, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(engine: &Engine, cmd: AuditCommand) -> Result<()> {
-    let ctx = Ctx::cli();
+pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
     let AuditCommand::Tail {
         lines,
         user,
         follow,
         json,
     } = cmd;
-    let mut events = engine
+    let mut events = svc
         .audit_events(
-            &ctx,
+            ctx,
             AuditQuery {
                 limit: lines.clamp(1, 1000),
                 subject: user.clone(),
@@ -70,9 +72,9 @@ pub async fn run(engine: &Engine, cmd: AuditCommand) -> Result<()> {
         let mut fresh = Vec::new();
         let mut before = None;
         loop {
-            let page = engine
+            let page = svc
                 .audit_events(
-                    &ctx,
+                    ctx,
                     AuditQuery {
                         limit: PAGE,
                         after_id: Some(last),

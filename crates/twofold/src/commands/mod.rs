@@ -12,6 +12,7 @@ mod user;
 use anyhow::Result;
 use output::out;
 use std::io::{BufRead, IsTerminal};
+use twofold_core::{AdminService, Ctx};
 
 use crate::cli::{Cli, Command, ConfigCommand, PasswordInput};
 use crate::config::{self, Config};
@@ -62,40 +63,85 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => {
             logging::init_cli();
             let opened = runtime::open(&config).await?;
-            user::run(&opened.engine, cmd).await
+            user::run(
+                opened.engine.as_ref(),
+                &acting(&opened, cli.act_as.as_deref()).await?,
+                cmd,
+            )
+            .await
         }
         Command::Settings(cmd) => {
             logging::init_cli();
             let opened = runtime::open(&config).await?;
-            settings::run(&opened.engine, cmd).await
+            settings::run(
+                opened.engine.as_ref(),
+                &acting(&opened, cli.act_as.as_deref()).await?,
+                cmd,
+            )
+            .await
         }
         Command::Audit(cmd) => {
             logging::init_cli();
             let opened = runtime::open(&config).await?;
-            audit::run(&opened.engine, cmd).await
+            audit::run(
+                opened.engine.as_ref(),
+                &acting(&opened, cli.act_as.as_deref()).await?,
+                cmd,
+            )
+            .await
         }
         Command::Admin(cmd) => {
             logging::init_cli();
             let opened = runtime::open(&config).await?;
-            admin::run(&opened.engine, cmd).await
+            admin::run(
+                opened.engine.as_ref(),
+                &acting(&opened, cli.act_as.as_deref()).await?,
+                cmd,
+            )
+            .await
         }
         Command::Token(cmd) => {
             logging::init_cli();
             let opened = runtime::open(&config).await?;
-            token::run(&opened.engine, cmd).await
+            token::run(
+                opened.engine.as_ref(),
+                &acting(&opened, cli.act_as.as_deref()).await?,
+                cmd,
+            )
+            .await
         }
         Command::ServiceAccount(cmd) => {
             logging::init_cli();
             let opened = runtime::open(&config).await?;
-            service_account::run(&opened.engine, cmd).await
+            service_account::run(
+                opened.engine.as_ref(),
+                &acting(&opened, cli.act_as.as_deref()).await?,
+                cmd,
+            )
+            .await
         }
         Command::Openapi => unreachable!("handled above"),
         Command::Questions(cmd) => {
             logging::init_cli();
             let opened = runtime::open(&config).await?;
-            questions::run(&opened.engine, cmd).await
+            questions::run(
+                opened.engine.as_ref(),
+                &acting(&opened, cli.act_as.as_deref()).await?,
+                cmd,
+            )
+            .await
         }
     }
+}
+
+/// Who the command acts as: the CLI itself (a full administrator), or with
+/// `--as USERNAME` that portal administrator, held to their permissions.
+async fn acting(opened: &runtime::Opened, act_as: Option<&str>) -> Result<Ctx> {
+    let cli = Ctx::cli();
+    Ok(match act_as {
+        None => cli,
+        Some(name) => opened.engine.act_as(&cli, name).await?,
+    })
 }
 
 /// A password from standard input (`--password-stdin`) or typed twice at a

@@ -1,18 +1,17 @@
 use anyhow::Result;
-use twofold_core::{Ctx, Engine};
+use twofold_core::{AdminService, Ctx};
 
 use super::output::{self, out};
 use crate::cli::QuestionsCommand;
 
-pub async fn run(engine: &Engine, cmd: QuestionsCommand) -> Result<()> {
-    let ctx = Ctx::cli();
+pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: QuestionsCommand) -> Result<()> {
     match cmd {
         QuestionsCommand::Add { language, text } => {
-            let q = engine.admin_add_question(&ctx, &language, &text).await?;
+            let q = svc.add_question(ctx, &language, &text).await?;
             out!("added question {} ({}): {}", q.id, q.language, q.text);
         }
         QuestionsCommand::List { language, json } => {
-            let qs = engine.admin_questions(language.as_deref()).await?;
+            let qs = svc.questions(ctx, language.as_deref()).await?;
             if json {
                 return output::json(&qs);
             }
@@ -23,7 +22,7 @@ pub async fn run(engine: &Engine, cmd: QuestionsCommand) -> Result<()> {
             output::table(&["ID", "LANG", "QUESTION"], &rows);
         }
         QuestionsCommand::Delete { id } => {
-            engine.admin_delete_question(&ctx, id).await?;
+            svc.delete_question(ctx, id).await?;
             out!("deleted question {id}");
         }
     }

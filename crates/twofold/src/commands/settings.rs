@@ -1,7 +1,7 @@
 use anyhow::Result;
 use serde::Serialize;
 use twofold_core::settings::{display_value, key_def, parse_text, KEYS};
-use twofold_core::{Ctx, Engine, MfaService};
+use twofold_core::{AdminService, Ctx};
 
 use super::output;
 use super::output::out;
@@ -16,11 +16,10 @@ struct Row<'a> {
     description: &'a str,
 }
 
-pub async fn run(engine: &Engine, cmd: SettingsCommand) -> Result<()> {
-    let ctx = Ctx::cli();
+pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: SettingsCommand) -> Result<()> {
     match cmd {
         SettingsCommand::Show { json } => {
-            let current = engine.settings().await?.to_map();
+            let current = svc.settings(ctx).await?.to_map();
             let defaults = twofold_core::settings::Settings::default().to_map();
             if json {
                 let rows: Vec<Row> = KEYS
@@ -54,11 +53,11 @@ pub async fn run(engine: &Engine, cmd: SettingsCommand) -> Result<()> {
         SettingsCommand::Set { key, value } => {
             let def = key_def(&key)?;
             let parsed = parse_text(def, &value)?;
-            let next = engine.set_setting(&ctx, def.key, parsed).await?;
+            let next = svc.set_setting(ctx, def.key, parsed).await?;
             out!("{} = {}", def.key, display_value(&next.to_map()[def.key]));
         }
         SettingsCommand::Reset { key } => {
-            let next = engine.reset_setting(&ctx, &key).await?;
+            let next = svc.reset_setting(ctx, &key).await?;
             let def = key_def(&key)?;
             out!(
                 "{} = {} (default)",

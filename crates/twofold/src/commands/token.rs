@@ -1,13 +1,12 @@
 use anyhow::Result;
 use std::io::BufRead;
 use twofold_core::factors::{OathAlgorithm, OathKind, OathParams};
-use twofold_core::{Ctx, Engine};
+use twofold_core::{AdminService, Ctx};
 
 use super::output::{self, out};
 use crate::cli::{TokenAlgorithm, TokenCommand, TokenType};
 
-pub async fn run(engine: &Engine, cmd: TokenCommand) -> Result<()> {
-    let ctx = Ctx::cli();
+pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: TokenCommand) -> Result<()> {
     match cmd {
         TokenCommand::Add {
             username,
@@ -41,13 +40,17 @@ pub async fn run(engine: &Engine, cmd: TokenCommand) -> Result<()> {
                 digits,
                 period,
             };
-            let token = engine
-                .admin_add_token(&ctx, &username, &secret, params, &label)
+            let added = svc
+                .add_token(ctx, &username, &secret, params, &label)
                 .await?;
+            let token = &added.token;
             out!("added token {} ({}) for {username}", token.id, token.label);
+            if added.method_set {
+                out!("{username} had no method; it is now oath_token, so they can sign in with this token");
+            }
         }
         TokenCommand::List { username, json } => {
-            let tokens = engine.admin_tokens(&username).await?;
+            let tokens = svc.tokens(ctx, &username).await?;
             if json {
                 return output::json(&tokens);
             }
@@ -89,13 +92,11 @@ pub async fn run(engine: &Engine, cmd: TokenCommand) -> Result<()> {
             code1,
             code2,
         } => {
-            engine
-                .admin_resync_token(&ctx, &username, id, &code1, &code2)
-                .await?;
+            svc.resync_token(ctx, &username, id, &code1, &code2).await?;
             out!("token {id} of {username} is in step again");
         }
         TokenCommand::Delete { username, id } => {
-            engine.admin_delete_token(&ctx, &username, id).await?;
+            svc.delete_token(ctx, &username, id).await?;
             out!("deleted token {id} of {username}");
         }
     }

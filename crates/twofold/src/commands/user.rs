@@ -3,7 +3,7 @@ use serde::Serialize;
 use twofold_core::ports::UserQuery;
 use twofold_core::service::CreateUser;
 use twofold_core::user::{User, UserPatch};
-use twofold_core::{Ctx, Engine, MfaService};
+use twofold_core::{AdminService, Ctx};
 
 use super::output::out;
 use super::{output, read_password};
@@ -16,15 +16,14 @@ struct UserView<'a> {
     status: String,
 }
 
-fn view<'a>(u: &'a User, engine: &Engine) -> UserView<'a> {
+fn view<'a>(u: &'a User, svc: &dyn AdminService) -> UserView<'a> {
     UserView {
         user: u,
-        status: u.status(engine.clock().now()).to_string(),
+        status: u.status(svc.now()).to_string(),
     }
 }
 
-pub async fn run(engine: &Engine, cmd: UserCommand) -> Result<()> {
-    let ctx = Ctx::cli();
+pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: UserCommand) -> Result<()> {
     match cmd {
         UserCommand::Add {
             username,
@@ -39,9 +38,9 @@ pub async fn run(engine: &Engine, cmd: UserCommand) -> Result<()> {
             } else {
                 None
             };
-            let user = engine
+            let user = svc
                 .create_user(
-                    &ctx,
+                    ctx,
                     CreateUser {
                         username,
                         display_name,
@@ -60,9 +59,9 @@ pub async fn run(engine: &Engine, cmd: UserCommand) -> Result<()> {
             limit,
             json,
         } => {
-            let users = engine
+            let users = svc
                 .list_users(
-                    &ctx,
+                    ctx,
                     UserQuery {
                         prefix,
                         group,
@@ -72,10 +71,10 @@ pub async fn run(engine: &Engine, cmd: UserCommand) -> Result<()> {
                 )
                 .await?;
             if json {
-                let views: Vec<_> = users.iter().map(|u| view(u, engine)).collect();
+                let views: Vec<_> = users.iter().map(|u| view(u, svc)).collect();
                 return output::json(&views);
             }
-            let now = engine.clock().now();
+            let now = svc.now();
             let rows: Vec<Vec<String>> = users
                 .iter()
                 .map(|u| {
@@ -104,11 +103,11 @@ pub async fn run(engine: &Engine, cmd: UserCommand) -> Result<()> {
             );
         }
         UserCommand::Show { username, json } => {
-            let user = engine.get_user(&ctx, &username).await?;
+            let user = svc.get_user(ctx, &username).await?;
             if json {
-                return output::json(&view(&user, engine));
+                return output::json(&view(&user, svc));
             }
-            output::user_detail(&user, engine.clock().now());
+            output::user_detail(&user, svc.now());
         }
         UserCommand::Set {
             username,
@@ -139,30 +138,30 @@ pub async fn run(engine: &Engine, cmd: UserCommand) -> Result<()> {
                 backup_phone,
                 mobile_phone,
             };
-            let user = engine.update_user(&ctx, &username, patch).await?;
+            let user = svc.update_user(ctx, &username, patch).await?;
             out!("updated user {}", user.username);
         }
         UserCommand::Enable { username } => {
-            let user = engine.set_user_enabled(&ctx, &username, true).await?;
+            let user = svc.set_user_enabled(ctx, &username, true).await?;
             out!("enabled user {}", user.username);
         }
         UserCommand::Disable { username } => {
-            let user = engine.set_user_enabled(&ctx, &username, false).await?;
+            let user = svc.set_user_enabled(ctx, &username, false).await?;
             out!("disabled user {}", user.username);
         }
         UserCommand::Unblock { username } => {
-            let user = engine.unblock_user(&ctx, &username).await?;
+            let user = svc.unblock_user(ctx, &username).await?;
             out!("unblocked user {}", user.username);
         }
         UserCommand::Delete { username } => {
-            engine.delete_user(&ctx, &username).await?;
+            svc.delete_user(ctx, &username).await?;
             out!("deleted user {username}");
         }
         UserCommand::Passwd { username, password } => {
             // Fail on an unknown user before asking for a password.
-            let user = engine.get_user(&ctx, &username).await?;
+            let user = svc.get_user(ctx, &username).await?;
             let pw = read_password(&password, true)?.unwrap_or_default();
-            engine.set_password(&ctx, &user.username, pw).await?;
+            svc.set_password(ctx, &user.username, pw).await?;
             out!("password changed for {}", user.username);
         }
     }

@@ -1,6 +1,6 @@
 //! The User Portal: sign-in, second step and fallbacks, the enrollment
 //! wizard and account maintenance. Handlers parse the form, call one
-//! `MfaService` method and render; every rule lives in the engine.
+//! `PortalService` method and render; every rule lives in the engine.
 
 mod i18n;
 mod pages;
@@ -21,7 +21,7 @@ use twofold_core::portal::{
     FinishEnrollment, ImportOath, PendingOath, Proof, SignIn, Skip, Verified,
 };
 use twofold_core::user::{DefaultMethod, MethodKind};
-use twofold_core::{Actor, Ctx, Error};
+use twofold_core::{Ctx, Error};
 
 pub use i18n::{negotiate, Tr, LANGUAGES};
 use pages::*;
@@ -87,7 +87,12 @@ impl Req {
         addr: IpAddr,
         body: Option<&Bytes>,
     ) -> Result<Req, Error> {
-        let session = Session::load(state.service.as_ref(), headers).await?;
+        let session = Session::load(
+            state.service.as_ref(),
+            &Ctx::portal_visitor(Some(addr)),
+            headers,
+        )
+        .await?;
         let form = match body {
             Some(b) => serde_urlencoded::from_bytes::<Vec<(String, String)>>(b)
                 .map_err(|_| Error::invalid("form", "malformed form"))?
@@ -111,10 +116,7 @@ impl Req {
     }
 
     fn ctx(&self, username: &str) -> Ctx {
-        Ctx {
-            actor: Actor::User(username.to_string()),
-            source_ip: Some(self.ip),
-        }
+        Ctx::end_user(username, Some(self.ip))
     }
 
     fn tr(&self, user_lang: Option<&str>) -> Tr {
@@ -128,7 +130,15 @@ impl Req {
 
 /// Saves the session and redirects (POST → 303 → GET).
 async fn finish(state: &AppState, req: Req, to: &str) -> Response {
-    match req.session.save(state.service.as_ref(), now()).await {
+    match req
+        .session
+        .save(
+            state.service.as_ref(),
+            &Ctx::portal_visitor(Some(req.ip)),
+            now(),
+        )
+        .await
+    {
         Ok(cookie) => {
             let mut res = Redirect::to(to).into_response();
             set_cookie(res.headers_mut(), cookie);
@@ -265,7 +275,11 @@ async fn home(
         Ok(match &stage {
             Stage::Anonymous => {
                 let t = req.tr(None);
-                let allowed = svc.settings().await?.portal.allow_login;
+                let allowed = svc
+                    .portal_settings(&Ctx::portal_visitor(Some(req.ip)))
+                    .await?
+                    .portal
+                    .allow_login;
                 let page = SignInPage {
                     t: &t,
                     title: &t.t("title-sign-in"),
@@ -300,7 +314,7 @@ async fn home(
                 confirmed,
             } => {
                 let ctx = req.ctx(username);
-                let user = svc.get_user(&ctx, username).await?;
+                let user = svc.portal_user(&ctx, username).await?;
                 let t = req.tr(user.language.as_deref());
                 let options = svc.enrollment_options(&ctx, username).await?;
                 let chosen = method.or(if options.methods.len() == 1 {
@@ -378,7 +392,15 @@ async fn home(
     }
     .await;
     match rendered {
-        Ok(mut res) => match req.session.save(state.service.as_ref(), now()).await {
+        Ok(mut res) => match req
+            .session
+            .save(
+                state.service.as_ref(),
+                &Ctx::portal_visitor(Some(req.ip)),
+                now(),
+            )
+            .await
+        {
             Ok(cookie) => {
                 set_cookie(res.headers_mut(), cookie);
                 res
@@ -537,7 +559,10 @@ async fn sign_out(
     let mut req = post_req!(state, headers, addr, body);
     let lang = req.session.data.lang.clone();
     let old = std::mem::replace(&mut req.session, Session::fresh());
-    if let Err(e) = old.destroy(state.service.as_ref()).await {
+    if let Err(e) = old
+        .destroy(state.service.as_ref(), &Ctx::portal_visitor(Some(req.ip)))
+        .await
+    {
         return unavailable(&req.tr(None), e);
     }
     req.session.data.lang = lang;
@@ -827,7 +852,15 @@ async fn token_page(
         },
     };
     let mut res = html(page.render());
-    match req.session.save(state.service.as_ref(), now()).await {
+    match req
+        .session
+        .save(
+            state.service.as_ref(),
+            &Ctx::portal_visitor(Some(req.ip)),
+            now(),
+        )
+        .await
+    {
         Ok(cookie) => set_cookie(res.headers_mut(), cookie),
         Err(e) => return unavailable(&t, e),
     }

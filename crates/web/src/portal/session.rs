@@ -1,5 +1,5 @@
 //! Portal sessions: a random id in a `__Host-` cookie, the data server-side
-//! (through `MfaService`, so every portal node sees every session), stored
+//! (through `PortalService`, so every portal node sees every session), stored
 //! under the id's SHA-256 so the table holds no usable ids. The id changes at
 //! every authentication step. Each session carries its CSRF token.
 
@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use twofold_core::portal::{PendingOath, SecondStep};
 use twofold_core::user::MethodKind;
-use twofold_core::{MfaService, Result};
+use twofold_core::{Ctx, PortalService, Result};
 
 pub const COOKIE_NAME: &str = "__Host-twofold";
 /// Unauthenticated steps (sign-in form, second step, wizard) expire sooner.
@@ -109,9 +109,13 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
 
 impl Session {
     /// The request's session, or a fresh anonymous one.
-    pub async fn load(service: &dyn MfaService, headers: &HeaderMap) -> Result<Session> {
+    pub async fn load(
+        service: &dyn PortalService,
+        ctx: &Ctx,
+        headers: &HeaderMap,
+    ) -> Result<Session> {
         if let Some(id) = cookie_value(headers) {
-            if let Some(json) = service.session_load(&id_hash(&id)).await? {
+            if let Some(json) = service.session_load(ctx, &id_hash(&id)).await? {
                 if let Ok(data) = serde_json::from_str::<SessionData>(&json) {
                     return Ok(Session {
                         id: Some(id),
@@ -159,21 +163,26 @@ impl Session {
     }
 
     /// Stores the session and returns the cookie to set.
-    pub async fn save(mut self, service: &dyn MfaService, now: i64) -> Result<HeaderValue> {
+    pub async fn save(
+        mut self,
+        service: &dyn PortalService,
+        ctx: &Ctx,
+        now: i64,
+    ) -> Result<HeaderValue> {
         let ttl = match &self.data.stage {
             Stage::SignedIn { expires_at, .. } => IDLE_TTL.min(*expires_at - now).max(1),
             _ => PENDING_TTL,
         };
         if self.rotate || self.id.is_none() {
             if let Some(old) = self.id.take() {
-                service.session_drop(&id_hash(&old)).await?;
+                service.session_drop(ctx, &id_hash(&old)).await?;
             }
             self.id = Some(random_token());
         }
         let id = self.id.clone().unwrap_or_default();
         let json = serde_json::to_string(&self.data)
             .map_err(|e| twofold_core::Error::Internal(e.to_string()))?;
-        service.session_save(&id_hash(&id), json, ttl).await?;
+        service.session_save(ctx, &id_hash(&id), json, ttl).await?;
         Ok(HeaderValue::from_str(&format!(
             "{COOKIE_NAME}={id}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={ttl}"
         ))
@@ -181,9 +190,9 @@ impl Session {
     }
 
     /// Ends the session; returns a cookie that clears it in the browser.
-    pub async fn destroy(self, service: &dyn MfaService) -> Result<HeaderValue> {
+    pub async fn destroy(self, service: &dyn PortalService, ctx: &Ctx) -> Result<HeaderValue> {
         if let Some(id) = &self.id {
-            service.session_drop(&id_hash(id)).await?;
+            service.session_drop(ctx, &id_hash(id)).await?;
         }
         Ok(HeaderValue::from_static(
             "__Host-twofold=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",

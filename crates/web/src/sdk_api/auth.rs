@@ -15,7 +15,8 @@ use twofold_proto::ErrorBody;
 
 use super::{SdkError, SdkState};
 
-/// The authenticated caller, as the `Ctx` every engine call takes.
+/// The authenticated caller, as the `Ctx` every engine call takes: who it
+/// is and what its role, permissions and scope allow.
 pub struct Caller(pub Ctx);
 
 fn unauthorized() -> Response {
@@ -63,17 +64,17 @@ impl FromRequestParts<SdkState> for Caller {
         };
         // Credentials are checked (and throttled) against the connection's
         // address; only an authenticated caller may say whom it acts for.
-        let actor = match state.engine.authenticate_sdk(&name, &secret, ip).await {
-            Ok(actor) => actor,
+        let mut ctx = match state.engine.authenticate_caller(&name, &secret, ip).await {
+            Ok(ctx) => ctx,
             Err(Error::Forbidden(_)) => return Err(unauthorized()),
             Err(e) => return Err(SdkError(e).into_response()),
         };
-        let source_ip = match client_ip(parts) {
-            Ok(Some(end_user)) => Some(end_user),
-            Ok(None) => ip,
+        match client_ip(parts) {
+            Ok(Some(end_user)) => ctx.source_ip = Some(end_user),
+            Ok(None) => {}
             Err(e) => return Err(SdkError(e).into_response()),
-        };
-        Ok(Caller(Ctx { actor, source_ip }))
+        }
+        Ok(Caller(ctx))
     }
 }
 

@@ -6,7 +6,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use twofold_core::{Error, MfaService};
+use twofold_core::Error;
 use twofold_proto::*;
 
 use super::{ApiJson, ApiResult, Caller, SdkState};

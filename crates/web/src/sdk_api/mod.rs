@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
 use twofold_core::audit::AuditQuery;
-use twofold_core::{Engine, MfaService};
+use twofold_core::SdkBackend;
 use twofold_proto::*;
 use utoipa::OpenApi;
 
@@ -28,7 +28,9 @@ pub use json::ApiJson;
 
 #[derive(Clone)]
 pub struct SdkState {
-    pub engine: Arc<Engine>,
+    /// Callers hold different roles, so the SDK serves every service trait;
+    /// the engine authorizes each call by the caller's `Ctx`.
+    pub engine: Arc<dyn SdkBackend>,
 }
 
 type ApiResult<T> = Result<T, SdkError>;
@@ -60,7 +62,7 @@ impl IntoResponse for SdkError {
     }
 }
 
-pub fn router(engine: Arc<Engine>) -> Router {
+pub fn router(engine: Arc<dyn SdkBackend>) -> Router {
     Router::new()
         .route("/sdk/v1/openapi.json", get(openapi_json))
         .route("/sdk/v1/test", get(self_test))
@@ -237,7 +239,7 @@ async fn self_test(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
 ) -> ApiResult<Json<TestResponse>> {
-    s.engine.audit_read(&ctx, "sdk.test", None).await?;
+    s.engine.record_read(&ctx, "sdk.test", None).await?;
     Ok(Json(TestResponse {
         ok: true,
         account: ctx.actor.to_string(),
@@ -294,7 +296,7 @@ async fn primary(
         .await?;
     Ok(Json(PrimaryResponse {
         result: match outcome {
-            twofold_core::service::PrimaryOutcome::Accepted(_) => ValidateResult::Accept,
+            twofold_core::service::PrimaryOutcome::Accepted => ValidateResult::Accept,
             twofold_core::service::PrimaryOutcome::Rejected => ValidateResult::Reject,
         },
     }))

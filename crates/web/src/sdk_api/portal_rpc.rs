@@ -1,5 +1,5 @@
 //! What a User Portal on a separate server needs from the MFA server: its
-//! sessions, the settings, readiness, and every portal flow of `MfaService`
+//! sessions, the settings, readiness, and every portal flow of `PortalService`
 //! (sign-in, second step, enrollment wizard, account maintenance).
 //!
 //! Portal operations act for the end user named in the body: they are
@@ -18,21 +18,17 @@ use twofold_core::portal::{
 };
 use twofold_core::settings::Settings;
 use twofold_core::user::User;
-use twofold_core::{Actor, Ctx, Error, MfaService};
+use twofold_core::{Ctx, Error};
 use twofold_proto::portal::*;
 use twofold_proto::{BypassResponse, ErrorBody};
 
 use super::{ApiJson, ApiResult, Caller, SdkState};
 
-/// The context of a portal operation: the end user, at the address the
-/// portal reported (or the caller's own address when it reported none).
+/// The context of a portal operation: the end user, via the calling
+/// account, at the address the portal reported (or the caller's own address
+/// when it reported none). The engine checks the account's `portal` grant.
 fn for_user(caller: &Ctx, username: &str) -> Ctx {
-    let name = username.trim();
-    tracing::debug!(caller = %caller.actor, user = name.get(..64).unwrap_or(name), "portal operation");
-    Ctx {
-        actor: Actor::User(name.to_string()),
-        source_ip: caller.source_ip,
-    }
+    caller.relayed_for(username)
 }
 
 fn key_of(p: Result<Path<String>, PathRejection>) -> Result<String, Error> {
@@ -71,9 +67,9 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
               (status = 503, body = ErrorBody)))]
 pub(super) async fn ready(
     State(s): State<SdkState>,
-    Caller(_): Caller,
+    Caller(ctx): Caller,
 ) -> ApiResult<Json<ReadyResponse>> {
-    s.engine.ready().await?;
+    s.engine.ready(&ctx).await?;
     Ok(Json(ReadyResponse {
         status: "ready".into(),
     }))
@@ -85,9 +81,9 @@ pub(super) async fn ready(
               (status = 401, body = ErrorBody)))]
 pub(super) async fn settings(
     State(s): State<SdkState>,
-    Caller(_): Caller,
+    Caller(ctx): Caller,
 ) -> ApiResult<Json<Settings>> {
-    Ok(Json(s.engine.settings().await?))
+    Ok(Json(s.engine.settings(&ctx).await?))
 }
 
 /// Changes one setting, e.g. `portal.allow_bypass`.
@@ -128,12 +124,12 @@ pub(super) async fn reset_setting(
     responses((status = 200, body = SessionBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn session_get(
     State(s): State<SdkState>,
-    Caller(_): Caller,
+    Caller(ctx): Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<SessionBody>> {
     let id = session_id(id)?;
     Ok(Json(SessionBody {
-        data: s.engine.session_load(&id).await?,
+        data: s.engine.session_load(&ctx, &id).await?,
     }))
 }
 
@@ -146,12 +142,14 @@ pub(super) async fn session_get(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn session_put(
     State(s): State<SdkState>,
-    Caller(_): Caller,
+    Caller(ctx): Caller,
     id: Result<Path<String>, PathRejection>,
     ApiJson(r): ApiJson<SessionPut>,
 ) -> ApiResult<StatusCode> {
     let id = session_id(id)?;
-    s.engine.session_save(&id, r.data, r.ttl_seconds).await?;
+    s.engine
+        .session_save(&ctx, &id, r.data, r.ttl_seconds)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -161,11 +159,11 @@ pub(super) async fn session_put(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn session_delete(
     State(s): State<SdkState>,
-    Caller(_): Caller,
+    Caller(ctx): Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<StatusCode> {
     let id = session_id(id)?;
-    s.engine.session_drop(&id).await?;
+    s.engine.session_drop(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -230,7 +228,7 @@ pub(super) async fn user(
     ApiJson(r): ApiJson<PortalUser>,
 ) -> ApiResult<Json<User>> {
     let ctx = for_user(&caller, &r.username);
-    Ok(Json(s.engine.get_user(&ctx, &r.username).await?))
+    Ok(Json(s.engine.portal_user(&ctx, &r.username).await?))
 }
 
 /// What the enrollment wizard offers this user.

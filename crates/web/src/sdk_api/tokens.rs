@@ -23,17 +23,11 @@ pub(super) async fn list(
     Caller(ctx): Caller,
     Path(username): Path<String>,
 ) -> ApiResult<Json<Vec<TokenView>>> {
+    let tokens = s.engine.tokens(&ctx, &username).await?;
     s.engine
-        .audit_read(&ctx, "sdk.tokens_list", Some(&username))
+        .record_read(&ctx, "sdk.tokens_list", Some(&username))
         .await?;
-    Ok(Json(
-        s.engine
-            .admin_tokens(&username)
-            .await?
-            .iter()
-            .map(TokenView::from)
-            .collect(),
-    ))
+    Ok(Json(tokens.iter().map(TokenView::from).collect()))
 }
 
 /// Gives a user an OATH token (hardware token or authenticator app).
@@ -47,7 +41,7 @@ pub(super) async fn add(
 ) -> ApiResult<(StatusCode, Json<TokenView>)> {
     let t = s
         .engine
-        .admin_add_token(
+        .add_token(
             &ctx,
             &username,
             &r.secret,
@@ -55,7 +49,7 @@ pub(super) async fn add(
             r.label.as_deref().unwrap_or(""),
         )
         .await?;
-    Ok(created(TokenView::from(&t)))
+    Ok(created(TokenView::from(&t.token)))
 }
 
 /// Removes one of a user's tokens.
@@ -67,7 +61,7 @@ pub(super) async fn delete(
     p: Result<Path<(String, i64)>, PathRejection>,
 ) -> ApiResult<StatusCode> {
     let (username, id) = path(p)?;
-    s.engine.admin_delete_token(&ctx, &username, id).await?;
+    s.engine.delete_token(&ctx, &username, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -82,7 +76,7 @@ pub(super) async fn resync(
 ) -> ApiResult<StatusCode> {
     let (username, id) = path(p)?;
     s.engine
-        .admin_resync_token(&ctx, &username, id, &r.code1, &r.code2)
+        .resync_token(&ctx, &username, id, &r.code1, &r.code2)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -103,17 +97,11 @@ pub(super) async fn questions(
     q: Result<Query<QuestionParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Vec<QuestionView>>> {
     let Query(p) = q.map_err(|e| Error::invalid("query", e.body_text()))?;
+    let questions = s.engine.questions(&ctx, p.language.as_deref()).await?;
     s.engine
-        .audit_read(&ctx, "sdk.questions_list", None)
+        .record_read(&ctx, "sdk.questions_list", None)
         .await?;
-    Ok(Json(
-        s.engine
-            .admin_questions(p.language.as_deref())
-            .await?
-            .iter()
-            .map(QuestionView::from)
-            .collect(),
-    ))
+    Ok(Json(questions.iter().map(QuestionView::from).collect()))
 }
 
 /// Adds a question in one language.
@@ -124,10 +112,7 @@ pub(super) async fn add_question(
     Caller(ctx): Caller,
     ApiJson(r): ApiJson<QuestionRequest>,
 ) -> ApiResult<(StatusCode, Json<QuestionView>)> {
-    let q = s
-        .engine
-        .admin_add_question(&ctx, &r.language, &r.text)
-        .await?;
+    let q = s.engine.add_question(&ctx, &r.language, &r.text).await?;
     Ok(created(QuestionView::from(&q)))
 }
 
@@ -139,6 +124,6 @@ pub(super) async fn delete_question(
     Caller(ctx): Caller,
     p: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<StatusCode> {
-    s.engine.admin_delete_question(&ctx, path(p)?).await?;
+    s.engine.delete_question(&ctx, path(p)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,13 +9,13 @@ use serde::Deserialize;
 use twofold_core::ports::UserQuery;
 use twofold_core::service::CreateUser;
 use twofold_core::user::UserPatch;
-use twofold_core::{Error, MfaService};
+use twofold_core::Error;
 use twofold_proto::*;
 
 use super::{created, ApiJson, ApiResult, Caller, SdkState};
 
 fn view(s: &SdkState, u: &twofold_core::user::User) -> UserView {
-    UserView::new(u, s.engine.clock().now())
+    UserView::new(u, s.engine.now())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -44,7 +44,6 @@ pub(super) async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(Error::invalid("limit", "must be 1..=1000").into());
     }
-    s.engine.audit_read(&ctx, "sdk.users_list", None).await?;
     let users = s
         .engine
         .list_users(
@@ -57,6 +56,8 @@ pub(super) async fn list(
             },
         )
         .await?;
+    // Reads are recorded once allowed, so a refusal is not also a read.
+    s.engine.record_read(&ctx, "sdk.users_list", None).await?;
     let next_after = if users.len() as u32 == limit {
         users.last().map(|u| u.username.clone())
     } else {
@@ -101,10 +102,11 @@ pub(super) async fn show(
     Caller(ctx): Caller,
     Path(username): Path<String>,
 ) -> ApiResult<Json<UserView>> {
+    let user = s.engine.get_user(&ctx, &username).await?;
     s.engine
-        .audit_read(&ctx, "sdk.user_read", Some(&username))
+        .record_read(&ctx, "sdk.user_read", Some(&user.username))
         .await?;
-    Ok(Json(view(&s, &s.engine.get_user(&ctx, &username).await?)))
+    Ok(Json(view(&s, &user)))
 }
 
 /// Changes a user's profile; fields left out stay as they are.
@@ -209,7 +211,7 @@ pub(super) async fn pin(
     Path(username): Path<String>,
     ApiJson(r): ApiJson<PinRequest>,
 ) -> ApiResult<StatusCode> {
-    s.engine.admin_set_pin(&ctx, &username, &r.pin).await?;
+    s.engine.set_pin(&ctx, &username, &r.pin).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -263,7 +265,7 @@ pub(super) async fn bypass(
 ) -> ApiResult<Json<BypassResponse>> {
     let until = s
         .engine
-        .admin_grant_bypass(&ctx, &username, r.seconds, r.reason.as_deref())
+        .grant_bypass(&ctx, &username, r.seconds, r.reason.as_deref())
         .await?;
     Ok(Json(BypassResponse {
         until: until

@@ -4,7 +4,7 @@
 //!
 //! The portal runs in one of two modes. `InProcess`: the server's own portal
 //! on the engine. `Remote`: a second, portal-only server (no database) whose
-//! `MfaService` is `twofold_sdk::RemoteService`, reaching the first server
+//! `PortalService` is `twofold_sdk::RemoteService`, reaching the first server
 //! over HTTPS through the Web Service SDK with a service account and the
 //! server's pinned certificate fingerprint, as `twofold portal` does. Either
 //! way `base` is the portal the browser talks to and `engine` the MFA
@@ -26,8 +26,9 @@ use twofold_core::oath;
 use twofold_core::password::{HashCost, SecretHasher};
 use twofold_core::sealing::SealingKey;
 use twofold_core::service::CreateUser;
+use twofold_core::service::ServiceAccountSpec;
 use twofold_core::settings::{key_def, parse_text};
-use twofold_core::{Ctx, Engine, MfaService};
+use twofold_core::{AdminService, Ctx, Engine, Permissions, Role, Scope};
 use twofold_sdk::{ClientOptions, RemoteService, SdkClient, Trust};
 use twofold_testkit::db::{Backend, TestDb};
 use twofold_web::AppState;
@@ -178,7 +179,7 @@ impl Portal {
         if mode == Mode::Remote {
             let (_, secret) = portal
                 .engine
-                .create_service_account(&Ctx::cli(), SERVICE_ACCOUNT)
+                .create_service_account(&Ctx::cli(), SERVICE_ACCOUNT, full_admin())
                 .await
                 .expect("service account");
             portal.remote = Some((new_cert(), secret));
@@ -269,7 +270,7 @@ impl Portal {
         for i in 0..n {
             out.push(
                 self.engine
-                    .admin_add_question(
+                    .add_question(
                         &Ctx::cli(),
                         "en",
                         &format!("What was the name of pet number {i}?"),
@@ -528,6 +529,16 @@ macro_rules! portal_modes {
     };
 }
 
+/// A service account that may do everything: what accounts made before
+/// roles existed became, and what the SDK suites call with.
+pub fn full_admin() -> ServiceAccountSpec {
+    ServiceAccountSpec {
+        role: Role::Admin,
+        permissions: Permissions::all(),
+        scope: Scope::All,
+    }
+}
+
 /// An SDK caller with one set of credentials.
 #[derive(Clone)]
 pub struct Api {
@@ -541,7 +552,7 @@ impl Api {
     pub async fn new(p: &Portal, name: &str) -> Api {
         let (_, secret) = p
             .engine
-            .create_service_account(&Ctx::cli(), name)
+            .create_service_account(&Ctx::cli(), name, full_admin())
             .await
             .unwrap();
         Api::with(p, name, &secret)

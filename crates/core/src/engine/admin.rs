@@ -1,0 +1,587 @@
+//! `AdminService` for the engine: users, settings, the audit log and
+//! administrators. Each operation first asks `authorize`/`subject_for` with
+//! the permission it needs; the bodies of tokens, questions and service
+//! accounts live in `admin_factors` and `service_accounts`.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::Engine;
+use crate::audit::{AuditEvent, AuditQuery, ResultCode};
+use crate::error::{Error, Result};
+use crate::factors::{OathParams, OathToken, SecurityQuestion, ServiceAccount};
+use crate::ports::UserQuery;
+use crate::principal::{Access, Need, Permissions, Scope, Subject};
+use crate::service::{Actor, AddedToken, AdminService, CreateUser, Ctx, ServiceAccountSpec};
+use crate::settings::{key_def, Settings};
+use crate::user::{Admin, Permission, User, UserPatch};
+
+const fn perm(p: Permission) -> Need {
+    Need::Permission(p)
+}
+
+/// The permissions a profile change needs, field by field.
+fn patch_needs(patch: &UserPatch) -> Vec<Need> {
+    let mut needs = Vec::new();
+    if patch.display_name.is_some()
+        || patch.email.is_some()
+        || patch.groups.is_some()
+        || patch.language.is_some()
+    {
+        needs.push(perm(Permission::EditUsers));
+    }
+    if patch.phone.is_some()
+        || patch.phone_extension.is_some()
+        || patch.backup_phone.is_some()
+        || patch.mobile_phone.is_some()
+    {
+        needs.push(perm(Permission::ChangePhone));
+    }
+    if patch.default_method.is_some() {
+        needs.push(perm(Permission::ChangeMethod));
+    }
+    needs
+}
+
+/// A group-scoped administrator keeps the users they touch inside their
+/// group: a user they create or edit must stay a member of it.
+fn keeps_in_scope(scope: &Scope, groups: &[String]) -> Result<()> {
+    match scope {
+        Scope::All => Ok(()),
+        Scope::Group(g) if groups.iter().any(|x| x.eq_ignore_ascii_case(g)) => Ok(()),
+        Scope::Group(g) => Err(Error::Forbidden(format!(
+            "your scope is members of {g}: the user must stay in group {g}"
+        ))),
+    }
+}
+
+#[async_trait]
+impl AdminService for Engine {
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    async fn settings(&self, ctx: &Ctx) -> Result<Settings> {
+        // The remote portal reads them too (it renders by them).
+        if !ctx.access.allows(Need::Portal) {
+            self.require(ctx, "settings.read", Need::Administer, None)
+                .await?;
+        }
+        self.load_settings().await
+    }
+
+    async fn set_setting(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<Settings> {
+        const EVENT: &str = "settings.set";
+        self.authorize(
+            ctx,
+            EVENT,
+            perm(Permission::ManageSettings),
+            Subject::Global,
+        )
+        .await?;
+        let current = self.load_settings().await?;
+        let (next, value) = match current.with_value(key, value) {
+            Ok(v) => v,
+            Err(e) => return self.refuse(ctx, EVENT, None, e).await,
+        };
+        let def = key_def(key)?;
+        let default = Settings::default().to_map().get(def.key).cloned();
+        let row = if default.as_ref() == Some(&value) {
+            None
+        } else {
+            Some(value.to_string())
+        };
+        let mut ev = self.event(ctx, EVENT, None, ResultCode::SuccessSettingChanged);
+        ev.detail = Some(format!("{}={}", def.key, value));
+        self.store
+            .write_settings(&[(def.key.to_string(), row)], &ev)
+            .await?;
+        self.forget_settings();
+        Ok(next)
+    }
+
+    async fn reset_setting(&self, ctx: &Ctx, key: &str) -> Result<Settings> {
+        const EVENT: &str = "settings.reset";
+        self.authorize(
+            ctx,
+            EVENT,
+            perm(Permission::ManageSettings),
+            Subject::Global,
+        )
+        .await?;
+        let def = match key_def(key) {
+            Ok(d) => d,
+            Err(e) => return self.refuse(ctx, EVENT, None, e).await,
+        };
+        let default = Settings::default().to_map()[def.key].clone();
+        self.set_setting(ctx, def.key, default).await
+    }
+
+    async fn create_user(&self, ctx: &Ctx, req: CreateUser) -> Result<User> {
+        const EVENT: &str = "user.create";
+        let subject = req.username.trim().to_string();
+        self.require(ctx, EVENT, perm(Permission::AddUsers), Some(&subject))
+            .await?;
+        let scoped = keeps_in_scope(ctx.access.scope(), &req.groups);
+        self.checked(ctx, EVENT, Some(&subject), scoped).await?;
+        let new = match self.validated_new_user(req).await {
+            Ok(n) => n,
+            Err(e) => return self.refuse(ctx, EVENT, Some(&subject), e).await,
+        };
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&new.username),
+            ResultCode::SuccessUserCreated,
+        );
+        match self.store.create_user(&new, &ev).await {
+            Ok(u) => Ok(u),
+            Err(e) => self.refuse(ctx, EVENT, Some(&new.username), e).await,
+        }
+    }
+
+    async fn get_user(&self, ctx: &Ctx, username: &str) -> Result<User> {
+        self.subject_for(ctx, "user.read", username, Need::Administer)
+            .await
+    }
+
+    async fn list_users(&self, ctx: &Ctx, mut query: UserQuery) -> Result<Vec<User>> {
+        const EVENT: &str = "user.list";
+        self.require(ctx, EVENT, Need::Administer, None).await?;
+        if let Scope::Group(g) = ctx.access.scope() {
+            match &query.group {
+                None => query.group = Some(g.clone()),
+                Some(asked) if asked.eq_ignore_ascii_case(g) => {}
+                Some(_) => {
+                    let e = Error::Forbidden(format!("your scope is members of {g}"));
+                    return self.refuse(ctx, EVENT, None, e).await;
+                }
+            }
+        }
+        self.store.list_users(&query).await
+    }
+
+    async fn update_user(&self, ctx: &Ctx, username: &str, patch: UserPatch) -> Result<User> {
+        const EVENT: &str = "user.update";
+        let needs = patch_needs(&patch);
+        for need in &needs {
+            self.require(ctx, EVENT, *need, Some(username)).await?;
+        }
+        let mut user = self.subject(ctx, EVENT, username).await?;
+        for need in needs {
+            self.authorize(ctx, EVENT, need, Subject::User(&user))
+                .await?;
+        }
+        if patch.is_empty() {
+            return self
+                .refuse(
+                    ctx,
+                    EVENT,
+                    Some(username),
+                    Error::invalid("patch", "nothing to change"),
+                )
+                .await;
+        }
+        let country = self.settings_now().await?.phone.default_country;
+        let changed = self
+            .checked(
+                ctx,
+                EVENT,
+                Some(username),
+                Self::apply_patch(&mut user, patch, &country),
+            )
+            .await?;
+        let scoped = keeps_in_scope(ctx.access.scope(), &user.groups);
+        self.checked(ctx, EVENT, Some(username), scoped).await?;
+        self.save(
+            ctx,
+            EVENT,
+            user,
+            ResultCode::SuccessUserUpdated,
+            Some(changed.join(",")),
+        )
+        .await
+    }
+
+    async fn set_user_enabled(&self, ctx: &Ctx, username: &str, enabled: bool) -> Result<User> {
+        let (event, code) = if enabled {
+            ("user.enable", ResultCode::SuccessUserEnabled)
+        } else {
+            ("user.disable", ResultCode::SuccessUserDisabled)
+        };
+        let mut user = self
+            .subject_for(ctx, event, username, perm(Permission::EnableDisable))
+            .await?;
+        user.enabled = enabled;
+        self.save(ctx, event, user, code, None).await
+    }
+
+    async fn unblock_user(&self, ctx: &Ctx, username: &str) -> Result<User> {
+        const EVENT: &str = "user.unblock";
+        let mut user = self
+            .subject_for(ctx, EVENT, username, perm(Permission::Unblock))
+            .await?;
+        user.locked_until = None;
+        user.fraud_blocked = false;
+        self.save(ctx, EVENT, user, ResultCode::SuccessUserUnlocked, None)
+            .await
+    }
+
+    async fn delete_user(&self, ctx: &Ctx, username: &str) -> Result<()> {
+        const EVENT: &str = "user.delete";
+        let user = self
+            .subject_for(ctx, EVENT, username, perm(Permission::DeleteUsers))
+            .await?;
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessUserDeleted,
+        );
+        if self.store.delete_user(user.id, &ev).await? {
+            Ok(())
+        } else {
+            self.refuse(ctx, EVENT, Some(username), Error::NotFound("user"))
+                .await
+        }
+    }
+
+    async fn set_password(&self, ctx: &Ctx, username: &str, password: String) -> Result<()> {
+        const EVENT: &str = "user.password";
+        let user = self
+            .subject_for(ctx, EVENT, username, perm(Permission::EditUsers))
+            .await?;
+        if let Err(e) = crate::validate::password(&password) {
+            return self.refuse(ctx, EVENT, Some(&user.username), e).await;
+        }
+        let hash = self.hasher.hash(password).await?;
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessPasswordChanged,
+        );
+        self.store.set_password_hash(user.id, &hash, &ev).await
+    }
+
+    async fn set_pin(&self, ctx: &Ctx, username: &str, pin: &str) -> Result<()> {
+        self.admin_set_pin(ctx, username, pin).await
+    }
+
+    async fn grant_bypass(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        seconds: Option<u32>,
+        reason: Option<&str>,
+    ) -> Result<OffsetDateTime> {
+        self.admin_grant_bypass(ctx, username, seconds, reason)
+            .await
+    }
+
+    async fn add_token(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        secret_base32: &str,
+        params: OathParams,
+        label: &str,
+    ) -> Result<AddedToken> {
+        self.admin_add_token(ctx, username, secret_base32, params, label)
+            .await
+    }
+
+    async fn tokens(&self, ctx: &Ctx, username: &str) -> Result<Vec<OathToken>> {
+        let user = self
+            .subject_for(
+                ctx,
+                "token.list",
+                username,
+                perm(Permission::ManageOathTokens),
+            )
+            .await?;
+        self.store.oath_tokens(user.id).await
+    }
+
+    async fn delete_token(&self, ctx: &Ctx, username: &str, token_id: i64) -> Result<()> {
+        self.admin_delete_token(ctx, username, token_id).await
+    }
+
+    async fn resync_token(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        token_id: i64,
+        code1: &str,
+        code2: &str,
+    ) -> Result<()> {
+        self.admin_resync_token(ctx, username, token_id, code1, code2)
+            .await
+    }
+
+    async fn add_question(
+        &self,
+        ctx: &Ctx,
+        language: &str,
+        text: &str,
+    ) -> Result<SecurityQuestion> {
+        self.admin_add_question(ctx, language, text).await
+    }
+
+    async fn questions(&self, ctx: &Ctx, language: Option<&str>) -> Result<Vec<SecurityQuestion>> {
+        self.require(ctx, "question.list", Need::Administer, None)
+            .await?;
+        self.store.questions(language).await
+    }
+
+    async fn delete_question(&self, ctx: &Ctx, id: i64) -> Result<()> {
+        self.admin_delete_question(ctx, id).await
+    }
+
+    async fn audit_events(&self, ctx: &Ctx, query: AuditQuery) -> Result<Vec<AuditEvent>> {
+        const EVENT: &str = "audit.read";
+        let need = perm(Permission::ViewAuditLog);
+        match (&query.subject, ctx.access.scope()) {
+            // A group-scoped administrator reads the log of one user in
+            // their group at a time.
+            (Some(name), Scope::Group(_)) => {
+                self.subject_for(ctx, EVENT, name, need).await?;
+            }
+            _ => self.authorize(ctx, EVENT, need, Subject::Global).await?,
+        }
+        self.store.audit_events(&query).await
+    }
+
+    async fn record_read(&self, ctx: &Ctx, event: &str, subject: Option<&str>) -> Result<()> {
+        let ev = self.event(ctx, event, subject, ResultCode::Success);
+        self.store.append_audit(&ev).await.map(|_| ())
+    }
+
+    async fn bootstrap_admin(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        password: Option<String>,
+    ) -> Result<Admin> {
+        const EVENT: &str = "admin.bootstrap";
+        self.authorize(
+            ctx,
+            EVENT,
+            perm(Permission::ManageAdministrators),
+            Subject::Global,
+        )
+        .await?;
+        if self.store.count_admins().await? > 0 {
+            return self
+                .refuse(
+                    ctx,
+                    EVENT,
+                    Some(username),
+                    Error::Conflict(
+                        "an administrator already exists; bootstrap only makes the first one"
+                            .into(),
+                    ),
+                )
+                .await;
+        }
+        let user = match self.store.find_user(username).await? {
+            Some(u) => {
+                if let Some(pw) = password {
+                    self.set_password(ctx, &u.username, pw).await?;
+                }
+                u
+            }
+            None => {
+                if password.is_none() {
+                    return self
+                        .refuse(
+                            ctx,
+                            EVENT,
+                            Some(username),
+                            Error::invalid("password", "a new administrator needs a password"),
+                        )
+                        .await;
+                }
+                self.create_user(
+                    ctx,
+                    CreateUser {
+                        username: username.to_string(),
+                        password,
+                        ..Default::default()
+                    },
+                )
+                .await?
+            }
+        };
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessAdminGranted,
+        );
+        self.store
+            .put_admin(user.id, &Permission::ALL, None, &ev)
+            .await?;
+        Ok(Admin {
+            user_id: user.id,
+            username: user.username,
+            permissions: Permission::ALL.to_vec(),
+            scope_group: None,
+        })
+    }
+
+    async fn admins(&self, ctx: &Ctx) -> Result<Vec<Admin>> {
+        self.require(ctx, "admin.list", Need::Administer, None)
+            .await?;
+        self.store.list_admins().await
+    }
+
+    async fn grant_admin(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        permissions: Permissions,
+        scope: Scope,
+    ) -> Result<Admin> {
+        const EVENT: &str = "admin.grant";
+        let manage = perm(Permission::ManageAdministrators);
+        self.authorize(ctx, EVENT, manage, Subject::Global).await?;
+        let user = self.subject(ctx, EVENT, username).await?;
+        if permissions.is_empty() {
+            let e = Error::invalid("permission", "grant at least one permission (or --all)");
+            return self.refuse(ctx, EVENT, Some(&user.username), e).await;
+        }
+        let beyond: Vec<&str> = permissions
+            .to_vec()
+            .into_iter()
+            .filter(|p| !ctx.access.permissions().contains(*p))
+            .map(Permission::as_str)
+            .collect();
+        if !beyond.is_empty() {
+            let e = Error::Forbidden(format!(
+                "you cannot grant what you do not hold: {}",
+                beyond.join(", ")
+            ));
+            return self.refuse(ctx, EVENT, Some(&user.username), e).await;
+        }
+        let mut ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessAdminGranted,
+        );
+        ev.detail = Some(format!(
+            "permissions {}, scope {scope}",
+            permissions.describe()
+        ));
+        self.store
+            .put_admin(user.id, &permissions.to_vec(), scope.group(), &ev)
+            .await?;
+        Ok(Admin {
+            user_id: user.id,
+            username: user.username,
+            permissions: permissions.to_vec(),
+            scope_group: scope.group().map(str::to_string),
+        })
+    }
+
+    async fn revoke_admin(&self, ctx: &Ctx, username: &str) -> Result<()> {
+        const EVENT: &str = "admin.revoke";
+        let manage = perm(Permission::ManageAdministrators);
+        self.authorize(ctx, EVENT, manage, Subject::Global).await?;
+        let user = self.subject(ctx, EVENT, username).await?;
+        let admins = self.store.list_admins().await?;
+        let keepers = |a: &&Admin| {
+            a.scope_group.is_none() && a.permissions.contains(&Permission::ManageAdministrators)
+        };
+        let is_last = admins.iter().filter(keepers).count() == 1
+            && admins.iter().filter(keepers).any(|a| a.user_id == user.id);
+        if is_last {
+            let e = Error::Conflict(
+                "this is the last administrator who can manage administrators; grant another first"
+                    .into(),
+            );
+            return self.refuse(ctx, EVENT, Some(&user.username), e).await;
+        }
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessAdminRevoked,
+        );
+        if self.store.delete_admin(user.id, &ev).await? {
+            Ok(())
+        } else {
+            let e = Error::NotFound("administrator");
+            self.refuse(ctx, EVENT, Some(&user.username), e).await
+        }
+    }
+
+    async fn admin_count(&self, _ctx: &Ctx) -> Result<u64> {
+        // Says only whether bootstrap is still open; no permission needed.
+        self.store.count_admins().await
+    }
+
+    async fn act_as(&self, ctx: &Ctx, username: &str) -> Result<Ctx> {
+        const EVENT: &str = "admin.act_as";
+        if !ctx.access.is_full_admin() {
+            let e = Error::Forbidden("only a full administrator may act as another".into());
+            return self.refuse(ctx, EVENT, Some(username), e).await;
+        }
+        let admins = self.store.list_admins().await?;
+        let Some(admin) = admins
+            .into_iter()
+            .find(|a| a.username.eq_ignore_ascii_case(username.trim()))
+        else {
+            let e = Error::NotFound("administrator");
+            return self.refuse(ctx, EVENT, Some(username), e).await;
+        };
+        let user = self.subject(ctx, EVENT, &admin.username).await?;
+        if user.status(self.clock.now()) != crate::user::UserStatus::Enabled {
+            let e = Error::Forbidden(format!("{} cannot sign in now", user.username));
+            return self.refuse(ctx, EVENT, Some(&user.username), e).await;
+        }
+        Ok(Ctx {
+            actor: Actor::Admin(admin.username),
+            via: Some(ctx.actor.clone()),
+            access: Access::administrator(
+                admin.permissions.into_iter().collect::<Permissions>(),
+                Scope::from_group(admin.scope_group),
+            ),
+            source_ip: ctx.source_ip,
+        })
+    }
+
+    async fn create_service_account(
+        &self,
+        ctx: &Ctx,
+        name: &str,
+        spec: ServiceAccountSpec,
+    ) -> Result<(ServiceAccount, String)> {
+        self.service_account_create(ctx, name, spec).await
+    }
+
+    async fn rotate_service_account(&self, ctx: &Ctx, name: &str) -> Result<String> {
+        self.service_account_rotate(ctx, name).await
+    }
+
+    async fn delete_service_account(&self, ctx: &Ctx, name: &str) -> Result<()> {
+        self.service_account_delete(ctx, name).await
+    }
+
+    async fn service_accounts(&self, ctx: &Ctx) -> Result<Vec<ServiceAccount>> {
+        self.authorize(
+            ctx,
+            "sdk.account_list",
+            perm(Permission::ManageServiceAccounts),
+            Subject::Global,
+        )
+        .await?;
+        self.store.service_accounts().await
+    }
+}

@@ -1,0 +1,180 @@
+//! `PortalService` for the engine: every call needs the `portal` grant (the
+//! in-process portal's end users, a `portal` service account, or a full
+//! administrator); the flows themselves live in `portal` and `sessions`.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::Engine;
+use crate::error::Result;
+use crate::factors::OathToken;
+use crate::portal::{
+    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, Proof, SignIn, Verified,
+};
+use crate::principal::Need;
+use crate::service::{Ctx, PortalService};
+use crate::settings::Settings;
+use crate::user::{MethodKind, User};
+
+impl Engine {
+    /// Refuses — audited — a caller without the `portal` grant.
+    async fn portal_caller(&self, ctx: &Ctx, event: &str) -> Result<()> {
+        self.require(ctx, event, Need::Portal, None).await
+    }
+}
+
+#[async_trait]
+impl PortalService for Engine {
+    async fn ready(&self, ctx: &Ctx) -> Result<()> {
+        // Not audited when allowed: load balancers poll it.
+        self.portal_caller(ctx, "portal.ready").await?;
+        self.store.ping().await
+    }
+
+    async fn portal_settings(&self, ctx: &Ctx) -> Result<Settings> {
+        self.portal_caller(ctx, "portal.settings").await?;
+        self.load_settings().await
+    }
+
+    async fn portal_user(&self, ctx: &Ctx, username: &str) -> Result<User> {
+        self.portal_caller(ctx, "portal.user").await?;
+        self.user(username).await
+    }
+
+    async fn begin_sign_in(&self, ctx: &Ctx, username: &str, password: String) -> Result<SignIn> {
+        self.portal_caller(ctx, "portal.sign_in").await?;
+        self.portal_begin_sign_in(ctx, username, password).await
+    }
+
+    async fn verify(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        proof: Proof,
+        code: Option<String>,
+        answers: Vec<(i64, String)>,
+    ) -> Result<Verified> {
+        self.portal_caller(ctx, "portal.verify").await?;
+        self.portal_verify(ctx, username, proof, code, answers)
+            .await
+    }
+
+    async fn enrollment_options(&self, ctx: &Ctx, username: &str) -> Result<EnrollmentOptions> {
+        self.portal_caller(ctx, "portal.enrollment_options").await?;
+        self.portal_enrollment_options(ctx, username).await
+    }
+
+    async fn new_oath_secret(&self, ctx: &Ctx, username: &str) -> Result<PendingOath> {
+        self.portal_caller(ctx, "portal.oath_new").await?;
+        self.portal_new_oath_secret(ctx, username).await
+    }
+
+    async fn import_oath_secret(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        import: ImportOath,
+    ) -> Result<PendingOath> {
+        self.portal_caller(ctx, "portal.oath_import").await?;
+        self.portal_import_oath_secret(ctx, username, import).await
+    }
+
+    async fn confirm_oath(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        pending: String,
+        code: String,
+    ) -> Result<String> {
+        self.portal_caller(ctx, "portal.oath_confirm").await?;
+        self.portal_confirm_oath(ctx, username, pending, code).await
+    }
+
+    async fn finish_enrollment(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        finish: FinishEnrollment,
+    ) -> Result<User> {
+        self.portal_caller(ctx, "portal.enroll").await?;
+        self.portal_finish_enrollment(ctx, username, finish).await
+    }
+
+    async fn account(&self, ctx: &Ctx, username: &str) -> Result<Account> {
+        self.portal_caller(ctx, "portal.account").await?;
+        self.portal_account(ctx, username).await
+    }
+
+    async fn change_pin(&self, ctx: &Ctx, username: &str, pin: String) -> Result<()> {
+        self.portal_caller(ctx, "portal.pin").await?;
+        self.portal_change_pin(ctx, username, pin).await
+    }
+
+    async fn change_answers(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        answers: Vec<(i64, String)>,
+    ) -> Result<()> {
+        self.portal_caller(ctx, "portal.answers").await?;
+        self.portal_change_answers(ctx, username, answers).await
+    }
+
+    async fn add_oath_token(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        confirmed: String,
+        label: String,
+    ) -> Result<OathToken> {
+        self.portal_caller(ctx, "portal.token_add").await?;
+        self.portal_add_oath_token(ctx, username, confirmed, label)
+            .await
+    }
+
+    async fn delete_oath_token(&self, ctx: &Ctx, username: &str, token_id: i64) -> Result<()> {
+        self.portal_caller(ctx, "portal.token_delete").await?;
+        self.portal_delete_oath_token(ctx, username, token_id).await
+    }
+
+    async fn change_language(&self, ctx: &Ctx, username: &str, language: String) -> Result<User> {
+        self.portal_caller(ctx, "portal.language").await?;
+        self.portal_change_language(ctx, username, language).await
+    }
+
+    async fn change_method(&self, ctx: &Ctx, username: &str, method: MethodKind) -> Result<User> {
+        self.portal_caller(ctx, "portal.method").await?;
+        self.portal_change_method(ctx, username, method).await
+    }
+
+    async fn start_bypass(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        seconds: Option<u32>,
+    ) -> Result<OffsetDateTime> {
+        self.portal_caller(ctx, "portal.bypass").await?;
+        self.portal_start_bypass(ctx, username, seconds).await
+    }
+
+    async fn session_load(&self, ctx: &Ctx, id_hash: &str) -> Result<Option<String>> {
+        self.portal_caller(ctx, "portal.session").await?;
+        self.sessions_load(id_hash).await
+    }
+
+    async fn session_save(
+        &self,
+        ctx: &Ctx,
+        id_hash: &str,
+        data: String,
+        ttl_seconds: i64,
+    ) -> Result<()> {
+        self.portal_caller(ctx, "portal.session").await?;
+        self.sessions_save(id_hash, data, ttl_seconds).await
+    }
+
+    async fn session_drop(&self, ctx: &Ctx, id_hash: &str) -> Result<()> {
+        self.portal_caller(ctx, "portal.session").await?;
+        self.store.session_delete(id_hash).await
+    }
+}

@@ -1,0 +1,70 @@
+//! `Verifier` for the engine: every call needs the `verify` grant; the
+//! checks themselves live in `validate_passcode` and `challenges`.
+
+use async_trait::async_trait;
+
+use super::{Engine, Validation};
+use crate::challenge::Authentication;
+use crate::error::Result;
+use crate::principal::{Need, Subject};
+use crate::service::{Ctx, PrimaryOutcome, Verifier};
+use crate::user::UserStatus;
+
+#[async_trait]
+impl Verifier for Engine {
+    async fn check_password(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        password: String,
+    ) -> Result<PrimaryOutcome> {
+        self.authorize(ctx, "primary.password", Need::Verify, Subject::Global)
+            .await?;
+        let (user, matched) = self.primary_check(ctx, username, password).await?;
+        Ok(match user {
+            Some(u) if matched && u.status(self.clock.now()) == UserStatus::Enabled => {
+                PrimaryOutcome::Accepted
+            }
+            _ => PrimaryOutcome::Rejected,
+        })
+    }
+
+    async fn validate(&self, ctx: &Ctx, username: &str, passcode: &str) -> Result<Validation> {
+        self.authorize(ctx, "sdk.validate", Need::Verify, Subject::Global)
+            .await?;
+        self.validate_passcode(ctx, username, passcode).await
+    }
+
+    async fn start_authentication(&self, ctx: &Ctx, username: &str) -> Result<Authentication> {
+        self.authorize(ctx, "sdk.authenticate_start", Need::Verify, Subject::Global)
+            .await?;
+        self.start_challenge(ctx, username).await
+    }
+
+    async fn authentication_status(&self, ctx: &Ctx, id: &str) -> Result<Authentication> {
+        self.authorize(
+            ctx,
+            "sdk.authenticate_status",
+            Need::Verify,
+            Subject::Global,
+        )
+        .await?;
+        self.challenge_status(ctx, id).await
+    }
+
+    async fn answer_authentication(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        passcode: &str,
+    ) -> Result<Authentication> {
+        self.authorize(
+            ctx,
+            "sdk.authenticate_answer",
+            Need::Verify,
+            Subject::Global,
+        )
+        .await?;
+        self.answer_challenge(ctx, id, passcode).await
+    }
+}

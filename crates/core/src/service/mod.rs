@@ -1,0 +1,153 @@
+//! What the front-ends need from the MFA server, as three narrow traits:
+//!
+//! * [`Verifier`] — primary check, validate, start/follow/answer a challenge:
+//!   what the SDK's applications (and later RADIUS, forward-auth, OIDC) share;
+//! * [`PortalService`] — the User Portal's self-service flows and sessions;
+//! * [`AdminService`] — users, tokens, questions, settings, the audit log,
+//!   administrators and service accounts.
+//!
+//! `Engine` implements all three in-process; the remote portal's client
+//! implements `PortalService` only. Every call takes a [`Ctx`]: who asks
+//! (audited), through whom (`via`), what they may do (`Access`), and from
+//! which address. The engine decides with `Access::authorize`; front-ends
+//! only hide what it would refuse.
+
+pub mod admin;
+mod portal;
+mod verifier;
+
+pub use admin::{AddedToken, AdminService, ServiceAccountSpec};
+pub use portal::PortalService;
+pub use verifier::Verifier;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::principal::Access;
+
+/// Who is calling the Web Service SDK.
+#[async_trait::async_trait]
+pub trait CallerAuthenticator: Send + Sync + 'static {
+    /// Checks HTTP Basic credentials: a service account (its role,
+    /// permissions and scope), or a directory account in the SDK
+    /// administrators' group. Failures are throttled per source and audited;
+    /// the error (`Forbidden`) says nothing about which part was wrong.
+    async fn authenticate_caller(
+        &self,
+        name: &str,
+        secret: &str,
+        source_ip: Option<IpAddr>,
+    ) -> crate::Result<Ctx>;
+}
+
+/// Everything the Web Service SDK serves: its callers may hold any role.
+pub trait SdkBackend: Verifier + PortalService + AdminService + CallerAuthenticator {}
+impl<T: Verifier + PortalService + AdminService + CallerAuthenticator> SdkBackend for T {}
+
+/// Who is asking; recorded in every audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The local command line (whoever can read the configuration).
+    Cli,
+    Admin(String),
+    ServiceAccount(String),
+    User(String),
+    System,
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Cli => f.write_str("cli"),
+            Actor::Admin(n) => write!(f, "admin:{n}"),
+            Actor::ServiceAccount(n) => write!(f, "sdk:{n}"),
+            Actor::User(n) => write!(f, "user:{n}"),
+            Actor::System => f.write_str("system"),
+        }
+    }
+}
+
+/// One call's principal and address.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Who the call is for, as audited (`user:jan`, `sdk:vpn`, `cli`, ...).
+    pub actor: Actor,
+    /// Who relayed it for `actor`: a remote portal's service account.
+    pub via: Option<Actor>,
+    /// What the principal may do; checked by the engine on every operation.
+    pub access: Access,
+    pub source_ip: Option<IpAddr>,
+}
+
+impl Ctx {
+    pub fn new(actor: Actor, access: Access, source_ip: Option<IpAddr>) -> Self {
+        Ctx {
+            actor,
+            via: None,
+            access,
+            source_ip,
+        }
+    }
+
+    /// The local command line: a full administrator (whoever can read the
+    /// configuration can read the database anyway).
+    pub fn cli() -> Self {
+        Ctx::new(Actor::Cli, Access::full(), None)
+    }
+
+    /// The engine's own housekeeping and the process's health checks.
+    pub fn system() -> Self {
+        Ctx::new(Actor::System, Access::full(), None)
+    }
+
+    /// An end user in the in-process portal, from their browser's address.
+    pub fn end_user(username: &str, source_ip: Option<IpAddr>) -> Self {
+        Ctx::new(
+            Actor::User(username.to_string()),
+            Access::end_user(),
+            source_ip,
+        )
+    }
+
+    /// A portal visitor not yet known (loading the session, readiness).
+    pub fn portal_visitor(source_ip: Option<IpAddr>) -> Self {
+        Ctx::new(Actor::System, Access::end_user(), source_ip)
+    }
+
+    /// The same caller acting for an end user it relays (a remote portal):
+    /// audited as that user, via this caller; the access stays the caller's.
+    pub fn relayed_for(&self, username: &str) -> Self {
+        Ctx {
+            actor: Actor::User(username.trim().to_string()),
+            via: Some(self.actor.clone()),
+            access: self.access.clone(),
+            source_ip: self.source_ip,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Local password; users of a directory have none here.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Result of a primary (username + password) check. Deliberately says nothing
+/// about why a sign-in was refused: the audit log has that.
+#[derive(Debug, Clone)]
+pub enum PrimaryOutcome {
+    Accepted,
+    Rejected,
+}

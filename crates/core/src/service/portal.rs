@@ -1,0 +1,108 @@
+//! `PortalService`: the User Portal's self-service flows. The in-process
+//! portal and a portal on a separate server (over the portal link) call the
+//! same trait; callers need the `portal` grant. Operations act for the end
+//! user named by `username`, whom the portal has signed in (or is signing in).
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::Ctx;
+use crate::error::Result;
+use crate::factors::OathToken;
+use crate::portal::{
+    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, Proof, SignIn, Verified,
+};
+use crate::settings::Settings;
+use crate::user::{MethodKind, User};
+
+#[async_trait]
+pub trait PortalService: Send + Sync + 'static {
+    /// Ready to serve: the database answers.
+    async fn ready(&self, ctx: &Ctx) -> Result<()>;
+
+    /// The settings the portal renders by.
+    async fn portal_settings(&self, ctx: &Ctx) -> Result<Settings>;
+
+    /// The signed-in user, as the portal shows them.
+    async fn portal_user(&self, ctx: &Ctx, username: &str) -> Result<User>;
+
+    // --- Sign-in -------------------------------------------------------------
+    /// Username and password, then what comes next (second step, enrollment,
+    /// or signed in through a trusted IP or a one-time bypass).
+    async fn begin_sign_in(&self, ctx: &Ctx, username: &str, password: String) -> Result<SignIn>;
+    /// The second step: a code for the user's method or the OATH fallback, or
+    /// answers to security questions. Failures count towards lockout.
+    async fn verify(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        proof: Proof,
+        code: Option<String>,
+        answers: Vec<(i64, String)>,
+    ) -> Result<Verified>;
+
+    // --- Enrollment wizard -----------------------------------------------------
+    async fn enrollment_options(&self, ctx: &Ctx, username: &str) -> Result<EnrollmentOptions>;
+    /// A new authenticator-app secret, sealed for the round trip.
+    async fn new_oath_secret(&self, ctx: &Ctx, username: &str) -> Result<PendingOath>;
+    /// A third-party token's secret typed in by the user.
+    async fn import_oath_secret(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        import: ImportOath,
+    ) -> Result<PendingOath>;
+    /// Proves the user holds the secret; returns it sealed as confirmed.
+    async fn confirm_oath(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        pending: String,
+        code: String,
+    ) -> Result<String>;
+    /// Writes everything the wizard collected, in one transaction.
+    async fn finish_enrollment(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        finish: FinishEnrollment,
+    ) -> Result<User>;
+
+    // --- Account maintenance ------------------------------------------------------
+    async fn account(&self, ctx: &Ctx, username: &str) -> Result<Account>;
+    async fn change_pin(&self, ctx: &Ctx, username: &str, pin: String) -> Result<()>;
+    async fn change_answers(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        answers: Vec<(i64, String)>,
+    ) -> Result<()>;
+    async fn add_oath_token(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        confirmed: String,
+        label: String,
+    ) -> Result<OathToken>;
+    async fn delete_oath_token(&self, ctx: &Ctx, username: &str, token_id: i64) -> Result<()>;
+    async fn change_language(&self, ctx: &Ctx, username: &str, language: String) -> Result<User>;
+    async fn change_method(&self, ctx: &Ctx, username: &str, method: MethodKind) -> Result<User>;
+    /// Lets the next sign-on skip the second step within the returned time.
+    async fn start_bypass(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        seconds: Option<u32>,
+    ) -> Result<OffsetDateTime>;
+
+    // --- Sessions (server-side, shared by every portal node) ----------------------
+    async fn session_load(&self, ctx: &Ctx, id_hash: &str) -> Result<Option<String>>;
+    async fn session_save(
+        &self,
+        ctx: &Ctx,
+        id_hash: &str,
+        data: String,
+        ttl_seconds: i64,
+    ) -> Result<()>;
+    async fn session_drop(&self, ctx: &Ctx, id_hash: &str) -> Result<()>;
+}
