@@ -15,25 +15,191 @@ use std::net::IpAddr;
 use crate::error::{Error, Result};
 use crate::user::MethodKind;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub portal: PortalSettings,
-    pub passed_sessions: PassedSessions,
-    pub trusted_ips: TrustedIps,
-    pub pin: PinRules,
-    pub lockout: Lockout,
-    pub fraud: FraudAlert,
-    pub oath: OathSettings,
-    pub sdk: SdkSettings,
-    pub phone: PhoneSettings,
+/// Declares every runtime setting once: its section and field (the key is
+/// `section.field`), type, default, rule (`Kind`) and help. From this one
+/// declaration come the `Settings` model, its `Default` and the `KEYS` table
+/// that the CLI, the API and the admin pages go through.
+macro_rules! settings_model {
+    ($(
+        $(#[$smeta:meta])*
+        $section:ident : $Struct:ident {
+            $( $field:ident : $ty:ty = $default:expr, $kind:expr, $help:literal; )*
+        }
+    )*) => {
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Settings {
+            $( pub $section: $Struct, )*
+        }
+
+        $(
+            $(#[$smeta])*
+            #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+            #[serde(deny_unknown_fields)]
+            pub struct $Struct {
+                $( #[doc = $help] pub $field: $ty, )*
+            }
+        )*
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Settings {
+                    $( $section: $Struct { $( $field: $default, )* }, )*
+                }
+            }
+        }
+
+        pub const KEYS: &[KeyDef] = &[
+            $( $( KeyDef {
+                key: concat!(stringify!($section), ".", stringify!($field)),
+                kind: $kind,
+                help: $help,
+            }, )* )*
+        ];
+    };
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PhoneSettings {
-    /// ISO country code used for numbers typed without `+`; "" requires `+`.
-    pub default_country: String,
+const METHODS: &[&str] = &["phone_call", "text_message", "mobile_app", "oath_token"];
+
+settings_model! {
+    portal: PortalSettings {
+        url: String = String::new(),
+            Kind::Url,
+            "User Portal URL, included in emails sent to imported users";
+        primary_auth: PrimaryAuth = PrimaryAuth::Local,
+            Kind::Choice(&["local", "ldap", "radius"]),
+            "Primary authentication used to sign in to the portal";
+        allow_login: bool = true,
+            Kind::Bool,
+            "Allow users to log in with username and password";
+        allow_enrollment: bool = true,
+            Kind::Bool,
+            "Allow user enrollment (setup screen on first sign-in)";
+        enrollment_prompt_backup_phone: bool = false,
+            Kind::Bool,
+            "Enrollment prompts for a backup phone";
+        enrollment_prompt_oath_token: bool = false,
+            Kind::Bool,
+            "Enrollment prompts for a third-party OATH token";
+        allow_bypass: bool = false,
+            Kind::Bool,
+            "Allow users to initiate a One-Time Bypass";
+        bypass_prompt_seconds: bool = false,
+            Kind::Bool,
+            "Prompt for bypass seconds (else the default applies)";
+        bypass_default_seconds: u32 = 300,
+            Kind::Int { min: 1, max: 86_400 },
+            "Seconds a One-Time Bypass stays valid by default";
+        bypass_max_seconds: u32 = 3600,
+            Kind::Int { min: 1, max: 86_400 },
+            "Most seconds a user may ask for when prompted";
+        allow_select_method: bool = false,
+            Kind::Bool,
+            "Allow users to select their method";
+        selectable_methods: Vec<MethodKind> = MethodKind::ALL.to_vec(),
+            Kind::ChoiceSet(METHODS),
+            "Methods users may select";
+        allow_select_language: bool = false,
+            Kind::Bool,
+            "Allow users to select their language";
+        allow_mobile_app_activation: bool = false,
+            Kind::Bool,
+            "Allow users to activate the mobile app";
+        max_mobile_devices: u32 = 1,
+            Kind::Int { min: 1, max: 10 },
+            "Devices a user may activate the mobile app on";
+        security_questions_fallback: bool = false,
+            Kind::Bool,
+            "Use security questions for fallback";
+        security_questions_required: u32 = 3,
+            Kind::Int { min: 1, max: 4 },
+            "Security questions that must be answered correctly";
+        allow_third_party_oath: bool = false,
+            Kind::Bool,
+            "Allow users to associate a third-party OATH token";
+        oath_fallback: bool = false,
+            Kind::Bool,
+            "Use OATH token for fallback";
+        oath_fallback_session_minutes: u32 = 60,
+            Kind::Int { min: 1, max: 1440 },
+            "Session timeout in minutes after an OATH fallback";
+        logging: bool = false,
+            Kind::Bool,
+            "Enable logging: JSON log lines to rolling files in the log directory";
+    }
+    passed_sessions: PassedSessions {
+        enabled: bool = false,
+            Kind::Bool,
+            "Pass verified sessions on to a form-based website";
+        lifetime_seconds: u32 = 60,
+            Kind::Int { min: 5, max: 3600 },
+            "Seconds a passed session may be redeemed in";
+    }
+    trusted_ips: TrustedIps {
+        enabled: bool = false,
+            Kind::Bool,
+            "Skip the second step from trusted IPs";
+        ranges: Vec<String> = Vec::new(),
+            Kind::CidrList,
+            "Trusted IP addresses and ranges";
+    }
+    pin: PinRules {
+        min_length: u32 = 4,
+            Kind::Int { min: 4, max: 16 },
+            "Minimum PIN length";
+        prevent_weak: bool = true,
+            Kind::Bool,
+            "Refuse sequential, repeated and phone-number PINs";
+        expiry_days: u32 = 0,
+            Kind::Int { min: 0, max: 3650 },
+            "Days before a PIN must be changed (0: never)";
+        history: u32 = 5,
+            Kind::Int { min: 1, max: 10 },
+            "Earlier PINs that may not be reused";
+    }
+    lockout: Lockout {
+        enabled: bool = true,
+            Kind::Bool,
+            "Lock users out after repeated denials";
+        denials_to_lock: u32 = 5,
+            Kind::Int { min: 1, max: 100 },
+            "Denials that lock the user";
+        reset_counter_minutes: u32 = 5,
+            Kind::Int { min: 1, max: 1440 },
+            "Minutes after which the denial counter resets";
+        auto_unblock_minutes: u32 = 15,
+            Kind::Int { min: 0, max: 10_080 },
+            "Minutes until a locked user is unlocked (0: only by an administrator)";
+    }
+    fraud: FraudAlert {
+        allow_report: bool = true,
+            Kind::Bool,
+            "Allow users to report fraud";
+        block_on_report: bool = true,
+            Kind::Bool,
+            "Block the user when fraud is reported";
+        code: String = "0".into(),
+            Kind::Digits { min: 1, max: 8 },
+            "Code entered before # on a call to report fraud";
+    }
+    oath: OathSettings {
+        time_step_window: u32 = 1,
+            Kind::Int { min: 0, max: 10 },
+            "TOTP time steps accepted either side of now";
+        hotp_look_ahead: u32 = 10,
+            Kind::Int { min: 1, max: 100 },
+            "HOTP counter values looked ahead of the last one used";
+    }
+    sdk: SdkSettings {
+        admin_group: String = "PhoneFactor Admins".into(),
+            Kind::Text { min: 1, max: 256 },
+            "Directory group whose members may use the Web Service SDK";
+    }
+    phone: PhoneSettings {
+        default_country: String = String::new(),
+            Kind::Text { min: 0, max: 2 },
+            "Country (ISO code, e.g. NL) for phone numbers typed without +; empty requires +";
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,46 +210,6 @@ pub enum PrimaryAuth {
     Radius,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PortalSettings {
-    pub url: String,
-    pub primary_auth: PrimaryAuth,
-    pub allow_login: bool,
-    pub allow_enrollment: bool,
-    pub enrollment_prompt_backup_phone: bool,
-    pub enrollment_prompt_oath_token: bool,
-    pub allow_bypass: bool,
-    pub bypass_prompt_seconds: bool,
-    pub bypass_default_seconds: u32,
-    pub bypass_max_seconds: u32,
-    pub allow_select_method: bool,
-    pub selectable_methods: Vec<MethodKind>,
-    pub allow_select_language: bool,
-    pub allow_mobile_app_activation: bool,
-    pub max_mobile_devices: u32,
-    pub security_questions_fallback: bool,
-    pub security_questions_required: u32,
-    pub allow_third_party_oath: bool,
-    pub oath_fallback: bool,
-    pub oath_fallback_session_minutes: u32,
-    pub logging: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PassedSessions {
-    pub enabled: bool,
-    pub lifetime_seconds: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrustedIps {
-    pub enabled: bool,
-    pub ranges: Vec<String>,
-}
-
 impl TrustedIps {
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.enabled
@@ -92,110 +218,6 @@ impl TrustedIps {
                 .iter()
                 .filter_map(|r| r.parse::<IpNet>().ok())
                 .any(|net| net.contains(&ip))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PinRules {
-    pub min_length: u32,
-    pub prevent_weak: bool,
-    pub expiry_days: u32,
-    pub history: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Lockout {
-    pub enabled: bool,
-    pub denials_to_lock: u32,
-    pub reset_counter_minutes: u32,
-    pub auto_unblock_minutes: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FraudAlert {
-    pub allow_report: bool,
-    pub block_on_report: bool,
-    pub code: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OathSettings {
-    pub time_step_window: u32,
-    pub hotp_look_ahead: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SdkSettings {
-    pub admin_group: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            portal: PortalSettings {
-                url: String::new(),
-                primary_auth: PrimaryAuth::Local,
-                allow_login: true,
-                allow_enrollment: true,
-                enrollment_prompt_backup_phone: false,
-                enrollment_prompt_oath_token: false,
-                allow_bypass: false,
-                bypass_prompt_seconds: false,
-                bypass_default_seconds: 300,
-                bypass_max_seconds: 3600,
-                allow_select_method: false,
-                selectable_methods: MethodKind::ALL.to_vec(),
-                allow_select_language: false,
-                allow_mobile_app_activation: false,
-                max_mobile_devices: 1,
-                security_questions_fallback: false,
-                security_questions_required: 3,
-                allow_third_party_oath: false,
-                oath_fallback: false,
-                oath_fallback_session_minutes: 60,
-                logging: false,
-            },
-            passed_sessions: PassedSessions {
-                enabled: false,
-                lifetime_seconds: 60,
-            },
-            trusted_ips: TrustedIps {
-                enabled: false,
-                ranges: Vec::new(),
-            },
-            pin: PinRules {
-                min_length: 4,
-                prevent_weak: true,
-                expiry_days: 0,
-                history: 5,
-            },
-            lockout: Lockout {
-                enabled: true,
-                denials_to_lock: 5,
-                reset_counter_minutes: 5,
-                auto_unblock_minutes: 15,
-            },
-            fraud: FraudAlert {
-                allow_report: true,
-                block_on_report: true,
-                code: "0".into(),
-            },
-            oath: OathSettings {
-                time_step_window: 1,
-                hotp_look_ahead: 10,
-            },
-            sdk: SdkSettings {
-                admin_group: "PhoneFactor Admins".into(),
-            },
-            phone: PhoneSettings {
-                default_country: String::new(),
-            },
-        }
     }
 }
 
@@ -244,230 +266,6 @@ pub struct KeyDef {
     pub kind: Kind,
     pub help: &'static str,
 }
-
-const METHODS: &[&str] = &["phone_call", "text_message", "mobile_app", "oath_token"];
-
-macro_rules! key {
-    ($k:literal, $kind:expr, $help:literal) => {
-        KeyDef {
-            key: $k,
-            kind: $kind,
-            help: $help,
-        }
-    };
-}
-
-pub const KEYS: &[KeyDef] = &[
-    key!(
-        "portal.url",
-        Kind::Url,
-        "User Portal URL, included in emails sent to imported users"
-    ),
-    key!(
-        "portal.primary_auth",
-        Kind::Choice(&["local", "ldap", "radius"]),
-        "Primary authentication used to sign in to the portal"
-    ),
-    key!(
-        "portal.allow_login",
-        Kind::Bool,
-        "Allow users to log in with username and password"
-    ),
-    key!(
-        "portal.allow_enrollment",
-        Kind::Bool,
-        "Allow user enrollment (setup screen on first sign-in)"
-    ),
-    key!(
-        "portal.enrollment_prompt_backup_phone",
-        Kind::Bool,
-        "Enrollment prompts for a backup phone"
-    ),
-    key!(
-        "portal.enrollment_prompt_oath_token",
-        Kind::Bool,
-        "Enrollment prompts for a third-party OATH token"
-    ),
-    key!(
-        "portal.allow_bypass",
-        Kind::Bool,
-        "Allow users to initiate a One-Time Bypass"
-    ),
-    key!(
-        "portal.bypass_prompt_seconds",
-        Kind::Bool,
-        "Prompt for bypass seconds (else the default applies)"
-    ),
-    key!(
-        "portal.bypass_default_seconds",
-        Kind::Int {
-            min: 1,
-            max: 86_400
-        },
-        "Seconds a One-Time Bypass stays valid by default"
-    ),
-    key!(
-        "portal.bypass_max_seconds",
-        Kind::Int {
-            min: 1,
-            max: 86_400
-        },
-        "Most seconds a user may ask for when prompted"
-    ),
-    key!(
-        "portal.allow_select_method",
-        Kind::Bool,
-        "Allow users to select their method"
-    ),
-    key!(
-        "portal.selectable_methods",
-        Kind::ChoiceSet(METHODS),
-        "Methods users may select"
-    ),
-    key!(
-        "portal.allow_select_language",
-        Kind::Bool,
-        "Allow users to select their language"
-    ),
-    key!(
-        "portal.allow_mobile_app_activation",
-        Kind::Bool,
-        "Allow users to activate the mobile app"
-    ),
-    key!(
-        "portal.max_mobile_devices",
-        Kind::Int { min: 1, max: 10 },
-        "Devices a user may activate the mobile app on"
-    ),
-    key!(
-        "portal.security_questions_fallback",
-        Kind::Bool,
-        "Use security questions for fallback"
-    ),
-    key!(
-        "portal.security_questions_required",
-        Kind::Int { min: 1, max: 4 },
-        "Security questions that must be answered correctly"
-    ),
-    key!(
-        "portal.allow_third_party_oath",
-        Kind::Bool,
-        "Allow users to associate a third-party OATH token"
-    ),
-    key!(
-        "portal.oath_fallback",
-        Kind::Bool,
-        "Use OATH token for fallback"
-    ),
-    key!(
-        "portal.oath_fallback_session_minutes",
-        Kind::Int { min: 1, max: 1440 },
-        "Session timeout in minutes after an OATH fallback"
-    ),
-    key!(
-        "portal.logging",
-        Kind::Bool,
-        "Enable logging: JSON log lines to rolling files in the log directory"
-    ),
-    key!(
-        "passed_sessions.enabled",
-        Kind::Bool,
-        "Pass verified sessions on to a form-based website"
-    ),
-    key!(
-        "passed_sessions.lifetime_seconds",
-        Kind::Int { min: 5, max: 3600 },
-        "Seconds a passed session may be redeemed in"
-    ),
-    key!(
-        "trusted_ips.enabled",
-        Kind::Bool,
-        "Skip the second step from trusted IPs"
-    ),
-    key!(
-        "trusted_ips.ranges",
-        Kind::CidrList,
-        "Trusted IP addresses and ranges"
-    ),
-    key!(
-        "pin.min_length",
-        Kind::Int { min: 4, max: 16 },
-        "Minimum PIN length"
-    ),
-    key!(
-        "pin.prevent_weak",
-        Kind::Bool,
-        "Refuse sequential, repeated and phone-number PINs"
-    ),
-    key!(
-        "pin.expiry_days",
-        Kind::Int { min: 0, max: 3650 },
-        "Days before a PIN must be changed (0: never)"
-    ),
-    key!(
-        "pin.history",
-        Kind::Int { min: 1, max: 10 },
-        "Earlier PINs that may not be reused"
-    ),
-    key!(
-        "lockout.enabled",
-        Kind::Bool,
-        "Lock users out after repeated denials"
-    ),
-    key!(
-        "lockout.denials_to_lock",
-        Kind::Int { min: 1, max: 100 },
-        "Denials that lock the user"
-    ),
-    key!(
-        "lockout.reset_counter_minutes",
-        Kind::Int { min: 1, max: 1440 },
-        "Minutes after which the denial counter resets"
-    ),
-    key!(
-        "lockout.auto_unblock_minutes",
-        Kind::Int {
-            min: 0,
-            max: 10_080
-        },
-        "Minutes until a locked user is unlocked (0: only by an administrator)"
-    ),
-    key!(
-        "fraud.allow_report",
-        Kind::Bool,
-        "Allow users to report fraud"
-    ),
-    key!(
-        "fraud.block_on_report",
-        Kind::Bool,
-        "Block the user when fraud is reported"
-    ),
-    key!(
-        "fraud.code",
-        Kind::Digits { min: 1, max: 8 },
-        "Code entered before # on a call to report fraud"
-    ),
-    key!(
-        "oath.time_step_window",
-        Kind::Int { min: 0, max: 10 },
-        "TOTP time steps accepted either side of now"
-    ),
-    key!(
-        "oath.hotp_look_ahead",
-        Kind::Int { min: 1, max: 100 },
-        "HOTP counter values looked ahead of the last one used"
-    ),
-    key!(
-        "sdk.admin_group",
-        Kind::Text { min: 1, max: 256 },
-        "Directory group whose members may use the Web Service SDK"
-    ),
-    key!(
-        "phone.default_country",
-        Kind::Text { min: 0, max: 2 },
-        "Country (ISO code, e.g. NL) for phone numbers typed without +; empty requires +"
-    ),
-];
 
 pub fn key_def(key: &str) -> Result<&'static KeyDef> {
     KEYS.iter().find(|d| d.key == key).ok_or_else(|| {

@@ -1,0 +1,272 @@
+//! The enrollment wizard: its options, a new or imported OATH secret sealed
+//! through the portal session, its confirming code, and finishing.
+
+use crate::audit::ResultCode;
+use crate::error::{Error, Result};
+use crate::factors::{Enrollment, OathKind, OathParams};
+use crate::oath;
+use crate::portal::{EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath};
+use crate::service::Ctx;
+use crate::user::{MethodKind, User};
+
+use super::{available, pending_label, SealedOath};
+use crate::engine::Engine;
+
+const ISSUER: &str = "Twofold";
+
+impl Engine {
+    pub(in crate::engine) async fn portal_enrollment_options(
+        &self,
+        _ctx: &Ctx,
+        username: &str,
+    ) -> Result<EnrollmentOptions> {
+        let settings = self.settings_now().await?;
+        let user = self.user(username).await?;
+        let mut methods: Vec<MethodKind> = settings
+            .portal
+            .selectable_methods
+            .iter()
+            .copied()
+            .filter(|m| available(*m))
+            .collect();
+        let preset = user.default_method.filter(|m| available(m.method));
+        if let Some(p) = preset {
+            methods = vec![p.method];
+        } else if !settings.portal.allow_select_method {
+            methods.truncate(1);
+        }
+        if methods.is_empty() {
+            return Err(Error::Forbidden(
+                "no verification method can be enrolled here; ask your administrator".into(),
+            ));
+        }
+        let questions = self.question_choices(&user).await?;
+        Ok(EnrollmentOptions {
+            methods,
+            preset,
+            allow_third_party_oath: settings.portal.enrollment_prompt_oath_token,
+            questions_required: Self::questions_needed(&settings, &questions),
+            questions,
+            pin_rules: settings.pin.clone(),
+        })
+    }
+
+    fn seal_oath(&self, s: &SealedOath) -> Result<String> {
+        let json = serde_json::to_vec(s).map_err(|e| Error::Internal(e.to_string()))?;
+        self.sealing
+            .seal(&json, &pending_label(s.user_id, s.confirmed))
+    }
+
+    fn pending(
+        &self,
+        user: &User,
+        secret: &[u8],
+        params: OathParams,
+        imported: bool,
+    ) -> Result<PendingOath> {
+        let sealed = self.seal_oath(&SealedOath {
+            user_id: user.id,
+            secret: oath::encode_base32(secret),
+            params,
+            counter: if params.kind == OathKind::Totp {
+                i64::MIN
+            } else {
+                0
+            },
+            issued_at: self.clock.now().unix_timestamp(),
+            confirmed: false,
+            imported,
+        })?;
+        Ok(PendingOath {
+            sealed,
+            secret_base32: oath::encode_base32(secret),
+            uri: oath::otpauth_uri(ISSUER, &user.username, secret, &params),
+            params,
+        })
+    }
+
+    pub(in crate::engine) async fn portal_new_oath_secret(
+        &self,
+        _ctx: &Ctx,
+        username: &str,
+    ) -> Result<PendingOath> {
+        let user = self.user(username).await?;
+        let params = OathParams::default();
+        let secret = oath::generate_secret(params.algorithm);
+        self.pending(&user, &secret, params, false)
+    }
+
+    pub(in crate::engine) async fn portal_import_oath_secret(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        import: ImportOath,
+    ) -> Result<PendingOath> {
+        const EVENT: &str = "portal.oath_import";
+        let settings = self.settings_now().await?;
+        let user = self.user(username).await?;
+        let allowed = if user.default_method.is_none() {
+            settings.portal.enrollment_prompt_oath_token
+        } else {
+            settings.portal.allow_third_party_oath
+        };
+        if !allowed {
+            return self
+                .refuse(
+                    ctx,
+                    EVENT,
+                    Some(&user.username),
+                    Error::Forbidden("third-party OATH tokens are not allowed".into()),
+                )
+                .await;
+        }
+        let parsed = oath::parse_base32_secret(&import.secret_base32).and_then(|secret| {
+            let params = OathParams {
+                kind: import.kind,
+                digits: import.digits.unwrap_or(6),
+                ..OathParams::default()
+            };
+            oath::validate_params(&params).map(|_| (secret, params))
+        });
+        match parsed {
+            Ok((secret, params)) => self.pending(&user, &secret, params, true),
+            Err(e) => self.refuse(ctx, EVENT, Some(&user.username), e).await,
+        }
+    }
+
+    pub(in crate::engine) async fn portal_confirm_oath(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        pending: String,
+        code: String,
+    ) -> Result<String> {
+        const EVENT: &str = "portal.oath_confirm";
+        let settings = self.settings_now().await?;
+        self.rate_limit(ctx)?;
+        let user = self.user(username).await?;
+        let mut s = match self.open_oath(&pending, &user, false) {
+            Ok(s) => s,
+            Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
+        };
+        let code = self
+            .checked(
+                ctx,
+                EVENT,
+                Some(&user.username),
+                oath::normalize_code(&code, s.params.digits),
+            )
+            .await?;
+        let secret = oath::parse_base32_secret(&s.secret)?;
+        let matched = match s.params.kind {
+            OathKind::Totp => oath::verify_totp(
+                &secret,
+                &s.params,
+                &code,
+                self.clock.now().unix_timestamp(),
+                settings.oath.time_step_window,
+                s.counter,
+            ),
+            OathKind::Hotp => oath::verify_hotp(
+                &secret,
+                &s.params,
+                &code,
+                s.counter,
+                settings.oath.hotp_look_ahead,
+            )
+            .map(|c| c + 1),
+        };
+        let Some(next) = matched else {
+            self.throttle.fail(ctx.source_ip, self.clock.now());
+            return self
+                .refuse(ctx, EVENT, Some(&user.username), Error::invalid("code", "the code does not match; check that your device's clock is right and try the next code"))
+                .await;
+        };
+        s.counter = next;
+        s.confirmed = true;
+        s.issued_at = self.clock.now().unix_timestamp();
+        self.audit_result(
+            ctx,
+            EVENT,
+            &user.username,
+            ResultCode::SuccessOathConfirmed,
+            None,
+        )
+        .await?;
+        self.seal_oath(&s)
+    }
+
+    pub(in crate::engine) async fn portal_finish_enrollment(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        finish: FinishEnrollment,
+    ) -> Result<User> {
+        const EVENT: &str = "portal.enroll";
+        let settings = self.settings_now().await?;
+        let user = self.user(username).await?;
+        let result: Result<Enrollment> = async {
+            if !settings.portal.allow_enrollment {
+                return Err(Error::Forbidden("enrollment is not allowed".into()));
+            }
+            let options = self.portal_enrollment_options(ctx, username).await?;
+            if !options.methods.contains(&finish.method.method)
+                || options.mode_for(finish.method.method) != finish.method.mode
+            {
+                return Err(Error::invalid("method", "this method cannot be chosen"));
+            }
+            let token = match finish.method.method {
+                MethodKind::OathToken => Some(self.confirmed_token(
+                    &user,
+                    finish.oath.as_deref().ok_or_else(|| {
+                        Error::invalid("code", "confirm your token with a code first")
+                    })?,
+                    "",
+                )?),
+                _ => None,
+            };
+            let pin_hash = if finish.method.mode.needs_pin() {
+                let p = finish
+                    .pin
+                    .as_deref()
+                    .ok_or_else(|| Error::invalid("pin", "create a PIN"))?;
+                Some(self.checked_pin_hash(&user, p, &settings).await?)
+            } else {
+                None
+            };
+            let answers = if options.questions_required > 0 {
+                self.hashed_answers(&finish.answers, &options.questions)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            Ok(Enrollment {
+                method: finish.method,
+                token,
+                pin_hash,
+                answers,
+                expected_version: Some(user.version),
+            })
+        }
+        .await;
+        let enrollment = match result {
+            Ok(e) => e,
+            Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
+        };
+        let mut ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessEnrolled,
+        );
+        ev.method = Some(enrollment.method.to_string());
+        match self
+            .store
+            .complete_enrollment(user.id, &enrollment, &ev)
+            .await
+        {
+            Ok(u) => Ok(u),
+            Err(e) => self.refuse(ctx, EVENT, Some(&user.username), e).await,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Sign-in: the primary check, then trusted address, bypass, enrollment or
+//! the second step with its fallbacks.
+
+use rand::seq::SliceRandom;
+
+use crate::audit::ResultCode;
+use crate::error::Result;
+use crate::portal::{SecondStep, SignIn, Skip};
+use crate::service::Ctx;
+use crate::user::{MethodKind, UserStatus};
+
+use super::available;
+use crate::engine::Engine;
+
+impl Engine {
+    pub(in crate::engine) async fn portal_begin_sign_in(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        password: String,
+    ) -> Result<SignIn> {
+        const EVENT: &str = "portal.sign_in";
+        let settings = self.settings_now().await?;
+        if !settings.portal.allow_login {
+            self.audit_result(
+                ctx,
+                EVENT,
+                username.trim(),
+                ResultCode::FailedLoginDisabled,
+                None,
+            )
+            .await?;
+            return Ok(SignIn::LoginDisabled);
+        }
+        self.rate_limit(ctx)?;
+        let (user, matched) = self.primary_check(ctx, username, password).await?;
+        let Some(user) = user else {
+            self.throttle.fail(ctx.source_ip, self.clock.now());
+            return Ok(SignIn::Rejected);
+        };
+        if !matched {
+            if user.status(self.clock.now()) == UserStatus::Enabled {
+                self.deny(ctx, &user, &settings).await?;
+            } else {
+                self.throttle.fail(ctx.source_ip, self.clock.now());
+            }
+            return Ok(SignIn::Rejected);
+        }
+        if user.status(self.clock.now()) != UserStatus::Enabled {
+            return Ok(SignIn::Blocked { user });
+        }
+        self.store.clear_denials(user.id).await?;
+
+        if let Some(ip) = ctx
+            .source_ip
+            .filter(|ip| settings.trusted_ips.contains(*ip))
+        {
+            self.audit_result(
+                ctx,
+                EVENT,
+                &user.username,
+                ResultCode::SuccessTrustedIp,
+                Some(ip.to_string()),
+            )
+            .await?;
+            return Ok(SignIn::Complete {
+                user,
+                skip: Skip::TrustedIp,
+            });
+        }
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessBypassUsed,
+        );
+        if self
+            .store
+            .consume_bypass(user.id, self.clock.now(), &ev)
+            .await?
+        {
+            return Ok(SignIn::Complete {
+                user,
+                skip: Skip::Bypass,
+            });
+        }
+
+        let tokens = self.store.oath_tokens(user.id).await?;
+        // Not enrolled: no method yet, or an OATH method configured in advance
+        // by an administrator but no token to go with it.
+        let method = match user.default_method {
+            Some(m) if !(m.method == MethodKind::OathToken && tokens.is_empty()) => m,
+            _ => {
+                return Ok(if settings.portal.allow_enrollment {
+                    SignIn::Enroll { user }
+                } else {
+                    self.audit_result(
+                        ctx,
+                        EVENT,
+                        &user.username,
+                        ResultCode::FailedNotEnrolled,
+                        None,
+                    )
+                    .await?;
+                    SignIn::NotEnrolled { user }
+                });
+            }
+        };
+        let method_available = available(method.method)
+            && (method.method != MethodKind::OathToken || !tokens.is_empty());
+        let fallback_questions = if settings.portal.security_questions_fallback {
+            let mut mine = self.user_questions(&user).await?;
+            let need = settings.portal.security_questions_required as usize;
+            if mine.len() >= need {
+                mine.shuffle(&mut rand::thread_rng());
+                mine.truncate(need);
+                mine
+            } else {
+                Vec::new()
+            }
+        } else {
+            Vec::new()
+        };
+        let fallback_oath = settings.portal.oath_fallback
+            && method.method != MethodKind::OathToken
+            && !tokens.is_empty();
+        Ok(SignIn::SecondStep {
+            user,
+            step: SecondStep {
+                method,
+                method_available,
+                fallback_questions,
+                fallback_oath,
+            },
+        })
+    }
+}

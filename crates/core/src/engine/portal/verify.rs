@@ -1,0 +1,159 @@
+//! The second step: an OATH code (the method or the OATH fallback) or
+//! security answers, each failure counting towards lockout.
+
+use crate::audit::ResultCode;
+use crate::error::{Error, Result};
+use crate::portal::{Proof, Verified};
+use crate::questions::normalize_answer;
+use crate::service::Ctx;
+use crate::user::{MethodKind, User, UserStatus};
+
+use crate::engine::oath_check::PasscodeCheck;
+use crate::engine::Engine;
+
+impl Engine {
+    pub(in crate::engine) async fn portal_verify(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        proof: Proof,
+        code: Option<String>,
+        answers: Vec<(i64, String)>,
+    ) -> Result<Verified> {
+        const EVENT: &str = "portal.verify";
+        let settings = self.settings_now().await?;
+        self.rate_limit(ctx)?;
+        let user = self.user(username).await?;
+        if user.status(self.clock.now()) != UserStatus::Enabled {
+            self.audit_result(
+                ctx,
+                EVENT,
+                &user.username,
+                ResultCode::FailedUserLocked,
+                None,
+            )
+            .await?;
+            return Ok(Verified::Rejected { locked: true });
+        }
+        match proof {
+            Proof::Method | Proof::OathFallback => {
+                let is_fallback = proof == Proof::OathFallback;
+                let permitted = if is_fallback {
+                    settings.portal.oath_fallback
+                } else {
+                    user.default_method.map(|m| m.method) == Some(MethodKind::OathToken)
+                };
+                if !permitted {
+                    return self
+                        .refuse(
+                            ctx,
+                            EVENT,
+                            Some(&user.username),
+                            Error::Forbidden("this way of verifying is not allowed".into()),
+                        )
+                        .await;
+                }
+                let (success_code, minutes) = if is_fallback {
+                    (
+                        ResultCode::SuccessOathFallback,
+                        Some(settings.portal.oath_fallback_session_minutes),
+                    )
+                } else {
+                    (ResultCode::SuccessOathCode, None)
+                };
+                let success = self.event(ctx, EVENT, Some(&user.username), success_code);
+                let code = code.unwrap_or_default();
+                let check = if is_fallback {
+                    // The fallback is the code alone, whatever the user's mode.
+                    let tokens = self.store.oath_tokens(user.id).await?;
+                    self.check_code(&tokens, &code, &settings, &success).await?
+                } else {
+                    self.check_passcode(&user, &code, &settings, &success)
+                        .await?
+                };
+                if check == PasscodeCheck::Accepted {
+                    return Ok(Verified::Accepted {
+                        user: Box::new(user),
+                        session_minutes: minutes,
+                    });
+                }
+                self.audit_result(ctx, EVENT, &user.username, check.failure_code(), None)
+                    .await?;
+            }
+            Proof::SecurityQuestions => {
+                if !settings.portal.security_questions_fallback {
+                    return self
+                        .refuse(
+                            ctx,
+                            EVENT,
+                            Some(&user.username),
+                            Error::Forbidden("security questions are not allowed".into()),
+                        )
+                        .await;
+                }
+                if self
+                    .check_answers(
+                        &user,
+                        &answers,
+                        settings.portal.security_questions_required as usize,
+                    )
+                    .await?
+                {
+                    self.store.clear_denials(user.id).await?;
+                    self.audit_result(
+                        ctx,
+                        EVENT,
+                        &user.username,
+                        ResultCode::SuccessSecurityQuestions,
+                        None,
+                    )
+                    .await?;
+                    return Ok(Verified::Accepted {
+                        user: Box::new(user),
+                        session_minutes: None,
+                    });
+                }
+                self.audit_result(
+                    ctx,
+                    EVENT,
+                    &user.username,
+                    ResultCode::FailedSecurityAnswers,
+                    None,
+                )
+                .await?;
+            }
+        }
+        let locked = self.deny(ctx, &user, &settings).await?;
+        Ok(Verified::Rejected { locked })
+    }
+
+    /// All of `answers` must be right, and there must be at least `required`
+    /// of them about questions the user answered. Every hash is checked even
+    /// after a wrong one, so timing says nothing about which was wrong.
+    async fn check_answers(
+        &self,
+        user: &User,
+        answers: &[(i64, String)],
+        required: usize,
+    ) -> Result<bool> {
+        let stored = self.store.answers(user.id).await?;
+        let mut seen = Vec::new();
+        let mut all_ok = answers.len() >= required && required > 0;
+        for (qid, answer) in answers {
+            if seen.contains(qid) {
+                all_ok = false;
+                continue;
+            }
+            seen.push(*qid);
+            let normalized = normalize_answer(answer).unwrap_or_default();
+            match stored.iter().find(|a| a.question_id == *qid) {
+                Some(a) => all_ok &= self.hasher.verify(normalized, a.hash.clone()).await,
+                None => {
+                    self.hasher.verify_dummy(normalized).await;
+                    all_ok = false;
+                }
+            }
+        }
+        Ok(all_ok)
+    }
+}
