@@ -203,8 +203,9 @@ impl Authentication {
             state: c.state,
             reason: c.reason.as_deref().and_then(ChallengeReason::parse),
             method: Some(c.method),
-            prompt: Some(Prompt::Passcode),
-            pin_required: c.method.mode.needs_pin(),
+            prompt: crate::methods::method(c.method.method).map(|m| m.prompt(c.method.mode)),
+            pin_required: crate::methods::method(c.method.method)
+                .is_some_and(|m| m.pin_in_passcode(c.method.mode)),
             expires_at: Some(c.expires_at),
         }
     }

@@ -4,9 +4,11 @@
 pub mod audit;
 pub mod challenge;
 pub mod clock;
+pub mod directory;
 pub mod engine;
 pub mod error;
 pub mod factors;
+pub mod methods;
 pub mod oath;
 pub mod password;
 pub mod pin;

@@ -9,9 +9,6 @@ use crate::factors::{OathKind, OathParams, OathToken, SecurityQuestion};
 use crate::settings::PinRules;
 use crate::user::{DefaultMethod, MethodKind, User};
 
-/// Methods this version can verify; others appear once their delivery exists.
-pub const AVAILABLE_METHODS: &[MethodKind] = &[MethodKind::OathToken];
-
 /// Why the second step was skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -259,3 +259,76 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool>;
     async fn delete_service_account(&self, name: &str, audit: &NewAuditEvent) -> Result<bool>;
 }
+
+/// Where users and their passwords come from: the setting
+/// `portal.primary_auth`. `local` is `crate::directory::LocalDirectory`; the
+/// LDAP/Active Directory and RADIUS adapters live in the crate `directory`
+/// (added with them). The engine asks it for every primary check: portal
+/// sign-in, the SDK's `primary`, and the SDK administrators' group.
+#[async_trait]
+pub trait Directory: Send + Sync + 'static {
+    fn kind(&self) -> crate::settings::PrimaryAuth;
+
+    /// Whether `password` is the password of `username`. `local` is the
+    /// user's local record when one exists. Must take the same time whether
+    /// or not the user exists (no enumeration by timing).
+    async fn check_password(
+        &self,
+        username: &str,
+        local: Option<&User>,
+        password: String,
+    ) -> Result<bool>;
+
+    /// A person as the directory knows them (import and synchronisation).
+    async fn lookup(&self, username: &str) -> Result<Option<DirectoryEntry>>;
+}
+
+/// A person as a directory describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    pub language: Option<String>,
+    pub phone: Option<String>,
+    pub mobile_phone: Option<String>,
+}
+
+/// How Twofold reaches a person outside the browser: a voice call, a text
+/// message, a mail, or a wake-up for the mobile app. Adapters (a
+/// Twilio-compatible provider, an HTTP SMS gateway, SMTP, push) live in the
+/// crate `delivery`, added with the phone/SMS issue; a method module asks
+/// for a delivery, and the provider's answer (keys pressed, an SMS reply)
+/// comes back through its webhook to the challenge.
+#[async_trait]
+pub trait Delivery: Send + Sync + 'static {
+    /// Hands one message to the provider; returns the provider's id for it.
+    async fn send(&self, message: &Outgoing) -> Result<String>;
+}
+
+/// One message to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// Call `to` (E.164), dial `extension` after connecting, and let the
+    /// challenge's webhook say the text and gather the keys.
+    VoiceCall {
+        to: String,
+        extension: Option<String>,
+        language: String,
+        challenge_id: String,
+    },
+    Sms {
+        to: String,
+        text: String,
+    },
+    Mail {
+        to: String,
+        subject: String,
+        body: String,
+    },
+    /// Wakes an activated device so it fetches its pending challenge.
+    PushWake {
+        device_id: i64,
+    },
+}

@@ -9,7 +9,7 @@ use crate::oath;
 use crate::principal::{Need, Subject};
 use crate::questions::validate_question_text;
 use crate::service::{AddedToken, Ctx};
-use crate::user::{DefaultMethod, MethodKind, Mode, Permission};
+use crate::user::Permission;
 use crate::validate;
 
 const SETTINGS: Need = Need::Permission(Permission::ManageSettings);
@@ -70,13 +70,9 @@ impl Engine {
         if user.default_method.is_none() {
             ev.detail = Some("method set to oath_token".into());
         }
-        let method = DefaultMethod {
-            method: MethodKind::OathToken,
-            mode: Mode::Oath,
-        };
         let (token, method_set) = self
             .store
-            .give_oath_token(user.id, &token, method, &ev)
+            .give_oath_token(user.id, &token, crate::methods::oath::DEFAULT, &ev)
             .await?;
         Ok(AddedToken { token, method_set })
     }

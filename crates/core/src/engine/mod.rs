@@ -21,9 +21,10 @@ use std::sync::Arc;
 
 use crate::audit::{NewAuditEvent, ResultCode};
 use crate::clock::Clock;
+use crate::directory::LocalDirectory;
 use crate::error::{Error, Result};
 use crate::password::SecretHasher;
-use crate::ports::Store;
+use crate::ports::{Directory, Store};
 use crate::principal::{Need, Subject};
 use crate::sealing::SealingKey;
 use crate::service::{CreateUser, Ctx};
@@ -37,6 +38,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     hasher: SecretHasher,
     sealing: Arc<SealingKey>,
+    /// Primary authentication (`portal.primary_auth`): local by default.
+    directory: Arc<dyn Directory>,
     throttle: Throttle,
     /// Settings are read on every request; a second of staleness across
     /// nodes saves a query per request on the hot path.
@@ -58,10 +61,11 @@ impl Engine {
         sealing: Arc<SealingKey>,
     ) -> Self {
         Engine {
-            store,
+            store: store.clone(),
             clock,
             hasher,
             sealing,
+            directory: Arc::new(LocalDirectory::new(store.clone(), hasher)),
             throttle: Throttle::new(SOURCE_FAILURES, SOURCE_WINDOW),
             settings_cache: std::sync::Mutex::new(None),
             directory_cache: std::sync::Mutex::new(Default::default()),
@@ -126,17 +130,10 @@ impl Engine {
             return Ok((None, false));
         }
         let user = self.store.find_user(username).await?;
-        let hash = match &user {
-            Some(u) => self.store.password_hash(u.id).await?,
-            None => None,
-        };
-        let matched = match hash {
-            Some(h) => self.hasher.verify(password, h).await,
-            None => {
-                self.hasher.verify_dummy(password).await;
-                false
-            }
-        };
+        let matched = self
+            .directory
+            .check_password(username, user.as_ref(), password)
+            .await?;
         let now = self.clock.now();
         let code = match &user {
             None => ResultCode::FailedUserNotFound,
@@ -154,6 +151,12 @@ impl Engine {
         let ev = self.event(ctx, EVENT, Some(&subject), code);
         self.store.append_audit(&ev).await?;
         Ok((user, matched))
+    }
+
+    /// The same engine with another primary directory (LDAP, RADIUS).
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = directory;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

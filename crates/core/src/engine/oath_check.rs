@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{NewAuditEvent, ResultCode};
 use crate::error::Result;
 use crate::factors::{oath_seed_label, OathKind, OathToken};
+use crate::methods;
 use crate::oath;
 use crate::settings::Settings;
-use crate::user::{MethodKind, User};
+use crate::user::User;
 
 use super::Engine;
 
@@ -52,7 +53,7 @@ impl Engine {
         let passcode: String = passcode.chars().filter(|c| !c.is_whitespace()).collect();
         let needs_pin = user
             .default_method
-            .map(|m| m.method == MethodKind::OathToken && m.mode.needs_pin())
+            .and_then(|m| methods::method(m.method).map(|x| x.pin_in_passcode(m.mode)))
             .unwrap_or(false);
         if !needs_pin {
             return self.check_code(&tokens, &passcode, settings, success).await;

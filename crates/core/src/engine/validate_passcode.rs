@@ -4,9 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::audit::ResultCode;
+use crate::challenge::Prompt;
 use crate::error::Result;
+use crate::methods;
 use crate::service::Ctx;
-use crate::user::{MethodKind, User, UserStatus};
+use crate::user::{User, UserStatus};
 use time::OffsetDateTime;
 
 use super::oath_check::PasscodeCheck;
@@ -51,10 +53,16 @@ pub(super) fn refusal(user: &User, now: OffsetDateTime) -> Option<(ValidateReaso
     match user.status(now) {
         UserStatus::Enabled => match user.default_method {
             None => Some((ValidateReason::NotEnrolled, ResultCode::FailedNotEnrolled)),
-            Some(m) if m.method != MethodKind::OathToken => Some((
-                ValidateReason::MethodNotSupported,
-                ResultCode::FailedMethodNotSupported,
-            )),
+            // Only methods answered with a typed passcode can be validated.
+            Some(m)
+                if methods::method(m.method).map(|x| x.prompt(m.mode))
+                    != Some(Prompt::Passcode) =>
+            {
+                Some((
+                    ValidateReason::MethodNotSupported,
+                    ResultCode::FailedMethodNotSupported,
+                ))
+            }
             Some(_) => None,
         },
         UserStatus::Disabled => {

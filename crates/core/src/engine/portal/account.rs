@@ -6,6 +6,7 @@ use time::{Duration, OffsetDateTime};
 use crate::audit::ResultCode;
 use crate::error::{Error, Result};
 use crate::factors::OathToken;
+use crate::methods::{self, Holdings};
 use crate::pin;
 use crate::portal::{Account, AccountAllows};
 use crate::service::Ctx;
@@ -209,8 +210,14 @@ impl Engine {
                 .refuse(ctx, EVENT, Some(&user.username), Error::NotFound("token"))
                 .await;
         }
-        if tokens.len() == 1 && user.default_method.map(|m| m.method) == Some(MethodKind::OathToken)
-        {
+        // Refused when the user's method stands on this token alone.
+        let before = Holdings::of(&user, tokens.len());
+        let after = Holdings::of(&user, tokens.len() - 1);
+        let needed = user
+            .default_method
+            .and_then(|m| methods::method(m.method))
+            .is_some_and(|m| m.ready(&before) && !m.ready(&after));
+        if needed {
             return self
                 .refuse(
                     ctx,
@@ -285,12 +292,11 @@ impl Engine {
             ))
         } else if !settings.portal.selectable_methods.contains(&method) || !available(method) {
             Some(Error::invalid("method", "this method cannot be chosen"))
-        } else if method == MethodKind::OathToken
-            && self.store.oath_tokens(user.id).await?.is_empty()
-        {
-            Some(Error::invalid("method", "add an OATH token first"))
         } else {
-            None
+            let held = Holdings::of(&user, self.store.oath_tokens(user.id).await?.len());
+            methods::method(method)
+                .filter(|m| !m.ready(&held))
+                .map(|m| Error::invalid("method", m.not_ready_hint()))
         };
         if let Some(e) = refusal {
             return self.refuse(ctx, EVENT, Some(&user.username), e).await;

@@ -4,6 +4,7 @@
 use crate::audit::ResultCode;
 use crate::error::{Error, Result};
 use crate::factors::{Enrollment, OathKind, OathParams};
+use crate::methods;
 use crate::oath;
 use crate::portal::{EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath};
 use crate::service::Ctx;
@@ -215,15 +216,16 @@ impl Engine {
             {
                 return Err(Error::invalid("method", "this method cannot be chosen"));
             }
-            let token = match finish.method.method {
-                MethodKind::OathToken => Some(self.confirmed_token(
+            let chosen = methods::method(finish.method.method)
+                .ok_or_else(|| Error::invalid("method", "this method cannot be chosen"))?;
+            let token = match chosen.enrollment() {
+                methods::Enrollment::OathSecret => Some(self.confirmed_token(
                     &user,
                     finish.oath.as_deref().ok_or_else(|| {
                         Error::invalid("code", "confirm your token with a code first")
                     })?,
                     "",
                 )?),
-                _ => None,
             };
             let pin_hash = if finish.method.mode.needs_pin() {
                 let p = finish

@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::factors::{oath_seed_label, DenialPolicy, NewOathToken, OathParams, SecurityQuestion};
 use crate::oath;
 use crate::pin;
-use crate::portal::AVAILABLE_METHODS;
 use crate::questions::{normalize_answer, ANSWERS_REQUIRED_AT_ENROLLMENT};
 use crate::service::Ctx;
 use crate::settings::Settings;
@@ -59,7 +58,7 @@ fn lockout_policy(s: &Settings) -> DenialPolicy {
 }
 
 fn available(kind: MethodKind) -> bool {
-    AVAILABLE_METHODS.contains(&kind)
+    crate::methods::is_available(kind)
 }
 
 impl Engine {

@@ -5,11 +5,11 @@ use rand::seq::SliceRandom;
 
 use crate::audit::ResultCode;
 use crate::error::Result;
+use crate::methods::{self, Holdings};
 use crate::portal::{SecondStep, SignIn, Skip};
 use crate::service::Ctx;
-use crate::user::{MethodKind, UserStatus};
+use crate::user::UserStatus;
 
-use super::available;
 use crate::engine::Engine;
 
 impl Engine {
@@ -86,10 +86,11 @@ impl Engine {
         }
 
         let tokens = self.store.oath_tokens(user.id).await?;
-        // Not enrolled: no method yet, or an OATH method configured in advance
-        // by an administrator but no token to go with it.
+        let holdings = Holdings::of(&user, tokens.len());
+        // Not enrolled: no method yet, or a method configured in advance by
+        // an administrator without what it needs (an OATH token, say).
         let method = match user.default_method {
-            Some(m) if !(m.method == MethodKind::OathToken && tokens.is_empty()) => m,
+            Some(m) if methods::method(m.method).is_none_or(|x| x.ready(&holdings)) => m,
             _ => {
                 return Ok(if settings.portal.allow_enrollment {
                     SignIn::Enroll { user }
@@ -106,8 +107,7 @@ impl Engine {
                 });
             }
         };
-        let method_available = available(method.method)
-            && (method.method != MethodKind::OathToken || !tokens.is_empty());
+        let method_available = methods::method(method.method).is_some_and(|x| x.ready(&holdings));
         let fallback_questions = if settings.portal.security_questions_fallback {
             let mut mine = self.user_questions(&user).await?;
             let need = settings.portal.security_questions_required as usize;
@@ -121,9 +121,10 @@ impl Engine {
         } else {
             Vec::new()
         };
+        let fallback = methods::fallback();
         let fallback_oath = settings.portal.oath_fallback
-            && method.method != MethodKind::OathToken
-            && !tokens.is_empty();
+            && method.method != fallback.kind()
+            && fallback.ready(&holdings);
         Ok(SignIn::SecondStep {
             user,
             step: SecondStep {

@@ -2,11 +2,13 @@
 //! security answers, each failure counting towards lockout.
 
 use crate::audit::ResultCode;
+use crate::challenge::Prompt;
 use crate::error::{Error, Result};
+use crate::methods;
 use crate::portal::{Proof, Verified};
 use crate::questions::normalize_answer;
 use crate::service::Ctx;
-use crate::user::{MethodKind, User, UserStatus};
+use crate::user::{User, UserStatus};
 
 use crate::engine::oath_check::PasscodeCheck;
 use crate::engine::Engine;
@@ -41,7 +43,12 @@ impl Engine {
                 let permitted = if is_fallback {
                     settings.portal.oath_fallback
                 } else {
-                    user.default_method.map(|m| m.method) == Some(MethodKind::OathToken)
+                    // The method's own proof here is a typed passcode; other
+                    // methods (a call, an app) prove themselves elsewhere.
+                    user.default_method.is_some_and(|m| {
+                        methods::method(m.method).map(|x| x.prompt(m.mode))
+                            == Some(Prompt::Passcode)
+                    })
                 };
                 if !permitted {
                     return self
