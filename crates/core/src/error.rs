@@ -1,6 +1,7 @@
 //! The one domain error type. Adapters map it to their medium (HTTP status and
 //! JSON code, CLI exit code) in one place each; `code()` is the stable name.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -12,8 +13,13 @@ pub enum Error {
     InvalidInput { field: String, message: String },
     #[error("{0} not found")]
     NotFound(&'static str),
-    #[error("{0}")]
-    Conflict(String),
+    /// The request clashes with the current state; `reason` says how, for
+    /// the front-ends to map (a page message, an audit result code).
+    #[error("{message}")]
+    Conflict {
+        reason: ConflictReason,
+        message: String,
+    },
     #[error("{0}")]
     Forbidden(String),
     /// Too many failed attempts from one source; try again later.
@@ -26,7 +32,52 @@ pub enum Error {
     Internal(String),
 }
 
+/// How a request clashed with the current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictReason {
+    /// The name (user, question, service account, challenge id) is taken.
+    Exists,
+    /// Another change won: a stale version, a code used meanwhile.
+    Concurrent,
+    /// The user already finished enrollment.
+    AlreadyEnrolled,
+    /// Removing it would leave the user's method without what it needs.
+    LastFactor,
+    /// The last administrator who can manage administrators.
+    LastAdministrator,
+    /// An administrator exists, so bootstrap is closed.
+    BootstrapClosed,
+    /// The challenge was already decided.
+    Finished,
+}
+
+impl ConflictReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictReason::Exists => "exists",
+            ConflictReason::Concurrent => "concurrent",
+            ConflictReason::AlreadyEnrolled => "already_enrolled",
+            ConflictReason::LastFactor => "last_factor",
+            ConflictReason::LastAdministrator => "last_administrator",
+            ConflictReason::BootstrapClosed => "bootstrap_closed",
+            ConflictReason::Finished => "finished",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ConflictReason> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+}
+
 impl Error {
+    pub fn conflict(reason: ConflictReason, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            reason,
+            message: message.into(),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidInput {
             field: field.into(),
@@ -39,7 +90,7 @@ impl Error {
         match self {
             Error::InvalidInput { .. } => "invalid_input",
             Error::NotFound(_) => "not_found",
-            Error::Conflict(_) => "conflict",
+            Error::Conflict { .. } => "conflict",
             Error::Forbidden(_) => "forbidden",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable(_) => "unavailable",

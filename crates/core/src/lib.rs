@@ -24,7 +24,7 @@ pub mod user;
 pub mod validate;
 
 pub use engine::Engine;
-pub use error::{Error, Result};
+pub use error::{ConflictReason, Error, Result};
 pub use principal::{Access, Permissions, Role, Scope};
 pub use service::{
     Actor, AdminService, CallerAuthenticator, Ctx, PortalService, SdkBackend, Verifier,

@@ -25,6 +25,10 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `conflict`: `exists`, `concurrent`, `already_enrolled`,
+    /// `last_factor`, `last_administrator`, `bootstrap_closed`, `finished`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

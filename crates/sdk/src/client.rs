@@ -229,6 +229,7 @@ impl SdkClient {
                 .replace(' ', "_"),
             message: format!("HTTP {}", status.as_u16()),
             field: None,
+            reason: None,
         });
         Err(SdkError::Api {
             status: status.as_u16(),

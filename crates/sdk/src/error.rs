@@ -2,7 +2,7 @@
 //! domain's `Error` so a remote portal behaves like a local one.
 
 use std::fmt;
-use twofold_core::Error;
+use twofold_core::{ConflictReason, Error};
 use twofold_proto::ErrorBody;
 
 #[derive(Debug)]
@@ -105,7 +105,13 @@ impl From<SdkError> for Error {
                 ),
                 403 => Error::Forbidden(body.message),
                 404 => Error::NotFound(not_found_name(&body.message)),
-                409 => Error::Conflict(body.message),
+                409 => Error::conflict(
+                    body.reason
+                        .as_deref()
+                        .and_then(ConflictReason::parse)
+                        .unwrap_or(ConflictReason::Concurrent),
+                    body.message,
+                ),
                 429 => Error::RateLimited {
                     retry_after_seconds: retry_after
                         .or_else(|| seconds_in(&body.message))
@@ -134,9 +140,33 @@ mod tests {
                 error: error.into(),
                 message: message.into(),
                 field: field.map(str::to_string),
+                reason: None,
             },
             retry_after: None,
         }
+    }
+
+    #[test]
+    fn conflicts_keep_their_reason() {
+        let mut e = api(409, "conflict", "this is your only token", None);
+        if let SdkError::Api { body, .. } = &mut e {
+            body.reason = Some("last_factor".into());
+        }
+        assert!(matches!(
+            Error::from(e),
+            Error::Conflict {
+                reason: ConflictReason::LastFactor,
+                ..
+            }
+        ));
+        // An older server says no reason: the safe reading is "changed meanwhile".
+        assert!(matches!(
+            Error::from(api(409, "conflict", "x", None)),
+            Error::Conflict {
+                reason: ConflictReason::Concurrent,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -157,7 +187,7 @@ mod tests {
             Error::NotFound("resource")
         ));
         assert!(
-            matches!(Error::from(api(409, "conflict", "the only token", None)), Error::Conflict(m) if m == "the only token")
+            matches!(Error::from(api(409, "conflict", "the only token", None)), Error::Conflict { message: m, .. } if m == "the only token")
         );
         assert!(matches!(
             Error::from(api(403, "forbidden", "not allowed", None)),
@@ -180,7 +210,8 @@ mod tests {
                 body: ErrorBody {
                     error: "rate_limited".into(),
                     message: String::new(),
-                    field: None
+                    field: None,
+                    reason: None,
                 },
                 retry_after: Some(7)
             }),

@@ -65,6 +65,7 @@ async fn test_handler(
                 error: "unauthorized".into(),
                 message: "valid service account credentials are required".into(),
                 field: None,
+                reason: None,
             }),
         ));
     }
@@ -101,6 +102,7 @@ async fn start() -> Stub {
                         error: "rate_limited".into(),
                         message: "too many attempts; try again in 17 seconds".into(),
                         field: None,
+                        reason: None,
                     }),
                 )
             }),

@@ -6,7 +6,7 @@ use twofold_core::factors::ServiceAccount;
 use twofold_core::service::ServiceAccountSpec;
 use twofold_core::validate::username_key;
 use twofold_core::Role;
-use twofold_core::{Error, Result};
+use twofold_core::{ConflictReason, Error, Result};
 
 use crate::errors::bad_column;
 use crate::errors::db_err;
@@ -66,7 +66,10 @@ pub(crate) async fn create(
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| match db_err(e) {
-        Error::Conflict(_) => Error::Conflict(format!("service account {name} already exists")),
+        Error::Conflict { .. } => Error::conflict(
+            ConflictReason::Exists,
+            format!("service account {name} already exists"),
+        ),
         other => other,
     })?;
     let (acct, _) = account(&row)?;

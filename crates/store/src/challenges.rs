@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::challenge::{Challenge, ChallengeState, NewChallenge};
 use twofold_core::user::DefaultMethod;
-use twofold_core::{Error, Result};
+use twofold_core::{ConflictReason, Error, Result};
 
 use crate::errors::{bad_column, db_err};
 use crate::store::{commit, from_seconds, get, insert_audit, unix_seconds, user_exists};
@@ -71,7 +71,9 @@ pub(crate) async fn create(
     .execute(&mut *tx)
     .await
     .map_err(|e| match db_err(e) {
-        Error::Conflict(_) => Error::Conflict("challenge id already exists".into()),
+        Error::Conflict { .. } => {
+            Error::conflict(ConflictReason::Exists, "challenge id already exists")
+        }
         other => other,
     })?;
     insert_audit(&mut tx, audit).await?;

@@ -1,7 +1,7 @@
 //! The one place where sqlx errors become domain errors.
 
 use sqlx::error::DatabaseError;
-use twofold_core::Error;
+use twofold_core::{ConflictReason, Error};
 
 /// Maps a database error: lost connections and a database that cannot be
 /// opened are `Unavailable` (the operator can fix them, `/readyz` shows them),
@@ -15,7 +15,7 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
         | sqlx::Error::WorkerCrashed => Error::Unavailable(format!("database: {e}")),
         sqlx::Error::Database(db) => {
             if db.is_unique_violation() {
-                Error::Conflict(db.message().to_string())
+                Error::conflict(ConflictReason::Exists, db.message())
             } else if unreachable_code(db.as_ref()) {
                 Error::Unavailable(format!("database: {db}"))
             } else {

@@ -21,7 +21,7 @@ use twofold_core::factors::{
     OathToken, PinRecord, SecurityQuestion, SessionRecord, StoredAnswer,
 };
 use twofold_core::user::{DefaultMethod, User, UserId};
-use twofold_core::{Error, Result};
+use twofold_core::{ConflictReason, Error, Result};
 
 use crate::errors::{bad_column, db_err};
 use crate::store::{commit, from_seconds, get, insert_audit, load_user, unix_seconds, user_exists};
@@ -427,7 +427,10 @@ pub(crate) async fn add_question(
     let row = match inserted {
         Ok(row) => row,
         Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            return Err(Error::Conflict("question already exists".into()))
+            return Err(Error::conflict(
+                ConflictReason::Exists,
+                "question already exists",
+            ))
         }
         Err(e) => return Err(db_err(e)),
     };
@@ -676,7 +679,7 @@ pub(crate) async fn complete_enrollment(
     .map_err(db_err)?;
     if updated.rows_affected() == 0 {
         return Err(if user_exists(&mut tx, user_id).await? {
-            Error::Conflict("user is already enrolled".into())
+            Error::conflict(ConflictReason::AlreadyEnrolled, "user is already enrolled")
         } else {
             Error::NotFound("user")
         });

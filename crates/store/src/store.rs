@@ -17,7 +17,7 @@ use twofold_core::factors::{
 use twofold_core::ports::{Store, UserQuery};
 use twofold_core::user::{Admin, DefaultMethod, NewUser, Permission, User, UserId};
 use twofold_core::validate::username_key;
-use twofold_core::{Error, Result};
+use twofold_core::{ConflictReason, Error, Result};
 
 use crate::errors::{bad_column, db_err};
 use crate::{accounts, factors, Backend, SqlStore};
@@ -337,10 +337,10 @@ impl Store for SqlStore {
             // Dropping `tx` rolls back: a refused create leaves no trace here;
             // the engine records the refusal itself.
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(Error::Conflict(format!(
-                    "user {} already exists",
-                    user.username
-                )))
+                return Err(Error::conflict(
+                    ConflictReason::Exists,
+                    format!("user {} already exists", user.username),
+                ))
             }
             Err(e) => return Err(db_err(e)),
         };
@@ -462,7 +462,10 @@ impl Store for SqlStore {
         .map_err(db_err)?;
         if updated.rows_affected() == 0 {
             return Err(if user_exists(&mut tx, user.id).await? {
-                Error::Conflict("user was changed concurrently; reload and retry".into())
+                Error::conflict(
+                    ConflictReason::Concurrent,
+                    "user was changed concurrently; reload and retry",
+                )
             } else {
                 Error::NotFound("user")
             });

@@ -247,7 +247,9 @@ async fn duplicate_username_in_other_case_is_refused_and_writes_nothing(
             .await
             .unwrap_err();
         match err {
-            Error::Conflict(m) => assert_eq!(m, format!("user {name} already exists")),
+            Error::Conflict { message: m, .. } => {
+                assert_eq!(m, format!("user {name} already exists"))
+            }
             other => panic!("expected Conflict, got {other:?}"),
         }
     }
@@ -322,7 +324,9 @@ async fn update_checks_the_version_and_bumps_it(backend: Backend) -> anyhow::Res
         .await
         .unwrap_err();
     match err {
-        Error::Conflict(m) => assert_eq!(m, "user was changed concurrently; reload and retry"),
+        Error::Conflict { message: m, .. } => {
+            assert_eq!(m, "user was changed concurrently; reload and retry")
+        }
         other => panic!("expected Conflict, got {other:?}"),
     }
     assert_eq!(store.find_user("dave").await?, Some(v2.clone()));
@@ -990,7 +994,7 @@ async fn concurrent_updates_one_wins(backend: Backend) -> anyhow::Result<()> {
         (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),
         other => panic!("expected exactly one winner, got {other:?}"),
     };
-    assert!(matches!(lost, Error::Conflict(_)), "{lost:?}");
+    assert!(matches!(lost, Error::Conflict { .. }), "{lost:?}");
     assert_eq!(won.version, 2);
     assert_eq!(store.find_user("race").await?, Some(won));
     assert_eq!(audit_count(&store).await?, 2);
@@ -1340,7 +1344,7 @@ async fn questions_add_list_and_refuse_duplicates(backend: Backend) -> anyhow::R
             .await
             .unwrap_err();
         match err {
-            Error::Conflict(m) => assert_eq!(m, "question already exists"),
+            Error::Conflict { message: m, .. } => assert_eq!(m, "question already exists"),
             other => panic!("expected Conflict, got {other:?}"),
         }
     }
@@ -1751,7 +1755,7 @@ async fn factor_version_rules(backend: Backend) -> anyhow::Result<()> {
     let err = store
         .update_user(&v, &ev("user_updated", Some("vera")))
         .await;
-    assert!(matches!(err, Err(Error::Conflict(_))), "{err:?}");
+    assert!(matches!(err, Err(Error::Conflict { .. })), "{err:?}");
     assert_eq!(
         user(&store, "vera").await?.locked_until,
         locked.locked_until
@@ -2185,7 +2189,7 @@ async fn enrollment_twice_is_conflict_and_keeps_the_first(backend: Backend) -> a
         .await
         .unwrap_err();
     match err {
-        Error::Conflict(m) => assert_eq!(m, "user is already enrolled"),
+        Error::Conflict { message: m, .. } => assert_eq!(m, "user is already enrolled"),
         other => panic!("expected Conflict, got {other:?}"),
     }
     assert_eq!(user(&store, "emma").await?, first);
@@ -2221,7 +2225,7 @@ async fn enrollment_twice_is_conflict_and_keeps_the_first(backend: Backend) -> a
             &ev("enrolled", Some("adm")),
         )
         .await;
-    assert!(matches!(err, Err(Error::Conflict(_))), "{err:?}");
+    assert!(matches!(err, Err(Error::Conflict { .. })), "{err:?}");
     store.close().await;
     Ok(())
 }
@@ -2247,7 +2251,7 @@ async fn enrollment_with_a_preset_method_checks_the_version(
     let err = store
         .complete_enrollment(a.id, &enrollment(a.version), &ev("enrolled", Some("pre")))
         .await;
-    assert!(matches!(err, Err(Error::Conflict(_))), "{err:?}");
+    assert!(matches!(err, Err(Error::Conflict { .. })), "{err:?}");
     assert!(store.oath_tokens(a.id).await?.is_empty());
     assert!(store.pin(a.id).await?.is_none());
     // The current version goes through, keeping the preset method.
@@ -2268,7 +2272,7 @@ async fn enrollment_with_a_preset_method_checks_the_version(
             &ev("enrolled", Some("pre")),
         )
         .await;
-    assert!(matches!(err, Err(Error::Conflict(_))), "{err:?}");
+    assert!(matches!(err, Err(Error::Conflict { .. })), "{err:?}");
     assert_eq!(store.oath_tokens(a.id).await?.len(), 1);
     store.close().await;
     drop(db);
@@ -2382,7 +2386,7 @@ async fn concurrent_enrollments_one_wins(backend: Backend) -> anyhow::Result<()>
         (Err(l), Ok(w)) => (w, l, "b"),
         other => panic!("expected exactly one enrollment, got {other:?}"),
     };
-    assert!(matches!(lost, Error::Conflict(_)), "{lost:?}");
+    assert!(matches!(lost, Error::Conflict { .. }), "{lost:?}");
     assert_eq!(won.version, 2);
     let tokens = store.oath_tokens(u.id).await?;
     assert_eq!(tokens.len(), 1);
@@ -2886,7 +2890,7 @@ async fn challenge_create_refusals_write_nothing(backend: Backend) -> anyhow::Re
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
     // A bad audit event takes the challenge down with it.
     assert!(store
         .create_challenge(

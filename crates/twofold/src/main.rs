@@ -43,7 +43,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<twofold_core::Error>() {
         Some(twofold_core::Error::InvalidInput { .. }) => 2,
         Some(twofold_core::Error::NotFound(_)) => 3,
-        Some(twofold_core::Error::Conflict(_)) => 4,
+        Some(twofold_core::Error::Conflict { .. }) => 4,
         Some(twofold_core::Error::Forbidden(_)) => 5,
         Some(twofold_core::Error::Unavailable(_)) => 69,
         _ => 1,

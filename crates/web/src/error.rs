@@ -20,13 +20,15 @@ struct Body<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
         Error::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Conflict { .. } => StatusCode::CONFLICT,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -53,12 +55,17 @@ impl IntoResponse for ApiError {
             Error::InvalidInput { field, .. } => Some(field.as_str()),
             _ => None,
         };
+        let reason = match &self.0 {
+            Error::Conflict { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        };
         (
             status,
             Json(Body {
                 error: self.0.code(),
                 message,
                 field,
+                reason,
             }),
         )
             .into_response()

@@ -655,7 +655,7 @@ async fn remote_service_follows_challenges(backend: Backend) {
     // Errors come back as the engine's.
     assert!(matches!(
         remote.answer_authentication(&ctx, &id, "123456").await,
-        Err(Error::Conflict(_))
+        Err(Error::Conflict { .. })
     ));
     assert!(matches!(
         remote.authentication_status(&ctx, &"0".repeat(32)).await,

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::Engine;
 use crate::audit::{AuditEvent, AuditQuery, ResultCode};
-use crate::error::{Error, Result};
+use crate::error::{ConflictReason, Error, Result};
 use crate::factors::{OathParams, OathToken, SecurityQuestion, ServiceAccount};
 use crate::ports::UserQuery;
 use crate::principal::{Access, Need, Permissions, Scope, Subject};
@@ -382,9 +382,9 @@ impl AdminService for Engine {
                     ctx,
                     EVENT,
                     Some(username),
-                    Error::Conflict(
-                        "an administrator already exists; bootstrap only makes the first one"
-                            .into(),
+                    Error::conflict(
+                        ConflictReason::BootstrapClosed,
+                        "an administrator already exists; bootstrap only makes the first one",
                     ),
                 )
                 .await;
@@ -502,9 +502,9 @@ impl AdminService for Engine {
         let is_last = admins.iter().filter(keepers).count() == 1
             && admins.iter().filter(keepers).any(|a| a.user_id == user.id);
         if is_last {
-            let e = Error::Conflict(
-                "this is the last administrator who can manage administrators; grant another first"
-                    .into(),
+            let e = Error::conflict(
+                ConflictReason::LastAdministrator,
+                "this is the last administrator who can manage administrators; grant another first",
             );
             return self.refuse(ctx, EVENT, Some(&user.username), e).await;
         }

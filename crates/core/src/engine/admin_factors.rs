@@ -3,7 +3,7 @@
 //! each is held to a permission and scope.
 
 use crate::audit::ResultCode;
-use crate::error::{Error, Result};
+use crate::error::{ConflictReason, Error, Result};
 use crate::factors::{oath_seed_label, NewOathToken, OathKind, OathParams, SecurityQuestion};
 use crate::oath;
 use crate::principal::{Need, Subject};
@@ -283,7 +283,10 @@ impl Engine {
                 ctx,
                 EVENT,
                 Some(&user.username),
-                Error::Conflict("the token was used meanwhile; try again".into()),
+                Error::conflict(
+                    ConflictReason::Concurrent,
+                    "the token was used meanwhile; try again",
+                ),
             )
             .await
         }

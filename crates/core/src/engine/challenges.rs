@@ -25,7 +25,7 @@ use crate::audit::ResultCode;
 use crate::challenge::{
     is_challenge_id, Authentication, Challenge, ChallengeReason, ChallengeState, NewChallenge,
 };
-use crate::error::{Error, Result};
+use crate::error::{ConflictReason, Error, Result};
 use crate::service::Ctx;
 
 use super::oath_check::PasscodeCheck;
@@ -374,8 +374,13 @@ impl Engine {
         } else {
             "challenge takes no more answers".to_string()
         };
-        self.refuse(ctx, ANSWER, Some(&c.username), Error::Conflict(message))
-            .await
+        self.refuse(
+            ctx,
+            ANSWER,
+            Some(&c.username),
+            Error::conflict(ConflictReason::Finished, message),
+        )
+        .await
     }
 }
 

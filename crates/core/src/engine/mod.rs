@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::audit::{NewAuditEvent, ResultCode};
 use crate::clock::Clock;
 use crate::directory::LocalDirectory;
-use crate::error::{Error, Result};
+use crate::error::{ConflictReason, Error, Result};
 use crate::password::SecretHasher;
 use crate::ports::{Directory, Store};
 use crate::principal::{Need, Subject};
@@ -203,8 +203,11 @@ impl Engine {
         let result = match &err {
             Error::InvalidInput { .. } => ResultCode::FailedInvalidInput,
             Error::NotFound(_) => ResultCode::FailedUserNotFound,
-            Error::Conflict(m) if m.contains("already exists") => ResultCode::FailedUserExists,
-            Error::Conflict(_) => ResultCode::FailedConcurrentChange,
+            Error::Conflict {
+                reason: ConflictReason::Exists,
+                ..
+            } => ResultCode::FailedUserExists,
+            Error::Conflict { .. } => ResultCode::FailedConcurrentChange,
             Error::Forbidden(_) => ResultCode::FailedNotAllowed,
             Error::RateLimited { .. } => ResultCode::FailedRateLimited,
             // Nothing was decided when the database is down or a bug struck.

@@ -30,6 +30,7 @@ fn unauthorized() -> Response {
             error: "unauthorized".into(),
             message: "valid service account credentials are required".into(),
             field: None,
+            reason: None,
         }),
     )
         .into_response()

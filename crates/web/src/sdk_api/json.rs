@@ -28,6 +28,7 @@ where
                         error: "too_large".into(),
                         message: "the request body is too large".into(),
                         field: None,
+                        reason: None,
                     }),
                 )
                     .into_response())

@@ -4,7 +4,7 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::audit::ResultCode;
-use crate::error::{Error, Result};
+use crate::error::{ConflictReason, Error, Result};
 use crate::factors::OathToken;
 use crate::methods::{self, Holdings};
 use crate::pin;
@@ -223,9 +223,9 @@ impl Engine {
                     ctx,
                     EVENT,
                     Some(&user.username),
-                    Error::Conflict(
-                        "this is your only token and your method needs it; add another token first"
-                            .into(),
+                    Error::conflict(
+                        ConflictReason::LastFactor,
+                        "this is your only token and your method needs it; add another token first",
                     ),
                 )
                 .await;

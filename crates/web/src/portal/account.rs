@@ -1,0 +1,159 @@
+//! The account page of a signed-in user and its forms: PIN, security
+//! questions, language, default method and bypass.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use std::collections::HashMap;
+use twofold_core::user::MethodKind;
+use twofold_core::{Ctx, Error};
+
+use super::extract::{csrf_failure, PortalPost, Req};
+use super::pages::{AccountPage, QuestionsView};
+use super::session::Flash;
+use super::{finish, html, refused, text, Messages, LANGUAGES};
+use crate::AppState;
+
+pub(super) async fn account_page(
+    state: &AppState,
+    req: &Req,
+    m: &Messages,
+    username: &str,
+) -> Result<Response, Error> {
+    let ctx = req.ctx(username);
+    let a = state.service.account(&ctx, username).await?;
+    let t = req.tr(a.user.language.as_deref());
+    let method_key = a
+        .user
+        .default_method
+        .map(|m| m.method.as_str())
+        .unwrap_or("method-none");
+    let bypass_until = a.bypass_until.and_then(|u| {
+        u.format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .ok()
+    });
+    // An expired PIN is the first thing the user is asked to fix.
+    let error = m
+        .error
+        .clone()
+        .or_else(|| a.pin_expired.then(|| Flash::new("pin-expired")));
+    let page = AccountPage {
+        t: &t,
+        title: &t.t("title-account"),
+        csrf: &req.session.data.csrf,
+        signed_in: true,
+        notice: text(&t, &m.notice),
+        error: text(&t, &error),
+        languages: LANGUAGES,
+        a: &a,
+        method_key,
+        bypass_until,
+        view: QuestionsView {
+            questions: &a.questions,
+        },
+    };
+    Ok(html(page.render()))
+}
+
+/// Runs one account change and reports it on the account page.
+pub(super) async fn account_change<F, Fut>(
+    state: AppState,
+    mut req: Req,
+    ok_key: &str,
+    change: F,
+) -> Response
+where
+    F: FnOnce(AppState, Ctx, String, HashMap<String, String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Error>>,
+{
+    let Some(username) = req.signed_in() else {
+        return csrf_failure(&state, req).await;
+    };
+    let ctx = req.ctx(&username);
+    match change(state.clone(), ctx, username, req.form.clone()).await {
+        Ok(()) => {
+            req.session.data.notice = Some(Flash::new(ok_key));
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => refused(&state, req, e, "/portal").await,
+    }
+}
+
+pub(super) async fn account_pin(
+    State(state): State<AppState>,
+    PortalPost(req): PortalPost,
+) -> Response {
+    account_change(state, req, "ok-pin", |s, ctx, user, form| async move {
+        s.service
+            .change_pin(&ctx, &user, form.get("pin").cloned().unwrap_or_default())
+            .await
+    })
+    .await
+}
+
+pub(super) async fn account_questions(
+    State(state): State<AppState>,
+    PortalPost(req): PortalPost,
+) -> Response {
+    let answers = req.answers();
+    account_change(state, req, "ok-questions", |s, ctx, user, _| async move {
+        s.service.change_answers(&ctx, &user, answers).await
+    })
+    .await
+}
+
+pub(super) async fn account_language(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let lang = req.field("language");
+    // The explicit choice of the session gives way to the account's new language.
+    let previous = req.session.data.lang.take();
+    let res = account_change(
+        state.clone(),
+        req,
+        "ok-language",
+        |s, ctx, user, _| async move {
+            s.service
+                .change_language(&ctx, &user, lang)
+                .await
+                .map(|_| ())
+        },
+    )
+    .await;
+    let _ = previous;
+    res
+}
+
+pub(super) async fn account_method(
+    State(state): State<AppState>,
+    PortalPost(req): PortalPost,
+) -> Response {
+    account_change(state, req, "ok-method", |s, ctx, user, form| async move {
+        let m: MethodKind = form.get("method").cloned().unwrap_or_default().parse()?;
+        s.service.change_method(&ctx, &user, m).await.map(|_| ())
+    })
+    .await
+}
+
+pub(super) async fn account_bypass(
+    State(state): State<AppState>,
+    PortalPost(req): PortalPost,
+) -> Response {
+    account_change(state, req, "ok-bypass", |s, ctx, user, form| async move {
+        let seconds = match form.get("seconds").map(|v| v.trim()) {
+            None | Some("") => None,
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .map_err(|_| Error::invalid("seconds", "not a number"))?,
+            ),
+        };
+        s.service
+            .start_bypass(&ctx, &user, seconds)
+            .await
+            .map(|_| ())
+    })
+    .await
+}

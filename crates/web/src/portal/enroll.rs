@@ -1,0 +1,248 @@
+//! The enrollment wizard: choose a method, set up an OATH token (new or
+//! imported), confirm it with a code, then a PIN and security questions
+//! when the chosen mode asks for them.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use twofold_core::portal::{FinishEnrollment, PendingOath};
+use twofold_core::user::{DefaultMethod, MethodKind};
+use twofold_core::Error;
+
+use super::extract::{csrf_failure, PortalPost, Req};
+use super::pages::{EnrollPage, EnrollStage, FinalView, OathView, PendingView};
+use super::session::{Flash, Stage, MAX_SIGNED_IN_SECONDS};
+use super::{finish, html, now, refused, start_oath, text, Messages, LANGUAGES};
+use crate::AppState;
+
+/// The wizard's current step. `method` and `pending` are the session's;
+/// `confirmed` says whether the token's code has been confirmed.
+pub(super) async fn enroll_page(
+    state: &AppState,
+    req: &Req,
+    m: &Messages,
+    username: &str,
+    method: Option<MethodKind>,
+    pending: Option<&PendingOath>,
+    confirmed: bool,
+) -> Result<Response, Error> {
+    let svc = &state.service;
+    let ctx = req.ctx(username);
+    let user = svc.portal_user(&ctx, username).await?;
+    let t = req.tr(user.language.as_deref());
+    let options = svc.enrollment_options(&ctx, username).await?;
+    let chosen = method.or(if options.methods.len() == 1 {
+        Some(options.methods[0])
+    } else {
+        None
+    });
+    let stage = match (chosen, confirmed) {
+        (None, _) => EnrollStage::Method(options.methods.clone()),
+        (Some(_), false) => EnrollStage::Oath(OathView {
+            pending: pending.map(PendingView::new),
+            action: "/portal/enroll/oath",
+            allow_import: options.allow_third_party_oath,
+            with_label: false,
+        }),
+        (Some(m), true) => EnrollStage::Final(FinalView {
+            needs_pin: options.mode_for(m).needs_pin(),
+            pin_min: options.pin_rules.min_length,
+            questions: if options.questions_required > 0 {
+                &options.questions
+            } else {
+                &[]
+            },
+        }),
+    };
+    let page = EnrollPage {
+        t: &t,
+        title: &t.t("title-enroll"),
+        csrf: &req.session.data.csrf,
+        signed_in: false,
+        notice: text(&t, &m.notice),
+        error: text(&t, &m.error),
+        languages: LANGUAGES,
+        stage,
+    };
+    Ok(html(page.render()))
+}
+
+/// The username of an enrolling session, or `None` (the handler then starts over).
+fn enrolling(req: &Req) -> Option<String> {
+    match &req.session.data.stage {
+        Stage::Enroll { username, .. } => Some(username.clone()),
+        _ => None,
+    }
+}
+
+pub(super) async fn enroll_method(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let Some(username) = enrolling(&req) else {
+        return csrf_failure(&state, req).await;
+    };
+    let ctx = req.ctx(&username);
+    let options = match state.service.enrollment_options(&ctx, &username).await {
+        Ok(o) => o,
+        Err(e) => return refused(&state, req, e, "/portal").await,
+    };
+    let chosen = req
+        .field("method")
+        .parse::<MethodKind>()
+        .ok()
+        .filter(|m| options.methods.contains(m));
+    match chosen {
+        Some(m) => {
+            if let Stage::Enroll { method, .. } = &mut req.session.data.stage {
+                *method = Some(m);
+            }
+        }
+        None => req.session.data.error = Some(Flash::new("err-generic")),
+    }
+    finish(&state, req, "/portal").await
+}
+
+async fn enroll_oath(state: AppState, mut req: Req, import: bool) -> Response {
+    let Some(username) = enrolling(&req) else {
+        return csrf_failure(&state, req).await;
+    };
+    match start_oath(&state, &req, &username, import).await {
+        Ok(p) => {
+            if let Stage::Enroll { pending, .. } = &mut req.session.data.stage {
+                *pending = Some(p);
+            }
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => refused(&state, req, e, "/portal").await,
+    }
+}
+
+pub(super) async fn enroll_oath_new(
+    State(state): State<AppState>,
+    PortalPost(req): PortalPost,
+) -> Response {
+    enroll_oath(state, req, false).await
+}
+
+pub(super) async fn enroll_oath_import(
+    State(state): State<AppState>,
+    PortalPost(req): PortalPost,
+) -> Response {
+    enroll_oath(state, req, true).await
+}
+
+pub(super) async fn enroll_oath_confirm(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let Stage::Enroll {
+        username,
+        method,
+        pending: Some(p),
+        ..
+    } = req.session.data.stage.clone()
+    else {
+        return csrf_failure(&state, req).await;
+    };
+    let ctx = req.ctx(&username);
+    let confirmed = match state
+        .service
+        .confirm_oath(&ctx, &username, p.sealed.clone(), req.field("code"))
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return refused(&state, req, e, "/portal").await,
+    };
+    let options = match state.service.enrollment_options(&ctx, &username).await {
+        Ok(o) => o,
+        Err(e) => return refused(&state, req, e, "/portal").await,
+    };
+    let m = method.unwrap_or(MethodKind::OathToken);
+    let chosen = DefaultMethod {
+        method: m,
+        mode: options.mode_for(m),
+    };
+    if chosen.mode.needs_pin() || options.questions_required > 0 {
+        if let Stage::Enroll { confirmed: c, .. } = &mut req.session.data.stage {
+            *c = Some(confirmed);
+        }
+        return finish(&state, req, "/portal").await;
+    }
+    complete_enrollment(state, req, username, chosen, Some(confirmed)).await
+}
+
+pub(super) async fn enroll_finish(
+    State(state): State<AppState>,
+    PortalPost(req): PortalPost,
+) -> Response {
+    let Stage::Enroll {
+        username,
+        method,
+        confirmed: Some(c),
+        ..
+    } = req.session.data.stage.clone()
+    else {
+        return csrf_failure(&state, req).await;
+    };
+    let options = match state
+        .service
+        .enrollment_options(&req.ctx(&username), &username)
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => return refused(&state, req, e, "/portal").await,
+    };
+    let m = method.unwrap_or(MethodKind::OathToken);
+    let chosen = DefaultMethod {
+        method: m,
+        mode: options.mode_for(m),
+    };
+    complete_enrollment(state, req, username, chosen, Some(c)).await
+}
+
+async fn complete_enrollment(
+    state: AppState,
+    mut req: Req,
+    username: String,
+    method: DefaultMethod,
+    oath: Option<String>,
+) -> Response {
+    let answers = req.answers();
+    let pin = Some(req.field("pin")).filter(|p| !p.is_empty());
+    let finish_req = FinishEnrollment {
+        method,
+        oath,
+        pin,
+        answers,
+    };
+    match state
+        .service
+        .finish_enrollment(&req.ctx(&username), &username, finish_req)
+        .await
+    {
+        Ok(user) => {
+            req.session.rotate();
+            req.session.data.stage = Stage::SignedIn {
+                username: user.username,
+                expires_at: now() + MAX_SIGNED_IN_SECONDS,
+                token_setup: None,
+            };
+            req.session.data.notice = Some(Flash::new("ok-enrolled"));
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => {
+            // A confirmed token that expired cannot be finished: start the token again.
+            if matches!(&e, Error::InvalidInput { message, .. } if message.contains("expired")) {
+                if let Stage::Enroll {
+                    pending, confirmed, ..
+                } = &mut req.session.data.stage
+                {
+                    *pending = None;
+                    *confirmed = None;
+                }
+            }
+            refused(&state, req, e, "/portal").await
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `GET /portal`: the page for the session's stage — sign-in, second step,
+//! enrollment wizard or account — and the language choice.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use twofold_core::Ctx;
+
+use super::extract::PortalGet;
+use super::session::{set_cookie, Stage};
+use super::LANGUAGES;
+use super::{account, enroll, finish, now, req_tr_fallback, sign_in, unavailable, Messages};
+use crate::AppState;
+
+pub(super) async fn home(State(state): State<AppState>, PortalGet(mut req): PortalGet) -> Response {
+    let messages = Messages::take(&mut req);
+    if let Stage::SignedIn { expires_at, .. } = req.session.data.stage {
+        if expires_at <= now() {
+            req.session.data.stage = Stage::Anonymous;
+        }
+    }
+    let stage = req.session.data.stage.clone();
+    let rendered = match &stage {
+        Stage::Anonymous => sign_in::sign_in_page(&state, &req, &messages).await,
+        Stage::Verify { username, step } => {
+            Ok(sign_in::verify_page(&req, &messages, username, step))
+        }
+        Stage::Enroll {
+            username,
+            method,
+            pending,
+            confirmed,
+        } => {
+            enroll::enroll_page(
+                &state,
+                &req,
+                &messages,
+                username,
+                *method,
+                pending.as_ref(),
+                confirmed.is_some(),
+            )
+            .await
+        }
+        Stage::SignedIn { username, .. } => {
+            account::account_page(&state, &req, &messages, username).await
+        }
+    };
+    match rendered {
+        Ok(mut res) => match req
+            .session
+            .save(
+                state.service.as_ref(),
+                &Ctx::portal_visitor(Some(req.ip)),
+                now(),
+            )
+            .await
+        {
+            Ok(cookie) => {
+                set_cookie(res.headers_mut(), cookie);
+                res
+            }
+            Err(e) => unavailable(&req_tr_fallback(), e),
+        },
+        Err(e) => {
+            let t = req.tr(None);
+            unavailable(&t, e)
+        }
+    }
+}
+
+// `Path` comes first so a bad path is refused before the session is loaded.
+pub(super) async fn choose_language(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    PortalGet(mut req): PortalGet,
+) -> Response {
+    if LANGUAGES.iter().any(|(c, _)| *c == code) {
+        req.session.data.lang = Some(code);
+    }
+    finish(&state, req, "/portal").await
+}
