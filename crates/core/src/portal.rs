@@ -9,6 +9,26 @@ use crate::factors::{OathKind, OathParams, OathToken, SecurityQuestion};
 use crate::settings::PinRules;
 use crate::user::{DefaultMethod, MethodKind, User};
 
+/// The settings a portal renders by: a projection of the runtime settings,
+/// so a portal on a separate server receives only what it needs (never a
+/// secret setting, never the policies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalConfig {
+    /// "Allow users to log in".
+    pub allow_login: bool,
+    /// "Enable logging": JSON log files while on.
+    pub logging: bool,
+}
+
+impl PortalConfig {
+    pub fn of(s: &crate::settings::Settings) -> PortalConfig {
+        PortalConfig {
+            allow_login: s.portal.allow_login,
+            logging: s.portal.logging,
+        }
+    }
+}
+
 /// Why the second step was skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -25,21 +25,45 @@ pub struct UserQuery {
     pub limit: u32,
 }
 
-/// Persistent state. Every method that changes something is one transaction
+/// Persistent state: the narrow repositories below (users, administrators,
+/// settings, audit, factors, challenges, sessions, service accounts),
+/// joined. The engine holds one `Arc<dyn Store>` and calls any repository's
+/// methods on it.
+///
+/// Every method that changes something is one transaction
 /// and writes the audit event it is given inside that same transaction, so a
 /// change and its record land together or not at all.
 ///
 /// Errors: a duplicate username is `Error::Conflict`, a write based on a stale
 /// `User::version` is `Error::Conflict`, an unreachable database is
 /// `Error::Unavailable`.
+///
+/// An adapter implements every repository trait and then `Store` itself
+/// (`backend` and `ping`, which describe the database as a whole).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    UserRepo
+    + AdminRepo
+    + SettingsRepo
+    + AuditRepo
+    + FactorRepo
+    + ChallengeRepo
+    + SessionRepo
+    + ServiceAccountRepo
+    + Send
+    + Sync
+    + 'static
+{
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 
     /// Proves the database answers (used by `/readyz`).
     async fn ping(&self) -> Result<()>;
+}
 
+/// Users: their profile, groups and password hash.
+#[async_trait]
+pub trait UserRepo: Send + Sync {
     async fn create_user(&self, user: &NewUser, audit: &NewAuditEvent) -> Result<User>;
     /// Case-insensitive lookup.
     async fn find_user(&self, username: &str) -> Result<Option<User>>;
@@ -53,20 +77,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn password_hash(&self, id: UserId) -> Result<Option<String>>;
     async fn set_password_hash(&self, id: UserId, hash: &str, audit: &NewAuditEvent) -> Result<()>;
+}
 
-    /// Stored settings rows (key, JSON text): only keys that differ from defaults.
-    async fn settings_rows(&self) -> Result<Vec<(String, String)>>;
-    /// Sets (`Some`) or removes (`None`, back to default) rows in one transaction.
-    async fn write_settings(
-        &self,
-        rows: &[(String, Option<String>)],
-        audit: &NewAuditEvent,
-    ) -> Result<()>;
-
-    /// Records an event that has no change attached (a refusal, a sign-in).
-    async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64>;
-    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
-
+/// Portal administrators: which users may administer, and what.
+#[async_trait]
+pub trait AdminRepo: Send + Sync {
     async fn put_admin(
         &self,
         user_id: UserId,
@@ -78,8 +93,45 @@ pub trait Store: Send + Sync + 'static {
     /// Returns false when the user was no administrator.
     async fn delete_admin(&self, user_id: UserId, audit: &NewAuditEvent) -> Result<bool>;
     async fn count_admins(&self) -> Result<u64>;
+}
 
-    // --- OATH tokens -------------------------------------------------------
+/// Settings that differ from their defaults.
+#[async_trait]
+pub trait SettingsRepo: Send + Sync {
+    /// Stored settings rows (key, JSON text): only keys that differ from defaults.
+    async fn settings_rows(&self) -> Result<Vec<(String, String)>>;
+    /// Sets (`Some`) or removes (`None`, back to default) rows in one transaction.
+    async fn write_settings(
+        &self,
+        rows: &[(String, Option<String>)],
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+}
+
+/// The audit log.
+#[async_trait]
+pub trait AuditRepo: Send + Sync {
+    /// Records an event that has no change attached (a refusal, a sign-in).
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64>;
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
+}
+
+/// Everything a user signs in with, and what guards it: the factor
+/// repositories joined together. Implemented for every type that
+/// implements them all.
+pub trait FactorRepo:
+    OathTokenRepo + PinRepo + QuestionRepo + BypassRepo + LockoutRepo + EnrollmentRepo
+{
+}
+
+impl<T> FactorRepo for T where
+    T: OathTokenRepo + PinRepo + QuestionRepo + BypassRepo + LockoutRepo + EnrollmentRepo
+{
+}
+
+/// OATH tokens and their counters.
+#[async_trait]
+pub trait OathTokenRepo: Send + Sync {
     async fn add_oath_token(
         &self,
         user_id: UserId,
@@ -118,8 +170,100 @@ pub trait Store: Send + Sync + 'static {
         to: i64,
         audit: &NewAuditEvent,
     ) -> Result<bool>;
+}
 
-    // --- Challenges (start / follow / answer) -----------------------------------
+/// The PIN and its history.
+#[async_trait]
+pub trait PinRepo: Send + Sync {
+    async fn pin(&self, user_id: UserId) -> Result<Option<PinRecord>>;
+    /// Hashes of earlier PINs, newest first (the current one excluded).
+    async fn pin_history(&self, user_id: UserId) -> Result<Vec<String>>;
+    /// Sets the PIN; the previous one moves to the history, which is trimmed to
+    /// `keep_history` entries. One transaction.
+    async fn set_pin(
+        &self,
+        user_id: UserId,
+        hash: &str,
+        set_at: OffsetDateTime,
+        keep_history: u32,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+}
+
+/// Security questions and the users' answers to them.
+#[async_trait]
+pub trait QuestionRepo: Send + Sync {
+    async fn add_question(
+        &self,
+        language: &str,
+        text: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<SecurityQuestion>;
+    /// All questions, or those of one language, in the order they were added.
+    async fn questions(&self, language: Option<&str>) -> Result<Vec<SecurityQuestion>>;
+    async fn delete_question(&self, id: i64, audit: &NewAuditEvent) -> Result<bool>;
+    async fn answers(&self, user_id: UserId) -> Result<Vec<StoredAnswer>>;
+    /// Replaces all of the user's answers.
+    async fn set_answers(
+        &self,
+        user_id: UserId,
+        answers: &[(i64, String)],
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+}
+
+/// One-time bypass.
+#[async_trait]
+pub trait BypassRepo: Send + Sync {
+    /// Sets (Some) or cancels (None) the user's pending bypass.
+    async fn set_bypass(
+        &self,
+        user_id: UserId,
+        until: Option<OffsetDateTime>,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+    /// Atomically uses a bypass still valid at `now`; true only for the one
+    /// caller that consumed it. The audit event is written only then.
+    async fn consume_bypass(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+        audit: &NewAuditEvent,
+    ) -> Result<bool>;
+    async fn bypass_until(&self, user_id: UserId) -> Result<Option<OffsetDateTime>>;
+}
+
+/// Lockout: counting denials.
+#[async_trait]
+pub trait LockoutRepo: Send + Sync {
+    /// Counts one denial (the counter restarts when the window has passed) and
+    /// locks the user when the threshold is reached (counter then cleared).
+    async fn record_denial(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+        policy: &DenialPolicy,
+    ) -> Result<DenialOutcome>;
+    async fn clear_denials(&self, user_id: UserId) -> Result<()>;
+}
+
+/// Enrollment: the wizard's result, written at once.
+#[async_trait]
+pub trait EnrollmentRepo: Send + Sync {
+    /// Writes everything the wizard collected — method, token, PIN, answers —
+    /// in one transaction; refused with Conflict when the user already has a
+    /// method (a second wizard finishing late must not overwrite the first).
+    async fn complete_enrollment(
+        &self,
+        user_id: UserId,
+        enrollment: &Enrollment,
+        audit: &NewAuditEvent,
+    ) -> Result<User>;
+}
+
+/// Challenges (start / follow / answer).
+#[async_trait]
+pub trait ChallengeRepo: Send + Sync {
     /// Stores a new `pending` challenge with no attempts, and `audit`, in one
     /// transaction. `NotFound("user")` when the user does not exist,
     /// `Conflict` when the id is taken.
@@ -151,82 +295,11 @@ pub trait Store: Send + Sync + 'static {
     async fn count_attempt(&self, id: &str) -> Result<u32>;
     /// Removes challenges that expired before `before`; returns how many.
     async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64>;
+}
 
-    // --- PIN -----------------------------------------------------------------
-    async fn pin(&self, user_id: UserId) -> Result<Option<PinRecord>>;
-    /// Hashes of earlier PINs, newest first (the current one excluded).
-    async fn pin_history(&self, user_id: UserId) -> Result<Vec<String>>;
-    /// Sets the PIN; the previous one moves to the history, which is trimmed to
-    /// `keep_history` entries. One transaction.
-    async fn set_pin(
-        &self,
-        user_id: UserId,
-        hash: &str,
-        set_at: OffsetDateTime,
-        keep_history: u32,
-        audit: &NewAuditEvent,
-    ) -> Result<()>;
-
-    // --- Security questions ---------------------------------------------------
-    async fn add_question(
-        &self,
-        language: &str,
-        text: &str,
-        audit: &NewAuditEvent,
-    ) -> Result<SecurityQuestion>;
-    /// All questions, or those of one language, in the order they were added.
-    async fn questions(&self, language: Option<&str>) -> Result<Vec<SecurityQuestion>>;
-    async fn delete_question(&self, id: i64, audit: &NewAuditEvent) -> Result<bool>;
-    async fn answers(&self, user_id: UserId) -> Result<Vec<StoredAnswer>>;
-    /// Replaces all of the user's answers.
-    async fn set_answers(
-        &self,
-        user_id: UserId,
-        answers: &[(i64, String)],
-        audit: &NewAuditEvent,
-    ) -> Result<()>;
-
-    // --- One-time bypass -------------------------------------------------------
-    /// Sets (Some) or cancels (None) the user's pending bypass.
-    async fn set_bypass(
-        &self,
-        user_id: UserId,
-        until: Option<OffsetDateTime>,
-        audit: &NewAuditEvent,
-    ) -> Result<()>;
-    /// Atomically uses a bypass still valid at `now`; true only for the one
-    /// caller that consumed it. The audit event is written only then.
-    async fn consume_bypass(
-        &self,
-        user_id: UserId,
-        now: OffsetDateTime,
-        audit: &NewAuditEvent,
-    ) -> Result<bool>;
-    async fn bypass_until(&self, user_id: UserId) -> Result<Option<OffsetDateTime>>;
-
-    // --- Lockout -----------------------------------------------------------------
-    /// Counts one denial (the counter restarts when the window has passed) and
-    /// locks the user when the threshold is reached (counter then cleared).
-    async fn record_denial(
-        &self,
-        user_id: UserId,
-        now: OffsetDateTime,
-        policy: &DenialPolicy,
-    ) -> Result<DenialOutcome>;
-    async fn clear_denials(&self, user_id: UserId) -> Result<()>;
-
-    // --- Enrollment --------------------------------------------------------------
-    /// Writes everything the wizard collected — method, token, PIN, answers —
-    /// in one transaction; refused with Conflict when the user already has a
-    /// method (a second wizard finishing late must not overwrite the first).
-    async fn complete_enrollment(
-        &self,
-        user_id: UserId,
-        enrollment: &Enrollment,
-        audit: &NewAuditEvent,
-    ) -> Result<User>;
-
-    // --- Portal sessions -----------------------------------------------------------
+/// Portal sessions.
+#[async_trait]
+pub trait SessionRepo: Send + Sync {
     async fn session_put(&self, session: &SessionRecord) -> Result<()>;
     /// The session if it exists and has not expired at `now`.
     async fn session_get(
@@ -237,8 +310,11 @@ pub trait Store: Send + Sync + 'static {
     async fn session_delete(&self, id_hash: &str) -> Result<()>;
     /// Removes expired sessions; returns how many.
     async fn session_purge(&self, now: OffsetDateTime) -> Result<u64>;
+}
 
-    // --- Service accounts (SDK) ----------------------------------------------------
+/// Service accounts (SDK).
+#[async_trait]
+pub trait ServiceAccountRepo: Send + Sync {
     /// Conflict when the name (any case) exists.
     async fn create_service_account(
         &self,

@@ -2,7 +2,7 @@
 //! send and receive under `/sdk/v1`. They are deliberately separate from the
 //! domain types so the API stays stable while the domain grows.
 
-pub mod portal;
+pub mod link;
 
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -29,6 +29,20 @@ pub struct ErrorBody {
     /// `last_factor`, `last_administrator`, `bootstrap_closed`, `finished`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// The header an authenticated SDK caller sets to the address of the person
+/// it acts for (a remote portal: the browser's; a RADIUS front-end: the
+/// user's). Ignored without valid credentials.
+pub const CLIENT_IP_HEADER: &str = "x-twofold-client-ip";
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingValue {
+    /// The key's JSON value: a boolean, a number, a string or a list,
+    /// checked against the key's rule (`twofold settings show`).
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

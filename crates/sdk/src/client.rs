@@ -8,13 +8,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use twofold_core::factors::OathToken;
-use twofold_core::portal::{
-    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, Proof, SignIn, Verified,
-};
 use twofold_core::settings::Settings;
-use twofold_core::user::{MethodKind, User};
-use twofold_proto::portal::*;
+use twofold_proto::link::{LinkRequest, LINK_PATH};
 use twofold_proto::*;
 
 use crate::tls::{client_config, Trust};
@@ -190,9 +185,13 @@ impl SdkClient {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request_at(method, &format!("/sdk/v1{path}"))
+    }
+
+    fn request_at(&self, method: Method, path: &str) -> RequestBuilder {
         let mut rb = self
             .http
-            .request(method, format!("{}/sdk/v1{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .basic_auth(&*self.username, Some(&*self.password));
         if let Some(ip) = self.client_ip {
             if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
@@ -273,11 +272,6 @@ impl SdkClient {
     /// Proves TLS and credentials work; says which account the calls run as.
     pub async fn self_test(&self) -> Result<TestResponse, SdkError> {
         self.get("/test").await
-    }
-
-    /// 200 while the MFA server's database answers.
-    pub async fn ready(&self) -> Result<(), SdkError> {
-        self.get::<ReadyResponse>("/ready").await.map(|_| ())
     }
 
     pub async fn validate(
@@ -569,253 +563,16 @@ impl SdkClient {
         settings_from_json(v)
     }
 
-    // --- Portal: sessions ----------------------------------------------------------------
+    // --- The private portal link -------------------------------------------------------
 
-    pub async fn session_load(&self, id_hash: &str) -> Result<Option<String>, SdkError> {
-        let s: SessionBody = self
-            .get(&format!("/portal/sessions/{}", seg(id_hash)))
-            .await?;
-        Ok(s.data)
-    }
-
-    pub async fn session_save(
-        &self,
-        id_hash: &str,
-        data: String,
-        ttl_seconds: i64,
-    ) -> Result<(), SdkError> {
-        self.empty(
-            self.request(Method::PUT, &format!("/portal/sessions/{}", seg(id_hash)))
-                .json(&SessionPut { data, ttl_seconds }),
-        )
-        .await
-    }
-
-    pub async fn session_drop(&self, id_hash: &str) -> Result<(), SdkError> {
-        self.empty(self.request(
-            Method::DELETE,
-            &format!("/portal/sessions/{}", seg(id_hash)),
-        ))
-        .await
-    }
-
-    // --- Portal: flows (each for the named end user) ---------------------------------------
-
-    pub async fn sign_in(&self, username: &str, password: String) -> Result<SignIn, SdkError> {
-        self.post(
-            "/portal/sign-in",
-            &SignInRequest {
-                username: username.into(),
-                password,
-            },
-        )
-        .await
-    }
-
-    pub async fn verify(
-        &self,
-        username: &str,
-        proof: Proof,
-        code: Option<String>,
-        answers: Vec<(i64, String)>,
-    ) -> Result<Verified, SdkError> {
-        self.post(
-            "/portal/verify",
-            &VerifyRequest {
-                username: username.into(),
-                proof,
-                code,
-                answers: answers_from_pairs(answers),
-            },
-        )
-        .await
-    }
-
-    /// The user's own record, complete (not audited: the portal's read).
-    pub async fn portal_user(&self, username: &str) -> Result<User, SdkError> {
-        self.post("/portal/user", &portal_user(username)).await
-    }
-
-    pub async fn enrollment_options(&self, username: &str) -> Result<EnrollmentOptions, SdkError> {
-        self.post("/portal/enrollment/options", &portal_user(username))
+    /// One operation on the private portal link (`POST /link/v1`), what a
+    /// User Portal on a separate server speaks; needs an account of role
+    /// `portal`. `R` is the operation's response type in
+    /// `twofold_proto::link`.
+    pub async fn link<R: DeserializeOwned>(&self, request: &LinkRequest) -> Result<R, SdkError> {
+        self.json(self.request_at(Method::POST, LINK_PATH).json(request))
             .await
     }
-
-    pub async fn new_oath_secret(&self, username: &str) -> Result<PendingOath, SdkError> {
-        self.post("/portal/oath/new", &portal_user(username)).await
-    }
-
-    pub async fn import_oath_secret(
-        &self,
-        username: &str,
-        import: ImportOath,
-    ) -> Result<PendingOath, SdkError> {
-        self.post(
-            "/portal/oath/import",
-            &ImportOathRequest {
-                username: username.into(),
-                secret_base32: import.secret_base32,
-                kind: import.kind,
-                digits: import.digits,
-            },
-        )
-        .await
-    }
-
-    pub async fn confirm_oath(
-        &self,
-        username: &str,
-        pending: String,
-        code: String,
-    ) -> Result<String, SdkError> {
-        let c: ConfirmedOath = self
-            .post(
-                "/portal/oath/confirm",
-                &ConfirmOathRequest {
-                    username: username.into(),
-                    pending,
-                    code,
-                },
-            )
-            .await?;
-        Ok(c.confirmed)
-    }
-
-    pub async fn finish_enrollment(
-        &self,
-        username: &str,
-        finish: FinishEnrollment,
-    ) -> Result<User, SdkError> {
-        self.post(
-            "/portal/enrollment/finish",
-            &FinishEnrollmentRequest {
-                username: username.into(),
-                method: finish.method,
-                oath: finish.oath,
-                pin: finish.pin,
-                answers: answers_from_pairs(finish.answers),
-            },
-        )
-        .await
-    }
-
-    pub async fn account(&self, username: &str) -> Result<Account, SdkError> {
-        self.post("/portal/account", &portal_user(username)).await
-    }
-
-    pub async fn change_pin(&self, username: &str, pin: String) -> Result<(), SdkError> {
-        self.post_empty(
-            "/portal/account/pin",
-            &ChangePinRequest {
-                username: username.into(),
-                pin,
-            },
-        )
-        .await
-    }
-
-    pub async fn change_answers(
-        &self,
-        username: &str,
-        answers: Vec<(i64, String)>,
-    ) -> Result<(), SdkError> {
-        self.post_empty(
-            "/portal/account/answers",
-            &ChangeAnswersRequest {
-                username: username.into(),
-                answers: answers_from_pairs(answers),
-            },
-        )
-        .await
-    }
-
-    /// Adds a token the user confirmed with `confirm_oath`.
-    pub async fn add_portal_token(
-        &self,
-        username: &str,
-        confirmed: String,
-        label: String,
-    ) -> Result<OathToken, SdkError> {
-        self.post(
-            "/portal/account/tokens",
-            &AddPortalTokenRequest {
-                username: username.into(),
-                confirmed,
-                label,
-            },
-        )
-        .await
-    }
-
-    pub async fn delete_portal_token(&self, username: &str, token_id: i64) -> Result<(), SdkError> {
-        self.post_empty(
-            "/portal/account/tokens/delete",
-            &DeletePortalTokenRequest {
-                username: username.into(),
-                token_id,
-            },
-        )
-        .await
-    }
-
-    pub async fn change_language(
-        &self,
-        username: &str,
-        language: String,
-    ) -> Result<User, SdkError> {
-        self.post(
-            "/portal/account/language",
-            &ChangeLanguageRequest {
-                username: username.into(),
-                language,
-            },
-        )
-        .await
-    }
-
-    pub async fn change_method(
-        &self,
-        username: &str,
-        method: MethodKind,
-    ) -> Result<User, SdkError> {
-        self.post(
-            "/portal/account/method",
-            &ChangeMethodRequest {
-                username: username.into(),
-                method,
-            },
-        )
-        .await
-    }
-
-    /// Returns the end of the bypass.
-    pub async fn start_bypass(
-        &self,
-        username: &str,
-        seconds: Option<u32>,
-    ) -> Result<time::OffsetDateTime, SdkError> {
-        let b: BypassResponse = self
-            .post(
-                "/portal/account/bypass",
-                &StartBypassRequest {
-                    username: username.into(),
-                    seconds,
-                },
-            )
-            .await?;
-        parse_time(&b.until)
-    }
-}
-
-fn portal_user(username: &str) -> PortalUser {
-    PortalUser {
-        username: username.into(),
-    }
-}
-
-pub(crate) fn parse_time(s: &str) -> Result<time::OffsetDateTime, SdkError> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| SdkError::Decode(format!("{s:?} is not an RFC 3339 time: {e}")))
 }
 
 /// Nested settings JSON → `Settings`, through the same rules as stored rows.

@@ -1,7 +1,7 @@
 //! Twofold's Web Service SDK from the outside: [`SdkClient`], a typed async
-//! client of every `/sdk/v1` operation, and [`RemoteService`], the
-//! `PortalService` of a User Portal that runs on a separate server and reaches
-//! the MFA server only through the SDK.
+//! client of every `/sdk/v1` operation, and the transport of the private
+//! portal link (`SdkClient::link`), on which `twofold_link::RemoteService`
+//! runs a User Portal on a separate server.
 //!
 //! The client speaks HTTPS only (rustls with *ring*) and trusts exactly what
 //! it is told to: the certificates of a PEM file (a CA, or the server's own
@@ -10,10 +10,8 @@
 
 mod client;
 mod error;
-mod remote;
 mod tls;
 
 pub use client::{check_url, ClientOptions, SdkClient, DEFAULT_TIMEOUT};
 pub use error::SdkError;
-pub use remote::{RemoteService, RemoteVerifier};
 pub use tls::{parse_fingerprint, Trust};

@@ -2,7 +2,7 @@
 //! refusals, error mapping and the end user's address header.
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use axum_server::tls_rustls::RustlsConfig;
 use sha2::{Digest, Sha256};
@@ -93,8 +93,8 @@ async fn start() -> Stub {
     let app = Router::new()
         .route("/sdk/v1/test", get(test_handler))
         .route(
-            "/sdk/v1/ready",
-            get(|| async {
+            "/link/v1",
+            post(|| async {
                 (
                     StatusCode::TOO_MANY_REQUESTS,
                     [("retry-after", "17")],
@@ -203,7 +203,7 @@ async fn refusals_are_typed() {
     assert!(!e.to_string().contains("wrong"));
 
     let e = client(&s.base, trust.clone(), "s3cret")
-        .ready()
+        .link::<serde_json::Value>(&twofold_proto::link::LinkRequest::Ready)
         .await
         .unwrap_err();
     assert!(matches!(

@@ -1,8 +1,11 @@
-//! Service accounts of the Web Service SDK.
+//! `ServiceAccountRepo` for `SqlStore`: service accounts of the Web Service
+//! SDK.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::factors::ServiceAccount;
+use twofold_core::ports::ServiceAccountRepo;
 use twofold_core::service::ServiceAccountSpec;
 use twofold_core::validate::username_key;
 use twofold_core::Role;
@@ -10,7 +13,7 @@ use twofold_core::{ConflictReason, Error, Result};
 
 use crate::errors::bad_column;
 use crate::errors::db_err;
-use crate::store::{commit, from_seconds, get, insert_audit, parse_permissions, unix_seconds};
+use crate::rows::{from_seconds, get, parse_permissions, unix_seconds};
 use crate::SqlStore;
 
 const COLUMNS: &str =
@@ -37,106 +40,90 @@ fn account(row: &AnyRow) -> Result<(ServiceAccount, String)> {
     ))
 }
 
-pub(crate) async fn create(
-    store: &SqlStore,
-    name: &str,
-    secret_hash: &str,
-    spec: &ServiceAccountSpec,
-    audit: &NewAuditEvent,
-) -> Result<ServiceAccount> {
-    let permissions = spec
-        .permissions
-        .to_vec()
-        .iter()
-        .map(|p| p.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut tx = store.begin_write().await?;
-    let row = sqlx::query(&format!(
-        "INSERT INTO service_accounts (name, name_key, secret_hash, created_at, role, permissions, scope_group) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
-    ))
-    .bind(name)
-    .bind(username_key(name))
-    .bind(secret_hash)
-    .bind(unix_seconds(audit.at))
-    .bind(spec.role.as_str())
-    .bind(permissions)
-    .bind(spec.scope.group())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| match db_err(e) {
-        Error::Conflict { .. } => Error::conflict(
-            ConflictReason::Exists,
-            format!("service account {name} already exists"),
-        ),
-        other => other,
-    })?;
-    let (acct, _) = account(&row)?;
-    insert_audit(&mut tx, audit).await?;
-    commit(tx).await?;
-    Ok(acct)
-}
-
-pub(crate) async fn find(store: &SqlStore, name: &str) -> Result<Option<(ServiceAccount, String)>> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM service_accounts WHERE name_key = $1"
-    ))
-    .bind(username_key(name))
-    .fetch_optional(&store.pool)
-    .await
-    .map_err(db_err)?
-    .map(|r| account(&r))
-    .transpose()
-}
-
-pub(crate) async fn list(store: &SqlStore) -> Result<Vec<ServiceAccount>> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM service_accounts ORDER BY name_key"
-    ))
-    .fetch_all(&store.pool)
-    .await
-    .map_err(db_err)?
-    .iter()
-    .map(|r| account(r).map(|(a, _)| a))
-    .collect()
-}
-
-pub(crate) async fn rotate(
-    store: &SqlStore,
-    name: &str,
-    secret_hash: &str,
-    audit: &NewAuditEvent,
-) -> Result<bool> {
-    let mut tx = store.begin_write().await?;
-    let updated = sqlx::query(
-        "UPDATE service_accounts SET secret_hash = $1, rotated_at = $2 WHERE name_key = $3",
-    )
-    .bind(secret_hash)
-    .bind(unix_seconds(audit.at))
-    .bind(username_key(name))
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    if updated.rows_affected() == 0 {
-        return Ok(false);
-    }
-    insert_audit(&mut tx, audit).await?;
-    commit(tx).await?;
-    Ok(true)
-}
-
-pub(crate) async fn delete(store: &SqlStore, name: &str, audit: &NewAuditEvent) -> Result<bool> {
-    let mut tx = store.begin_write().await?;
-    let deleted = sqlx::query("DELETE FROM service_accounts WHERE name_key = $1")
+#[async_trait]
+impl ServiceAccountRepo for SqlStore {
+    async fn create_service_account(
+        &self,
+        name: &str,
+        secret_hash: &str,
+        spec: &ServiceAccountSpec,
+        audit: &NewAuditEvent,
+    ) -> Result<ServiceAccount> {
+        let permissions = spec
+            .permissions
+            .to_vec()
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut tx = self.write(audit).await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO service_accounts (name, name_key, secret_hash, created_at, role, permissions, scope_group) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        ))
+        .bind(name)
         .bind(username_key(name))
-        .execute(&mut *tx)
+        .bind(secret_hash)
+        .bind(unix_seconds(audit.at))
+        .bind(spec.role.as_str())
+        .bind(permissions)
+        .bind(spec.scope.group())
+        .fetch_one(&mut *tx)
         .await
-        .map_err(db_err)?;
-    if deleted.rows_affected() == 0 {
-        return Ok(false);
+        .map_err(|e| match db_err(e) {
+            Error::Conflict { .. } => Error::conflict(
+                ConflictReason::Exists,
+                format!("service account {name} already exists"),
+            ),
+            other => other,
+        })?;
+        let (acct, _) = account(&row)?;
+        tx.commit().await?;
+        Ok(acct)
     }
-    insert_audit(&mut tx, audit).await?;
-    commit(tx).await?;
-    Ok(true)
+
+    async fn service_account(&self, name: &str) -> Result<Option<(ServiceAccount, String)>> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM service_accounts WHERE name_key = $1"
+        ))
+        .bind(username_key(name))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?
+        .map(|r| account(&r))
+        .transpose()
+    }
+
+    async fn service_accounts(&self) -> Result<Vec<ServiceAccount>> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM service_accounts ORDER BY name_key"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| account(r).map(|(a, _)| a))
+        .collect()
+    }
+
+    async fn rotate_service_account(
+        &self,
+        name: &str,
+        secret_hash: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        let rotate = sqlx::query(
+            "UPDATE service_accounts SET secret_hash = $1, rotated_at = $2 WHERE name_key = $3",
+        )
+        .bind(secret_hash)
+        .bind(unix_seconds(audit.at))
+        .bind(username_key(name));
+        self.write_if_changed(rotate, audit).await
+    }
+
+    async fn delete_service_account(&self, name: &str, audit: &NewAuditEvent) -> Result<bool> {
+        let delete = sqlx::query("DELETE FROM service_accounts WHERE name_key = $1")
+            .bind(username_key(name));
+        self.write_if_changed(delete, audit).await
+    }
 }

@@ -1,19 +1,21 @@
-//! Challenges (migration 0004): the stored state machine of the SDK's
-//! start / follow / answer authentication. The trait impl in `store.rs`
-//! delegates here.
+//! `ChallengeRepo` for `SqlStore` — challenges (migration 0004): the stored
+//! state machine of the SDK's start / follow / answer authentication.
 //!
 //! Every state change is one conditional statement (compare-and-set), so
 //! two nodes racing on one challenge cannot both move it.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::challenge::{Challenge, ChallengeState, NewChallenge};
+use twofold_core::ports::ChallengeRepo;
 use twofold_core::user::DefaultMethod;
 use twofold_core::{ConflictReason, Error, Result};
 
 use crate::errors::{bad_column, db_err};
-use crate::store::{commit, from_seconds, get, insert_audit, unix_seconds, user_exists};
+use crate::rows::{from_seconds, get, unix_seconds};
+use crate::users::user_exists;
 use crate::SqlStore;
 
 fn challenge_from_row(row: &AnyRow) -> Result<Challenge> {
@@ -46,123 +48,118 @@ fn challenge_from_row(row: &AnyRow) -> Result<Challenge> {
     })
 }
 
-pub(crate) async fn create(
-    store: &SqlStore,
-    challenge: &NewChallenge,
-    audit: &NewAuditEvent,
-) -> Result<()> {
-    let mut tx = store.begin_write().await?;
-    // A missing user would be a foreign-key error (Internal); say what it is.
-    if !user_exists(&mut tx, challenge.user_id).await? {
-        return Err(Error::NotFound("user"));
-    }
-    sqlx::query(
-        "INSERT INTO challenges (id, user_id, method, mode, state, reason, attempts, \
-         created_at, expires_at, completed_at, created_by) \
-         VALUES ($1, $2, $3, $4, 'pending', NULL, 0, $5, $6, NULL, $7)",
-    )
-    .bind(&challenge.id)
-    .bind(challenge.user_id)
-    .bind(challenge.method.method.as_str())
-    .bind(challenge.method.mode.as_str())
-    .bind(unix_seconds(challenge.created_at))
-    .bind(unix_seconds(challenge.expires_at))
-    .bind(&challenge.created_by)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| match db_err(e) {
-        Error::Conflict { .. } => {
-            Error::conflict(ConflictReason::Exists, "challenge id already exists")
+#[async_trait]
+impl ChallengeRepo for SqlStore {
+    async fn create_challenge(
+        &self,
+        challenge: &NewChallenge,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.write(audit).await?;
+        // A missing user would be a foreign-key error (Internal); say what it is.
+        if !user_exists(&mut tx, challenge.user_id).await? {
+            return Err(Error::NotFound("user"));
         }
-        other => other,
-    })?;
-    insert_audit(&mut tx, audit).await?;
-    commit(tx).await
-}
-
-pub(crate) async fn find(store: &SqlStore, id: &str) -> Result<Option<Challenge>> {
-    sqlx::query(
-        "SELECT c.id, c.user_id, u.username, c.method, c.mode, c.state, c.reason, c.attempts, \
-         c.created_at, c.expires_at, c.completed_at, c.created_by \
-         FROM challenges c JOIN users u ON u.id = c.user_id WHERE c.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&store.pool)
-    .await
-    .map_err(db_err)?
-    .map(|r| challenge_from_row(&r))
-    .transpose()
-}
-
-pub(crate) async fn finish(
-    store: &SqlStore,
-    id: &str,
-    from: ChallengeState,
-    to: ChallengeState,
-    reason: Option<&str>,
-    now: OffsetDateTime,
-    audit: &NewAuditEvent,
-) -> Result<bool> {
-    if from != ChallengeState::Pending || !to.is_final() {
-        return Err(Error::Internal(format!(
-            "a challenge cannot move from {from} to {to}"
-        )));
-    }
-    // Expiry is part of the condition: an answer that wins the race with
-    // the clock still cannot accept a challenge that has just expired, and
-    // nothing expires a challenge early.
-    let deadline = if to == ChallengeState::Expired {
-        "expires_at <= $3"
-    } else {
-        "expires_at > $3"
-    };
-    let sql = format!(
-        "UPDATE challenges SET state = $1, reason = $2, completed_at = $3 \
-         WHERE id = $4 AND state = $5 AND {deadline}"
-    );
-    let mut tx = store.begin_write().await?;
-    let updated = sqlx::query(&sql)
-        .bind(to.as_str())
-        .bind(reason)
-        .bind(unix_seconds(now))
-        .bind(id)
-        .bind(from.as_str())
+        sqlx::query(
+            "INSERT INTO challenges (id, user_id, method, mode, state, reason, attempts, \
+             created_at, expires_at, completed_at, created_by) \
+             VALUES ($1, $2, $3, $4, 'pending', NULL, 0, $5, $6, NULL, $7)",
+        )
+        .bind(&challenge.id)
+        .bind(challenge.user_id)
+        .bind(challenge.method.method.as_str())
+        .bind(challenge.method.mode.as_str())
+        .bind(unix_seconds(challenge.created_at))
+        .bind(unix_seconds(challenge.expires_at))
+        .bind(&challenge.created_by)
         .execute(&mut *tx)
         .await
-        .map_err(db_err)?;
-    if updated.rows_affected() != 1 {
-        // Lost the race (or no such challenge): nothing changed, nothing to record.
-        return Ok(false);
+        .map_err(|e| match db_err(e) {
+            Error::Conflict { .. } => {
+                Error::conflict(ConflictReason::Exists, "challenge id already exists")
+            }
+            other => other,
+        })?;
+        tx.commit().await
     }
-    insert_audit(&mut tx, audit).await?;
-    commit(tx).await?;
-    Ok(true)
-}
 
-pub(crate) async fn count_attempt(store: &SqlStore, id: &str) -> Result<u32> {
-    // One statement: racing answers each get their own number.
-    let row = sqlx::query(
-        "UPDATE challenges SET attempts = attempts + 1 \
-         WHERE id = $1 AND state = 'pending' RETURNING attempts",
-    )
-    .bind(id)
-    .fetch_optional(&store.pool)
-    .await
-    .map_err(db_err)?;
-    match row {
-        None => Ok(0),
-        Some(r) => {
-            let n: i64 = get(&r, "attempts")?;
-            u32::try_from(n).map_err(|e| bad_column("challenges.attempts", e))
+    async fn challenge(&self, id: &str) -> Result<Option<Challenge>> {
+        sqlx::query(
+            "SELECT c.id, c.user_id, u.username, c.method, c.mode, c.state, c.reason, c.attempts, \
+             c.created_at, c.expires_at, c.completed_at, c.created_by \
+             FROM challenges c JOIN users u ON u.id = c.user_id WHERE c.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?
+        .map(|r| challenge_from_row(&r))
+        .transpose()
+    }
+
+    async fn finish_challenge(
+        &self,
+        id: &str,
+        from: ChallengeState,
+        to: ChallengeState,
+        reason: Option<&str>,
+        now: OffsetDateTime,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        if from != ChallengeState::Pending || !to.is_final() {
+            return Err(Error::Internal(format!(
+                "a challenge cannot move from {from} to {to}"
+            )));
         }
+        // Expiry is part of the condition: an answer that wins the race with
+        // the clock still cannot accept a challenge that has just expired, and
+        // nothing expires a challenge early.
+        let deadline = if to == ChallengeState::Expired {
+            "expires_at <= $3"
+        } else {
+            "expires_at > $3"
+        };
+        let sql = format!(
+            "UPDATE challenges SET state = $1, reason = $2, completed_at = $3 \
+             WHERE id = $4 AND state = $5 AND {deadline}"
+        );
+        let finish = sqlx::query(&sql)
+            .bind(to.as_str())
+            .bind(reason)
+            .bind(unix_seconds(now))
+            .bind(id)
+            .bind(from.as_str());
+        let mut tx = self.write(audit).await?;
+        // Lost the race (or no such challenge): nothing changed, nothing to record.
+        let won = tx.execute(finish).await? == 1;
+        tx.commit_if(won).await
     }
-}
 
-pub(crate) async fn purge(store: &SqlStore, before: OffsetDateTime) -> Result<u64> {
-    let purged = sqlx::query("DELETE FROM challenges WHERE expires_at < $1")
-        .bind(before.unix_timestamp())
-        .execute(&store.pool)
+    async fn count_attempt(&self, id: &str) -> Result<u32> {
+        // One statement: racing answers each get their own number.
+        let row = sqlx::query(
+            "UPDATE challenges SET attempts = attempts + 1 \
+             WHERE id = $1 AND state = 'pending' RETURNING attempts",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-    Ok(purged.rows_affected())
+        match row {
+            None => Ok(0),
+            Some(r) => {
+                let n: i64 = get(&r, "attempts")?;
+                u32::try_from(n).map_err(|e| bad_column("challenges.attempts", e))
+            }
+        }
+    }
+
+    async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64> {
+        let purged = sqlx::query("DELETE FROM challenges WHERE expires_at < $1")
+            .bind(before.unix_timestamp())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(purged.rows_affected())
+    }
 }

@@ -8,303 +8,33 @@
 //! timestamps are unix milliseconds. Times written by the store come from the
 //! audit event it is given (`NewAuditEvent::at`) or from the `now` a call
 //! takes, so the engine's `Clock` is the only clock.
+//!
+//! Layout: `store.rs` is `SqlStore` itself (connecting, the pool, migrations,
+//! write transactions); `write.rs` is the shape every audited change takes;
+//! each repository of `twofold_core::ports::Store` is implemented in its own
+//! file — `users.rs`, `admins.rs`, `settings.rs`, `audit.rs`, the factors
+//! (`tokens.rs`, `pins.rs`, `questions.rs`, `bypass.rs`, `lockout.rs`,
+//! `enrollment.rs`, with what they share in `factors.rs`), `challenges.rs`,
+//! `sessions.rs` and `accounts.rs`. `rows.rs` and `errors.rs` are shared.
 
 mod accounts;
+mod admins;
+mod audit;
+mod bypass;
 mod challenges;
+mod enrollment;
 mod errors;
 mod factors;
+mod lockout;
+mod pins;
+mod questions;
+mod rows;
+mod sessions;
+mod settings;
 mod store;
+mod tokens;
+mod users;
+mod write;
 
-pub use factors::LOCKED_UNTIL_UNBLOCKED;
-
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Connection};
-use twofold_core::{Error, Result};
-
-use crate::errors::db_err;
-
-/// How long connecting, and waiting for a pooled connection, may take before
-/// the database counts as unavailable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// `ping` answers `/readyz`, which must itself answer quickly.
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-#[derive(Debug, Clone)]
-enum Backend {
-    /// `path` is `None` for an in-memory database.
-    Sqlite {
-        path: Option<PathBuf>,
-    },
-    Postgres,
-}
-
-/// The SQL store. Cheap to clone: clones share one pool.
-#[derive(Debug, Clone)]
-pub struct SqlStore {
-    pool: AnyPool,
-    backend: Backend,
-}
-
-struct Target {
-    url: String,
-    backend: Backend,
-}
-
-fn invalid_url(message: impl Into<String>) -> Error {
-    Error::invalid("database.url", message)
-}
-
-/// Decides the backend from the URL scheme and, for SQLite, makes sure the
-/// file is created when missing and remembers where it is.
-fn parse_target(url: &str) -> Result<Target> {
-    let url = url.trim();
-    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("postgres" | "postgresql") => Ok(Target {
-            url: url.to_string(),
-            backend: Backend::Postgres,
-        }),
-        Some("sqlite") => {
-            let rest = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .unwrap_or_default();
-            let (database, params) = match rest.split_once('?') {
-                Some((d, p)) => (d, Some(p)),
-                None => (rest, None),
-            };
-            let mode = params.and_then(|p| {
-                p.split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .find(|(k, _)| *k == "mode")
-                    .map(|(_, v)| v.to_string())
-            });
-            let in_memory = database == ":memory:" || mode.as_deref() == Some("memory");
-            if database.is_empty() && !in_memory {
-                return Err(invalid_url(
-                    "a SQLite URL needs a file path, e.g. sqlite:///var/lib/twofold/twofold.db",
-                ));
-            }
-            let full = match (mode.is_some(), params) {
-                (true, _) => url.to_string(),
-                (false, Some(p)) if !p.is_empty() => format!("{url}&mode=rwc"),
-                (false, Some(_)) => format!("{url}mode=rwc"),
-                (false, None) => format!("{url}?mode=rwc"),
-            };
-            let path = if in_memory {
-                None
-            } else {
-                // Use sqlx's own parsing so the file we watch in `ping` is the
-                // file sqlx opens (percent-decoding included).
-                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&full)
-                    .map_err(|e| invalid_url(format!("not a valid SQLite URL: {e}")))?;
-                Some(opts.get_filename().to_path_buf())
-            };
-            Ok(Target {
-                url: full,
-                backend: Backend::Sqlite { path },
-            })
-        }
-        _ => {
-            let shown = scheme
-                .map(|s| format!("{s:?}"))
-                .unwrap_or_else(|| "no scheme".into());
-            Err(invalid_url(format!(
-                "unsupported database URL ({shown}); use sqlite:///path/to/twofold.db or postgres://user@host/dbname"
-            )))
-        }
-    }
-}
-
-impl SqlStore {
-    /// Connects, prepares every connection (SQLite: WAL, foreign keys, busy
-    /// timeout) and brings the schema up to date.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<SqlStore> {
-        sqlx::any::install_default_drivers();
-        let target = parse_target(url)?;
-        let options = AnyConnectOptions::from_str(&target.url)
-            .map_err(|e| invalid_url(format!("not a valid database URL: {e}")))?
-            .disable_statement_logging();
-
-        // The pool retries a refused connection until its timeout and then
-        // reports only "timed out"; one direct attempt first keeps the cause
-        // (refused, unknown host, bad password, missing directory …).
-        match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
-            Ok(Ok(conn)) => {
-                let _ = conn.close().await;
-            }
-            Ok(Err(e)) => {
-                return Err(Error::Unavailable(format!(
-                    "cannot connect to the {} database: {e}",
-                    backend_name(&target.backend)
-                )))
-            }
-            Err(_) => {
-                return Err(Error::Unavailable(format!(
-                    "cannot connect to the {} database: no answer within {}s",
-                    backend_name(&target.backend),
-                    CONNECT_TIMEOUT.as_secs()
-                )))
-            }
-        }
-
-        let mut pool_options = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(CONNECT_TIMEOUT);
-        match &target.backend {
-            Backend::Sqlite { path } => {
-                if path.is_none() {
-                    // Every connection to `:memory:` would be its own empty
-                    // database; one long-lived connection keeps the data.
-                    pool_options = pool_options
-                        .max_connections(1)
-                        .min_connections(1)
-                        .idle_timeout(None)
-                        .max_lifetime(None);
-                }
-                pool_options = pool_options.after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        let busy = format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}");
-                        sqlx::query(&busy).execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA journal_mode = WAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA foreign_keys = ON")
-                            .execute(&mut *conn)
-                            .await?;
-                        Ok(())
-                    })
-                });
-            }
-            Backend::Postgres => {}
-        }
-        let pool = pool_options.connect_with(options).await.map_err(db_err)?;
-
-        let migrator = match target.backend {
-            Backend::Sqlite { .. } => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        if let Err(e) = migrator.run(&pool).await {
-            pool.close().await;
-            return Err(match e {
-                sqlx::migrate::MigrateError::Execute(e) => match db_err(e) {
-                    Error::Internal(m) => Error::Internal(format!("migrating the schema: {m}")),
-                    other => other,
-                },
-                other => Error::Internal(format!("migrating the schema: {other}")),
-            });
-        }
-
-        Ok(SqlStore {
-            pool,
-            backend: target.backend,
-        })
-    }
-
-    /// "sqlite" or "postgres".
-    pub fn backend(&self) -> &'static str {
-        backend_name(&self.backend)
-    }
-
-    /// The SQLite database file, if this store has one.
-    pub fn sqlite_path(&self) -> Option<&Path> {
-        match &self.backend {
-            Backend::Sqlite { path } => path.as_deref(),
-            Backend::Postgres => None,
-        }
-    }
-
-    /// Closes the pool: waits for connections in use to come back, then
-    /// closes them all. Later calls fail with `Unavailable`.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// Proves the database answers: `SELECT 1` within a short timeout, and
-    /// for SQLite also that the file is still where it was opened, because
-    /// open connections keep working on a deleted or moved file.
-    pub async fn ping(&self) -> Result<()> {
-        if let Some(path) = self.sqlite_path() {
-            match tokio::fs::try_exists(path).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(Error::Unavailable(format!(
-                        "the SQLite database file {} is missing (deleted or moved?)",
-                        path.display()
-                    )))
-                }
-                Err(e) => {
-                    return Err(Error::Unavailable(format!(
-                        "cannot check the SQLite database file {}: {e}",
-                        path.display()
-                    )))
-                }
-            }
-        }
-        match tokio::time::timeout(PING_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(match db_err(e) {
-                Error::Unavailable(m) => Error::Unavailable(m),
-                other => Error::Unavailable(other.to_string()),
-            }),
-            Err(_) => Err(Error::Unavailable(format!(
-                "database did not answer within {}s",
-                PING_TIMEOUT.as_secs()
-            ))),
-        }
-    }
-}
-
-fn backend_name(backend: &Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite { .. } => "sqlite",
-        Backend::Postgres => "postgres",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_choose_the_backend() {
-        let t = parse_target("sqlite:///tmp/x.db").unwrap();
-        assert_eq!(t.url, "sqlite:///tmp/x.db?mode=rwc");
-        assert!(
-            matches!(t.backend, Backend::Sqlite { path: Some(ref p) } if p == Path::new("/tmp/x.db"))
-        );
-        let t = parse_target("sqlite:data/x%20y.db?mode=ro").unwrap();
-        assert_eq!(t.url, "sqlite:data/x%20y.db?mode=ro");
-        assert!(
-            matches!(t.backend, Backend::Sqlite { path: Some(ref p) } if p == Path::new("data/x y.db"))
-        );
-        let t = parse_target("sqlite://x.db?cache=private").unwrap();
-        assert_eq!(t.url, "sqlite://x.db?cache=private&mode=rwc");
-        let t = parse_target("sqlite::memory:").unwrap();
-        assert!(matches!(t.backend, Backend::Sqlite { path: None }));
-        assert!(matches!(
-            parse_target("postgresql://u@h/db").unwrap().backend,
-            Backend::Postgres
-        ));
-        assert!(matches!(
-            parse_target("POSTGRES://u@h/db").unwrap().backend,
-            Backend::Postgres
-        ));
-        for bad in ["mysql://h/db", "x.db", "", "sqlite://"] {
-            let err = parse_target(bad).err().unwrap();
-            assert!(
-                matches!(&err, Error::InvalidInput { field, .. } if field == "database.url"),
-                "{bad}: {err}"
-            );
-        }
-    }
-}
+pub use lockout::LOCKED_UNTIL_UNBLOCKED;
+pub use store::SqlStore;

@@ -1,289 +1,221 @@
-//! `Store` for `SqlStore`: the queries, shared by both backends. The factor
-//! methods (tokens, PIN, questions, bypass, lockout, enrollment, sessions)
-//! live in `factors.rs`; the impl here delegates to them.
+//! `SqlStore` itself: connecting (URL → backend), the pool, migrations,
+//! `ping`, write transactions, and `Store` — whose repositories are
+//! implemented for it one per file.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Row, Transaction};
-use time::OffsetDateTime;
-use twofold_core::audit::{AuditEvent, AuditQuery, NewAuditEvent, ResultCode};
-use twofold_core::factors::{
-    DenialOutcome, DenialPolicy, Enrollment, NewOathToken, OathToken, PinRecord, SecurityQuestion,
-    ServiceAccount, SessionRecord, StoredAnswer,
-};
-use twofold_core::ports::{Store, UserQuery};
-use twofold_core::user::{Admin, DefaultMethod, NewUser, Permission, User, UserId};
-use twofold_core::validate::username_key;
-use twofold_core::{ConflictReason, Error, Result};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Transaction};
+use twofold_core::ports::Store;
+use twofold_core::{Error, Result};
 
-use crate::errors::{bad_column, db_err};
-use crate::{accounts, factors, Backend, SqlStore};
+use crate::errors::db_err;
 
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
+/// How long connecting, and waiting for a pooled connection, may take before
+/// the database counts as unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// `ping` answers `/readyz`, which must itself answer quickly.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
 
-const USER_COLUMNS: &str = "id, username, display_name, email, language, enabled, locked_until, \
-     fraud_blocked, default_method, default_mode, created_at, updated_at, version, \
-     phone, phone_extension, backup_phone, mobile_phone";
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-const AUDIT_COLUMNS: &str = "id, at, actor, via, subject, event, method, result, source_ip, detail";
-
-fn limit(requested: u32) -> i64 {
-    i64::from(match requested {
-        0 => DEFAULT_LIMIT,
-        n => n.min(MAX_LIMIT),
-    })
+#[derive(Debug, Clone)]
+enum Backend {
+    /// `path` is `None` for an in-memory database.
+    Sqlite {
+        path: Option<PathBuf>,
+    },
+    Postgres,
 }
 
-fn group_key(name: &str) -> String {
-    name.trim().to_lowercase()
+/// The SQL store. Cheap to clone: clones share one pool.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pub(crate) pool: AnyPool,
+    backend: Backend,
 }
 
-/// `LIKE` pattern matching everything that starts with `prefix` literally.
-fn like_prefix(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            out.push('\\');
+struct Target {
+    url: String,
+    backend: Backend,
+}
+
+fn invalid_url(message: impl Into<String>) -> Error {
+    Error::invalid("database.url", message)
+}
+
+/// Decides the backend from the URL scheme and, for SQLite, makes sure the
+/// file is created when missing and remembers where it is.
+fn parse_target(url: &str) -> Result<Target> {
+    let url = url.trim();
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgres" | "postgresql") => Ok(Target {
+            url: url.to_string(),
+            backend: Backend::Postgres,
+        }),
+        Some("sqlite") => {
+            let rest = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or_default();
+            let (database, params) = match rest.split_once('?') {
+                Some((d, p)) => (d, Some(p)),
+                None => (rest, None),
+            };
+            let mode = params.and_then(|p| {
+                p.split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| *k == "mode")
+                    .map(|(_, v)| v.to_string())
+            });
+            let in_memory = database == ":memory:" || mode.as_deref() == Some("memory");
+            if database.is_empty() && !in_memory {
+                return Err(invalid_url(
+                    "a SQLite URL needs a file path, e.g. sqlite:///var/lib/twofold/twofold.db",
+                ));
+            }
+            let full = match (mode.is_some(), params) {
+                (true, _) => url.to_string(),
+                (false, Some(p)) if !p.is_empty() => format!("{url}&mode=rwc"),
+                (false, Some(_)) => format!("{url}mode=rwc"),
+                (false, None) => format!("{url}?mode=rwc"),
+            };
+            let path = if in_memory {
+                None
+            } else {
+                // Use sqlx's own parsing so the file we watch in `ping` is the
+                // file sqlx opens (percent-decoding included).
+                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&full)
+                    .map_err(|e| invalid_url(format!("not a valid SQLite URL: {e}")))?;
+                Some(opts.get_filename().to_path_buf())
+            };
+            Ok(Target {
+                url: full,
+                backend: Backend::Sqlite { path },
+            })
         }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
-pub(crate) fn unix_seconds(t: OffsetDateTime) -> i64 {
-    t.unix_timestamp()
-}
-
-fn unix_millis(t: OffsetDateTime) -> Result<i64> {
-    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000))
-        .map_err(|_| Error::invalid("at", "timestamp out of range"))
-}
-
-pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
-{
-    row.try_get::<T, _>(column)
-        .map_err(|e| bad_column(column, e))
-}
-
-fn flag(row: &AnyRow, column: &str) -> Result<bool> {
-    match get::<i64>(row, column)? {
-        0 => Ok(false),
-        1 => Ok(true),
-        n => Err(bad_column(column, format!("{n} is not 0 or 1"))),
-    }
-}
-
-pub(crate) fn from_seconds(column: &str, secs: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(secs).map_err(|e| bad_column(column, e))
-}
-
-fn from_millis(column: &str, ms: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| bad_column(column, e))
-}
-
-/// A user row without its groups.
-fn user_from_row(row: &AnyRow) -> Result<User> {
-    let default_method = match (
-        get::<Option<String>>(row, "default_method")?,
-        get::<Option<String>>(row, "default_mode")?,
-    ) {
-        (None, None) => None,
-        (Some(method), Some(mode)) => Some(
-            DefaultMethod::from_parts(&method, &mode)
-                .map_err(|e| bad_column("users.default_method", e))?,
-        ),
         _ => {
-            return Err(bad_column(
-                "users.default_method",
-                "method and mode must both be set or both be empty",
-            ))
+            let shown = scheme
+                .map(|s| format!("{s:?}"))
+                .unwrap_or_else(|| "no scheme".into());
+            Err(invalid_url(format!(
+                "unsupported database URL ({shown}); use sqlite:///path/to/twofold.db or postgres://user@host/dbname"
+            )))
         }
-    };
-    Ok(User {
-        id: get(row, "id")?,
-        username: get(row, "username")?,
-        display_name: get(row, "display_name")?,
-        email: get(row, "email")?,
-        groups: Vec::new(),
-        language: get(row, "language")?,
-        phone: get(row, "phone")?,
-        phone_extension: get(row, "phone_extension")?,
-        backup_phone: get(row, "backup_phone")?,
-        mobile_phone: get(row, "mobile_phone")?,
-        enabled: flag(row, "enabled")?,
-        locked_until: get::<Option<i64>>(row, "locked_until")?
-            .map(|s| from_seconds("users.locked_until", s))
-            .transpose()?,
-        fraud_blocked: flag(row, "fraud_blocked")?,
-        default_method,
-        created_at: from_seconds("users.created_at", get(row, "created_at")?)?,
-        updated_at: from_seconds("users.updated_at", get(row, "updated_at")?)?,
-        version: get(row, "version")?,
-    })
-}
-
-fn audit_from_row(row: &AnyRow) -> Result<AuditEvent> {
-    let result: String = get(row, "result")?;
-    let result = ResultCode::parse(&result).ok_or_else(|| {
-        bad_column(
-            "audit_events.result",
-            format!("{result:?} is not a result code"),
-        )
-    })?;
-    let source_ip = get::<Option<String>>(row, "source_ip")?
-        .map(|s| {
-            s.parse::<IpAddr>().map_err(|_| {
-                bad_column(
-                    "audit_events.source_ip",
-                    format!("{s:?} is not an IP address"),
-                )
-            })
-        })
-        .transpose()?;
-    Ok(AuditEvent {
-        id: get(row, "id")?,
-        at: from_millis("audit_events.at", get(row, "at")?)?,
-        actor: get(row, "actor")?,
-        via: get(row, "via")?,
-        subject: get(row, "subject")?,
-        event: get(row, "event")?,
-        method: get(row, "method")?,
-        result,
-        source_ip,
-        detail: get(row, "detail")?,
-    })
-}
-
-pub(crate) fn parse_permissions(text: &str) -> Result<Vec<Permission>> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            p.parse::<Permission>().map_err(|_| {
-                bad_column(
-                    "portal_admins.permissions",
-                    format!("{p:?} is not a permission"),
-                )
-            })
-        })
-        .collect()
-}
-
-pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &NewAuditEvent) -> Result<i64> {
-    let row = sqlx::query(
-        "INSERT INTO audit_events (at, actor, via, subject, subject_key, event, method, result, source_ip, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-    )
-    .bind(unix_millis(ev.at)?)
-    .bind(&ev.actor)
-    .bind(ev.via.as_deref())
-    .bind(ev.subject.as_deref())
-    .bind(ev.subject.as_deref().map(username_key))
-    .bind(&ev.event)
-    .bind(ev.method.as_deref())
-    .bind(ev.result.as_str())
-    .bind(ev.source_ip.map(|ip| ip.to_string()))
-    .bind(ev.detail.as_deref())
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    get(&row, "id")
-}
-
-/// Replaces the user's groups; names that differ only in case count once.
-async fn write_groups(conn: &mut AnyConnection, id: UserId, groups: &[String]) -> Result<()> {
-    sqlx::query("DELETE FROM user_groups WHERE user_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    let mut seen: Vec<String> = Vec::with_capacity(groups.len());
-    for name in groups {
-        let key = group_key(name);
-        if seen.contains(&key) {
-            continue;
-        }
-        sqlx::query("INSERT INTO user_groups (user_id, group_name, group_key) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(name.trim())
-            .bind(&key)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        seen.push(key);
     }
-    Ok(())
-}
-
-pub(crate) async fn load_user(conn: &mut AnyConnection, id: UserId) -> Result<Option<User>> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-    let Some(row) = sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?
-    else {
-        return Ok(None);
-    };
-    let mut users = vec![user_from_row(&row)?];
-    attach_groups(conn, &mut users).await?;
-    Ok(users.pop())
-}
-
-/// Fills in `groups` for a page of users with one query.
-async fn attach_groups(conn: &mut AnyConnection, users: &mut [User]) -> Result<()> {
-    if users.is_empty() {
-        return Ok(());
-    }
-    let placeholders = (1..=users.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "SELECT user_id, group_name FROM user_groups WHERE user_id IN ({placeholders}) \
-         ORDER BY user_id, group_key"
-    );
-    let mut query = sqlx::query(&sql);
-    for u in users.iter() {
-        query = query.bind(u.id);
-    }
-    let rows = query.fetch_all(&mut *conn).await.map_err(db_err)?;
-    let mut by_user: HashMap<UserId, Vec<String>> = HashMap::new();
-    for row in &rows {
-        by_user
-            .entry(get(row, "user_id")?)
-            .or_default()
-            .push(get(row, "group_name")?);
-    }
-    for u in users.iter_mut() {
-        u.groups = by_user.remove(&u.id).unwrap_or_default();
-    }
-    Ok(())
-}
-
-pub(crate) async fn user_exists(conn: &mut AnyConnection, id: UserId) -> Result<bool> {
-    Ok(sqlx::query("SELECT 1 FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .is_some())
-}
-
-pub(crate) fn count(row: &AnyRow) -> Result<u64> {
-    let n: i64 = row.try_get(0).map_err(|e| bad_column("count", e))?;
-    u64::try_from(n).map_err(|e| bad_column("count", e))
 }
 
 impl SqlStore {
+    /// Connects, prepares every connection (SQLite: WAL, foreign keys, busy
+    /// timeout) and brings the schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let target = parse_target(url)?;
+        let options = AnyConnectOptions::from_str(&target.url)
+            .map_err(|e| invalid_url(format!("not a valid database URL: {e}")))?
+            .disable_statement_logging();
+
+        // The pool retries a refused connection until its timeout and then
+        // reports only "timed out"; one direct attempt first keeps the cause
+        // (refused, unknown host, bad password, missing directory …).
+        match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+            Ok(Err(e)) => {
+                return Err(Error::Unavailable(format!(
+                    "cannot connect to the {} database: {e}",
+                    backend_name(&target.backend)
+                )))
+            }
+            Err(_) => {
+                return Err(Error::Unavailable(format!(
+                    "cannot connect to the {} database: no answer within {}s",
+                    backend_name(&target.backend),
+                    CONNECT_TIMEOUT.as_secs()
+                )))
+            }
+        }
+
+        let mut pool_options = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(CONNECT_TIMEOUT);
+        match &target.backend {
+            Backend::Sqlite { path } => {
+                if path.is_none() {
+                    // Every connection to `:memory:` would be its own empty
+                    // database; one long-lived connection keeps the data.
+                    pool_options = pool_options
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None);
+                }
+                pool_options = pool_options.after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        let busy = format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}");
+                        sqlx::query(&busy).execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    })
+                });
+            }
+            Backend::Postgres => {}
+        }
+        let pool = pool_options.connect_with(options).await.map_err(db_err)?;
+
+        let migrator = match target.backend {
+            Backend::Sqlite { .. } => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        if let Err(e) = migrator.run(&pool).await {
+            pool.close().await;
+            return Err(match e {
+                sqlx::migrate::MigrateError::Execute(e) => match db_err(e) {
+                    Error::Internal(m) => Error::Internal(format!("migrating the schema: {m}")),
+                    other => other,
+                },
+                other => Error::Internal(format!("migrating the schema: {other}")),
+            });
+        }
+
+        Ok(SqlStore {
+            pool,
+            backend: target.backend,
+        })
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn backend(&self) -> &'static str {
+        backend_name(&self.backend)
+    }
+
+    /// The SQLite database file, if this store has one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite { path } => path.as_deref(),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Closes the pool: waits for connections in use to come back, then
+    /// closes them all. Later calls fail with `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Starts a write transaction. SQLite takes the write lock up front
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
     /// fails at once with SQLITE_BUSY when another writer got in between,
@@ -299,12 +231,50 @@ impl SqlStore {
     pub(crate) async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
         self.pool.acquire().await.map_err(db_err)
     }
+
+    /// Proves the database answers: `SELECT 1` within a short timeout, and
+    /// for SQLite also that the file is still where it was opened, because
+    /// open connections keep working on a deleted or moved file.
+    pub async fn ping(&self) -> Result<()> {
+        if let Some(path) = self.sqlite_path() {
+            match tokio::fs::try_exists(path).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(Error::Unavailable(format!(
+                        "the SQLite database file {} is missing (deleted or moved?)",
+                        path.display()
+                    )))
+                }
+                Err(e) => {
+                    return Err(Error::Unavailable(format!(
+                        "cannot check the SQLite database file {}: {e}",
+                        path.display()
+                    )))
+                }
+            }
+        }
+        match tokio::time::timeout(PING_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(match db_err(e) {
+                Error::Unavailable(m) => Error::Unavailable(m),
+                other => Error::Unavailable(other.to_string()),
+            }),
+            Err(_) => Err(Error::Unavailable(format!(
+                "database did not answer within {}s",
+                PING_TIMEOUT.as_secs()
+            ))),
+        }
+    }
 }
 
 pub(crate) async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
     tx.commit().await.map_err(db_err)
 }
 
+/// The whole database; the repositories are implemented one per file
+/// (`users.rs`, `admins.rs`, `settings.rs`, `audit.rs`, the factor files,
+/// `challenges.rs`, `sessions.rs`, `accounts.rs`).
 #[async_trait]
 impl Store for SqlStore {
     fn backend(&self) -> &'static str {
@@ -314,602 +284,24 @@ impl Store for SqlStore {
     async fn ping(&self) -> Result<()> {
         SqlStore::ping(self).await
     }
+}
 
-    async fn create_user(&self, user: &NewUser, audit: &NewAuditEvent) -> Result<User> {
-        let now = unix_seconds(audit.at);
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO users (username, username_key, display_name, email, language, enabled, \
-             fraud_blocked, password_hash, created_at, updated_at, version) \
-             VALUES ($1, $2, $3, $4, $5, 1, 0, $6, $7, $7, 1) RETURNING id",
-        )
-        .bind(&user.username)
-        .bind(username_key(&user.username))
-        .bind(user.display_name.as_deref())
-        .bind(user.email.as_deref())
-        .bind(user.language.as_deref())
-        .bind(user.password_hash.as_deref())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await;
-        let row = match inserted {
-            Ok(row) => row,
-            // Dropping `tx` rolls back: a refused create leaves no trace here;
-            // the engine records the refusal itself.
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(Error::conflict(
-                    ConflictReason::Exists,
-                    format!("user {} already exists", user.username),
-                ))
-            }
-            Err(e) => return Err(db_err(e)),
-        };
-        let id: UserId = get(&row, "id")?;
-        write_groups(&mut tx, id, &user.groups).await?;
-        insert_audit(&mut tx, audit).await?;
-        let created = load_user(&mut tx, id)
-            .await?
-            .ok_or_else(|| Error::Internal("created user vanished".into()))?;
-        commit(tx).await?;
-        Ok(created)
+/// A `SqlStore` is used as the `dyn Store` it is, so every repository
+/// method can be called on it with no trait imported (methods of the
+/// supertraits are only in scope on the concrete type when each trait is
+/// imported; on `dyn Store` they always are).
+impl Deref for SqlStore {
+    type Target = dyn Store;
+
+    fn deref(&self) -> &(dyn Store + 'static) {
+        self
     }
+}
 
-    async fn find_user(&self, username: &str) -> Result<Option<User>> {
-        let mut conn = self.acquire().await?;
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1");
-        let Some(row) = sqlx::query(&sql)
-            .bind(username_key(username))
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?
-        else {
-            return Ok(None);
-        };
-        let mut users = vec![user_from_row(&row)?];
-        attach_groups(&mut conn, &mut users).await?;
-        Ok(users.pop())
-    }
-
-    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>> {
-        let mut clauses: Vec<String> = Vec::new();
-        let mut binds: Vec<String> = Vec::new();
-        if let Some(prefix) = query.prefix.as_deref().map(username_key) {
-            if !prefix.is_empty() {
-                // The range lets both databases seek in the username_key
-                // index; LIKE (with the wildcards escaped) does the matching.
-                binds.push(prefix.clone());
-                clauses.push(format!("u.username_key >= ${}", binds.len()));
-                binds.push(like_prefix(&prefix));
-                clauses.push(format!(r"u.username_key LIKE ${} ESCAPE '\'", binds.len()));
-            }
-        }
-        if let Some(group) = query.group.as_deref() {
-            binds.push(group_key(group));
-            clauses.push(format!(
-                "EXISTS (SELECT 1 FROM user_groups g WHERE g.user_id = u.id AND g.group_key = ${})",
-                binds.len()
-            ));
-        }
-        if let Some(after) = query.after.as_deref() {
-            binds.push(username_key(after));
-            clauses.push(format!("u.username_key > ${}", binds.len()));
-        }
-        let filter = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
-        let columns = USER_COLUMNS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {columns} FROM users u {filter} ORDER BY u.username_key LIMIT ${}",
-            binds.len() + 1
-        );
-        let mut q = sqlx::query(&sql);
-        for b in &binds {
-            q = q.bind(b.as_str());
-        }
-        q = q.bind(limit(query.limit));
-
-        let mut conn = self.acquire().await?;
-        let rows = q.fetch_all(&mut *conn).await.map_err(db_err)?;
-        let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
-        attach_groups(&mut conn, &mut users).await?;
-        Ok(users)
-    }
-
-    async fn count_users(&self) -> Result<u64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
-        count(&row)
-    }
-
-    async fn update_user(&self, user: &User, audit: &NewAuditEvent) -> Result<User> {
-        let mut tx = self.begin_write().await?;
-        let (method, mode) = match user.default_method {
-            Some(d) => (Some(d.method.as_str()), Some(d.mode.as_str())),
-            None => (None, None),
-        };
-        let updated = sqlx::query(
-            "UPDATE users SET display_name = $1, email = $2, language = $3, enabled = $4, \
-             locked_until = $5, fraud_blocked = $6, default_method = $7, default_mode = $8, \
-             updated_at = $9, version = version + 1, phone = $12, phone_extension = $13, \
-             backup_phone = $14, mobile_phone = $15 \
-             WHERE id = $10 AND version = $11",
-        )
-        .bind(user.display_name.as_deref())
-        .bind(user.email.as_deref())
-        .bind(user.language.as_deref())
-        .bind(i64::from(user.enabled))
-        .bind(user.locked_until.map(unix_seconds))
-        .bind(i64::from(user.fraud_blocked))
-        .bind(method)
-        .bind(mode)
-        .bind(unix_seconds(audit.at))
-        .bind(user.id)
-        .bind(user.version)
-        .bind(user.phone.as_deref())
-        .bind(user.phone_extension.as_deref())
-        .bind(user.backup_phone.as_deref())
-        .bind(user.mobile_phone.as_deref())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if updated.rows_affected() == 0 {
-            return Err(if user_exists(&mut tx, user.id).await? {
-                Error::conflict(
-                    ConflictReason::Concurrent,
-                    "user was changed concurrently; reload and retry",
-                )
-            } else {
-                Error::NotFound("user")
-            });
-        }
-        write_groups(&mut tx, user.id, &user.groups).await?;
-        insert_audit(&mut tx, audit).await?;
-        let stored = load_user(&mut tx, user.id)
-            .await?
-            .ok_or(Error::NotFound("user"))?;
-        commit(tx).await?;
-        Ok(stored)
-    }
-
-    async fn delete_user(&self, id: UserId, audit: &NewAuditEvent) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if deleted.rows_affected() == 0 {
-            // Nothing changed, so nothing to record alongside it.
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
-        Ok(true)
-    }
-
-    async fn password_hash(&self, id: UserId) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .ok_or(Error::NotFound("user"))?;
-        get(&row, "password_hash")
-    }
-
-    async fn set_password_hash(&self, id: UserId, hash: &str, audit: &NewAuditEvent) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 \
-             WHERE id = $3",
-        )
-        .bind(hash)
-        .bind(unix_seconds(audit.at))
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if updated.rows_affected() == 0 {
-            return Err(Error::NotFound("user"));
-        }
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await
-    }
-
-    async fn settings_rows(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT key, value FROM settings ORDER BY key")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "key")?, get(r, "value")?)))
-            .collect()
-    }
-
-    async fn write_settings(
-        &self,
-        rows: &[(String, Option<String>)],
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        let now = unix_seconds(audit.at);
-        let mut tx = self.begin_write().await?;
-        for (key, value) in rows {
-            match value {
-                Some(value) => sqlx::query(
-                    "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(key)
-                .bind(value)
-                .bind(now),
-                None => sqlx::query("DELETE FROM settings WHERE key = $1").bind(key),
-            }
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await
-    }
-
-    async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
-        let mut conn = self.acquire().await?;
-        insert_audit(&mut conn, event).await
-    }
-
-    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
-        let mut clauses: Vec<String> = Vec::new();
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            n
-        };
-        if query.before_id.is_some() {
-            clauses.push(format!("id < ${}", next()));
-        }
-        if query.after_id.is_some() {
-            clauses.push(format!("id > ${}", next()));
-        }
-        if query.subject.is_some() {
-            clauses.push(format!("subject_key = ${}", next()));
-        }
-        let filter = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
-        let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_events {filter} ORDER BY id DESC LIMIT ${}",
-            next()
-        );
-        let mut q = sqlx::query(&sql);
-        if let Some(id) = query.before_id {
-            q = q.bind(id);
-        }
-        if let Some(id) = query.after_id {
-            q = q.bind(id);
-        }
-        if let Some(subject) = query.subject.as_deref() {
-            q = q.bind(username_key(subject));
-        }
-        let rows = q
-            .bind(limit(query.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(audit_from_row).collect()
-    }
-
-    async fn put_admin(
-        &self,
-        user_id: UserId,
-        permissions: &[Permission],
-        scope_group: Option<&str>,
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        let mut perms = permissions.to_vec();
-        perms.sort();
-        perms.dedup();
-        let perms = perms
-            .iter()
-            .map(|p| p.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut tx = self.begin_write().await?;
-        if !user_exists(&mut tx, user_id).await? {
-            return Err(Error::NotFound("user"));
-        }
-        sqlx::query(
-            "INSERT INTO portal_admins (user_id, permissions, scope_group, created_at) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (user_id) DO UPDATE SET permissions = excluded.permissions, \
-             scope_group = excluded.scope_group",
-        )
-        .bind(user_id)
-        .bind(perms)
-        .bind(scope_group.map(str::trim))
-        .bind(unix_seconds(audit.at))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await
-    }
-
-    async fn list_admins(&self) -> Result<Vec<Admin>> {
-        let rows = sqlx::query(
-            "SELECT a.user_id, u.username, a.permissions, a.scope_group \
-             FROM portal_admins a JOIN users u ON u.id = a.user_id \
-             ORDER BY u.username_key",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Admin {
-                    user_id: get(r, "user_id")?,
-                    username: get(r, "username")?,
-                    permissions: parse_permissions(&get::<String>(r, "permissions")?)?,
-                    scope_group: get(r, "scope_group")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn delete_admin(&self, user_id: UserId, audit: &NewAuditEvent) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM portal_admins WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if deleted.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
-        Ok(true)
-    }
-
-    async fn count_admins(&self) -> Result<u64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM portal_admins")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
-        count(&row)
-    }
-
-    async fn add_oath_token(
-        &self,
-        user_id: UserId,
-        token: &NewOathToken,
-        audit: &NewAuditEvent,
-    ) -> Result<OathToken> {
-        factors::add_oath_token(self, user_id, token, audit).await
-    }
-
-    async fn give_oath_token(
-        &self,
-        user_id: UserId,
-        token: &NewOathToken,
-        method: twofold_core::user::DefaultMethod,
-        audit: &NewAuditEvent,
-    ) -> Result<(OathToken, bool)> {
-        factors::give_oath_token(self, user_id, token, method, audit).await
-    }
-
-    async fn oath_tokens(&self, user_id: UserId) -> Result<Vec<OathToken>> {
-        factors::oath_tokens(self, user_id).await
-    }
-
-    async fn delete_oath_token(
-        &self,
-        user_id: UserId,
-        token_id: i64,
-        audit: &NewAuditEvent,
-    ) -> Result<bool> {
-        factors::delete_oath_token(self, user_id, token_id, audit).await
-    }
-
-    async fn advance_oath_counter(&self, token_id: i64, from: i64, to: i64) -> Result<bool> {
-        factors::advance_oath_counter(self, token_id, from, to).await
-    }
-
-    async fn accept_code(
-        &self,
-        user_id: UserId,
-        token_id: i64,
-        from: i64,
-        to: i64,
-        audit: &NewAuditEvent,
-    ) -> Result<bool> {
-        factors::accept_code(self, user_id, token_id, from, to, audit).await
-    }
-
-    async fn create_challenge(
-        &self,
-        challenge: &twofold_core::challenge::NewChallenge,
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        crate::challenges::create(self, challenge, audit).await
-    }
-
-    async fn challenge(&self, id: &str) -> Result<Option<twofold_core::challenge::Challenge>> {
-        crate::challenges::find(self, id).await
-    }
-
-    async fn finish_challenge(
-        &self,
-        id: &str,
-        from: twofold_core::challenge::ChallengeState,
-        to: twofold_core::challenge::ChallengeState,
-        reason: Option<&str>,
-        now: OffsetDateTime,
-        audit: &NewAuditEvent,
-    ) -> Result<bool> {
-        crate::challenges::finish(self, id, from, to, reason, now, audit).await
-    }
-
-    async fn count_attempt(&self, id: &str) -> Result<u32> {
-        crate::challenges::count_attempt(self, id).await
-    }
-
-    async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64> {
-        crate::challenges::purge(self, before).await
-    }
-
-    async fn pin(&self, user_id: UserId) -> Result<Option<PinRecord>> {
-        factors::pin(self, user_id).await
-    }
-
-    async fn pin_history(&self, user_id: UserId) -> Result<Vec<String>> {
-        factors::pin_history(self, user_id).await
-    }
-
-    async fn set_pin(
-        &self,
-        user_id: UserId,
-        hash: &str,
-        set_at: OffsetDateTime,
-        keep_history: u32,
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        factors::set_pin(self, user_id, hash, set_at, keep_history, audit).await
-    }
-
-    async fn add_question(
-        &self,
-        language: &str,
-        text: &str,
-        audit: &NewAuditEvent,
-    ) -> Result<SecurityQuestion> {
-        factors::add_question(self, language, text, audit).await
-    }
-
-    async fn questions(&self, language: Option<&str>) -> Result<Vec<SecurityQuestion>> {
-        factors::questions(self, language).await
-    }
-
-    async fn delete_question(&self, id: i64, audit: &NewAuditEvent) -> Result<bool> {
-        factors::delete_question(self, id, audit).await
-    }
-
-    async fn answers(&self, user_id: UserId) -> Result<Vec<StoredAnswer>> {
-        factors::answers(self, user_id).await
-    }
-
-    async fn set_answers(
-        &self,
-        user_id: UserId,
-        answers: &[(i64, String)],
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        factors::set_answers(self, user_id, answers, audit).await
-    }
-
-    async fn set_bypass(
-        &self,
-        user_id: UserId,
-        until: Option<OffsetDateTime>,
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        factors::set_bypass(self, user_id, until, audit).await
-    }
-
-    async fn consume_bypass(
-        &self,
-        user_id: UserId,
-        now: OffsetDateTime,
-        audit: &NewAuditEvent,
-    ) -> Result<bool> {
-        factors::consume_bypass(self, user_id, now, audit).await
-    }
-
-    async fn bypass_until(&self, user_id: UserId) -> Result<Option<OffsetDateTime>> {
-        factors::bypass_until(self, user_id).await
-    }
-
-    async fn record_denial(
-        &self,
-        user_id: UserId,
-        now: OffsetDateTime,
-        policy: &DenialPolicy,
-    ) -> Result<DenialOutcome> {
-        factors::record_denial(self, user_id, now, policy).await
-    }
-
-    async fn clear_denials(&self, user_id: UserId) -> Result<()> {
-        factors::clear_denials(self, user_id).await
-    }
-
-    async fn complete_enrollment(
-        &self,
-        user_id: UserId,
-        enrollment: &Enrollment,
-        audit: &NewAuditEvent,
-    ) -> Result<User> {
-        factors::complete_enrollment(self, user_id, enrollment, audit).await
-    }
-
-    async fn session_put(&self, session: &SessionRecord) -> Result<()> {
-        factors::session_put(self, session).await
-    }
-
-    async fn session_get(
-        &self,
-        id_hash: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<SessionRecord>> {
-        factors::session_get(self, id_hash, now).await
-    }
-
-    async fn session_delete(&self, id_hash: &str) -> Result<()> {
-        factors::session_delete(self, id_hash).await
-    }
-
-    async fn session_purge(&self, now: OffsetDateTime) -> Result<u64> {
-        factors::session_purge(self, now).await
-    }
-
-    async fn create_service_account(
-        &self,
-        name: &str,
-        secret_hash: &str,
-        spec: &twofold_core::service::ServiceAccountSpec,
-        audit: &NewAuditEvent,
-    ) -> Result<ServiceAccount> {
-        accounts::create(self, name, secret_hash, spec, audit).await
-    }
-
-    async fn service_account(&self, name: &str) -> Result<Option<(ServiceAccount, String)>> {
-        accounts::find(self, name).await
-    }
-
-    async fn service_accounts(&self) -> Result<Vec<ServiceAccount>> {
-        accounts::list(self).await
-    }
-
-    async fn rotate_service_account(
-        &self,
-        name: &str,
-        secret_hash: &str,
-        audit: &NewAuditEvent,
-    ) -> Result<bool> {
-        accounts::rotate(self, name, secret_hash, audit).await
-    }
-
-    async fn delete_service_account(&self, name: &str, audit: &NewAuditEvent) -> Result<bool> {
-        accounts::delete(self, name, audit).await
+fn backend_name(backend: &Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite { .. } => "sqlite",
+        Backend::Postgres => "postgres",
     }
 }
 
@@ -918,26 +310,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn like_wildcards_are_literal() {
-        assert_eq!(like_prefix("a_b%c\\"), r"a\_b\%c\\%");
-        assert_eq!(like_prefix(""), "%");
-    }
-
-    #[test]
-    fn limits() {
-        assert_eq!(limit(0), 100);
-        assert_eq!(limit(5), 5);
-        assert_eq!(limit(5000), 1000);
-    }
-
-    #[test]
-    fn permissions_text() {
-        assert_eq!(
-            parse_permissions("add_users, view_audit_log").unwrap(),
-            vec![Permission::AddUsers, Permission::ViewAuditLog]
+    fn urls_choose_the_backend() {
+        let t = parse_target("sqlite:///tmp/x.db").unwrap();
+        assert_eq!(t.url, "sqlite:///tmp/x.db?mode=rwc");
+        assert!(
+            matches!(t.backend, Backend::Sqlite { path: Some(ref p) } if p == Path::new("/tmp/x.db"))
         );
-        assert!(parse_permissions("").unwrap().is_empty());
-        let err = parse_permissions("add_users,fly").unwrap_err().to_string();
-        assert!(err.contains("portal_admins.permissions"), "{err}");
+        let t = parse_target("sqlite:data/x%20y.db?mode=ro").unwrap();
+        assert_eq!(t.url, "sqlite:data/x%20y.db?mode=ro");
+        assert!(
+            matches!(t.backend, Backend::Sqlite { path: Some(ref p) } if p == Path::new("data/x y.db"))
+        );
+        let t = parse_target("sqlite://x.db?cache=private").unwrap();
+        assert_eq!(t.url, "sqlite://x.db?cache=private&mode=rwc");
+        let t = parse_target("sqlite::memory:").unwrap();
+        assert!(matches!(t.backend, Backend::Sqlite { path: None }));
+        assert!(matches!(
+            parse_target("postgresql://u@h/db").unwrap().backend,
+            Backend::Postgres
+        ));
+        assert!(matches!(
+            parse_target("POSTGRES://u@h/db").unwrap().backend,
+            Backend::Postgres
+        ));
+        for bad in ["mysql://h/db", "x.db", "", "sqlite://"] {
+            let err = parse_target(bad).err().unwrap();
+            assert!(
+                matches!(&err, Error::InvalidInput { field, .. } if field == "database.url"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

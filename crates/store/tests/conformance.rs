@@ -20,28 +20,8 @@ use twofold_core::Error;
 use twofold_store::{SqlStore, LOCKED_UNTIL_UNBLOCKED};
 use twofold_testkit::{Backend, TestDb};
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(super::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+twofold_testkit::both_backends!(
+    #[tokio::test] -> anyhow::Result<()>;
     service_accounts_keep_role_permissions_and_scope,
     a_given_token_sets_a_missing_method_only,
     admins_are_revoked,

@@ -17,7 +17,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use twofold_core::{Ctx, PortalService};
-use twofold_sdk::{ClientOptions, RemoteService, SdkClient, Trust};
+use twofold_link::RemoteService;
+use twofold_sdk::{ClientOptions, SdkClient, Trust};
 use twofold_web::AppState;
 
 use crate::config::{self, Config, ConfigError, SdkTrust};
@@ -118,7 +119,7 @@ pub async fn run(mut config: Config, listen: Option<String>) -> Result<()> {
                         tracing::info!("settings readable through the SDK again");
                         failing = false;
                     }
-                    switch.set(s.portal.logging);
+                    switch.set(s.logging);
                 }
                 Err(e) => {
                     if !failing {

@@ -80,6 +80,38 @@ impl Sdk {
         (status, headers, value)
     }
 
+    /// One operation on the private portal link (`POST /link/v1`).
+    async fn link_as(
+        &self,
+        body: &str,
+        headers: &[(&str, &str)],
+        auth: bool,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}/link/v1", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if auth {
+            req = req.basic_auth(SERVICE_ACCOUNT, Some(&self.secret));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        assert_ne!(status, 500, "link: {text}");
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, headers, value)
+    }
+
+    async fn link(&self, body: Value) -> (StatusCode, Value) {
+        let (s, _, v) = self.link_as(&body.to_string(), &[], true).await;
+        (s, v)
+    }
+
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let text = body.map(|b| b.to_string());
         let (s, _, v) = self.call_as(method, path, text.as_deref(), &[], true).await;
@@ -188,10 +220,8 @@ async fn portal_operations_refuse_bad_input(backend: Backend) {
 
     // Without credentials nothing is served, whatever the headers say.
     let (s, h, v) = sdk
-        .call_as(
-            Method::POST,
-            "/portal/sign-in",
-            Some(&json!({"username": "jan", "password": PASSWORD}).to_string()),
+        .link_as(
+            &json!({"op": "sign_in", "username": "jan", "password": PASSWORD}).to_string(),
             &[("x-twofold-client-ip", "10.1.2.3")],
             false,
         )
@@ -219,12 +249,10 @@ async fn portal_operations_refuse_bad_input(backend: Backend) {
         assert_eq!(v["field"], "X-Twofold-Client-Ip");
     }
 
-    // The end user's address and name reach the audit log.
+    // The end user's address and name reach the audit log, via the account.
     let (s, _, v) = sdk
-        .call_as(
-            Method::POST,
-            "/portal/sign-in",
-            Some(&json!({"username": " jan ", "password": "wrong"}).to_string()),
+        .link_as(
+            &json!({"op": "sign_in", "username": " jan ", "password": "wrong"}).to_string(),
             &[("x-twofold-client-ip", "2001:db8::42")],
             true,
         )
@@ -234,121 +262,101 @@ async fn portal_operations_refuse_bad_input(backend: Backend) {
     let e = events(&p.engine, "jan").await;
     let e = e.iter().find(|e| e.event == "primary.password").unwrap();
     assert_eq!(e.actor, "user:jan");
+    assert_eq!(e.via.as_deref(), Some(&*format!("sdk:{SERVICE_ACCOUNT}")));
     assert_eq!(e.source_ip.unwrap().to_string(), "2001:db8::42");
 
-    // Bodies: malformed, unknown fields, wrong types, wrong enum values.
-    for (path, body) in [
-        ("/portal/sign-in", "{not json"),
-        ("/portal/sign-in", r#"{"username": "jan"}"#),
-        (
-            "/portal/sign-in",
-            r#"{"username": "jan", "password": "x", "admin": true}"#,
-        ),
-        (
-            "/portal/verify",
-            r#"{"username": "jan", "proof": "telepathy"}"#,
-        ),
-        (
-            "/portal/account/method",
-            r#"{"username": "jan", "method": "fax"}"#,
-        ),
-        (
-            "/portal/account/tokens/delete",
-            r#"{"username": "jan", "token_id": "one"}"#,
-        ),
-        (
-            "/portal/oath/import",
-            r#"{"username": "jan", "secret_base32": "AA", "kind": "motp"}"#,
-        ),
+    // Bodies: malformed, missing fields, unknown operations, wrong types.
+    for body in [
+        "{not json",
+        r#"{"username": "jan"}"#,
+        r#"{"op": "sign_in", "username": "jan"}"#,
+        r#"{"op": "become_admin", "username": "jan"}"#,
+        r#"{"op": "delete_token", "username": "jan", "token_id": "one"}"#,
     ] {
-        let (s, _, v) = sdk.call_as(Method::POST, path, Some(body), &[], true).await;
-        assert_eq!(s, 422, "{path} {body}: {v}");
+        let (s, _, v) = sdk.link_as(body, &[], true).await;
+        assert_eq!(s, 422, "{body}: {v}");
         assert_eq!(v["error"], "invalid_input");
         assert_eq!(v["field"], "body");
     }
+    // Values the engine does not know name their field.
+    for (body, field) in [
+        (
+            json!({"op": "verify", "username": "jan", "proof": "telepathy"}),
+            "proof",
+        ),
+        (
+            json!({"op": "change_method", "username": "jan", "method": "fax"}),
+            "method",
+        ),
+        (
+            json!({"op": "import_oath_secret", "username": "jan", "secret_base32": "AA", "kind": "motp"}),
+            "kind",
+        ),
+    ] {
+        let (s, v) = sdk.link(body.clone()).await;
+        assert_eq!(s, 422, "{body}: {v}");
+        assert_eq!(v["field"], field, "{body}: {v}");
+    }
+    // A newer portal's extra field is ignored, so upgrades can be rolling.
+    let (s, v) = sdk
+        .link(json!({"op": "sign_in", "username": "jan", "password": "x", "trace_id": "t1"}))
+        .await;
+    assert_eq!((s.as_u16(), v["next"].as_str()), (200, Some("rejected")));
+
     // Engine refusals keep their field and code.
     let (s, v) = sdk
-        .call(
-            Method::POST,
-            "/portal/enrollment/options",
-            Some(json!({"username": "nobody"})),
-        )
+        .link(json!({"op": "enrollment_options", "username": "nobody"}))
         .await;
     assert_eq!(s, 404, "{v}");
     assert_eq!(v["error"], "not_found");
     let (s, v) = sdk
-        .call(
-            Method::POST,
-            "/portal/account/bypass",
-            Some(json!({"username": "jan"})),
-        )
+        .link(json!({"op": "start_bypass", "username": "jan"}))
         .await;
     assert_eq!(s, 403, "bypass is off by default: {v}");
     // An oversized username is just a wrong sign-in, as in the portal.
     let (s, v) = sdk
-        .call(
-            Method::POST,
-            "/portal/sign-in",
-            Some(json!({"username": "x".repeat(10_000), "password": "y"})),
-        )
+        .link(json!({"op": "sign_in", "username": "x".repeat(10_000), "password": "y"}))
         .await;
     assert_eq!(s, 200);
     assert_eq!(v["next"], "rejected");
 
     // Sessions: ids are SHA-256 hex; lifetimes and sizes are bounded.
     let id = "ab".repeat(32);
-    let (s, v) = sdk
-        .call(Method::GET, &format!("/portal/sessions/{id}"), None)
-        .await;
+    let (s, v) = sdk.link(json!({"op": "session_load", "id_hash": id})).await;
     assert_eq!((s, v["data"].clone()), (StatusCode::OK, Value::Null));
     let (s, _) = sdk
-        .call(
-            Method::PUT,
-            &format!("/portal/sessions/{id}"),
-            Some(json!({"data": "{\"csrf\":\"x\"}", "ttl_seconds": 60})),
-        )
+        .link(json!({"op": "session_save", "id_hash": id, "data": "{\"csrf\":\"x\"}", "ttl_seconds": 60}))
         .await;
-    assert_eq!(s, 204);
-    let (_, v) = sdk
-        .call(Method::GET, &format!("/portal/sessions/{id}"), None)
-        .await;
+    assert_eq!(s, 200);
+    let (_, v) = sdk.link(json!({"op": "session_load", "id_hash": id})).await;
     assert_eq!(v["data"], "{\"csrf\":\"x\"}");
-    for (bad_id, body) in [
-        ("abc", json!({"data": "x", "ttl_seconds": 60})),
-        (
-            &"AB".repeat(32)[..],
-            json!({"data": "x", "ttl_seconds": 60}),
-        ),
-        (
-            &"zz".repeat(32)[..],
-            json!({"data": "x", "ttl_seconds": 60}),
-        ),
-        (&id[..], json!({"data": "x", "ttl_seconds": 0})),
-        (
-            &id[..],
-            json!({"data": "x".repeat(20_000), "ttl_seconds": 60}),
-        ),
+    for (bad_id, data, ttl) in [
+        ("abc".to_string(), "x".to_string(), 60),
+        ("AB".repeat(32), "x".to_string(), 60),
+        ("zz".repeat(32), "x".to_string(), 60),
+        (id.clone(), "x".to_string(), 0),
+        (id.clone(), "x".repeat(20_000), 60),
     ] {
         let (s, v) = sdk
-            .call(
-                Method::PUT,
-                &format!("/portal/sessions/{bad_id}"),
-                Some(body),
+            .link(
+                json!({"op": "session_save", "id_hash": bad_id, "data": data, "ttl_seconds": ttl}),
             )
             .await;
         assert_eq!(s, 422, "{bad_id}: {v}");
         assert_eq!(v["field"], "session");
     }
-    let (s, _) = sdk
-        .call(Method::DELETE, &format!("/portal/sessions/{id}"), None)
-        .await;
-    assert_eq!(s, 204);
-    let (_, v) = sdk
-        .call(Method::GET, &format!("/portal/sessions/{id}"), None)
-        .await;
+    let (s, _) = sdk.link(json!({"op": "session_drop", "id_hash": id})).await;
+    assert_eq!(s, 200);
+    let (_, v) = sdk.link(json!({"op": "session_load", "id_hash": id})).await;
     assert_eq!(v["data"], Value::Null);
 
-    // Settings: read, change (checked against the key's rule), reset.
+    // The portal's settings are a projection: nothing but what it renders by.
+    let (s, v) = sdk.link(json!({"op": "settings"})).await;
+    assert_eq!(s, 200);
+    assert_eq!(v, json!({"allow_login": true, "logging": false}));
+
+    // Settings through the public API: read, change (checked against the
+    // key's rule), reset.
     let (s, v) = sdk.call(Method::GET, "/settings", None).await;
     assert_eq!(s, 200);
     assert_eq!(v["portal"]["allow_bypass"], false);
@@ -406,8 +414,17 @@ async fn portal_operations_refuse_bad_input(backend: Backend) {
     assert_eq!(s, 200);
     assert_eq!(v["portal"]["allow_bypass"], false);
 
-    let (s, v) = sdk.call(Method::GET, "/ready", None).await;
+    let (s, v) = sdk.link(json!({"op": "ready"})).await;
     assert_eq!((s, v["status"].clone()), (StatusCode::OK, json!("ready")));
+    // The portal's operations left the public API.
+    let (s, _) = sdk
+        .call(
+            Method::POST,
+            "/portal/sign-in",
+            Some(json!({"username": "jan", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(s, 404);
 }
 
 /// The per-address throttle applies to the end user's address, with
@@ -416,17 +433,12 @@ async fn throttle_follows_the_end_users_address(backend: Backend) {
     let p = Portal::start_in(backend, Mode::InProcess).await;
     let sdk = Sdk::new(&p).await;
     let sign_in = |ip: &'static str, n: usize| {
-        let body = json!({"username": format!("user{n}"), "password": "guess"}).to_string();
+        let body = json!({"op": "sign_in", "username": format!("user{n}"), "password": "guess"})
+            .to_string();
         let sdk = &sdk;
         async move {
-            sdk.call_as(
-                Method::POST,
-                "/portal/sign-in",
-                Some(&body),
-                &[("x-twofold-client-ip", ip)],
-                true,
-            )
-            .await
+            sdk.link_as(&body, &[("x-twofold-client-ip", ip)], true)
+                .await
         }
     };
     for i in 0..50 {

@@ -89,26 +89,39 @@ async fn admin_calls(api: &Api) -> Vec<(&'static str, (StatusCode, Value))> {
     ]
 }
 
+/// One operation on the private portal link.
+async fn link(api: &Api, body: Value) -> (StatusCode, Value) {
+    let res = api
+        .client
+        .post(format!("{}/link/v1", api.base))
+        .basic_auth(&api.user, Some(&api.secret))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
 async fn portal_link_calls(api: &Api) -> Vec<(&'static str, (StatusCode, Value))> {
     vec![
-        ("readiness", api.get("/ready").await),
-        ("settings", api.get("/settings").await),
+        ("readiness", link(api, json!({"op": "ready"})).await),
+        ("settings", link(api, json!({"op": "settings"})).await),
         (
             "session",
-            api.get(&format!("/portal/sessions/{SESSION}")).await,
+            link(api, json!({"op": "session_load", "id_hash": SESSION})).await,
         ),
         (
             "sign in",
-            api.post(
-                "/portal/sign-in",
-                json!({"username": "jan", "password": PASSWORD}),
+            link(
+                api,
+                json!({"op": "sign_in", "username": "jan", "password": PASSWORD}),
             )
             .await,
         ),
         (
             "account",
-            api.post("/portal/account", json!({"username": "jan"}))
-                .await,
+            link(api, json!({"op": "account", "username": "jan"})).await,
         ),
     ]
 }
@@ -198,12 +211,11 @@ async fn portal_role_only_relays(backend: Backend) {
     for (what, (s, v)) in portal_link_calls(&portal).await {
         assert!(s.is_success() || s == 422, "{what}: {s} {v}");
     }
-    let (s, v) = portal
-        .post(
-            "/portal/account/language",
-            json!({"username": "jan", "language": "nl"}),
-        )
-        .await;
+    let (s, v) = link(
+        &portal,
+        json!({"op": "change_language", "username": "jan", "language": "nl"}),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     let events = p
         .engine
@@ -315,12 +327,11 @@ async fn admin_permissions_and_scope(backend: Backend) {
     assert_forbidden("audit", helpdesk.get("/audit").await).await;
     assert_forbidden(
         "portal link",
-        helpdesk
-            .post(
-                "/portal/account/pin",
-                json!({"username": "sam", "pin": "482913"}),
-            )
-            .await,
+        link(
+            &helpdesk,
+            json!({"op": "change_pin", "username": "sam", "pin": "482913"}),
+        )
+        .await,
     )
     .await;
     // An unknown user outside any permission says nothing about existence.
@@ -442,7 +453,44 @@ async fn a_full_admin_does_everything(backend: Backend) {
     assert_eq!(legacy.permissions.len(), Permissions::all().to_vec().len());
 }
 
+/// The portal link is private: not in the public OpenAPI document, and the
+/// portal's old public routes are gone.
+async fn the_portal_link_is_not_public(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let doc: Value = p
+        .browser()
+        .client
+        .get(format!("{}/sdk/v1/openapi.json", p.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(!paths.is_empty());
+    for path in paths.keys() {
+        assert!(
+            !path.starts_with("/link")
+                && !path.starts_with("/sdk/v1/portal")
+                && path != "/sdk/v1/ready",
+            "{path}"
+        );
+    }
+    // Without credentials the link answers like the SDK: 401.
+    let res = p
+        .browser()
+        .client
+        .post(format!("{}/link/v1", p.base))
+        .json(&json!({"op": "ready"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
 both_backends!(
+    the_portal_link_is_not_public,
     validate_role_only_verifies,
     portal_role_only_relays,
     admin_permissions_and_scope,

@@ -17,7 +17,8 @@ use twofold_core::factors::OathAlgorithm;
 use twofold_core::oath;
 use twofold_core::{AdminService, Verifier};
 use twofold_core::{Ctx, Error};
-use twofold_sdk::{ClientOptions, RemoteVerifier, SdkClient, Trust};
+use twofold_link::RemoteVerifier;
+use twofold_sdk::{ClientOptions, SdkClient, Trust};
 use twofold_testkit::db::Backend;
 
 /// The three steps, on the shared SDK caller.

@@ -9,11 +9,11 @@ use super::Engine;
 use crate::error::Result;
 use crate::factors::OathToken;
 use crate::portal::{
-    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, Proof, SignIn, Verified,
+    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, PortalConfig, Proof,
+    SignIn, Verified,
 };
 use crate::principal::Need;
 use crate::service::{Ctx, PortalService};
-use crate::settings::Settings;
 use crate::user::{MethodKind, User};
 
 impl Engine {
@@ -31,9 +31,9 @@ impl PortalService for Engine {
         self.store.ping().await
     }
 
-    async fn portal_settings(&self, ctx: &Ctx) -> Result<Settings> {
+    async fn portal_settings(&self, ctx: &Ctx) -> Result<PortalConfig> {
         self.portal_caller(ctx, "portal.settings").await?;
-        self.load_settings().await
+        Ok(PortalConfig::of(&self.load_settings().await?))
     }
 
     async fn portal_user(&self, ctx: &Ctx, username: &str) -> Result<User> {

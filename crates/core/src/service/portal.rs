@@ -10,9 +10,9 @@ use super::Ctx;
 use crate::error::Result;
 use crate::factors::OathToken;
 use crate::portal::{
-    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, Proof, SignIn, Verified,
+    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, PortalConfig, Proof,
+    SignIn, Verified,
 };
-use crate::settings::Settings;
 use crate::user::{MethodKind, User};
 
 #[async_trait]
@@ -20,8 +20,8 @@ pub trait PortalService: Send + Sync + 'static {
     /// Ready to serve: the database answers.
     async fn ready(&self, ctx: &Ctx) -> Result<()>;
 
-    /// The settings the portal renders by.
-    async fn portal_settings(&self, ctx: &Ctx) -> Result<Settings>;
+    /// The settings the portal renders by (a projection).
+    async fn portal_settings(&self, ctx: &Ctx) -> Result<PortalConfig>;
 
     /// The signed-in user, as the portal shows them.
     async fn portal_user(&self, ctx: &Ctx, username: &str) -> Result<User>;

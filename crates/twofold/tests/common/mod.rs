@@ -211,20 +211,11 @@ pub fn client_trusting(cert_pem: &Path) -> reqwest::Client {
         .expect("client")
 }
 
-/// Generates a test per backend from one async body taking `Backend`.
+/// `twofold_testkit::both_backends!`, in scope where `#[macro_use] mod common`
+/// is: a test per backend (`sqlite::NAME`, `postgres::NAME`) from one async
+/// body taking `Backend`.
 macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(twofold_testkit::db::Backend::Sqlite).await }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(twofold_testkit::db::Backend::Postgres).await }
-            )*
-        }
+    ($($args:tt)*) => {
+        twofold_testkit::both_backends!($($args)*);
     };
 }

@@ -5,6 +5,7 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use twofold_core::methods::{oath::Oath as OATH, Method as _};
 use twofold_core::portal::{FinishEnrollment, PendingOath};
 use twofold_core::user::{DefaultMethod, MethodKind};
 use twofold_core::Error;
@@ -158,7 +159,9 @@ pub(super) async fn enroll_oath_confirm(
         Ok(o) => o,
         Err(e) => return refused(&state, req, e, "/portal").await,
     };
-    let m = method.unwrap_or(MethodKind::OathToken);
+    // An OATH secret was just confirmed: without another choice, that is
+    // the method being set up.
+    let m = method.unwrap_or(OATH.kind());
     let chosen = DefaultMethod {
         method: m,
         mode: options.mode_for(m),
@@ -193,7 +196,9 @@ pub(super) async fn enroll_finish(
         Ok(o) => o,
         Err(e) => return refused(&state, req, e, "/portal").await,
     };
-    let m = method.unwrap_or(MethodKind::OathToken);
+    // An OATH secret was just confirmed: without another choice, that is
+    // the method being set up.
+    let m = method.unwrap_or(OATH.kind());
     let chosen = DefaultMethod {
         method: m,
         mode: options.mode_for(m),

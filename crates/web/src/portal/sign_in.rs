@@ -25,7 +25,6 @@ pub(super) async fn sign_in_page(
         .service
         .portal_settings(&Ctx::portal_visitor(Some(req.ip)))
         .await?
-        .portal
         .allow_login;
     let page = SignInPage {
         t: &t,

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use std::net::IpAddr;
 use twofold_core::{Ctx, Error};
-use twofold_proto::portal::CLIENT_IP_HEADER;
 use twofold_proto::ErrorBody;
+use twofold_proto::CLIENT_IP_HEADER;
 
 use super::{SdkError, SdkState};
 

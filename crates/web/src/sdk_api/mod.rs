@@ -6,7 +6,8 @@
 mod auth;
 mod authenticate;
 mod json;
-mod portal_rpc;
+mod portal_link;
+mod settings;
 mod tokens;
 mod users;
 
@@ -108,61 +109,14 @@ pub fn router(engine: Arc<dyn SdkBackend>) -> Router {
             "/sdk/v1/questions/{id}",
             axum::routing::delete(tokens::delete_question),
         )
-        .route("/sdk/v1/ready", get(portal_rpc::ready))
-        .route("/sdk/v1/settings", get(portal_rpc::settings))
+        .route("/sdk/v1/settings", get(settings::settings))
         .route(
             "/sdk/v1/settings/{key}",
-            put(portal_rpc::set_setting).delete(portal_rpc::reset_setting),
+            put(settings::set_setting).delete(settings::reset_setting),
         )
-        .route(
-            "/sdk/v1/portal/sessions/{id_hash}",
-            get(portal_rpc::session_get)
-                .put(portal_rpc::session_put)
-                .delete(portal_rpc::session_delete),
-        )
-        .route("/sdk/v1/portal/sign-in", post(portal_rpc::sign_in))
-        .route("/sdk/v1/portal/verify", post(portal_rpc::verify))
-        .route("/sdk/v1/portal/user", post(portal_rpc::user))
-        .route(
-            "/sdk/v1/portal/enrollment/options",
-            post(portal_rpc::enrollment_options),
-        )
-        .route("/sdk/v1/portal/oath/new", post(portal_rpc::new_oath_secret))
-        .route(
-            "/sdk/v1/portal/oath/import",
-            post(portal_rpc::import_oath_secret),
-        )
-        .route(
-            "/sdk/v1/portal/oath/confirm",
-            post(portal_rpc::confirm_oath),
-        )
-        .route(
-            "/sdk/v1/portal/enrollment/finish",
-            post(portal_rpc::finish_enrollment),
-        )
-        .route("/sdk/v1/portal/account", post(portal_rpc::account))
-        .route("/sdk/v1/portal/account/pin", post(portal_rpc::change_pin))
-        .route(
-            "/sdk/v1/portal/account/answers",
-            post(portal_rpc::change_answers),
-        )
-        .route("/sdk/v1/portal/account/tokens", post(portal_rpc::add_token))
-        .route(
-            "/sdk/v1/portal/account/tokens/delete",
-            post(portal_rpc::delete_token),
-        )
-        .route(
-            "/sdk/v1/portal/account/language",
-            post(portal_rpc::change_language),
-        )
-        .route(
-            "/sdk/v1/portal/account/method",
-            post(portal_rpc::change_method),
-        )
-        .route(
-            "/sdk/v1/portal/account/bypass",
-            post(portal_rpc::start_bypass),
-        )
+        // The private portal link: not part of the public API or its
+        // OpenAPI document; role `portal` only.
+        .route(twofold_proto::link::LINK_PATH, post(portal_link::link))
         .with_state(SdkState { engine })
 }
 
@@ -170,7 +124,7 @@ pub fn router(engine: Arc<dyn SdkBackend>) -> Router {
 #[openapi(
     info(
         title = "Twofold Web Service SDK",
-        description = "Validate passcodes and manage users of a Twofold MFA server. Authenticate with HTTP Basic: a service account (`twofold service-account create NAME`) or a directory account in the administrators' group (setting `sdk.admin_group`). An authenticated caller acting for a person (a remote User Portal) may send that person's IP address in the `X-Twofold-Client-Ip` header: it is then audited, throttled and matched against trusted IPs instead of the caller's own address. Rate-limited answers (429) carry `Retry-After`.",
+        description = "Validate passcodes and manage users of a Twofold MFA server. Authenticate with HTTP Basic: a service account (`twofold service-account create NAME --role validate|admin`) or a directory account in the administrators' group (setting `sdk.admin_group`). A call outside the account's role, permissions or scope answers 403 `forbidden`. An authenticated caller acting for a person (a RADIUS or IdP front-end) may send that person's IP address in the `X-Twofold-Client-Ip` header: it is then audited, throttled and matched against trusted IPs instead of the caller's own address. Rate-limited answers (429) carry `Retry-After`.",
         license(name = "AGPL-3.0-or-later")
     ),
     paths(
@@ -181,13 +135,7 @@ pub fn router(engine: Arc<dyn SdkBackend>) -> Router {
         users::method, users::language, users::bypass,
         tokens::list, tokens::add, tokens::delete, tokens::resync,
         tokens::questions, tokens::add_question, tokens::delete_question,
-        portal_rpc::ready, portal_rpc::settings, portal_rpc::set_setting, portal_rpc::reset_setting,
-        portal_rpc::session_get, portal_rpc::session_put, portal_rpc::session_delete,
-        portal_rpc::sign_in, portal_rpc::verify, portal_rpc::user, portal_rpc::enrollment_options,
-        portal_rpc::new_oath_secret, portal_rpc::import_oath_secret, portal_rpc::confirm_oath,
-        portal_rpc::finish_enrollment, portal_rpc::account, portal_rpc::change_pin,
-        portal_rpc::change_answers, portal_rpc::add_token, portal_rpc::delete_token,
-        portal_rpc::change_language, portal_rpc::change_method, portal_rpc::start_bypass,
+        settings::settings, settings::set_setting, settings::reset_setting,
     ),
     modifiers(&BasicAuth),
     tags(
@@ -198,7 +146,6 @@ pub fn router(engine: Arc<dyn SdkBackend>) -> Router {
         (name = "questions", description = "Security questions"),
         (name = "audit", description = "The audit log"),
         (name = "settings", description = "Runtime settings, shared by every node"),
-        (name = "portal", description = "What a User Portal on a separate server needs: sessions, readiness and the portal's flows. Each operation acts for the end user named in the body (audited as `user:NAME`); send the end user's address in `X-Twofold-Client-Ip`."),
     )
 )]
 pub struct ApiDoc;

@@ -29,7 +29,8 @@ use twofold_core::service::CreateUser;
 use twofold_core::service::ServiceAccountSpec;
 use twofold_core::settings::{key_def, parse_text};
 use twofold_core::{AdminService, Ctx, Engine, Permissions, Role, Scope};
-use twofold_sdk::{ClientOptions, RemoteService, SdkClient, Trust};
+use twofold_link::RemoteService;
+use twofold_sdk::{ClientOptions, SdkClient, Trust};
 use twofold_testkit::db::{Backend, TestDb};
 use twofold_web::AppState;
 
@@ -470,22 +471,13 @@ fn between(html: &str, a: &str, b: &str) -> Option<String> {
     Some(html[start..end].trim().to_string())
 }
 
-/// Generates a test per backend from one async body taking `Backend`.
+/// `twofold_testkit::both_backends!`, in scope where `#[macro_use] mod common`
+/// is: a test per backend (`sqlite::NAME`, `postgres::NAME`) from one async
+/// body taking `Backend`.
 #[allow(unused_macros)]
 macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(twofold_testkit::db::Backend::Sqlite).await }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(twofold_testkit::db::Backend::Postgres).await }
-            )*
-        }
+    ($($args:tt)*) => {
+        twofold_testkit::both_backends!($($args)*);
     };
 }
 
@@ -495,36 +487,18 @@ macro_rules! both_backends {
 macro_rules! portal_modes {
     ($($name:ident),* $(,)?) => {
         mod in_process {
-            portal_modes!(@backends InProcess; $($name),*);
+            use super::*;
+            twofold_testkit::both_backends!(
+                via |test| crate::common::in_mode(crate::common::Mode::InProcess, test);
+                $($name),*
+            );
         }
         mod remote {
-            portal_modes!(@backends Remote; $($name),*);
-        }
-    };
-    (@backends $mode:ident; $($name:ident),*) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::common::in_mode(
-                        crate::common::Mode::$mode,
-                        crate::$name(twofold_testkit::db::Backend::Sqlite),
-                    )
-                    .await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::common::in_mode(
-                        crate::common::Mode::$mode,
-                        crate::$name(twofold_testkit::db::Backend::Postgres),
-                    )
-                    .await
-                }
-            )*
+            use super::*;
+            twofold_testkit::both_backends!(
+                via |test| crate::common::in_mode(crate::common::Mode::Remote, test);
+                $($name),*
+            );
         }
     };
 }

@@ -1,0 +1,122 @@
+//! `AuditRepo` for `SqlStore`: the audit log, and the insert every audited
+//! change writes inside its own transaction.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+use twofold_core::audit::{AuditEvent, AuditQuery, NewAuditEvent, ResultCode};
+use twofold_core::ports::AuditRepo;
+use twofold_core::validate::username_key;
+use twofold_core::Result;
+
+use crate::errors::{bad_column, db_err};
+use crate::rows::{from_millis, get, limit, unix_millis};
+use crate::SqlStore;
+
+const AUDIT_COLUMNS: &str = "id, at, actor, via, subject, event, method, result, source_ip, detail";
+
+fn audit_from_row(row: &AnyRow) -> Result<AuditEvent> {
+    let result: String = get(row, "result")?;
+    let result = ResultCode::parse(&result).ok_or_else(|| {
+        bad_column(
+            "audit_events.result",
+            format!("{result:?} is not a result code"),
+        )
+    })?;
+    let source_ip = get::<Option<String>>(row, "source_ip")?
+        .map(|s| {
+            s.parse::<IpAddr>().map_err(|_| {
+                bad_column(
+                    "audit_events.source_ip",
+                    format!("{s:?} is not an IP address"),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(AuditEvent {
+        id: get(row, "id")?,
+        at: from_millis("audit_events.at", get(row, "at")?)?,
+        actor: get(row, "actor")?,
+        via: get(row, "via")?,
+        subject: get(row, "subject")?,
+        event: get(row, "event")?,
+        method: get(row, "method")?,
+        result,
+        source_ip,
+        detail: get(row, "detail")?,
+    })
+}
+
+pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &NewAuditEvent) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO audit_events (at, actor, via, subject, subject_key, event, method, result, source_ip, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+    )
+    .bind(unix_millis(ev.at)?)
+    .bind(&ev.actor)
+    .bind(ev.via.as_deref())
+    .bind(ev.subject.as_deref())
+    .bind(ev.subject.as_deref().map(username_key))
+    .bind(&ev.event)
+    .bind(ev.method.as_deref())
+    .bind(ev.result.as_str())
+    .bind(ev.source_ip.map(|ip| ip.to_string()))
+    .bind(ev.detail.as_deref())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    get(&row, "id")
+}
+
+#[async_trait]
+impl AuditRepo for SqlStore {
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
+        let mut conn = self.acquire().await?;
+        insert_audit(&mut conn, event).await
+    }
+
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if query.before_id.is_some() {
+            clauses.push(format!("id < ${}", next()));
+        }
+        if query.after_id.is_some() {
+            clauses.push(format!("id > ${}", next()));
+        }
+        if query.subject.is_some() {
+            clauses.push(format!("subject_key = ${}", next()));
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events {filter} ORDER BY id DESC LIMIT ${}",
+            next()
+        );
+        let mut q = sqlx::query(&sql);
+        if let Some(id) = query.before_id {
+            q = q.bind(id);
+        }
+        if let Some(id) = query.after_id {
+            q = q.bind(id);
+        }
+        if let Some(subject) = query.subject.as_deref() {
+            q = q.bind(username_key(subject));
+        }
+        let rows = q
+            .bind(limit(query.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}

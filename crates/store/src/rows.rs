@@ -1,0 +1,99 @@
+//! Shared row helpers: reading typed columns, the time encodings, counts,
+//! page limits and the permissions text, used by every repository file.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row};
+use time::OffsetDateTime;
+use twofold_core::user::Permission;
+use twofold_core::{Error, Result};
+
+use crate::errors::bad_column;
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+/// A page size: 0 asks for the default, anything above the maximum gets the
+/// maximum.
+pub(crate) fn limit(requested: u32) -> i64 {
+    i64::from(match requested {
+        0 => DEFAULT_LIMIT,
+        n => n.min(MAX_LIMIT),
+    })
+}
+
+pub(crate) fn unix_seconds(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+pub(crate) fn unix_millis(t: OffsetDateTime) -> Result<i64> {
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000))
+        .map_err(|_| Error::invalid("at", "timestamp out of range"))
+}
+
+pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get::<T, _>(column)
+        .map_err(|e| bad_column(column, e))
+}
+
+pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool> {
+    match get::<i64>(row, column)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        n => Err(bad_column(column, format!("{n} is not 0 or 1"))),
+    }
+}
+
+pub(crate) fn from_seconds(column: &str, secs: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|e| bad_column(column, e))
+}
+
+pub(crate) fn from_millis(column: &str, ms: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| bad_column(column, e))
+}
+
+pub(crate) fn count(row: &AnyRow) -> Result<u64> {
+    let n: i64 = row.try_get(0).map_err(|e| bad_column("count", e))?;
+    u64::try_from(n).map_err(|e| bad_column("count", e))
+}
+
+pub(crate) fn parse_permissions(text: &str) -> Result<Vec<Permission>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<Permission>().map_err(|_| {
+                bad_column(
+                    "portal_admins.permissions",
+                    format!("{p:?} is not a permission"),
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits() {
+        assert_eq!(limit(0), 100);
+        assert_eq!(limit(5), 5);
+        assert_eq!(limit(5000), 1000);
+    }
+
+    #[test]
+    fn permissions_text() {
+        assert_eq!(
+            parse_permissions("add_users, view_audit_log").unwrap(),
+            vec![Permission::AddUsers, Permission::ViewAuditLog]
+        );
+        assert!(parse_permissions("").unwrap().is_empty());
+        let err = parse_permissions("add_users,fly").unwrap_err().to_string();
+        assert!(err.contains("portal_admins.permissions"), "{err}");
+    }
+}

@@ -1,0 +1,223 @@
+//! `OathTokenRepo` for `SqlStore`: OATH tokens and their counters.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+use time::OffsetDateTime;
+use twofold_core::audit::NewAuditEvent;
+use twofold_core::factors::{NewOathToken, OathAlgorithm, OathKind, OathParams, OathToken};
+use twofold_core::ports::OathTokenRepo;
+use twofold_core::user::{DefaultMethod, UserId};
+use twofold_core::Result;
+
+use crate::errors::{bad_column, db_err};
+use crate::factors::touch_user;
+use crate::rows::{from_seconds, get, unix_seconds};
+use crate::SqlStore;
+
+const TOKEN_COLUMNS: &str =
+    "id, user_id, label, kind, algorithm, digits, period, sealed_secret, counter, created_at";
+
+fn kind_str(kind: OathKind) -> &'static str {
+    match kind {
+        OathKind::Totp => "totp",
+        OathKind::Hotp => "hotp",
+    }
+}
+
+fn algorithm_str(algorithm: OathAlgorithm) -> &'static str {
+    match algorithm {
+        OathAlgorithm::Sha1 => "sha1",
+        OathAlgorithm::Sha256 => "sha256",
+        OathAlgorithm::Sha512 => "sha512",
+    }
+}
+
+fn small(row: &AnyRow, column: &str) -> Result<u32> {
+    let n: i64 = get(row, column)?;
+    u32::try_from(n).map_err(|e| bad_column(column, e))
+}
+
+fn token_from_row(row: &AnyRow) -> Result<OathToken> {
+    let kind = match get::<String>(row, "kind")?.as_str() {
+        "totp" => OathKind::Totp,
+        "hotp" => OathKind::Hotp,
+        other => {
+            return Err(bad_column(
+                "oath_tokens.kind",
+                format!("{other:?} is not a token kind"),
+            ))
+        }
+    };
+    let algorithm = match get::<String>(row, "algorithm")?.as_str() {
+        "sha1" => OathAlgorithm::Sha1,
+        "sha256" => OathAlgorithm::Sha256,
+        "sha512" => OathAlgorithm::Sha512,
+        other => {
+            return Err(bad_column(
+                "oath_tokens.algorithm",
+                format!("{other:?} is not an algorithm"),
+            ))
+        }
+    };
+    Ok(OathToken {
+        id: get(row, "id")?,
+        user_id: get(row, "user_id")?,
+        label: get(row, "label")?,
+        params: OathParams {
+            kind,
+            algorithm,
+            digits: small(row, "digits")?,
+            period: small(row, "period")?,
+        },
+        sealed_secret: get(row, "sealed_secret")?,
+        counter: get(row, "counter")?,
+        created_at: from_seconds("oath_tokens.created_at", get(row, "created_at")?)?,
+    })
+}
+
+pub(crate) async fn insert_token(
+    conn: &mut AnyConnection,
+    user_id: UserId,
+    token: &NewOathToken,
+    at: OffsetDateTime,
+) -> Result<OathToken> {
+    let created_at = unix_seconds(at);
+    let row = sqlx::query(
+        "INSERT INTO oath_tokens (user_id, label, kind, algorithm, digits, period, \
+         sealed_secret, counter, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(&token.label)
+    .bind(kind_str(token.params.kind))
+    .bind(algorithm_str(token.params.algorithm))
+    .bind(i64::from(token.params.digits))
+    .bind(i64::from(token.params.period))
+    .bind(&token.sealed_secret)
+    .bind(token.counter)
+    .bind(created_at)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(OathToken {
+        id: get(&row, "id")?,
+        user_id,
+        label: token.label.clone(),
+        params: token.params,
+        sealed_secret: token.sealed_secret.clone(),
+        counter: token.counter,
+        created_at: from_seconds("oath_tokens.created_at", created_at)?,
+    })
+}
+
+#[async_trait]
+impl OathTokenRepo for SqlStore {
+    async fn add_oath_token(
+        &self,
+        user_id: UserId,
+        token: &NewOathToken,
+        audit: &NewAuditEvent,
+    ) -> Result<OathToken> {
+        let mut tx = self.write(audit).await?;
+        touch_user(&mut tx, user_id, audit.at).await?;
+        let stored = insert_token(&mut tx, user_id, token, audit.at).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn give_oath_token(
+        &self,
+        user_id: UserId,
+        token: &NewOathToken,
+        method: DefaultMethod,
+        audit: &NewAuditEvent,
+    ) -> Result<(OathToken, bool)> {
+        let mut tx = self.write(audit).await?;
+        touch_user(&mut tx, user_id, audit.at).await?;
+        let stored = insert_token(&mut tx, user_id, token, audit.at).await?;
+        let set_method = sqlx::query(
+            "UPDATE users SET default_method = $1, default_mode = $2 \
+             WHERE id = $3 AND default_method IS NULL",
+        )
+        .bind(method.method.as_str())
+        .bind(method.mode.as_str())
+        .bind(user_id);
+        let set = tx.execute(set_method).await? == 1;
+        tx.commit().await?;
+        Ok((stored, set))
+    }
+
+    async fn oath_tokens(&self, user_id: UserId) -> Result<Vec<OathToken>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM oath_tokens WHERE user_id = $1 ORDER BY id");
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn delete_oath_token(
+        &self,
+        user_id: UserId,
+        token_id: i64,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.write(audit).await?;
+        let delete = sqlx::query("DELETE FROM oath_tokens WHERE id = $1 AND user_id = $2")
+            .bind(token_id)
+            .bind(user_id);
+        if tx.execute(delete).await? == 0 {
+            return Ok(false);
+        }
+        touch_user(&mut tx, user_id, audit.at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn advance_oath_counter(&self, token_id: i64, from: i64, to: i64) -> Result<bool> {
+        // One statement: the database decides which of two racing callers still
+        // sees `from`; the loser updates nothing.
+        let updated =
+            sqlx::query("UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3")
+                .bind(to)
+                .bind(token_id)
+                .bind(from)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    async fn accept_code(
+        &self,
+        user_id: UserId,
+        token_id: i64,
+        from: i64,
+        to: i64,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        // The hot path of every sign-in: counter, denial reset and audit row in
+        // one write transaction (one fsync) instead of three.
+        let mut tx = self.write(audit).await?;
+        let advance = sqlx::query(
+            "UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3 AND user_id = $4",
+        )
+        .bind(to)
+        .bind(token_id)
+        .bind(from)
+        .bind(user_id);
+        if tx.execute(advance).await? != 1 {
+            return Ok(false);
+        }
+        let clear_denials = sqlx::query(
+            "UPDATE users SET failed_count = 0, failed_window_start = NULL \
+             WHERE id = $1 AND (failed_count <> 0 OR failed_window_start IS NOT NULL)",
+        )
+        .bind(user_id);
+        tx.execute(clear_denials).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,365 @@
+//! `UserRepo` for `SqlStore`: users, their groups and password hash.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+use twofold_core::audit::NewAuditEvent;
+use twofold_core::ports::{UserQuery, UserRepo};
+use twofold_core::user::{DefaultMethod, NewUser, User, UserId};
+use twofold_core::validate::username_key;
+use twofold_core::{ConflictReason, Error, Result};
+
+use crate::errors::{bad_column, db_err};
+use crate::rows::{count, flag, from_seconds, get, limit, unix_seconds};
+use crate::SqlStore;
+
+const USER_COLUMNS: &str = "id, username, display_name, email, language, enabled, locked_until, \
+     fraud_blocked, default_method, default_mode, created_at, updated_at, version, \
+     phone, phone_extension, backup_phone, mobile_phone";
+
+fn group_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// `LIKE` pattern matching everything that starts with `prefix` literally.
+fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// A user row without its groups.
+fn user_from_row(row: &AnyRow) -> Result<User> {
+    let default_method = match (
+        get::<Option<String>>(row, "default_method")?,
+        get::<Option<String>>(row, "default_mode")?,
+    ) {
+        (None, None) => None,
+        (Some(method), Some(mode)) => Some(
+            DefaultMethod::from_parts(&method, &mode)
+                .map_err(|e| bad_column("users.default_method", e))?,
+        ),
+        _ => {
+            return Err(bad_column(
+                "users.default_method",
+                "method and mode must both be set or both be empty",
+            ))
+        }
+    };
+    Ok(User {
+        id: get(row, "id")?,
+        username: get(row, "username")?,
+        display_name: get(row, "display_name")?,
+        email: get(row, "email")?,
+        groups: Vec::new(),
+        language: get(row, "language")?,
+        phone: get(row, "phone")?,
+        phone_extension: get(row, "phone_extension")?,
+        backup_phone: get(row, "backup_phone")?,
+        mobile_phone: get(row, "mobile_phone")?,
+        enabled: flag(row, "enabled")?,
+        locked_until: get::<Option<i64>>(row, "locked_until")?
+            .map(|s| from_seconds("users.locked_until", s))
+            .transpose()?,
+        fraud_blocked: flag(row, "fraud_blocked")?,
+        default_method,
+        created_at: from_seconds("users.created_at", get(row, "created_at")?)?,
+        updated_at: from_seconds("users.updated_at", get(row, "updated_at")?)?,
+        version: get(row, "version")?,
+    })
+}
+
+/// Replaces the user's groups; names that differ only in case count once.
+async fn write_groups(conn: &mut AnyConnection, id: UserId, groups: &[String]) -> Result<()> {
+    sqlx::query("DELETE FROM user_groups WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let mut seen: Vec<String> = Vec::with_capacity(groups.len());
+    for name in groups {
+        let key = group_key(name);
+        if seen.contains(&key) {
+            continue;
+        }
+        sqlx::query("INSERT INTO user_groups (user_id, group_name, group_key) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(name.trim())
+            .bind(&key)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        seen.push(key);
+    }
+    Ok(())
+}
+
+pub(crate) async fn load_user(conn: &mut AnyConnection, id: UserId) -> Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    let Some(row) = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?
+    else {
+        return Ok(None);
+    };
+    let mut users = vec![user_from_row(&row)?];
+    attach_groups(conn, &mut users).await?;
+    Ok(users.pop())
+}
+
+/// Fills in `groups` for a page of users with one query.
+async fn attach_groups(conn: &mut AnyConnection, users: &mut [User]) -> Result<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let placeholders = (1..=users.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT user_id, group_name FROM user_groups WHERE user_id IN ({placeholders}) \
+         ORDER BY user_id, group_key"
+    );
+    let mut query = sqlx::query(&sql);
+    for u in users.iter() {
+        query = query.bind(u.id);
+    }
+    let rows = query.fetch_all(&mut *conn).await.map_err(db_err)?;
+    let mut by_user: HashMap<UserId, Vec<String>> = HashMap::new();
+    for row in &rows {
+        by_user
+            .entry(get(row, "user_id")?)
+            .or_default()
+            .push(get(row, "group_name")?);
+    }
+    for u in users.iter_mut() {
+        u.groups = by_user.remove(&u.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+pub(crate) async fn user_exists(conn: &mut AnyConnection, id: UserId) -> Result<bool> {
+    Ok(sqlx::query("SELECT 1 FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .is_some())
+}
+
+#[async_trait]
+impl UserRepo for SqlStore {
+    async fn create_user(&self, user: &NewUser, audit: &NewAuditEvent) -> Result<User> {
+        let now = unix_seconds(audit.at);
+        let mut tx = self.write(audit).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO users (username, username_key, display_name, email, language, enabled, \
+             fraud_blocked, password_hash, created_at, updated_at, version) \
+             VALUES ($1, $2, $3, $4, $5, 1, 0, $6, $7, $7, 1) RETURNING id",
+        )
+        .bind(&user.username)
+        .bind(username_key(&user.username))
+        .bind(user.display_name.as_deref())
+        .bind(user.email.as_deref())
+        .bind(user.language.as_deref())
+        .bind(user.password_hash.as_deref())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        let row = match inserted {
+            Ok(row) => row,
+            // Dropping `tx` rolls back: a refused create leaves no trace here;
+            // the engine records the refusal itself.
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Err(Error::conflict(
+                    ConflictReason::Exists,
+                    format!("user {} already exists", user.username),
+                ))
+            }
+            Err(e) => return Err(db_err(e)),
+        };
+        let id: UserId = get(&row, "id")?;
+        write_groups(&mut tx, id, &user.groups).await?;
+        let created = load_user(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::Internal("created user vanished".into()))?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn find_user(&self, username: &str) -> Result<Option<User>> {
+        let mut conn = self.acquire().await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1");
+        let Some(row) = sqlx::query(&sql)
+            .bind(username_key(username))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let mut users = vec![user_from_row(&row)?];
+        attach_groups(&mut conn, &mut users).await?;
+        Ok(users.pop())
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>> {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(prefix) = query.prefix.as_deref().map(username_key) {
+            if !prefix.is_empty() {
+                // The range lets both databases seek in the username_key
+                // index; LIKE (with the wildcards escaped) does the matching.
+                binds.push(prefix.clone());
+                clauses.push(format!("u.username_key >= ${}", binds.len()));
+                binds.push(like_prefix(&prefix));
+                clauses.push(format!(r"u.username_key LIKE ${} ESCAPE '\'", binds.len()));
+            }
+        }
+        if let Some(group) = query.group.as_deref() {
+            binds.push(group_key(group));
+            clauses.push(format!(
+                "EXISTS (SELECT 1 FROM user_groups g WHERE g.user_id = u.id AND g.group_key = ${})",
+                binds.len()
+            ));
+        }
+        if let Some(after) = query.after.as_deref() {
+            binds.push(username_key(after));
+            clauses.push(format!("u.username_key > ${}", binds.len()));
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM users u {filter} ORDER BY u.username_key LIMIT ${}",
+            binds.len() + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        q = q.bind(limit(query.limit));
+
+        let mut conn = self.acquire().await?;
+        let rows = q.fetch_all(&mut *conn).await.map_err(db_err)?;
+        let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
+        attach_groups(&mut conn, &mut users).await?;
+        Ok(users)
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        count(&row)
+    }
+
+    async fn update_user(&self, user: &User, audit: &NewAuditEvent) -> Result<User> {
+        let mut tx = self.write(audit).await?;
+        let (method, mode) = match user.default_method {
+            Some(d) => (Some(d.method.as_str()), Some(d.mode.as_str())),
+            None => (None, None),
+        };
+        let update = sqlx::query(
+            "UPDATE users SET display_name = $1, email = $2, language = $3, enabled = $4, \
+             locked_until = $5, fraud_blocked = $6, default_method = $7, default_mode = $8, \
+             updated_at = $9, version = version + 1, phone = $12, phone_extension = $13, \
+             backup_phone = $14, mobile_phone = $15 \
+             WHERE id = $10 AND version = $11",
+        )
+        .bind(user.display_name.as_deref())
+        .bind(user.email.as_deref())
+        .bind(user.language.as_deref())
+        .bind(i64::from(user.enabled))
+        .bind(user.locked_until.map(unix_seconds))
+        .bind(i64::from(user.fraud_blocked))
+        .bind(method)
+        .bind(mode)
+        .bind(unix_seconds(audit.at))
+        .bind(user.id)
+        .bind(user.version)
+        .bind(user.phone.as_deref())
+        .bind(user.phone_extension.as_deref())
+        .bind(user.backup_phone.as_deref())
+        .bind(user.mobile_phone.as_deref());
+        if tx.execute(update).await? == 0 {
+            return Err(if user_exists(&mut tx, user.id).await? {
+                Error::conflict(
+                    ConflictReason::Concurrent,
+                    "user was changed concurrently; reload and retry",
+                )
+            } else {
+                Error::NotFound("user")
+            });
+        }
+        write_groups(&mut tx, user.id, &user.groups).await?;
+        let stored = load_user(&mut tx, user.id)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn delete_user(&self, id: UserId, audit: &NewAuditEvent) -> Result<bool> {
+        // Nothing deleted: nothing changed, so nothing to record alongside it.
+        self.write_if_changed(
+            sqlx::query("DELETE FROM users WHERE id = $1").bind(id),
+            audit,
+        )
+        .await
+    }
+
+    async fn password_hash(&self, id: UserId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .ok_or(Error::NotFound("user"))?;
+        get(&row, "password_hash")
+    }
+
+    async fn set_password_hash(&self, id: UserId, hash: &str, audit: &NewAuditEvent) -> Result<()> {
+        self.write_existing(
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 \
+                 WHERE id = $3",
+            )
+            .bind(hash)
+            .bind(unix_seconds(audit.at))
+            .bind(id),
+            "user",
+            audit,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_literal() {
+        assert_eq!(like_prefix("a_b%c\\"), r"a\_b\%c\\%");
+        assert_eq!(like_prefix(""), "%");
+    }
+}
