@@ -22,6 +22,7 @@ use twofold_proto::link::*;
 use twofold_sdk::SdkClient;
 
 use crate::convert::*;
+use crate::domain_error;
 
 /// The MFA server, reached through the private portal link.
 #[derive(Debug, Clone)]
@@ -40,7 +41,11 @@ impl RemoteService {
 
     /// One link operation for the person behind `ctx`.
     async fn call<R: DeserializeOwned>(&self, ctx: &Ctx, request: LinkRequest) -> Result<R> {
-        Ok(self.client.acting_for(ctx.source_ip).link(&request).await?)
+        self.client
+            .acting_for(ctx.source_ip)
+            .link(&request)
+            .await
+            .map_err(domain_error)
     }
 }
 

@@ -3,15 +3,23 @@
 //! engine's types and errors. Needs an account of role `validate`.
 
 use async_trait::async_trait;
-use twofold_core::challenge::{Authentication, ChallengeReason, Prompt};
+use twofold_core::challenge::{Authentication, ChallengeReason};
 use twofold_core::engine::{ValidateReason, Validation};
 use twofold_core::service::PrimaryOutcome;
 use twofold_core::{Ctx, Error, Result, Verifier};
-use twofold_proto::{AuthenticationPrompt, ValidateResult};
+use twofold_proto::ValidateResult;
 use twofold_sdk::{SdkClient, SdkError};
 
-fn sdk_time(s: &str) -> Result<time::OffsetDateTime, SdkError> {
-    crate::convert::time_of("expires_at", s).map_err(|e| SdkError::Decode(e.to_string()))
+use crate::domain_error;
+use crate::views::{challenge_state, prompt};
+
+/// An answer this version cannot read, as the engine's `Error`.
+fn decode(detail: String) -> Error {
+    domain_error(SdkError::Decode(detail))
+}
+
+fn sdk_time(s: &str) -> Result<time::OffsetDateTime> {
+    crate::convert::time_of("expires_at", s).map_err(|e| decode(e.to_string()))
 }
 
 /// The MFA server's `Verifier`, reached through the SDK with an account of
@@ -32,11 +40,11 @@ impl RemoteVerifier {
     }
 }
 
-fn challenge_reason(reason: Option<String>) -> Result<Option<ChallengeReason>, SdkError> {
+fn challenge_reason(reason: Option<String>) -> Result<Option<ChallengeReason>> {
     reason
         .map(|r| {
             ChallengeReason::parse(&r)
-                .ok_or_else(|| SdkError::Decode(format!("unknown authentication reason {r:?}")))
+                .ok_or_else(|| decode(format!("unknown authentication reason {r:?}")))
         })
         .transpose()
 }
@@ -49,21 +57,27 @@ impl Verifier for RemoteVerifier {
         username: &str,
         password: String,
     ) -> Result<PrimaryOutcome> {
-        match self.as_(ctx).primary(username, &password).await?.result {
+        match self
+            .as_(ctx)
+            .primary(username, &password)
+            .await
+            .map_err(domain_error)?
+            .result
+        {
             ValidateResult::Accept => Ok(PrimaryOutcome::Accepted),
             ValidateResult::Reject => Ok(PrimaryOutcome::Rejected),
         }
     }
 
     async fn validate(&self, ctx: &Ctx, username: &str, passcode: &str) -> Result<Validation> {
-        let r = self.as_(ctx).validate(username, passcode).await?;
+        let r = self
+            .as_(ctx)
+            .validate(username, passcode)
+            .await
+            .map_err(domain_error)?;
         let reason: ValidateReason =
-            serde_json::from_value(serde_json::Value::String(r.reason.clone())).map_err(|_| {
-                Error::from(SdkError::Decode(format!(
-                    "unknown validate reason {:?}",
-                    r.reason
-                )))
-            })?;
+            serde_json::from_value(serde_json::Value::String(r.reason.clone()))
+                .map_err(|_| decode(format!("unknown validate reason {:?}", r.reason)))?;
         Ok(Validation {
             accepted: r.result == ValidateResult::Accept,
             reason,
@@ -71,29 +85,35 @@ impl Verifier for RemoteVerifier {
     }
 
     async fn start_authentication(&self, ctx: &Ctx, username: &str) -> Result<Authentication> {
-        let r = self.as_(ctx).start_authentication(username).await?;
+        let r = self
+            .as_(ctx)
+            .start_authentication(username)
+            .await
+            .map_err(domain_error)?;
         Ok(Authentication {
             id: r.id,
-            state: r.state.into(),
+            state: challenge_state(r.state),
             reason: challenge_reason(r.reason)?,
             method: r
                 .method
                 .map(|m| m.parse())
                 .transpose()
-                .map_err(|e: Error| SdkError::Decode(format!("method: {e}")))?,
-            prompt: r.prompt.map(|p| match p {
-                AuthenticationPrompt::Passcode => Prompt::Passcode,
-            }),
+                .map_err(|e: Error| decode(format!("method: {e}")))?,
+            prompt: r.prompt.map(prompt),
             pin_required: r.pin_required,
             expires_at: r.expires_at.as_deref().map(sdk_time).transpose()?,
         })
     }
 
     async fn authentication_status(&self, ctx: &Ctx, id: &str) -> Result<Authentication> {
-        let r = self.as_(ctx).authentication_status(id).await?;
+        let r = self
+            .as_(ctx)
+            .authentication_status(id)
+            .await
+            .map_err(domain_error)?;
         Ok(Authentication {
             id: Some(r.id),
-            state: r.state.into(),
+            state: challenge_state(r.state),
             reason: challenge_reason(r.reason)?,
             method: None,
             prompt: None,
@@ -108,10 +128,14 @@ impl Verifier for RemoteVerifier {
         id: &str,
         passcode: &str,
     ) -> Result<Authentication> {
-        let r = self.as_(ctx).answer_authentication(id, passcode).await?;
+        let r = self
+            .as_(ctx)
+            .answer_authentication(id, passcode)
+            .await
+            .map_err(domain_error)?;
         Ok(Authentication {
             id: Some(id.to_string()),
-            state: r.state.into(),
+            state: challenge_state(r.state),
             reason: challenge_reason(r.reason)?,
             method: None,
             prompt: None,

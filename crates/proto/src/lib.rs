@@ -1,20 +1,14 @@
 //! The Web Service SDK's wire types: what applications and the remote portal
 //! send and receive under `/sdk/v1`. They are deliberately separate from the
-//! domain types so the API stays stable while the domain grows.
+//! domain types so the API stays stable while the domain grows, and this
+//! crate does not know the engine at all: the server converts its types in
+//! `twofold_web::sdk_api`, and `twofold_link` converts them back for
+//! applications that want the engine's types.
 
 pub mod link;
 
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
-use twofold_core::audit::AuditEvent;
-use twofold_core::factors::{OathAlgorithm, OathKind, OathToken, SecurityQuestion, ServiceAccount};
-use twofold_core::user::User;
 use utoipa::ToSchema;
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
 
 /// Every error: a stable code, a message for people, and the field at fault.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -113,27 +107,6 @@ pub struct UserView {
     pub method: Option<String>,
     pub created_at: String,
     pub updated_at: String,
-}
-
-impl UserView {
-    pub fn new(u: &User, now: OffsetDateTime) -> Self {
-        UserView {
-            username: u.username.clone(),
-            display_name: u.display_name.clone(),
-            email: u.email.clone(),
-            groups: u.groups.clone(),
-            language: u.language.clone(),
-            phone: u.phone.clone(),
-            phone_extension: u.phone_extension.clone(),
-            backup_phone: u.backup_phone.clone(),
-            mobile_phone: u.mobile_phone.clone(),
-            status: u.status(now).to_string(),
-            enabled: u.enabled,
-            method: u.default_method.map(|m| m.to_string()),
-            created_at: rfc3339(u.created_at),
-            updated_at: rfc3339(u.updated_at),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -262,24 +235,6 @@ pub struct TokenRequest {
     pub label: Option<String>,
 }
 
-impl TokenRequest {
-    pub fn params(&self) -> twofold_core::factors::OathParams {
-        twofold_core::factors::OathParams {
-            kind: match self.kind {
-                TokenType::Totp => OathKind::Totp,
-                TokenType::Hotp => OathKind::Hotp,
-            },
-            algorithm: match self.algorithm.unwrap_or(TokenAlgorithm::Sha1) {
-                TokenAlgorithm::Sha1 => OathAlgorithm::Sha1,
-                TokenAlgorithm::Sha256 => OathAlgorithm::Sha256,
-                TokenAlgorithm::Sha512 => OathAlgorithm::Sha512,
-            },
-            digits: self.digits.unwrap_or(6),
-            period: self.period.unwrap_or(30),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenView {
     pub id: i64,
@@ -290,27 +245,6 @@ pub struct TokenView {
     pub digits: u32,
     pub period: u32,
     pub created_at: String,
-}
-
-impl From<&OathToken> for TokenView {
-    fn from(t: &OathToken) -> Self {
-        TokenView {
-            id: t.id,
-            label: t.label.clone(),
-            kind: match t.params.kind {
-                OathKind::Totp => TokenType::Totp,
-                OathKind::Hotp => TokenType::Hotp,
-            },
-            algorithm: match t.params.algorithm {
-                OathAlgorithm::Sha1 => TokenAlgorithm::Sha1,
-                OathAlgorithm::Sha256 => TokenAlgorithm::Sha256,
-                OathAlgorithm::Sha512 => TokenAlgorithm::Sha512,
-            },
-            digits: t.params.digits,
-            period: t.params.period,
-            created_at: rfc3339(t.created_at),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -334,16 +268,6 @@ pub struct QuestionView {
     pub text: String,
 }
 
-impl From<&SecurityQuestion> for QuestionView {
-    fn from(q: &SecurityQuestion) -> Self {
-        QuestionView {
-            id: q.id,
-            language: q.language.clone(),
-            text: q.text.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuditView {
     pub id: i64,
@@ -359,23 +283,6 @@ pub struct AuditView {
     pub result: String,
     pub source_ip: Option<String>,
     pub detail: Option<String>,
-}
-
-impl From<&AuditEvent> for AuditView {
-    fn from(e: &AuditEvent) -> Self {
-        AuditView {
-            id: e.id,
-            at: rfc3339(e.at),
-            actor: e.actor.clone(),
-            via: e.via.clone(),
-            subject: e.subject.clone(),
-            event: e.event.clone(),
-            method: e.method.clone(),
-            result: e.result.as_str(),
-            source_ip: e.source_ip.map(|i| i.to_string()),
-            detail: e.detail.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -399,19 +306,6 @@ pub struct ServiceAccountView {
     pub rotated_at: Option<String>,
 }
 
-impl From<&ServiceAccount> for ServiceAccountView {
-    fn from(a: &ServiceAccount) -> Self {
-        ServiceAccountView {
-            name: a.name.clone(),
-            role: a.role.as_str().into(),
-            permissions: a.permissions.iter().map(|p| p.as_str().into()).collect(),
-            scope: twofold_core::Scope::from_group(a.scope_group.clone()).to_string(),
-            created_at: rfc3339(a.created_at),
-            rotated_at: a.rotated_at.map(rfc3339),
-        }
-    }
-}
-
 // --- Authenticate in steps: start, follow, answer ------------------------------
 
 /// Where an authentication stands. `pending` waits for an answer; the
@@ -423,30 +317,6 @@ pub enum AuthenticationState {
     Accepted,
     Rejected,
     Expired,
-}
-
-impl From<twofold_core::challenge::ChallengeState> for AuthenticationState {
-    fn from(s: twofold_core::challenge::ChallengeState) -> Self {
-        use twofold_core::challenge::ChallengeState as S;
-        match s {
-            S::Pending => AuthenticationState::Pending,
-            S::Accepted => AuthenticationState::Accepted,
-            S::Rejected => AuthenticationState::Rejected,
-            S::Expired => AuthenticationState::Expired,
-        }
-    }
-}
-
-impl From<AuthenticationState> for twofold_core::challenge::ChallengeState {
-    fn from(s: AuthenticationState) -> Self {
-        use twofold_core::challenge::ChallengeState as S;
-        match s {
-            AuthenticationState::Pending => S::Pending,
-            AuthenticationState::Accepted => S::Accepted,
-            AuthenticationState::Rejected => S::Rejected,
-            AuthenticationState::Expired => S::Expired,
-        }
-    }
 }
 
 /// What to collect from the user to answer.
@@ -486,22 +356,6 @@ pub struct StartAuthenticationResponse {
     pub expires_at: Option<String>,
 }
 
-impl From<&twofold_core::challenge::Authentication> for StartAuthenticationResponse {
-    fn from(a: &twofold_core::challenge::Authentication) -> Self {
-        StartAuthenticationResponse {
-            id: a.id.clone(),
-            state: a.state.into(),
-            reason: a.reason.map(|r| r.as_str()),
-            method: a.method.map(|m| m.to_string()),
-            prompt: a.prompt.map(|p| match p {
-                twofold_core::challenge::Prompt::Passcode => AuthenticationPrompt::Passcode,
-            }),
-            pin_required: a.pin_required,
-            expires_at: a.expires_at.map(rfc3339),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuthenticationStatus {
     pub id: String,
@@ -510,17 +364,6 @@ pub struct AuthenticationStatus {
     /// `user_locked`, `expired`, ...).
     pub reason: Option<String>,
     pub expires_at: String,
-}
-
-impl From<&twofold_core::challenge::Authentication> for AuthenticationStatus {
-    fn from(a: &twofold_core::challenge::Authentication) -> Self {
-        AuthenticationStatus {
-            id: a.id.clone().unwrap_or_default(),
-            state: a.state.into(),
-            reason: a.reason.map(|r| r.as_str()),
-            expires_at: a.expires_at.map(rfc3339).unwrap_or_default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -539,13 +382,4 @@ pub struct AnswerResponse {
     /// `replayed_passcode`, ...); the final reason otherwise (`accepted`,
     /// `too_many_attempts`, `user_locked`, `expired`, `method_changed`, ...).
     pub reason: Option<String>,
-}
-
-impl From<&twofold_core::challenge::Authentication> for AnswerResponse {
-    fn from(a: &twofold_core::challenge::Authentication) -> Self {
-        AnswerResponse {
-            state: a.state.into(),
-            reason: a.reason.map(|r| r.as_str()),
-        }
-    }
 }

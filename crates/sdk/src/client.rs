@@ -8,7 +8,6 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use twofold_core::settings::Settings;
 use twofold_proto::link::{LinkRequest, LINK_PATH};
 use twofold_proto::*;
 
@@ -536,31 +535,31 @@ impl SdkClient {
 
     // --- Settings --------------------------------------------------------------------
 
-    /// Every runtime setting. Keys this version does not know (a newer
-    /// server) are ignored; values are checked against their rules.
-    pub async fn settings(&self) -> Result<Settings, SdkError> {
-        settings_from_json(self.get("/settings").await?)
+    /// Every runtime setting, as served: a JSON object of sections, each an
+    /// object of keys and values (`{"pin": {"min_length": 4, ...}, ...}`).
+    pub async fn settings(&self) -> Result<serde_json::Value, SdkError> {
+        settings_object(self.get("/settings").await?)
     }
 
     pub async fn set_setting(
         &self,
         key: &str,
         value: serde_json::Value,
-    ) -> Result<Settings, SdkError> {
+    ) -> Result<serde_json::Value, SdkError> {
         let v: serde_json::Value = self
             .json(
                 self.request(Method::PUT, &format!("/settings/{}", seg(key)))
                     .json(&SettingValue { value }),
             )
             .await?;
-        settings_from_json(v)
+        settings_object(v)
     }
 
-    pub async fn reset_setting(&self, key: &str) -> Result<Settings, SdkError> {
+    pub async fn reset_setting(&self, key: &str) -> Result<serde_json::Value, SdkError> {
         let v: serde_json::Value = self
             .json(self.request(Method::DELETE, &format!("/settings/{}", seg(key))))
             .await?;
-        settings_from_json(v)
+        settings_object(v)
     }
 
     // --- The private portal link -------------------------------------------------------
@@ -575,23 +574,13 @@ impl SdkClient {
     }
 }
 
-/// Nested settings JSON → `Settings`, through the same rules as stored rows.
-fn settings_from_json(v: serde_json::Value) -> Result<Settings, SdkError> {
-    let sections = v
-        .as_object()
-        .ok_or_else(|| SdkError::Decode("settings are not a JSON object".into()))?;
-    let mut rows = Vec::new();
-    for (section, fields) in sections {
-        let Some(fields) = fields.as_object() else {
-            continue;
-        };
-        for (field, value) in fields {
-            rows.push((format!("{section}.{field}"), value.to_string()));
-        }
+/// The settings as served, once they are known to be a JSON object.
+fn settings_object(v: serde_json::Value) -> Result<serde_json::Value, SdkError> {
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err(SdkError::Decode("settings are not a JSON object".into()))
     }
-    Settings::from_rows(rows)
-        .map(|(s, _unknown)| s)
-        .map_err(|e| SdkError::Decode(format!("settings: {e}")))
 }
 
 #[cfg(test)]
@@ -622,16 +611,13 @@ mod tests {
     }
 
     #[test]
-    fn settings_round_trip_and_ignore_unknown_keys() {
-        let mut s = Settings::default();
-        s.portal.allow_bypass = true;
-        let mut v = serde_json::to_value(&s).unwrap();
-        v["portal"]["from_the_future"] = serde_json::json!(1);
-        assert_eq!(settings_from_json(v).unwrap(), s);
-        assert!(settings_from_json(serde_json::json!([])).is_err());
-        let mut bad = serde_json::to_value(&s).unwrap();
-        bad["pin"]["min_length"] = serde_json::json!(1000);
-        assert!(settings_from_json(bad).is_err());
+    fn settings_are_served_as_nested_json() {
+        let v = serde_json::json!({
+            "pin": {"min_length": 4},
+            "portal": {"allow_bypass": true, "from_the_future": 1}
+        });
+        assert_eq!(settings_object(v.clone()).unwrap(), v);
+        assert!(settings_object(serde_json::json!([])).is_err());
     }
 
     #[test]

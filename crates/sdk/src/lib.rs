@@ -7,6 +7,10 @@
 //! it is told to: the certificates of a PEM file (a CA, or the server's own
 //! certificate), or one pinned SHA-256 certificate fingerprint as
 //! `twofold serve` prints it.
+//!
+//! It depends on the wire types (`twofold-proto`) only, not on the engine:
+//! a third party can use it as is. `twofold_link` maps its errors and
+//! answers onto the engine's types for those who want them.
 
 mod client;
 mod error;

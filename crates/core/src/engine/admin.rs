@@ -77,13 +77,8 @@ impl AdminService for Engine {
         value: serde_json::Value,
     ) -> Result<Settings> {
         const EVENT: &str = "settings.set";
-        self.authorize(
-            ctx,
-            EVENT,
-            perm(Permission::ManageSettings),
-            Subject::Global,
-        )
-        .await?;
+        self.authorize_global(ctx, EVENT, perm(Permission::ManageSettings))
+            .await?;
         let current = self.load_settings().await?;
         let (next, value) = match current.with_value(key, value) {
             Ok(v) => v,
@@ -107,13 +102,8 @@ impl AdminService for Engine {
 
     async fn reset_setting(&self, ctx: &Ctx, key: &str) -> Result<Settings> {
         const EVENT: &str = "settings.reset";
-        self.authorize(
-            ctx,
-            EVENT,
-            perm(Permission::ManageSettings),
-            Subject::Global,
-        )
-        .await?;
+        self.authorize_global(ctx, EVENT, perm(Permission::ManageSettings))
+            .await?;
         let def = match key_def(key) {
             Ok(d) => d,
             Err(e) => return self.refuse(ctx, EVENT, None, e).await,
@@ -369,13 +359,8 @@ impl AdminService for Engine {
         password: Option<String>,
     ) -> Result<Admin> {
         const EVENT: &str = "admin.bootstrap";
-        self.authorize(
-            ctx,
-            EVENT,
-            perm(Permission::ManageAdministrators),
-            Subject::Global,
-        )
-        .await?;
+        self.authorize_global(ctx, EVENT, perm(Permission::ManageAdministrators))
+            .await?;
         if self.store.count_admins().await? > 0 {
             return self
                 .refuse(
@@ -450,7 +435,7 @@ impl AdminService for Engine {
     ) -> Result<Admin> {
         const EVENT: &str = "admin.grant";
         let manage = perm(Permission::ManageAdministrators);
-        self.authorize(ctx, EVENT, manage, Subject::Global).await?;
+        self.authorize_global(ctx, EVENT, manage).await?;
         let user = self.subject(ctx, EVENT, username).await?;
         if permissions.is_empty() {
             let e = Error::invalid("permission", "grant at least one permission (or --all)");
@@ -493,7 +478,7 @@ impl AdminService for Engine {
     async fn revoke_admin(&self, ctx: &Ctx, username: &str) -> Result<()> {
         const EVENT: &str = "admin.revoke";
         let manage = perm(Permission::ManageAdministrators);
-        self.authorize(ctx, EVENT, manage, Subject::Global).await?;
+        self.authorize_global(ctx, EVENT, manage).await?;
         let user = self.subject(ctx, EVENT, username).await?;
         let admins = self.store.list_admins().await?;
         let keepers = |a: &&Admin| {
@@ -575,11 +560,10 @@ impl AdminService for Engine {
     }
 
     async fn service_accounts(&self, ctx: &Ctx) -> Result<Vec<ServiceAccount>> {
-        self.authorize(
+        self.authorize_global(
             ctx,
             "sdk.account_list",
             perm(Permission::ManageServiceAccounts),
-            Subject::Global,
         )
         .await?;
         self.store.service_accounts().await

@@ -6,7 +6,7 @@ use crate::audit::ResultCode;
 use crate::error::{ConflictReason, Error, Result};
 use crate::factors::{oath_seed_label, NewOathToken, OathKind, OathParams, SecurityQuestion};
 use crate::oath;
-use crate::principal::{Need, Subject};
+use crate::principal::Need;
 use crate::questions::validate_question_text;
 use crate::service::{AddedToken, Ctx};
 use crate::user::Permission;
@@ -106,8 +106,7 @@ impl Engine {
         text: &str,
     ) -> Result<SecurityQuestion> {
         const EVENT: &str = "question.add";
-        self.authorize(ctx, EVENT, SETTINGS, Subject::Global)
-            .await?;
+        self.authorize_global(ctx, EVENT, SETTINGS).await?;
         let checked = validate::language(language).and_then(|l| {
             let l = l.ok_or_else(|| Error::invalid("language", "must not be empty"))?;
             Ok((l, validate_question_text(text)?))
@@ -123,8 +122,7 @@ impl Engine {
 
     pub(super) async fn admin_delete_question(&self, ctx: &Ctx, id: i64) -> Result<()> {
         const EVENT: &str = "question.delete";
-        self.authorize(ctx, EVENT, SETTINGS, Subject::Global)
-            .await?;
+        self.authorize_global(ctx, EVENT, SETTINGS).await?;
         let mut ev = self.event(ctx, EVENT, None, ResultCode::SuccessQuestionDeleted);
         ev.detail = Some(format!("question {id}"));
         if self.store.delete_question(id, &ev).await? {

@@ -263,6 +263,12 @@ impl Engine {
         }
     }
 
+    /// `authorize` for what concerns every user (settings, questions,
+    /// accounts, administrators): a group scope never reaches that far.
+    async fn authorize_global(&self, ctx: &Ctx, event: &str, need: Need) -> Result<()> {
+        self.authorize(ctx, event, need, Subject::Global).await
+    }
+
     /// Refuses — audited — unless `ctx` holds `need` at all, before anything
     /// is looked up: a caller without it learns nothing about who exists.
     async fn require(&self, ctx: &Ctx, event: &str, need: Need, named: Option<&str>) -> Result<()> {

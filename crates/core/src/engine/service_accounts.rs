@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::audit::ResultCode;
 use crate::error::{Error, Result};
 use crate::factors::ServiceAccount;
-use crate::principal::{Access, Need, Permissions, Role, Scope, Subject};
+use crate::principal::{Access, Need, Permissions, Role, Scope};
 use crate::service::{Actor, CallerAuthenticator, Ctx, ServiceAccountSpec};
 use crate::user::Permission;
 
@@ -90,7 +90,7 @@ impl Engine {
         spec: ServiceAccountSpec,
     ) -> Result<(ServiceAccount, String)> {
         const EVENT: &str = "sdk.account_create";
-        self.authorize(ctx, EVENT, MANAGE, Subject::Global).await?;
+        self.authorize_global(ctx, EVENT, MANAGE).await?;
         let name = self
             .checked(ctx, EVENT, Some(name), account_name(name))
             .await?;
@@ -118,7 +118,7 @@ impl Engine {
 
     pub(super) async fn service_account_rotate(&self, ctx: &Ctx, name: &str) -> Result<String> {
         const EVENT: &str = "sdk.account_rotate";
-        self.authorize(ctx, EVENT, MANAGE, Subject::Global).await?;
+        self.authorize_global(ctx, EVENT, MANAGE).await?;
         let secret = new_secret();
         let ev = self.event(ctx, EVENT, Some(name), ResultCode::Success);
         if self
@@ -135,7 +135,7 @@ impl Engine {
 
     pub(super) async fn service_account_delete(&self, ctx: &Ctx, name: &str) -> Result<()> {
         const EVENT: &str = "sdk.account_delete";
-        self.authorize(ctx, EVENT, MANAGE, Subject::Global).await?;
+        self.authorize_global(ctx, EVENT, MANAGE).await?;
         let ev = self.event(ctx, EVENT, Some(name), ResultCode::Success);
         if self.store.delete_service_account(name, &ev).await? {
             Ok(())

@@ -42,8 +42,10 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: ServiceAccountCommand) 
         ServiceAccountCommand::List { json } => {
             let accounts = svc.service_accounts(ctx).await?;
             if json {
-                let views: Vec<twofold_proto::ServiceAccountView> =
-                    accounts.iter().map(Into::into).collect();
+                let views: Vec<twofold_proto::ServiceAccountView> = accounts
+                    .iter()
+                    .map(twofold_web::sdk_api::service_account_view)
+                    .collect();
                 return output::json(&views);
             }
             let rows: Vec<Vec<String>> = accounts

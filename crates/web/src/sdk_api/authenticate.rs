@@ -9,6 +9,7 @@ use axum::Json;
 use twofold_core::Error;
 use twofold_proto::*;
 
+use super::views::{answer_response, authentication_status, start_authentication_response};
 use super::{ApiJson, ApiResult, Caller, SdkState};
 
 /// A path the router matched but could not decode (bad percent-encoding)
@@ -41,7 +42,7 @@ pub(super) async fn start(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(StartAuthenticationResponse::from(&a))))
+    Ok((status, Json(start_authentication_response(&a))))
 }
 
 /// Where a challenge stands. Only the account that started it can see it;
@@ -58,7 +59,7 @@ pub(super) async fn status(
 ) -> ApiResult<Json<AuthenticationStatus>> {
     let id = challenge_id(path)?;
     let a = s.engine.authentication_status(&ctx, &id).await?;
-    Ok(Json(AuthenticationStatus::from(&a)))
+    Ok(Json(authentication_status(&a)))
 }
 
 /// Answers a pending challenge with what the user typed: the OTP, or the
@@ -86,5 +87,5 @@ pub(super) async fn answer(
         .engine
         .answer_authentication(&ctx, &id, &r.passcode)
         .await?;
-    Ok(Json(AnswerResponse::from(&a)))
+    Ok(Json(answer_response(&a)))
 }

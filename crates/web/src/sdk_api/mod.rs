@@ -10,6 +10,7 @@ mod portal_link;
 mod settings;
 mod tokens;
 mod users;
+pub mod views;
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -26,6 +27,7 @@ use utoipa::OpenApi;
 use crate::error::ApiError;
 pub use auth::Caller;
 pub use json::ApiJson;
+pub use views::service_account_view;
 
 #[derive(Clone)]
 pub struct SdkState {
@@ -293,7 +295,7 @@ async fn audit(
         None
     };
     Ok(Json(AuditPage {
-        events: events.iter().map(AuditView::from).collect(),
+        events: events.iter().map(views::audit_view).collect(),
         next_before_id,
     }))
 }

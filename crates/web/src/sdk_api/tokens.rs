@@ -8,6 +8,7 @@ use serde::Deserialize;
 use twofold_core::Error;
 use twofold_proto::*;
 
+use super::views::{question_view, token_params, token_view};
 use super::{created, ApiJson, ApiResult, Caller, SdkState};
 
 fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, Error> {
@@ -27,7 +28,7 @@ pub(super) async fn list(
     s.engine
         .record_read(&ctx, "sdk.tokens_list", Some(&username))
         .await?;
-    Ok(Json(tokens.iter().map(TokenView::from).collect()))
+    Ok(Json(tokens.iter().map(token_view).collect()))
 }
 
 /// Gives a user an OATH token (hardware token or authenticator app).
@@ -45,11 +46,11 @@ pub(super) async fn add(
             &ctx,
             &username,
             &r.secret,
-            r.params(),
+            token_params(&r),
             r.label.as_deref().unwrap_or(""),
         )
         .await?;
-    Ok(created(TokenView::from(&t.token)))
+    Ok(created(token_view(&t.token)))
 }
 
 /// Removes one of a user's tokens.
@@ -101,7 +102,7 @@ pub(super) async fn questions(
     s.engine
         .record_read(&ctx, "sdk.questions_list", None)
         .await?;
-    Ok(Json(questions.iter().map(QuestionView::from).collect()))
+    Ok(Json(questions.iter().map(question_view).collect()))
 }
 
 /// Adds a question in one language.
@@ -113,7 +114,7 @@ pub(super) async fn add_question(
     ApiJson(r): ApiJson<QuestionRequest>,
 ) -> ApiResult<(StatusCode, Json<QuestionView>)> {
     let q = s.engine.add_question(&ctx, &r.language, &r.text).await?;
-    Ok(created(QuestionView::from(&q)))
+    Ok(created(question_view(&q)))
 }
 
 /// Removes a question and every answer to it.

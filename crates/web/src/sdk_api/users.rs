@@ -12,10 +12,11 @@ use twofold_core::user::UserPatch;
 use twofold_core::Error;
 use twofold_proto::*;
 
+use super::views::user_view;
 use super::{created, ApiJson, ApiResult, Caller, SdkState};
 
 fn view(s: &SdkState, u: &twofold_core::user::User) -> UserView {
-    UserView::new(u, s.engine.now())
+    user_view(u, s.engine.now())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -1,0 +1,21 @@
+//! The public SDK's answers (`twofold_proto`) back into the engine's types,
+//! for [`RemoteVerifier`](crate::RemoteVerifier): `twofold_proto` knows
+//! nothing of the engine, so the conversions live here.
+
+use twofold_core::challenge::{ChallengeState, Prompt};
+use twofold_proto::{AuthenticationPrompt, AuthenticationState};
+
+pub fn challenge_state(s: AuthenticationState) -> ChallengeState {
+    match s {
+        AuthenticationState::Pending => ChallengeState::Pending,
+        AuthenticationState::Accepted => ChallengeState::Accepted,
+        AuthenticationState::Rejected => ChallengeState::Rejected,
+        AuthenticationState::Expired => ChallengeState::Expired,
+    }
+}
+
+pub fn prompt(p: AuthenticationPrompt) -> Prompt {
+    match p {
+        AuthenticationPrompt::Passcode => Prompt::Passcode,
+    }
+}
