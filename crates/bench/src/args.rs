@@ -133,7 +133,7 @@ pub struct LoadConfig {
     pub request_timeout: Duration,
 }
 
-fn in_range<T: PartialOrd + std::fmt::Display>(name: &str, v: T, lo: T, hi: T) -> Result<T> {
+fn in_range<T: PartialOrd + Copy + std::fmt::Display>(name: &str, v: T, lo: T, hi: T) -> Result<T> {
     if v < lo || v > hi {
         bail!("--{name} must be between {lo} and {hi}, not {v}");
     }
@@ -195,8 +195,7 @@ fn check_prefix(prefix: &str) -> Result<String> {
 fn default_prefix(mode: Mode) -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_secs());
     format!("bench-{}-{}-{secs}", mode.name(), std::process::id())
 }
 
@@ -392,7 +391,7 @@ mod tests {
     fn pin_hash_cost_needs_nothing_else() {
         match parse(&["--pin-hash-cost", "--iterations", "5"]).unwrap() {
             Command::PinHashCost { iterations } => assert_eq!(iterations, 5),
-            other => panic!("unexpected {other:?}"),
+            other @ Command::Load(_) => panic!("unexpected {other:?}"),
         }
         assert!(parse(&["--pin-hash-cost", "--iterations", "0"]).is_err());
     }

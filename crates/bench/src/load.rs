@@ -308,12 +308,11 @@ pub async fn drive(
     })
     .await;
     let elapsed = start.elapsed();
-    match collected {
-        Ok(result) => result?,
-        Err(_) => {
-            tasks.abort_all();
-            bail!("clients did not stop within {hard_stop:?} of the start");
-        }
+    if let Ok(result) = collected {
+        result?;
+    } else {
+        tasks.abort_all();
+        bail!("clients did not stop within {hard_stop:?} of the start");
     }
     Ok((merged, elapsed))
 }

@@ -99,7 +99,7 @@ pub fn measure(iterations: u32) -> Result<PinCost> {
         mean: total / iterations.max(1),
         min: times.iter().min().copied().unwrap_or_default(),
         max: times.iter().max().copied().unwrap_or_default(),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
     })
 }
 

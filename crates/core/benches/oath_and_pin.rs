@@ -54,7 +54,7 @@ fn oath_checks(c: &mut Criterion) {
                 1,
                 0,
             )
-        })
+        });
     });
 
     let hotp = params(OathKind::Hotp);
@@ -71,7 +71,7 @@ fn oath_checks(c: &mut Criterion) {
                 black_box(0),
                 10,
             )
-        })
+        });
     });
     group.finish();
 }
@@ -89,7 +89,7 @@ fn pin_checks(c: &mut Criterion) {
             .expect("hashing a PIN");
         assert!(SecretHasher::verify_blocking("4826", &phc));
         group.bench_function(name, |b| {
-            b.iter(|| SecretHasher::verify_blocking(black_box("4826"), black_box(&phc)))
+            b.iter(|| SecretHasher::verify_blocking(black_box("4826"), black_box(&phc)));
         });
     }
     group.finish();

@@ -38,14 +38,13 @@ impl Directory for LocalDirectory {
             Some(u) => self.store.password_hash(u.id).await?,
             None => None,
         };
-        Ok(match hash {
-            Some(h) => self.hasher.verify(password, h).await,
+        Ok(if let Some(h) = hash {
+            self.hasher.verify(password, h).await
+        } else {
             // Unknown users (and users without a local password) cost the
             // same hash as real ones.
-            None => {
-                self.hasher.verify_dummy(password).await;
-                false
-            }
+            self.hasher.verify_dummy(password).await;
+            false
         })
     }
 

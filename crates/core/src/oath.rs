@@ -11,6 +11,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
+use std::fmt::Write as _;
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::error::{Error, Result};
@@ -270,7 +271,8 @@ fn percent_encode(s: &str) -> String {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            // Writing to a `String` cannot fail.
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out
@@ -308,9 +310,12 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8], params: &OathPara
     }
     uri.push_str("&algorithm=");
     uri.push_str(algorithm_name(params.algorithm));
-    uri.push_str(&format!("&digits={}", params.digits));
+    // Writing to a `String` cannot fail.
+    let _ = write!(uri, "&digits={}", params.digits);
     match params.kind {
-        OathKind::Totp => uri.push_str(&format!("&period={}", params.period)),
+        OathKind::Totp => {
+            let _ = write!(uri, "&period={}", params.period);
+        }
         OathKind::Hotp => uri.push_str("&counter=0"),
     }
     uri
@@ -383,11 +388,11 @@ mod tests {
     fn rfc6238_appendix_b() {
         let vectors: [(i64, &str, &str, &str); 6] = [
             (59, "94287082", "46119246", "90693936"),
-            (1111111109, "07081804", "68084774", "25091201"),
-            (1111111111, "14050471", "67062674", "99943326"),
-            (1234567890, "89005924", "91819424", "93441116"),
-            (2000000000, "69279037", "90698825", "38618901"),
-            (20000000000, "65353130", "77737706", "47863826"),
+            (1_111_111_109, "07081804", "68084774", "25091201"),
+            (1_111_111_111, "14050471", "67062674", "99943326"),
+            (1_234_567_890, "89005924", "91819424", "93441116"),
+            (2_000_000_000, "69279037", "90698825", "38618901"),
+            (20_000_000_000, "65353130", "77737706", "47863826"),
         ];
         for (time, sha1, sha256, sha512) in vectors {
             for (algorithm, seed, want) in [
@@ -396,7 +401,7 @@ mod tests {
                 (OathAlgorithm::Sha512, SEED_SHA512, sha512),
             ] {
                 let step = totp_step(time, 30);
-                let got = hotp(seed, step as u64, algorithm, 8);
+                let got = hotp(seed, u64::try_from(step).unwrap(), algorithm, 8);
                 assert_eq!(got, want, "{algorithm:?} at {time}");
                 let params = OathParams {
                     kind: OathKind::Totp,
@@ -438,7 +443,7 @@ mod tests {
         let p = totp6();
         let now = 1_700_000_000;
         let step = totp_step(now, 30);
-        let code_at = |s: i64| hotp(SEED_SHA1, s as u64, OathAlgorithm::Sha1, 6);
+        let code_at = |s: i64| hotp(SEED_SHA1, u64::try_from(s).unwrap(), OathAlgorithm::Sha1, 6);
         assert_eq!(
             verify_totp(SEED_SHA1, &p, &code_at(step), now, 1, 0),
             Some(step)
@@ -489,7 +494,12 @@ mod tests {
         let p = totp6();
         let now = 1_700_000_000;
         let step = totp_step(now, 30);
-        let code = hotp(SEED_SHA1, step as u64, OathAlgorithm::Sha1, 6);
+        let code = hotp(
+            SEED_SHA1,
+            u64::try_from(step).unwrap(),
+            OathAlgorithm::Sha1,
+            6,
+        );
         assert_eq!(
             verify_totp(SEED_SHA1, &p, &code, now, 1, step - 1),
             Some(step)
@@ -497,7 +507,12 @@ mod tests {
         assert_eq!(verify_totp(SEED_SHA1, &p, &code, now, 1, step), None);
         assert_eq!(verify_totp(SEED_SHA1, &p, &code, now, 1, step + 1), None);
         // An earlier step's code after a later one was used.
-        let earlier = hotp(SEED_SHA1, (step - 1) as u64, OathAlgorithm::Sha1, 6);
+        let earlier = hotp(
+            SEED_SHA1,
+            u64::try_from(step - 1).unwrap(),
+            OathAlgorithm::Sha1,
+            6,
+        );
         assert_eq!(verify_totp(SEED_SHA1, &p, &earlier, now, 1, step), None);
     }
 

@@ -76,7 +76,7 @@ impl SecretHasher {
         let _ = self.verify(secret, phc).await;
     }
 
-    fn dummy_hash(&self) -> &'static str {
+    fn dummy_hash(self) -> &'static str {
         static PRODUCTION: OnceLock<String> = OnceLock::new();
         static FAST: OnceLock<String> = OnceLock::new();
         let cell = match self.cost {

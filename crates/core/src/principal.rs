@@ -141,7 +141,7 @@ impl Permissions {
         s.split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
-            .map(|p| p.parse::<Permission>())
+            .map(str::parse::<Permission>)
             .collect()
     }
 }
@@ -225,9 +225,9 @@ pub enum Need {
 impl fmt::Display for Need {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Need::Verify => f.write_str("verifying users"),
-            Need::Portal => f.write_str("the portal link"),
-            Need::Administer => f.write_str("administration"),
+            Need::Verify => f.write_str("the role validate or admin"),
+            Need::Portal => f.write_str("the role portal"),
+            Need::Administer => f.write_str("an administrative permission"),
             Need::Permission(p) => write!(f, "the permission {}", p.as_str()),
         }
     }
@@ -321,7 +321,7 @@ impl Access {
     /// users. Verification and portal access are not limited by scope.
     pub fn authorize(&self, need: Need, subject: Subject<'_>) -> Result<()> {
         if !self.allows(need) {
-            return Err(Error::Forbidden(format!("this caller may not use {need}")));
+            return Err(Error::Forbidden(format!("not allowed: this needs {need}")));
         }
         if matches!(need, Need::Verify | Need::Portal) {
             return Ok(());
@@ -358,7 +358,7 @@ mod tests {
             username: "jan".into(),
             display_name: None,
             email: None,
-            groups: groups.iter().map(|g| g.to_string()).collect(),
+            groups: groups.iter().map(ToString::to_string).collect(),
             language: None,
             phone: None,
             phone_extension: None,

@@ -69,7 +69,7 @@ impl SealingKey {
                 Error::Internal(format!("cannot create sealing key {}: {e}", path.display()))
             })?;
         file.write_all(text.as_bytes())
-            .and_then(|_| file.sync_all())
+            .and_then(|()| file.sync_all())
             .map_err(|e| {
                 Error::Internal(format!("cannot write sealing key {}: {e}", path.display()))
             })?;

@@ -309,11 +309,11 @@ pub fn parse_text(def: &KeyDef, raw: &str) -> Result<Value> {
             Value::String(raw.to_string())
         }
     };
-    check_value(def, v)
+    check_value(def, &v)
 }
 
 /// Checks (and normalises) a JSON value for a key: ranges, choices, formats.
-pub fn check_value(def: &KeyDef, v: Value) -> Result<Value> {
+pub fn check_value(def: &KeyDef, v: &Value) -> Result<Value> {
     let bad = |msg: String| Error::invalid(def.key, msg);
     let want = || bad(format!("expected {}", def.kind.describe()));
     match def.kind {
@@ -454,7 +454,7 @@ impl Settings {
             };
             let value: Value = serde_json::from_str(&text)
                 .map_err(|_| Error::invalid(def.key, "stored value is not valid JSON"))?;
-            map.insert(def.key, check_value(def, value)?);
+            map.insert(def.key, check_value(def, &value)?);
         }
         let settings = Settings::from_map(&map)?;
         settings.check_consistency()?;
@@ -462,7 +462,7 @@ impl Settings {
     }
 
     /// Returns these settings with one key changed, or why it cannot be.
-    pub fn with_value(&self, key: &str, value: Value) -> Result<(Settings, Value)> {
+    pub fn with_value(&self, key: &str, value: &Value) -> Result<(Settings, Value)> {
         let def = key_def(key)?;
         let value = check_value(def, value)?;
         let mut map = self.to_map();
@@ -523,11 +523,7 @@ pub fn display_value(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(items) => items
             .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| i.to_string())
-            })
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
             .collect::<Vec<_>>()
             .join(","),
         other => other.to_string(),
@@ -541,7 +537,7 @@ mod tests {
     fn set(s: &Settings, key: &str, raw: &str) -> Result<Settings> {
         let def = key_def(key)?;
         let v = parse_text(def, raw)?;
-        Ok(s.with_value(key, v)?.0)
+        Ok(s.with_value(key, &v)?.0)
     }
 
     #[test]
@@ -551,8 +547,7 @@ mod tests {
         assert_eq!(map.len(), KEYS.len());
         for (k, v) in &map {
             assert!(!v.is_null(), "{k} has no field in the model");
-            check_value(key_def(k).unwrap(), v.clone())
-                .unwrap_or_else(|e| panic!("default of {k}: {e}"));
+            check_value(key_def(k).unwrap(), v).unwrap_or_else(|e| panic!("default of {k}: {e}"));
         }
         assert_eq!(Settings::from_map(&map).unwrap(), d);
         assert!(d.changed_rows().is_empty());

@@ -26,11 +26,15 @@ impl Throttle {
     /// Seconds to wait when `ip` is over its limit at `now`.
     pub fn check(&self, ip: Option<IpAddr>, now: OffsetDateTime) -> Option<u64> {
         let ip = ip?;
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (start, count) = *entries.get(&ip)?;
         let ends = start + self.window;
         if now < ends && count >= self.max_failures {
-            Some((ends - now).whole_seconds().max(1) as u64)
+            // `max(1)` makes it positive, so the cast cannot lose a sign.
+            Some((ends - now).whole_seconds().max(1).cast_unsigned())
         } else {
             None
         }
@@ -38,7 +42,10 @@ impl Throttle {
 
     pub fn fail(&self, ip: Option<IpAddr>, now: OffsetDateTime) {
         let Some(ip) = ip else { return };
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() > 100_000 {
             let window = self.window;
             entries.retain(|_, (start, _)| *start + window > now);

@@ -14,7 +14,11 @@ use twofold_core::portal::{
 use twofold_core::settings::{PinRules, Settings};
 use twofold_core::user::{DefaultMethod, MethodKind, User};
 use twofold_core::{Error, Result};
-use twofold_proto::link::*;
+use twofold_proto::link::{
+    LinkAccount, LinkAllows, LinkAnswer, LinkEnrollmentOptions, LinkOathParams, LinkPendingOath,
+    LinkPinRules, LinkQuestion, LinkSecondStep, LinkSignIn, LinkToken, LinkUser, LinkVerified,
+    PortalSettings,
+};
 
 fn bad(what: &str, why: impl std::fmt::Display) -> Error {
     Error::Internal(format!("portal link: {what}: {why}"))
@@ -240,7 +244,7 @@ pub fn from_question(q: LinkQuestion) -> SecurityQuestion {
     }
 }
 
-fn from_params(p: LinkOathParams) -> Result<OathParams> {
+fn from_params(p: &LinkOathParams) -> Result<OathParams> {
     Ok(OathParams {
         kind: named("kind", &p.kind)?,
         algorithm: named("algorithm", &p.algorithm)?,
@@ -249,7 +253,7 @@ fn from_params(p: LinkOathParams) -> Result<OathParams> {
     })
 }
 
-fn from_pin_rules(r: LinkPinRules) -> PinRules {
+fn from_pin_rules(r: &LinkPinRules) -> PinRules {
     PinRules {
         min_length: r.min_length,
         prevent_weak: r.prevent_weak,
@@ -258,7 +262,7 @@ fn from_pin_rules(r: LinkPinRules) -> PinRules {
     }
 }
 
-fn methods_of(names: Vec<String>) -> Result<Vec<MethodKind>> {
+fn methods_of(names: &[String]) -> Result<Vec<MethodKind>> {
     names
         .iter()
         .map(|m| m.parse().map_err(|e| bad("methods", e)))
@@ -313,12 +317,12 @@ pub fn from_verified(v: LinkVerified) -> Result<Verified> {
 
 pub fn from_enrollment_options(o: LinkEnrollmentOptions) -> Result<EnrollmentOptions> {
     Ok(EnrollmentOptions {
-        methods: methods_of(o.methods)?,
+        methods: methods_of(&o.methods)?,
         preset: o.preset.as_deref().map(method_of).transpose()?,
         allow_third_party_oath: o.allow_third_party_oath,
         questions_required: o.questions_required as usize,
         questions: o.questions.into_iter().map(from_question).collect(),
-        pin_rules: from_pin_rules(o.pin_rules),
+        pin_rules: from_pin_rules(&o.pin_rules),
     })
 }
 
@@ -327,7 +331,7 @@ pub fn from_pending(p: LinkPendingOath) -> Result<PendingOath> {
         sealed: p.sealed,
         secret_base32: p.secret_base32,
         uri: p.uri,
-        params: from_params(p.params)?,
+        params: from_params(&p.params)?,
     })
 }
 
@@ -338,7 +342,7 @@ pub fn from_token(t: LinkToken, user_id: i64) -> Result<OathToken> {
         id: t.id,
         user_id,
         label: t.label,
-        params: from_params(t.params)?,
+        params: from_params(&t.params)?,
         sealed_secret: String::new(),
         counter: 0,
         created_at: time_of("created_at", &t.created_at)?,
@@ -357,7 +361,7 @@ pub fn from_account(a: LinkAccount) -> Result<Account> {
         user,
         has_pin: a.has_pin,
         pin_expired: a.pin_expired,
-        pin_rules: from_pin_rules(a.pin_rules),
+        pin_rules: from_pin_rules(&a.pin_rules),
         answers_set: a.answers_set as usize,
         bypass_until: a
             .bypass_until
@@ -375,7 +379,7 @@ pub fn from_account(a: LinkAccount) -> Result<Account> {
             security_questions: w.security_questions,
             change_pin: w.change_pin,
         },
-        selectable_methods: methods_of(a.selectable_methods)?,
+        selectable_methods: methods_of(&a.selectable_methods)?,
         questions: a.questions.into_iter().map(from_question).collect(),
         questions_required: a.questions_required as usize,
     })

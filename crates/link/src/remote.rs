@@ -18,10 +18,16 @@ use twofold_core::portal::{
 };
 use twofold_core::user::{MethodKind, User};
 use twofold_core::{Ctx, PortalService, Result};
-use twofold_proto::link::*;
+use twofold_proto::link::{
+    Bypass, Confirmed, Done, LinkAccount, LinkEnrollmentOptions, LinkPendingOath, LinkRequest,
+    LinkSignIn, LinkToken, LinkUser, LinkVerified, PortalSettings, Ready, SessionData,
+};
 use twofold_sdk::SdkClient;
 
-use crate::convert::*;
+use crate::convert::{
+    answers_to_wire, from_account, from_enrollment_options, from_pending, from_sign_in, from_token,
+    from_user, from_verified, name, time_of,
+};
 use crate::domain_error;
 
 /// The MFA server, reached through the private portal link.

@@ -9,7 +9,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use twofold_proto::link::{LinkRequest, LINK_PATH};
-use twofold_proto::*;
+use twofold_proto::{
+    AnswerRequest, AnswerResponse, AuditPage, AuthenticationStatus, BypassRequest, BypassResponse,
+    CreateUserRequest, ErrorBody, LanguageRequest, MethodRequest, PasswordRequest, PinRequest,
+    PrimaryRequest, PrimaryResponse, QuestionRequest, QuestionView, ResyncRequest, SettingValue,
+    StartAuthenticationRequest, StartAuthenticationResponse, TestResponse, TokenRequest, TokenView,
+    UpdateUserRequest, UserList, UserView, ValidateRequest, ValidateResponse, CLIENT_IP_HEADER,
+};
 
 use crate::tls::{client_config, Trust};
 use crate::SdkError;
@@ -52,6 +58,7 @@ impl fmt::Debug for ClientOptions {
             .field("password", &"<redacted>")
             .field("trust", &self.trust)
             .field("timeout", &self.timeout)
+            .field("local_address", &self.local_address)
             .finish()
     }
 }

@@ -48,8 +48,7 @@ fn unreachable_code(db: &dyn DatabaseError) -> bool {
         // BUSY, LOCKED, READONLY (incl. the file being moved), IOERR, FULL,
         // CANTOPEN.
         code.parse::<i32>()
-            .map(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
-            .unwrap_or(false)
+            .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
     } else {
         false
     }

@@ -102,9 +102,7 @@ fn parse_target(url: &str) -> Result<Target> {
             })
         }
         _ => {
-            let shown = scheme
-                .map(|s| format!("{s:?}"))
-                .unwrap_or_else(|| "no scheme".into());
+            let shown = scheme.map_or_else(|| "no scheme".into(), |s| format!("{s:?}"));
             Err(invalid_url(format!(
                 "unsupported database URL ({shown}); use sqlite:///path/to/twofold.db or postgres://user@host/dbname"
             )))

@@ -107,7 +107,7 @@ fn ev_at(event: &str, subject: Option<&str>, when: OffsetDateTime) -> NewAuditEv
 fn new_user(name: &str, groups: &[&str]) -> NewUser {
     NewUser {
         username: name.into(),
-        groups: groups.iter().map(|g| g.to_string()).collect(),
+        groups: groups.iter().map(ToString::to_string).collect(),
         ..NewUser::default()
     }
 }
@@ -228,7 +228,7 @@ async fn duplicate_username_in_other_case_is_refused_and_writes_nothing(
             .unwrap_err();
         match err {
             Error::Conflict { message: m, .. } => {
-                assert_eq!(m, format!("user {name} already exists"))
+                assert_eq!(m, format!("user {name} already exists"));
             }
             other => panic!("expected Conflict, got {other:?}"),
         }
@@ -305,7 +305,7 @@ async fn update_checks_the_version_and_bumps_it(backend: Backend) -> anyhow::Res
         .unwrap_err();
     match err {
         Error::Conflict { message: m, .. } => {
-            assert_eq!(m, "user was changed concurrently; reload and retry")
+            assert_eq!(m, "user was changed concurrently; reload and retry");
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
@@ -676,7 +676,7 @@ async fn audit_append_and_page(backend: Backend) -> anyhow::Result<()> {
     {
         let mut e = full.clone();
         e.subject = subject.map(str::to_string);
-        e.at = T0 + time::Duration::milliseconds(i as i64);
+        e.at = T0 + time::Duration::milliseconds(i64::try_from(i)?);
         e.source_ip = Some(format!("192.0.2.{i}").parse()?);
         ids.push(store.append_audit(&e).await?);
     }
@@ -1256,7 +1256,13 @@ async fn pin_moves_to_history_which_is_trimmed(backend: Backend) -> anyhow::Resu
 
     for (i, h) in ["h2", "h3", "h4", "h5"].into_iter().enumerate() {
         store
-            .set_pin(u.id, h, at(2 + i as i64), 3, &ev("pin_set", Some("pia")))
+            .set_pin(
+                u.id,
+                h,
+                at(2 + i64::try_from(i)?),
+                3,
+                &ev("pin_set", Some("pia")),
+            )
             .await?;
     }
     assert_eq!(store.pin(u.id).await?.context("pin")?.hash, "h5");

@@ -319,8 +319,7 @@ impl Browser {
         self.client
             .current_url()
             .await
-            .map(|u| u.to_string())
-            .unwrap_or_else(|_| "<unknown page>".into())
+            .map_or_else(|_| "<unknown page>".into(), |u| u.to_string())
     }
 
     /// Every visible form control (`input` but hidden ones, `select`,

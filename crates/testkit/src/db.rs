@@ -76,7 +76,7 @@ fn with_database(url: &str, database: &str) -> String {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
     };
-    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
     let server = match base[authority_start..].find('/') {
         Some(i) => &base[..authority_start + i],
         None => base,
@@ -194,7 +194,9 @@ impl TestDb {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => {
-                            return Err(e).with_context(|| format!("removing {file:?}"));
+                            return Err(e).with_context(|| {
+                                format!("removing {}", Path::new(&file).display())
+                            });
                         }
                     }
                 }

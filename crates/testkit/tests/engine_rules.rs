@@ -155,7 +155,8 @@ fn wrong_code() -> String {
     let near: Vec<String> = (0..200)
         .map(|c| oath::hotp(&secret, c, params.algorithm, params.digits))
         .collect();
-    (0..)
+    // Every six-digit code; at most 200 of them are taken.
+    (0..1_000_000)
         .map(|n| format!("{n:06}"))
         .find(|code| !near.contains(code))
         .expect("a code outside the window")

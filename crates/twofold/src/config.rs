@@ -7,7 +7,7 @@
 //! settings (`twofold settings`), so all nodes share it.
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -185,7 +185,7 @@ impl Config {
             read_file(path, &mut raw)?;
         }
         read_env(env, &mut raw)?;
-        resolve(raw)
+        resolve(&raw)
     }
 }
 
@@ -297,7 +297,7 @@ fn read_env(
     Ok(())
 }
 
-fn resolve(raw: BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
+fn resolve(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
     let get = |p: &str| raw.get(key(p).path).cloned();
     let bad = |p: &str, msg: String| ConfigError(format!("{p} ({}): {msg}", key(p).env));
 
@@ -339,7 +339,8 @@ fn resolve(raw: BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
         None => format!("sqlite://{}", data_dir.join("twofold.db").display()),
     };
 
-    let max_connections = int_of(&raw, "database.max_connections")? as u32;
+    let max_connections = u32::try_from(int_of(raw, "database.max_connections")?)
+        .map_err(|_| bad("database.max_connections", "out of range".into()))?;
 
     let tls_files = match (path_of("tls.cert_file")?, path_of("tls.key_file")?) {
         (Some(c), Some(k)) => Some((c, k)),
@@ -369,7 +370,7 @@ fn resolve(raw: BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
         )
     })?;
 
-    let log_format = match choice_of(&raw, "log.format")? {
+    let log_format = match choice_of(raw, "log.format")? {
         "json" => LogFormat::Json,
         _ => LogFormat::Text,
     };
@@ -441,7 +442,7 @@ fn int_of(raw: &BTreeMap<&'static str, String>, p: &str) -> Result<i64, ConfigEr
     let Kind::Int { min, max } = k.kind else {
         unreachable!("{p} is an integer key")
     };
-    let text = raw.get(k.path).map(String::as_str).unwrap_or(k.default);
+    let text = raw.get(k.path).map_or(k.default, String::as_str);
     let n: i64 = text
         .trim()
         .parse()
@@ -460,11 +461,7 @@ fn choice_of(raw: &BTreeMap<&'static str, String>, p: &str) -> Result<&'static s
     let Kind::Choice(choices) = k.kind else {
         unreachable!("{p} is a choice key")
     };
-    let text = raw
-        .get(k.path)
-        .map(String::as_str)
-        .unwrap_or(k.default)
-        .trim();
+    let text = raw.get(k.path).map_or(k.default, String::as_str).trim();
     choices.iter().copied().find(|c| *c == text).ok_or_else(|| {
         ConfigError(format!(
             "{p} ({}): {text:?} is not one of {}",
@@ -488,18 +485,19 @@ pub fn example() -> String {
          # they live in the database, shared by every node; see `twofold settings show`.\n",
     );
     let mut section = "";
+    // The `let _ = write!(..)`s below write to a `String`, which cannot fail.
     for k in KEYS {
         let (sec, name) = k.path.rsplit_once('.').unwrap_or(("", k.path));
-        if sec != section {
-            out.push_str(&format!("\n[{sec}]\n"));
-            section = sec;
-        } else {
+        if sec == section {
             out.push('\n');
+        } else {
+            let _ = write!(out, "\n[{sec}]\n");
+            section = sec;
         }
-        out.push_str(&format!("# {}\n", k.help));
+        let _ = writeln!(out, "# {}", k.help);
         let mut env_line = format!("# Environment: {}", k.env);
         if k.secret {
-            env_line.push_str(&format!(" (or {}_FILE)", k.env));
+            let _ = write!(env_line, " (or {}_FILE)", k.env);
         }
         out.push_str(&env_line);
         out.push('\n');
@@ -508,16 +506,16 @@ pub fn example() -> String {
             Kind::Choice(c) => format!(" ({})", c.join(" | ")),
             _ => String::new(),
         };
-        out.push_str(&format!("# Default: {}{kind}\n", k.default));
+        let _ = writeln!(out, "# Default: {}{kind}", k.default);
         let value = match k.kind {
             Kind::Int { .. } => k.default.to_string(),
             _ if k.default.contains('<') => {
-                out.push_str(&format!("# {name} = \"\"\n"));
+                let _ = writeln!(out, "# {name} = \"\"");
                 continue;
             }
             _ => format!("\"{}\"", k.default),
         };
-        out.push_str(&format!("# {name} = {value}\n"));
+        let _ = writeln!(out, "# {name} = {value}");
     }
     out
 }
@@ -543,7 +541,7 @@ mod tests {
 
     fn err(file_text: Option<&str>, env: &[(&str, &str)]) -> String {
         let f = file_text.map(file);
-        Config::load(f.as_ref().map(|f| f.path()), &env_of(env))
+        Config::load(f.as_ref().map(tempfile::NamedTempFile::path), &env_of(env))
             .unwrap_err()
             .0
     }
@@ -642,7 +640,7 @@ mod tests {
     #[test]
     fn bad_values_name_the_key() {
         type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
-        let cases: &[Case] = &[
+        let cases: &[Case<'_>] = &[
             (Some("listen = \"localhost\"\n"), &[], "listen (TWOFOLD_LISTEN)"),
             (Some("listen = 8443\n"), &[], "listen: expected a string"),
             (None, &[("TWOFOLD_LISTEN", "1.2.3.4:99999")], "listen (TWOFOLD_LISTEN)"),
@@ -716,7 +714,7 @@ mod tests {
     #[test]
     fn sdk_values_are_checked_when_given() {
         type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
-        let cases: &[Case] = &[
+        let cases: &[Case<'_>] = &[
             (
                 None,
                 &[("TWOFOLD_SDK_URL", "http://mfa.internal")],

@@ -21,11 +21,11 @@ use twofold_link::RemoteService;
 use twofold_sdk::{ClientOptions, SdkClient, Trust};
 use twofold_web::AppState;
 
-use crate::config::{self, Config, ConfigError, SdkTrust};
+use crate::config::{Config, ConfigError, SdkTrust};
 use crate::{logging, runtime, tls};
 
 const SETTINGS_POLL: Duration = Duration::from_secs(5);
-const SETTINGS_RETRY: Duration = Duration::from_secs(60);
+const SETTINGS_RETRY: Duration = Duration::from_mins(1);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const SELF_TEST_TIMEOUT: Duration = Duration::from_secs(8);
 
@@ -49,9 +49,9 @@ fn sdk_client(config: &Config) -> Result<SdkClient, ConfigError> {
 
 pub async fn run(mut config: Config, listen: Option<String>) -> Result<()> {
     if let Some(listen) = listen {
-        config.listen = listen.parse().map_err(|_| {
-            config::ConfigError(format!("--listen: {listen:?} is not an address and port"))
-        })?;
+        config.listen = listen
+            .parse()
+            .map_err(|_| ConfigError(format!("--listen: {listen:?} is not an address and port")))?;
     }
     // Configuration first: a portal that cannot be configured never starts.
     let client = sdk_client(&config)?;
@@ -142,7 +142,7 @@ pub async fn run(mut config: Config, listen: Option<String>) -> Result<()> {
     let app = twofold_web::app_behind(
         AppState { service },
         None,
-        twofold_web::client_ip::TrustedProxies(std::sync::Arc::new(config.trusted_proxies.clone())),
+        twofold_web::client_ip::TrustedProxies(Arc::new(config.trusted_proxies.clone())),
     );
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));

@@ -15,7 +15,7 @@ use crate::{logging, runtime, tls};
 /// itself (file logging); changes made through this node apply at once.
 const SETTINGS_POLL: Duration = Duration::from_secs(5);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-const SESSION_PURGE: Duration = Duration::from_secs(600);
+const SESSION_PURGE: Duration = Duration::from_mins(10);
 
 pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Result<()> {
     let logging = logging::init_server(&config);

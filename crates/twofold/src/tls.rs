@@ -31,24 +31,23 @@ pub fn fingerprint(der: &[u8]) -> String {
 }
 
 pub fn load_or_generate(config: &Config) -> Result<LoadedTls> {
-    let (cert_path, key_path, generated) = match &config.tls_files {
-        Some((c, k)) => (c.clone(), k.clone(), false),
-        None => {
-            let (c, k) = config.self_signed_paths();
-            let generated = match (c.exists(), k.exists()) {
-                (true, true) => false,
-                (false, false) => {
-                    generate(&c, &k, config.listen.ip())?;
-                    true
-                }
-                _ => bail!(
-                    "only one of {} and {} exists; remove it to have a new pair generated",
-                    c.display(),
-                    k.display()
-                ),
-            };
-            (c, k, generated)
-        }
+    let (cert_path, key_path, generated) = if let Some((c, k)) = &config.tls_files {
+        (c.clone(), k.clone(), false)
+    } else {
+        let (c, k) = config.self_signed_paths();
+        let generated = match (c.exists(), k.exists()) {
+            (true, true) => false,
+            (false, false) => {
+                generate(&c, &k, config.listen.ip())?;
+                true
+            }
+            _ => bail!(
+                "only one of {} and {} exists; remove it to have a new pair generated",
+                c.display(),
+                k.display()
+            ),
+        };
+        (c, k, generated)
     };
     let certs = read_certs(&cert_path)?;
     let key = read_key(&key_path)?;

@@ -105,7 +105,7 @@ fn start_portal(mut cmd: Command) -> PortalProcess {
     });
     let mut seen = Vec::new();
     loop {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+        let Ok(line) = rx.recv_timeout(Duration::from_mins(1)) else {
             let _ = child.kill();
             let _ = child.wait();
             panic!("portal did not announce its address; stdout so far: {seen:?}");
@@ -202,7 +202,7 @@ impl MiniBrowser {
     }
 
     fn h1(&self) -> String {
-        let start = self.page.find("<h1>").map(|i| i + 4).unwrap_or(0);
+        let start = self.page.find("<h1>").map_or(0, |i| i + 4);
         let end = self.page[start..].find("</h1>").unwrap_or(0) + start;
         self.page[start..end].trim().to_string()
     }
@@ -412,7 +412,7 @@ async fn portal_becomes_ready_when_the_server_comes_back() {
         .stderr(Stdio::null())
         .spawn()
         .expect("restart twofold serve");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_mins(1);
     loop {
         let res = client.get(portal.url("/readyz")).send().await.unwrap();
         if res.status() == 200 {

@@ -64,7 +64,7 @@ async fn serves_https_with_printed_fingerprint(backend: Backend) {
         .timeout(Duration::from_secs(5))
         .send()
         .await;
-    assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+    assert!(plain.map_or(true, |r| r.status() != 200));
 
     let (status, _) = server.terminate();
     assert!(status.success());

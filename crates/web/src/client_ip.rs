@@ -52,8 +52,7 @@ pub async fn resolve(
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
     let forwarded: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")

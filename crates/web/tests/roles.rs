@@ -51,7 +51,7 @@ fn hotp(counter: u64) -> String {
     )
 }
 
-async fn assert_forbidden(what: &str, (s, v): (StatusCode, Value)) {
+fn assert_forbidden(what: &str, (s, v): (StatusCode, Value)) {
     assert_eq!(s, StatusCode::FORBIDDEN, "{what}: {v}");
     assert_eq!(v["error"], "forbidden", "{what}: {v}");
 }
@@ -184,7 +184,7 @@ async fn validate_role_only_verifies(backend: Backend) {
     let calls = [admin_calls(&vpn).await, portal_link_calls(&vpn).await].concat();
     let n = calls.len();
     for (what, res) in calls {
-        assert_forbidden(what, res).await;
+        assert_forbidden(what, res);
     }
     // Every refusal is in the audit log, with the account that asked.
     assert!(refusals_of(&p, "sdk:vpn").await >= n);
@@ -238,7 +238,7 @@ async fn portal_role_only_relays(backend: Backend) {
 
     // Administration and verification are refused.
     for (what, res) in admin_calls(&portal).await {
-        assert_forbidden(what, res).await;
+        assert_forbidden(what, res);
     }
     assert_forbidden(
         "validate",
@@ -248,15 +248,13 @@ async fn portal_role_only_relays(backend: Backend) {
                 json!({"username": "jan", "passcode": "123456"}),
             )
             .await,
-    )
-    .await;
+    );
     assert_forbidden(
         "authenticate",
         portal
             .post("/authenticate", json!({"username": "jan"}))
             .await,
-    )
-    .await;
+    );
     assert!(refusals_of(&p, "sdk:portal").await >= 12);
 }
 
@@ -300,31 +298,27 @@ async fn admin_permissions_and_scope(backend: Backend) {
         helpdesk
             .put("/users/vic/pin", json!({"pin": "482913"}))
             .await,
-    )
-    .await;
-    assert_forbidden("read outside scope", helpdesk.get("/users/vic").await).await;
-    assert_forbidden("list another group", helpdesk.get("/users?group=VPN").await).await;
-    assert_forbidden("delete", helpdesk.delete("/users/sam").await).await;
+    );
+    assert_forbidden("read outside scope", helpdesk.get("/users/vic").await);
+    assert_forbidden("list another group", helpdesk.get("/users?group=VPN").await);
+    assert_forbidden("delete", helpdesk.delete("/users/sam").await);
     assert_forbidden(
         "disable",
         helpdesk.post("/users/sam/disable", json!({})).await,
-    )
-    .await;
+    );
     assert_forbidden(
         "setting",
         helpdesk
             .put("/settings/portal.allow_bypass", json!({"value": true}))
             .await,
-    )
-    .await;
+    );
     assert_forbidden(
         "create",
         helpdesk
             .post("/users", json!({"username": "new", "groups": ["Sales"]}))
             .await,
-    )
-    .await;
-    assert_forbidden("audit", helpdesk.get("/audit").await).await;
+    );
+    assert_forbidden("audit", helpdesk.get("/audit").await);
     assert_forbidden(
         "portal link",
         link(
@@ -332,8 +326,7 @@ async fn admin_permissions_and_scope(backend: Backend) {
             json!({"op": "change_pin", "username": "sam", "pin": "482913"}),
         )
         .await,
-    )
-    .await;
+    );
     // An unknown user outside any permission says nothing about existence.
     let (s1, v1) = helpdesk.delete("/users/vic").await;
     let (s2, v2) = helpdesk.delete("/users/nobody").await;
@@ -352,8 +345,7 @@ async fn admin_permissions_and_scope(backend: Backend) {
     assert_forbidden(
         "create outside group",
         adder.post("/users", json!({"username": "olga"})).await,
-    )
-    .await;
+    );
     assert_eq!(
         adder
             .post("/users", json!({"username": "olga", "groups": ["sales"]}))
@@ -364,8 +356,7 @@ async fn admin_permissions_and_scope(backend: Backend) {
     assert_forbidden(
         "move out of the group",
         adder.patch("/users/olga", json!({"groups": ["VPN"]})).await,
-    )
-    .await;
+    );
     assert_eq!(
         adder
             .patch("/users/olga", json!({"display_name": "Olga"}))
@@ -379,8 +370,7 @@ async fn admin_permissions_and_scope(backend: Backend) {
         adder
             .put("/users/olga/method", json!({"method": "oath_token"}))
             .await,
-    )
-    .await;
+    );
 }
 
 /// A user with no method who is given a token by an administrator can sign

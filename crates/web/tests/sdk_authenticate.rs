@@ -678,7 +678,10 @@ async fn remote_service_follows_challenges(backend: Backend) {
     // The remote call ran as the service account, which owns the challenge.
     let in_process = Ctx::new(
         twofold_core::Actor::ServiceAccount("radius".into()),
-        twofold_core::Access::administrator(twofold_core::Permissions::all(), Default::default()),
+        twofold_core::Access::administrator(
+            twofold_core::Permissions::all(),
+            twofold_core::Scope::default(),
+        ),
         None,
     );
     assert_eq!(

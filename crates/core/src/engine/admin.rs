@@ -80,7 +80,7 @@ impl AdminService for Engine {
         self.authorize_global(ctx, EVENT, perm(Permission::ManageSettings))
             .await?;
         let current = self.load_settings().await?;
-        let (next, value) = match current.with_value(key, value) {
+        let (next, value) = match current.with_value(key, &value) {
             Ok(v) => v,
             Err(e) => return self.refuse(ctx, EVENT, None, e).await,
         };
@@ -374,34 +374,31 @@ impl AdminService for Engine {
                 )
                 .await;
         }
-        let user = match self.store.find_user(username).await? {
-            Some(u) => {
-                if let Some(pw) = password {
-                    self.set_password(ctx, &u.username, pw).await?;
-                }
-                u
+        let user = if let Some(u) = self.store.find_user(username).await? {
+            if let Some(pw) = password {
+                self.set_password(ctx, &u.username, pw).await?;
             }
-            None => {
-                if password.is_none() {
-                    return self
-                        .refuse(
-                            ctx,
-                            EVENT,
-                            Some(username),
-                            Error::invalid("password", "a new administrator needs a password"),
-                        )
-                        .await;
-                }
-                self.create_user(
-                    ctx,
-                    CreateUser {
-                        username: username.to_string(),
-                        password,
-                        ..Default::default()
-                    },
-                )
-                .await?
+            u
+        } else {
+            if password.is_none() {
+                return self
+                    .refuse(
+                        ctx,
+                        EVENT,
+                        Some(username),
+                        Error::invalid("password", "a new administrator needs a password"),
+                    )
+                    .await;
             }
+            self.create_user(
+                ctx,
+                CreateUser {
+                    username: username.to_string(),
+                    password,
+                    ..Default::default()
+                },
+            )
+            .await?
         };
         let ev = self.event(
             ctx,

@@ -31,7 +31,7 @@ impl Engine {
         const EVENT: &str = "token.add";
         let user = self.subject_for(ctx, EVENT, username, TOKENS).await?;
         let checked = oath::parse_base32_secret(secret_base32)
-            .and_then(|s| oath::validate_params(&params).map(|_| s));
+            .and_then(|s| oath::validate_params(&params).map(|()| s));
         let secret = self
             .checked(ctx, EVENT, Some(&user.username), checked)
             .await?;
@@ -196,7 +196,7 @@ impl Engine {
                 )
                 .await;
         }
-        let reason = reason.map(str::trim).unwrap_or("");
+        let reason = reason.map_or("", str::trim);
         if reason.chars().count() > 256 || reason.chars().any(char::is_control) {
             return self
                 .refuse(

@@ -20,6 +20,7 @@
 //!   that loses that race gets the same `Conflict` as a late one.
 
 use rand::RngCore;
+use std::fmt::Write as _;
 
 use crate::audit::ResultCode;
 use crate::challenge::{
@@ -45,7 +46,11 @@ const FINISH: &str = "sdk.authenticate_finish";
 fn new_challenge_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
+        // Writing to a `String` cannot fail.
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// What the audit log shows of an id: enough to correlate, not to use it.

@@ -61,14 +61,14 @@ impl Engine {
         sealing: Arc<SealingKey>,
     ) -> Self {
         Engine {
-            store: store.clone(),
+            directory: Arc::new(LocalDirectory::new(store.clone(), hasher)),
+            store,
             clock,
             hasher,
             sealing,
-            directory: Arc::new(LocalDirectory::new(store.clone(), hasher)),
             throttle: Throttle::new(SOURCE_FAILURES, SOURCE_WINDOW),
             settings_cache: std::sync::Mutex::new(None),
-            directory_cache: std::sync::Mutex::new(Default::default()),
+            directory_cache: std::sync::Mutex::new(service_accounts::DirectoryCache::default()),
         }
     }
 
@@ -76,7 +76,7 @@ impl Engine {
         if let Some((at, s)) = self
             .settings_cache
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
         {
             if at.elapsed() < SETTINGS_CACHE_TTL {
@@ -87,7 +87,8 @@ impl Engine {
         *self
             .settings_cache
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), fresh.clone()));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), fresh.clone()));
         Ok(fresh)
     }
 
@@ -95,7 +96,7 @@ impl Engine {
         *self
             .settings_cache
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     async fn load_settings(&self) -> Result<Settings> {
@@ -146,8 +147,7 @@ impl Engine {
         };
         let subject = user
             .as_ref()
-            .map(|u| u.username.clone())
-            .unwrap_or_else(|| username.trim().to_string());
+            .map_or_else(|| username.trim().to_string(), |u| u.username.clone());
         let ev = self.event(ctx, EVENT, Some(&subject), code);
         self.store.append_audit(&ev).await?;
         Ok((user, matched))
@@ -279,7 +279,7 @@ impl Engine {
             ctx,
             event,
             named,
-            Error::Forbidden(format!("this caller may not use {need}")),
+            Error::Forbidden(format!("not allowed: this needs {need}")),
         )
         .await
     }

@@ -125,38 +125,35 @@ impl Engine {
                 )
                 .map(|c| c + 1),
             };
-            match matched_next {
-                Some(next) => {
-                    if self
-                        .store
-                        .accept_code(token.user_id, token.id, token.counter, next, success)
-                        .await?
-                    {
-                        return Ok(PasscodeCheck::Accepted);
-                    }
-                    replayed = true;
+            if let Some(next) = matched_next {
+                if self
+                    .store
+                    .accept_code(token.user_id, token.id, token.counter, next, success)
+                    .await?
+                {
+                    return Ok(PasscodeCheck::Accepted);
                 }
-                None => {
-                    // Tell a replay from a wrong code, for the audit log and the SDK's reason.
-                    let again = match token.params.kind {
-                        OathKind::Totp => oath::verify_totp(
-                            &secret,
-                            &token.params,
-                            &code,
-                            now,
-                            cfg.time_step_window,
-                            i64::MIN,
-                        ),
-                        OathKind::Hotp => oath::verify_hotp(
-                            &secret,
-                            &token.params,
-                            &code,
-                            (token.counter - 10).max(0),
-                            10,
-                        ),
-                    };
-                    replayed |= again.is_some();
-                }
+                replayed = true;
+            } else {
+                // Tell a replay from a wrong code, for the audit log and the SDK's reason.
+                let again = match token.params.kind {
+                    OathKind::Totp => oath::verify_totp(
+                        &secret,
+                        &token.params,
+                        &code,
+                        now,
+                        cfg.time_step_window,
+                        i64::MIN,
+                    ),
+                    OathKind::Hotp => oath::verify_hotp(
+                        &secret,
+                        &token.params,
+                        &code,
+                        (token.counter - 10).max(0),
+                        10,
+                    ),
+                };
+                replayed |= again.is_some();
             }
         }
         Ok(if replayed {

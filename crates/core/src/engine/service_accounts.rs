@@ -8,6 +8,7 @@ use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
@@ -23,7 +24,7 @@ use super::Engine;
 /// A directory account's password is checked with argon2 once, then trusted
 /// for this long, so an application calling the SDK in a loop does not pay
 /// a password hash per call.
-const DIRECTORY_CACHE: Duration = Duration::from_secs(60);
+const DIRECTORY_CACHE: Duration = Duration::from_mins(1);
 const SECRET_PREFIX: &str = "tfs_";
 
 fn secret_hash(secret: &str) -> String {
@@ -31,7 +32,13 @@ fn secret_hash(secret: &str) -> String {
 }
 
 fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            // Writing to a `String` cannot fail.
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn new_secret() -> String {
@@ -210,7 +217,7 @@ impl Engine {
         let cached = self
             .directory_cache
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entries
             .get(&key)
             .is_some_and(|at| at.elapsed() < DIRECTORY_CACHE);
@@ -227,7 +234,7 @@ impl Engine {
         let mut cache = self
             .directory_cache
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.entries.len() > 10_000 {
             cache.entries.retain(|_, at| at.elapsed() < DIRECTORY_CACHE);
         }

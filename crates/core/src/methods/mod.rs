@@ -95,7 +95,7 @@ mod tests {
             assert!(method(kind).is_none(), "{kind:?}");
         }
         for m in AVAILABLE {
-            assert_eq!(method(m.kind()).map(|x| x.kind()), Some(m.kind()));
+            assert_eq!(method(m.kind()).map(Method::kind), Some(m.kind()));
         }
     }
 }

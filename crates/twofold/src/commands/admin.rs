@@ -64,7 +64,7 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: AdminCommand) -> Result
                     .map(|p| Permissions::parse_list(p))
                     .collect::<Result<Vec<_>, _>>()?
                     .into_iter()
-                    .flat_map(|p| p.to_vec())
+                    .flat_map(Permissions::to_vec)
                     .collect()
             };
             let scope: Scope = scope.parse()?;

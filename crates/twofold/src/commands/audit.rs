@@ -26,9 +26,7 @@ fn print(e: &AuditEvent, json: bool) -> Result<()> {
             None => e.actor.clone(),
         },
         dash(&e.subject),
-        e.source_ip
-            .map(|ip| ip.to_string())
-            .unwrap_or_else(|| "-".into()),
+        e.source_ip.map_or_else(|| "-".into(), |ip| ip.to_string()),
         e.detail
             .as_ref()
             .map(|d| format!("  {d}"))
@@ -61,11 +59,11 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: AuditCommand) -> Result
     if !follow {
         return Ok(());
     }
-    let mut last = events.last().map(|e| e.id).unwrap_or(0);
+    let mut last = events.last().map_or(0, |e| e.id);
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+            () = tokio::time::sleep(FOLLOW_POLL) => {}
         }
         // Pages come newest first; page back to `last` so a burst of more
         // than one page between two polls is printed whole.
@@ -83,7 +81,7 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: AuditCommand) -> Result
                     },
                 )
                 .await?;
-            let full = page.len() as u32 == PAGE;
+            let full = u32::try_from(page.len()) == Ok(PAGE);
             before = page.last().map(|e| e.id);
             fresh.extend(page);
             if !full {

@@ -45,7 +45,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             serve::run(config, cli.config.as_deref()).await
         }
         Command::Portal(args) => crate::portal::run(config, args.listen).await,
-        Command::Config(ConfigCommand::Example) => unreachable!("handled above"),
+        Command::Config(ConfigCommand::Example) | Command::Openapi => {
+            unreachable!("handled above")
+        }
         Command::Config(ConfigCommand::Check) => {
             out!("configuration is valid");
             out!("  listen    {}", config.listen);
@@ -120,7 +122,6 @@ pub async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
-        Command::Openapi => unreachable!("handled above"),
         Command::Questions(cmd) => {
             logging::init_cli();
             let opened = runtime::open(&config).await?;

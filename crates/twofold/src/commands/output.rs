@@ -61,7 +61,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
             .collect::<Vec<_>>()
             .join("  ")
     };
-    out!("{}", line(header.iter().map(|h| h.to_string()).collect()));
+    out!("{}", line(header.iter().map(ToString::to_string).collect()));
     for row in rows {
         out!("{}", line(row.clone()));
     }
@@ -95,8 +95,7 @@ pub fn user_detail(u: &User, now: OffsetDateTime) {
     out!(
         "method          {}",
         u.default_method
-            .map(|m| m.to_string())
-            .unwrap_or_else(|| "not enrolled".into())
+            .map_or_else(|| "not enrolled".into(), |m| m.to_string())
     );
     out!("created         {}", when(u.created_at));
     out!("updated         {}", when(u.updated_at));

@@ -20,7 +20,7 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: ServiceAccountCommand) 
                 .map(|p| Permissions::parse_list(p))
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
-                .flat_map(|p| p.to_vec())
+                .flat_map(Permissions::to_vec)
                 .collect::<Permissions>();
             let scope = match scope {
                 Some(s) => s.parse::<Scope>()?,
@@ -55,7 +55,7 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: ServiceAccountCommand) 
                         a.name.clone(),
                         describe(a),
                         output::when(a.created_at),
-                        a.rotated_at.map(output::when).unwrap_or_else(|| "-".into()),
+                        a.rotated_at.map_or_else(|| "-".into(), output::when),
                     ]
                 })
                 .collect();

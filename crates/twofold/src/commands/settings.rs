@@ -22,7 +22,7 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: SettingsCommand) -> Res
             let current = svc.settings(ctx).await?.to_map();
             let defaults = twofold_core::settings::Settings::default().to_map();
             if json {
-                let rows: Vec<Row> = KEYS
+                let rows: Vec<Row<'_>> = KEYS
                     .iter()
                     .map(|d| Row {
                         key: d.key,

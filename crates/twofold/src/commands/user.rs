@@ -84,8 +84,7 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: UserCommand) -> Result<
                         u.email.clone().unwrap_or_default(),
                         u.status(now).to_string(),
                         u.default_method
-                            .map(|m| m.to_string())
-                            .unwrap_or_else(|| "-".into()),
+                            .map_or_else(|| "-".into(), |m| m.to_string()),
                         u.groups.join(","),
                     ]
                 })

@@ -140,13 +140,10 @@ impl Server {
         let mut seen = Vec::new();
         let mut fingerprint = String::new();
         loop {
-            let line = match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(l) => l,
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("server did not announce its address; stdout so far: {seen:?}");
-                }
+            let Ok(line) = rx.recv_timeout(Duration::from_mins(1)) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server did not announce its address; stdout so far: {seen:?}");
             };
             if let Some(fp) = line.trim().strip_prefix("SHA-256 fingerprint ") {
                 fingerprint = fp.to_string();

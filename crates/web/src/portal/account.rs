@@ -26,8 +26,7 @@ pub(super) async fn account_page(
     let method_key = a
         .user
         .default_method
-        .map(|m| m.method.as_str())
-        .unwrap_or("method-none");
+        .map_or("method-none", |m| m.method.as_str());
     let bypass_until = a.bypass_until.and_then(|u| {
         u.format(time::macros::format_description!(
             "[year]-[month]-[day] [hour]:[minute]:[second]"
@@ -44,8 +43,8 @@ pub(super) async fn account_page(
         title: &t.t("title-account"),
         csrf: &req.session.data.csrf,
         signed_in: true,
-        notice: text(&t, &m.notice),
-        error: text(&t, &error),
+        notice: text(&t, m.notice.as_ref()),
+        error: text(&t, error.as_ref()),
         languages: LANGUAGES,
         a: &a,
         method_key,

@@ -60,8 +60,8 @@ pub(super) async fn enroll_page(
         title: &t.t("title-enroll"),
         csrf: &req.session.data.csrf,
         signed_in: false,
-        notice: text(&t, &m.notice),
-        error: text(&t, &m.error),
+        notice: text(&t, m.notice.as_ref()),
+        error: text(&t, m.error.as_ref()),
         languages: LANGUAGES,
         stage,
     };

@@ -120,7 +120,7 @@ impl FromRequestParts<AppState> for PortalGet {
             .map_err(IntoResponse::into_response)?;
         match Req::load(state, &parts.headers, addr, None).await {
             Ok(req) => Ok(PortalGet(req)),
-            Err(e) => Err(unavailable(&req_tr_fallback(), e)),
+            Err(e) => Err(unavailable(&req_tr_fallback(), &e)),
         }
     }
 }
@@ -148,7 +148,7 @@ impl FromRequest<AppState> for PortalPost {
             Err(Error::InvalidInput { .. }) => {
                 return Err((StatusCode::BAD_REQUEST, "malformed form").into_response())
             }
-            Err(e) => return Err(unavailable(&req_tr_fallback(), e)),
+            Err(e) => return Err(unavailable(&req_tr_fallback(), &e)),
         };
         let token = req.field("csrf");
         if !req.session.csrf_ok(&token) {

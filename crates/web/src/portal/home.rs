@@ -59,11 +59,11 @@ pub(super) async fn home(State(state): State<AppState>, PortalGet(mut req): Port
                 set_cookie(res.headers_mut(), cookie);
                 res
             }
-            Err(e) => unavailable(&req_tr_fallback(), e),
+            Err(e) => unavailable(&req_tr_fallback(), &e),
         },
         Err(e) => {
             let t = req.tr(None);
-            unavailable(&t, e)
+            unavailable(&t, &e)
         }
     }
 }

@@ -60,7 +60,7 @@ impl Tr {
         }
     }
 
-    fn format(&self, key: &str, args: Option<&FluentArgs>) -> String {
+    fn format(&self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
         for bundle in [&self.bundle, &self.fallback] {
             if let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) {
                 let mut errors = vec![];

@@ -98,7 +98,7 @@ async fn finish(state: &AppState, req: Req, to: &str) -> Response {
             set_cookie(res.headers_mut(), cookie);
             res
         }
-        Err(e) => unavailable(&req_tr_fallback(), e),
+        Err(e) => unavailable(&req_tr_fallback(), &e),
     }
 }
 
@@ -106,7 +106,7 @@ fn req_tr_fallback() -> Tr {
     Tr::new("en")
 }
 
-fn unavailable(t: &Tr, e: Error) -> Response {
+fn unavailable(t: &Tr, e: &Error) -> Response {
     tracing::warn!(error = %e, "portal request failed");
     let (status, key) = match e {
         Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "err-unavailable"),
@@ -175,8 +175,8 @@ impl Messages {
     }
 }
 
-fn text(t: &Tr, f: &Option<Flash>) -> Option<String> {
-    f.as_ref().map(|f| match &f.arg {
+fn text(t: &Tr, f: Option<&Flash>) -> Option<String> {
+    f.map(|f| match &f.arg {
         Some((name, value)) => t.t1(&f.key, name, value),
         None => t.t(&f.key),
     })
@@ -189,7 +189,7 @@ async fn refused(state: &AppState, mut req: Req, e: Error, to: &str) -> Response
             req.session.data.error = Some(f);
             finish(state, req, to).await
         }
-        None => unavailable(&req.tr(None), e),
+        None => unavailable(&req.tr(None), &e),
     }
 }
 

@@ -67,7 +67,7 @@ impl PendingView {
         use base64::Engine as _;
         let svg = qrcode::QrCode::new(p.uri.as_bytes())
             .map(|code| {
-                code.render::<qrcode::render::svg::Color>()
+                code.render::<qrcode::render::svg::Color<'_>>()
                     .min_dimensions(240, 240)
                     .quiet_zone(true)
                     .build()

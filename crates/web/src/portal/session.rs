@@ -36,7 +36,7 @@ impl Flash {
             arg: None,
         }
     }
-    pub fn with(key: &str, name: &str, value: impl ToString) -> Self {
+    pub fn with(key: &str, name: &str, value: &impl ToString) -> Self {
         Flash {
             key: key.into(),
             arg: Some((name.into(), value.to_string())),

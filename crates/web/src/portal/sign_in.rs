@@ -31,8 +31,8 @@ pub(super) async fn sign_in_page(
         title: &t.t("title-sign-in"),
         csrf: &req.session.data.csrf,
         signed_in: false,
-        notice: text(&t, &m.notice),
-        error: text(&t, &m.error),
+        notice: text(&t, m.notice.as_ref()),
+        error: text(&t, m.error.as_ref()),
         languages: LANGUAGES,
         login_allowed: allowed,
     };
@@ -47,8 +47,8 @@ pub(super) fn verify_page(req: &Req, m: &Messages, username: &str, step: &Second
         title: &t.t("title-verify"),
         csrf: &req.session.data.csrf,
         signed_in: false,
-        notice: text(&t, &m.notice),
-        error: text(&t, &m.error),
+        notice: text(&t, m.notice.as_ref()),
+        error: text(&t, m.error.as_ref()),
         languages: LANGUAGES,
         username,
         step,
@@ -141,9 +141,7 @@ pub(super) async fn verify(
             user,
             session_minutes,
         }) => {
-            let max = session_minutes
-                .map(|m| i64::from(m) * 60)
-                .unwrap_or(MAX_SIGNED_IN_SECONDS);
+            let max = session_minutes.map_or(MAX_SIGNED_IN_SECONDS, |m| i64::from(m) * 60);
             req.session.rotate();
             req.session.data.stage = Stage::SignedIn {
                 username: user.username,
@@ -180,7 +178,7 @@ pub(super) async fn sign_out(
         .destroy(state.service.as_ref(), &Ctx::portal_visitor(Some(req.ip)))
         .await
     {
-        return unavailable(&req.tr(None), e);
+        return unavailable(&req.tr(None), &e);
     }
     req.session.data.lang = lang;
     req.session.data.notice = Some(Flash::new("ok-signed-out"));

@@ -24,7 +24,7 @@ pub(super) async fn token_page(
     let m = Messages::take(&mut req);
     let account = match state.service.account(&req.ctx(&username), &username).await {
         Ok(a) => a,
-        Err(e) => return unavailable(&req.tr(None), e),
+        Err(e) => return unavailable(&req.tr(None), &e),
     };
     let t = req.tr(account.user.language.as_deref());
     let pending = match &req.session.data.stage {
@@ -36,8 +36,8 @@ pub(super) async fn token_page(
         title: &t.t("title-token"),
         csrf: &req.session.data.csrf,
         signed_in: true,
-        notice: text(&t, &m.notice),
-        error: text(&t, &m.error),
+        notice: text(&t, m.notice.as_ref()),
+        error: text(&t, m.error.as_ref()),
         languages: LANGUAGES,
         view: OathView {
             pending,
@@ -57,7 +57,7 @@ pub(super) async fn token_page(
         .await
     {
         Ok(cookie) => set_cookie(res.headers_mut(), cookie),
-        Err(e) => return unavailable(&t, e),
+        Err(e) => return unavailable(&t, &e),
     }
     res
 }

@@ -7,7 +7,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use twofold_core::Error;
-use twofold_proto::*;
+use twofold_proto::{
+    AnswerRequest, AnswerResponse, AuthenticationStatus, ErrorBody, StartAuthenticationRequest,
+    StartAuthenticationResponse,
+};
 
 use super::views::{answer_response, authentication_status, start_authentication_response};
 use super::{ApiJson, ApiResult, Caller, SdkState};

@@ -21,7 +21,10 @@ use serde::Deserialize;
 use std::sync::Arc;
 use twofold_core::audit::AuditQuery;
 use twofold_core::SdkBackend;
-use twofold_proto::*;
+use twofold_proto::{
+    link, AuditPage, ErrorBody, PrimaryRequest, PrimaryResponse, TestResponse, ValidateRequest,
+    ValidateResponse, ValidateResult,
+};
 use utoipa::OpenApi;
 
 use crate::error::ApiError;
@@ -118,7 +121,7 @@ pub fn router(engine: Arc<dyn SdkBackend>) -> Router {
         )
         // The private portal link: not part of the public API or its
         // OpenAPI document; role `portal` only.
-        .route(twofold_proto::link::LINK_PATH, post(portal_link::link))
+        .route(link::LINK_PATH, post(portal_link::link))
         .with_state(SdkState { engine })
 }
 
@@ -176,7 +179,7 @@ pub fn openapi_document() -> String {
 
 async fn openapi_json() -> ([(axum::http::HeaderName, &'static str); 1], String) {
     (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        [(header::CONTENT_TYPE, "application/json")],
         openapi_document(),
     )
 }
@@ -289,7 +292,7 @@ async fn audit(
             },
         )
         .await?;
-    let next_before_id = if events.len() as u32 == limit {
+    let next_before_id = if u32::try_from(events.len()) == Ok(limit) {
         events.last().map(|e| e.id)
     } else {
         None

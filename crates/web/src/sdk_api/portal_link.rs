@@ -14,8 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use twofold_core::portal::{FinishEnrollment, ImportOath};
 use twofold_core::Error;
-use twofold_link::convert::*;
-use twofold_proto::link::*;
+use twofold_link::convert::{
+    answers_from_wire, named, time_text, to_account, to_enrollment_options, to_pending, to_sign_in,
+    to_token, to_user, to_verified,
+};
+use twofold_proto::link::{
+    Bypass, Confirmed, Done, LinkRequest, PortalSettings, Ready, SessionData,
+};
 
 use super::{ApiJson, ApiResult, Caller, SdkState};
 

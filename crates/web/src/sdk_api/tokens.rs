@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use twofold_core::Error;
-use twofold_proto::*;
+use twofold_proto::{
+    ErrorBody, QuestionRequest, QuestionView, ResyncRequest, TokenRequest, TokenView,
+};
 
 use super::views::{question_view, token_params, token_view};
 use super::{created, ApiJson, ApiResult, Caller, SdkState};

@@ -10,7 +10,10 @@ use twofold_core::ports::UserQuery;
 use twofold_core::service::CreateUser;
 use twofold_core::user::UserPatch;
 use twofold_core::Error;
-use twofold_proto::*;
+use twofold_proto::{
+    BypassRequest, BypassResponse, CreateUserRequest, ErrorBody, LanguageRequest, MethodRequest,
+    PasswordRequest, PinRequest, UpdateUserRequest, UserList, UserView,
+};
 
 use super::views::user_view;
 use super::{created, ApiJson, ApiResult, Caller, SdkState};
@@ -59,7 +62,7 @@ pub(super) async fn list(
         .await?;
     // Reads are recorded once allowed, so a refusal is not also a read.
     s.engine.record_read(&ctx, "sdk.users_list", None).await?;
-    let next_after = if users.len() as u32 == limit {
+    let next_after = if u32::try_from(users.len()) == Ok(limit) {
         users.last().map(|u| u.username.clone())
     } else {
         None

@@ -127,7 +127,9 @@ pub fn start_authentication_response(a: &Authentication) -> StartAuthenticationR
     StartAuthenticationResponse {
         id: a.id.clone(),
         state: authentication_state(a.state),
-        reason: a.reason.map(|r| r.as_str()),
+        reason: a
+            .reason
+            .map(twofold_core::challenge::ChallengeReason::as_str),
         method: a.method.map(|m| m.to_string()),
         prompt: a.prompt.map(|p| match p {
             Prompt::Passcode => AuthenticationPrompt::Passcode,
@@ -141,7 +143,9 @@ pub fn authentication_status(a: &Authentication) -> AuthenticationStatus {
     AuthenticationStatus {
         id: a.id.clone().unwrap_or_default(),
         state: authentication_state(a.state),
-        reason: a.reason.map(|r| r.as_str()),
+        reason: a
+            .reason
+            .map(twofold_core::challenge::ChallengeReason::as_str),
         expires_at: a.expires_at.map(rfc3339).unwrap_or_default(),
     }
 }
@@ -149,6 +153,8 @@ pub fn authentication_status(a: &Authentication) -> AuthenticationStatus {
 pub fn answer_response(a: &Authentication) -> AnswerResponse {
     AnswerResponse {
         state: authentication_state(a.state),
-        reason: a.reason.map(|r| r.as_str()),
+        reason: a
+            .reason
+            .map(twofold_core::challenge::ChallengeReason::as_str),
     }
 }

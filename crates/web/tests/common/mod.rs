@@ -287,7 +287,12 @@ impl Portal {
     pub fn totp(&self, secret_b32: &str, steps: i64) -> String {
         let secret = oath::parse_base32_secret(secret_b32).unwrap();
         let step = oath::totp_step(self.clock.now().unix_timestamp(), 30) + steps;
-        oath::hotp(&secret, step as u64, OathParams::default().algorithm, 6)
+        oath::hotp(
+            &secret,
+            u64::try_from(step).expect("a step after 1970"),
+            OathParams::default().algorithm,
+            6,
+        )
     }
 
     pub fn advance(&self, seconds: i64) {
@@ -314,8 +319,8 @@ impl Portal {
 
 fn rand_key() -> [u8; 32] {
     let mut k = [0u8; 32];
-    for (i, b) in k.iter_mut().enumerate() {
-        *b = (i as u8).wrapping_mul(31).wrapping_add(7);
+    for (b, i) in k.iter_mut().zip(0u8..) {
+        *b = i.wrapping_mul(31).wrapping_add(7);
     }
     k
 }
@@ -436,8 +441,7 @@ impl Browser {
         };
         let end = self.page[start..]
             .find("</select>")
-            .map(|e| start + e)
-            .unwrap_or(self.page.len());
+            .map_or(self.page.len(), |e| start + e);
         self.page[start..end]
             .split("<option value=\"")
             .skip(1)

@@ -29,16 +29,12 @@ impl Engine {
         let now = self.clock.now();
         let choices = self.question_choices(&user).await?;
         let p = &settings.portal;
-        let needs_pin = user
-            .default_method
-            .map(|m| m.mode.needs_pin())
-            .unwrap_or(false);
+        let needs_pin = user.default_method.is_some_and(|m| m.mode.needs_pin());
         Ok(Account {
             has_pin: pin.is_some(),
             pin_expired: pin
                 .as_ref()
-                .map(|p| pin::pin_expired(p.set_at, now, settings.pin.expiry_days))
-                .unwrap_or(false),
+                .is_some_and(|p| pin::pin_expired(p.set_at, now, settings.pin.expiry_days)),
             pin_rules: settings.pin.clone(),
             answers_set: self.store.answers(user.id).await?.len(),
             bypass_until: self.store.bypass_until(user.id).await?.filter(|t| *t > now),
@@ -75,10 +71,7 @@ impl Engine {
         const EVENT: &str = "portal.pin";
         let settings = self.settings_now().await?;
         let user = self.user(username).await?;
-        let allowed = user
-            .default_method
-            .map(|m| m.mode.needs_pin())
-            .unwrap_or(false)
+        let allowed = user.default_method.is_some_and(|m| m.mode.needs_pin())
             || self.store.pin(user.id).await?.is_some();
         if !allowed {
             return self
@@ -165,8 +158,7 @@ impl Engine {
             .await?;
         let imported = self
             .open_oath(&confirmed, &user, true)
-            .map(|s| s.imported)
-            .unwrap_or(true);
+            .map_or(true, |s| s.imported);
         if imported && !settings.portal.allow_third_party_oath {
             return self
                 .refuse(
@@ -325,9 +317,7 @@ impl Engine {
         let settings = self.settings_now().await?;
         let user = self.user(username).await?;
         let p = &settings.portal;
-        let checked = if !p.allow_bypass {
-            Err(Error::Forbidden("one-time bypass is not allowed".into()))
-        } else {
+        let checked = if p.allow_bypass {
             match seconds {
                 None => Ok(p.bypass_default_seconds),
                 Some(_) if !p.bypass_prompt_seconds => Err(Error::Forbidden(
@@ -339,6 +329,8 @@ impl Engine {
                 )),
                 Some(s) => Ok(s),
             }
+        } else {
+            Err(Error::Forbidden("one-time bypass is not allowed".into()))
         };
         let secs = self
             .checked(ctx, EVENT, Some(&user.username), checked)

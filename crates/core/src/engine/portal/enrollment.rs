@@ -127,7 +127,7 @@ impl Engine {
                 digits: import.digits.unwrap_or(6),
                 ..OathParams::default()
             };
-            oath::validate_params(&params).map(|_| (secret, params))
+            oath::validate_params(&params).map(|()| (secret, params))
         });
         match parsed {
             Ok((secret, params)) => self.pending(&user, &secret, params, true),

@@ -153,12 +153,11 @@ impl Engine {
             }
             seen.push(*qid);
             let normalized = normalize_answer(answer).unwrap_or_default();
-            match stored.iter().find(|a| a.question_id == *qid) {
-                Some(a) => all_ok &= self.hasher.verify(normalized, a.hash.clone()).await,
-                None => {
-                    self.hasher.verify_dummy(normalized).await;
-                    all_ok = false;
-                }
+            if let Some(a) = stored.iter().find(|a| a.question_id == *qid) {
+                all_ok &= self.hasher.verify(normalized, a.hash.clone()).await;
+            } else {
+                self.hasher.verify_dummy(normalized).await;
+                all_ok = false;
             }
         }
         Ok(all_ok)
