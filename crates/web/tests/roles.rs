@@ -236,10 +236,12 @@ async fn portal_role_only_relays(backend: Backend) {
     assert_eq!(changed.actor, "user:jan");
     assert_eq!(changed.via.as_deref(), Some("sdk:portal"));
 
-    // Administration and verification are refused.
+    // Administration and verification are refused; the whole settings
+    // too: the portal has its projection.
     for (what, res) in admin_calls(&portal).await {
         assert_forbidden(what, res);
     }
+    assert_forbidden("all settings", portal.get("/settings").await);
     assert_forbidden(
         "validate",
         portal

@@ -62,11 +62,10 @@ impl AdminService for Engine {
     }
 
     async fn settings(&self, ctx: &Ctx) -> Result<Settings> {
-        // The remote portal reads them too (it renders by them).
-        if !ctx.access.allows(Need::Portal) {
-            self.require(ctx, "settings.read", Need::Administer, None)
-                .await?;
-        }
+        // Administrators only: a portal gets its projection over the link
+        // (`PortalService::portal_settings`), never the whole set.
+        self.require(ctx, "settings.read", Need::Administer, None)
+            .await?;
         self.load_settings().await
     }
 
