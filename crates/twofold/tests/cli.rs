@@ -635,7 +635,7 @@ async fn roles_permissions_and_acting_as(backend: Backend) {
     assert_eq!(vic["default_method"]["method"], "oath_token", "{vic}");
 }
 
-both_backends!(
+twofold_testkit::both_backends!(
     roles_permissions_and_acting_as,
     tokens_and_questions,
     phones_are_validated,

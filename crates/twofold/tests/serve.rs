@@ -197,7 +197,7 @@ async fn own_certificate_is_served(backend: Backend) {
     );
 }
 
-both_backends!(
+twofold_testkit::both_backends!(
     serves_https_with_printed_fingerprint,
     readyz_fails_when_the_database_is_gone,
     sigterm_stops_gracefully,

@@ -454,7 +454,7 @@ async fn throttle_follows_the_end_users_address(backend: Backend) {
     assert_eq!(s, 200, "another end user is not throttled");
 }
 
-both_backends!(
+twofold_testkit::both_backends!(
     audit_reads_the_same_from_a_remote_portal,
     portal_nodes_share_sessions,
     portal_operations_refuse_bad_input,

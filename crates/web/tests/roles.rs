@@ -481,7 +481,7 @@ async fn the_portal_link_is_not_public(backend: Backend) {
     assert_eq!(res.status(), 401);
 }
 
-both_backends!(
+twofold_testkit::both_backends!(
     the_portal_link_is_not_public,
     validate_role_only_verifies,
     portal_role_only_relays,

@@ -537,7 +537,7 @@ async fn openapi_is_served(backend: Backend) {
     assert!(doc["paths"]["/sdk/v1/validate"]["post"].is_object());
 }
 
-both_backends!(
+twofold_testkit::both_backends!(
     authorisation,
     validate_otp_and_pin_otp,
     users_crud_and_paging,

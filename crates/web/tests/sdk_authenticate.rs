@@ -718,7 +718,7 @@ async fn openapi_lists_the_operations(backend: Backend) {
     );
 }
 
-both_backends!(
+twofold_testkit::both_backends!(
     start_answer_accept_and_replay,
     wrong_answers_reject_after_three,
     challenges_expire,

@@ -207,12 +207,3 @@ pub fn client_trusting(cert_pem: &Path) -> reqwest::Client {
         .build()
         .expect("client")
 }
-
-/// `twofold_testkit::both_backends!`, in scope where `#[macro_use] mod common`
-/// is: a test per backend (`sqlite::NAME`, `postgres::NAME`) from one async
-/// body taking `Backend`.
-macro_rules! both_backends {
-    ($($args:tt)*) => {
-        twofold_testkit::both_backends!($($args)*);
-    };
-}

@@ -475,16 +475,6 @@ fn between(html: &str, a: &str, b: &str) -> Option<String> {
     Some(html[start..end].trim().to_string())
 }
 
-/// `twofold_testkit::both_backends!`, in scope where `#[macro_use] mod common`
-/// is: a test per backend (`sqlite::NAME`, `postgres::NAME`) from one async
-/// body taking `Backend`.
-#[allow(unused_macros)]
-macro_rules! both_backends {
-    ($($args:tt)*) => {
-        twofold_testkit::both_backends!($($args)*);
-    };
-}
-
 /// Generates a test per backend and portal mode from one async body taking
 /// `Backend`: `in_process::sqlite::NAME`, `remote::postgres::NAME`, ...
 #[allow(unused_macros)]
