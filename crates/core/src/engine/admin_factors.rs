@@ -9,7 +9,7 @@ use crate::oath;
 use crate::principal::Need;
 use crate::questions::validate_question_text;
 use crate::service::{AddedToken, Ctx};
-use crate::user::Permission;
+use crate::user::{Permission, User};
 use crate::validate;
 
 const SETTINGS: Need = Need::Permission(Permission::ManageSettings);
@@ -85,16 +85,28 @@ impl Engine {
     ) -> Result<()> {
         const EVENT: &str = "token.delete";
         let user = self.subject_for(ctx, EVENT, username, TOKENS).await?;
+        self.remove_token(ctx, EVENT, &user, token_id).await
+    }
+
+    /// Removes one of `user`'s tokens, audited as `event`; `NotFound` when
+    /// the user has no such token. Shared by the portal and administrators.
+    pub(super) async fn remove_token(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        user: &User,
+        token_id: i64,
+    ) -> Result<()> {
         let ev = self.event(
             ctx,
-            EVENT,
+            event,
             Some(&user.username),
             ResultCode::SuccessTokenDeleted,
         );
         if self.store.delete_oath_token(user.id, token_id, &ev).await? {
             Ok(())
         } else {
-            self.refuse(ctx, EVENT, Some(&user.username), Error::NotFound("token"))
+            self.refuse(ctx, event, Some(&user.username), Error::NotFound("token"))
                 .await
         }
     }

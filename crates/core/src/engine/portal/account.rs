@@ -222,18 +222,7 @@ impl Engine {
                 )
                 .await;
         }
-        let ev = self.event(
-            ctx,
-            EVENT,
-            Some(&user.username),
-            ResultCode::SuccessTokenDeleted,
-        );
-        if self.store.delete_oath_token(user.id, token_id, &ev).await? {
-            Ok(())
-        } else {
-            self.refuse(ctx, EVENT, Some(&user.username), Error::NotFound("token"))
-                .await
-        }
+        self.remove_token(ctx, EVENT, &user, token_id).await
     }
 
     pub(in crate::engine) async fn portal_change_language(
