@@ -22,6 +22,9 @@ PACKAGES=(
   chromium-driver
   fonts-dejavu-core
   oathtool
+  # schemathesis (PyPI) checks the OpenAPI document; it runs in a venv.
+  python3
+  python3-venv
 )
 
 missing=()
@@ -55,6 +58,22 @@ if ! psql "$TWOFOLD_TEST_PG_URL" -qAtc 'select 1' >/dev/null 2>&1; then
   echo "PostgreSQL at $TWOFOLD_TEST_PG_URL does not accept connections (the tests need trust or password auth for that URL)" >&2
   exit 1
 fi
+
+# schemathesis, for the OpenAPI conformance test: the versions pinned in
+# crates/twofold/tests/openapi/requirements.txt, in a venv under the target
+# directory (where the test looks), made again whenever the pins change.
+st_requirements=crates/twofold/tests/openapi/requirements.txt
+target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+st_venv="$target_dir/schemathesis"
+if ! cmp -s "$st_requirements" "$st_venv/requirements.txt" || ! "$st_venv/bin/st" --version >/dev/null 2>&1; then
+  log "installing schemathesis into $st_venv"
+  rm -rf "$st_venv"
+  python3 -m venv "$st_venv"
+  "$st_venv/bin/pip" install --quiet --disable-pip-version-check -r "$st_requirements"
+  cp "$st_requirements" "$st_venv/requirements.txt"
+fi
+export TWOFOLD_SCHEMATHESIS="$st_venv/bin/st"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

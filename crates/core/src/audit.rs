@@ -26,6 +26,7 @@ pub enum ResultCode {
     SuccessTrustedIp,
     SuccessBypassUsed,
     SuccessBypassStarted,
+    SuccessBypassCancelled,
     SuccessEnrolled,
     SuccessOathConfirmed,
     SuccessPinChanged,

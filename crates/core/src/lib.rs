@@ -5,6 +5,7 @@ pub mod audit;
 pub mod challenge;
 pub mod clock;
 pub mod directory;
+pub mod display;
 pub mod engine;
 pub mod error;
 pub mod factors;

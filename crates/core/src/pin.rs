@@ -28,38 +28,104 @@ fn is_repeated(w: &[u8]) -> bool {
     matches!(w, [a, b, c] if a == b && b == c)
 }
 
+/// Which rule a refused PIN broke. The engine's refusal is
+/// `Error::InvalidInput` on `pin` with the rule's `message()`; `of` reads the
+/// rule back from that message, so a portal (in process or across the link,
+/// where only the message travels) names the rule that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinProblem {
+    Empty,
+    NotDigits,
+    /// Shorter than the configured minimum.
+    TooShort(u32),
+    TooLong,
+    Sequence,
+    Repeat,
+    /// A run of digits from one of the user's phone numbers.
+    Phone,
+    /// One of the user's last N PINs.
+    Recent(u32),
+}
+
+impl PinProblem {
+    pub fn message(self) -> String {
+        match self {
+            PinProblem::Empty => "must not be empty".into(),
+            PinProblem::NotDigits => "must contain digits only".into(),
+            PinProblem::TooShort(min) => format!("must be at least {min} digits long"),
+            PinProblem::TooLong => format!("must be at most {PIN_MAX_LENGTH} digits long"),
+            PinProblem::Sequence => {
+                "must not contain three digits in sequence, such as 123 or 987".into()
+            }
+            PinProblem::Repeat => {
+                "must not contain the same digit three times in a row, such as 111".into()
+            }
+            PinProblem::Phone => format!(
+                "must not contain {PHONE_RUN} digits in a row from one of your phone numbers"
+            ),
+            PinProblem::Recent(n) => {
+                format!("choose a PIN you have not used for your last {n} PINs")
+            }
+        }
+    }
+
+    pub fn error(self) -> Error {
+        Error::invalid("pin", self.message())
+    }
+
+    /// The rule whose `message()` this is.
+    pub fn of(message: &str) -> Option<PinProblem> {
+        let number = |prefix: &str, suffix: &str| {
+            message
+                .strip_prefix(prefix)?
+                .strip_suffix(suffix)?
+                .parse::<u32>()
+                .ok()
+        };
+        [
+            PinProblem::Empty,
+            PinProblem::NotDigits,
+            PinProblem::TooLong,
+            PinProblem::Sequence,
+            PinProblem::Repeat,
+            PinProblem::Phone,
+        ]
+        .into_iter()
+        .find(|p| p.message() == message)
+        .or_else(|| number("must be at least ", " digits long").map(PinProblem::TooShort))
+        .or_else(|| {
+            number("choose a PIN you have not used for your last ", " PINs").map(PinProblem::Recent)
+        })
+    }
+}
+
 /// Checks a new PIN against the rules. `phone_numbers` are the user's phone
 /// numbers as stored (any formatting; only their digits are compared).
 pub fn check_pin(pin: &str, rules: &PinRules, phone_numbers: &[&str]) -> Result<()> {
-    let bad = |message: String| Error::invalid("pin", message);
     if pin.is_empty() {
-        return Err(bad("must not be empty".into()));
+        return Err(PinProblem::Empty.error());
     }
     if !pin.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad("must contain digits only".into()));
+        return Err(PinProblem::NotDigits.error());
     }
     // Digits only, so bytes and characters are the same count.
     let len = pin.len();
     let min = usize::try_from(rules.min_length).unwrap_or(usize::MAX);
     if len < min {
-        return Err(bad(format!("must be at least {min} digits long")));
+        return Err(PinProblem::TooShort(rules.min_length).error());
     }
     if len > PIN_MAX_LENGTH {
-        return Err(bad(format!("must be at most {PIN_MAX_LENGTH} digits long")));
+        return Err(PinProblem::TooLong.error());
     }
     if !rules.prevent_weak {
         return Ok(());
     }
     let digits = pin.as_bytes();
     if digits.windows(3).any(is_sequential) {
-        return Err(bad(
-            "must not contain three digits in sequence, such as 123 or 987".into(),
-        ));
+        return Err(PinProblem::Sequence.error());
     }
     if digits.windows(3).any(is_repeated) {
-        return Err(bad(
-            "must not contain the same digit three times in a row, such as 111".into(),
-        ));
+        return Err(PinProblem::Repeat.error());
     }
     for phone in phone_numbers {
         let phone_digits: Vec<u8> = phone.bytes().filter(u8::is_ascii_digit).collect();
@@ -70,9 +136,7 @@ pub fn check_pin(pin: &str, rules: &PinRules, phone_numbers: &[&str]) -> Result<
             .windows(PHONE_RUN)
             .any(|run| phone_digits.windows(PHONE_RUN).any(|p| p == run));
         if taken {
-            return Err(bad(format!(
-                "must not contain {PHONE_RUN} digits in a row from one of your phone numbers"
-            )));
+            return Err(PinProblem::Phone.error());
         }
     }
     Ok(())
@@ -207,6 +271,29 @@ mod tests {
         // Short or digit-less numbers never match.
         assert!(check_pin("1357", &r, &["135", "n/a", ""]).is_ok());
         assert!(check_pin("7948", &r, &[]).is_ok());
+    }
+
+    #[test]
+    fn every_rule_is_read_back_from_its_message() {
+        for p in [
+            PinProblem::Empty,
+            PinProblem::NotDigits,
+            PinProblem::TooShort(6),
+            PinProblem::TooLong,
+            PinProblem::Sequence,
+            PinProblem::Repeat,
+            PinProblem::Phone,
+            PinProblem::Recent(5),
+        ] {
+            assert_eq!(PinProblem::of(&p.message()), Some(p), "{p:?}");
+        }
+        assert_eq!(PinProblem::of("something else"), None);
+        let Error::InvalidInput { message, .. } =
+            check_pin("12", &rules(4, true), &[]).unwrap_err()
+        else {
+            panic!("invalid input");
+        };
+        assert_eq!(PinProblem::of(&message), Some(PinProblem::TooShort(4)));
     }
 
     #[test]

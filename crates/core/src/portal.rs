@@ -57,6 +57,20 @@ pub enum SignIn {
     NotEnrolled { user: User },
 }
 
+impl SignIn {
+    /// The user the password was right for, if any.
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            SignIn::Rejected | SignIn::LoginDisabled => None,
+            SignIn::Blocked { user }
+            | SignIn::Complete { user, .. }
+            | SignIn::SecondStep { user, .. }
+            | SignIn::Enroll { user }
+            | SignIn::NotEnrolled { user } => Some(user),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SecondStep {
     pub method: DefaultMethod,
@@ -87,6 +101,15 @@ pub enum Verified {
     },
     Rejected {
         locked: bool,
+        /// Wrong secrets still allowed before this factor pauses (or the
+        /// user is locked), when the lockout rules bound it: the portal warns
+        /// before the last one.
+        #[serde(default)]
+        attempts_left: Option<u32>,
+        /// This failure paused the factor for this long: the portal says
+        /// until when.
+        #[serde(default)]
+        paused_seconds: Option<u64>,
     },
 }
 
@@ -157,6 +180,9 @@ pub struct Account {
     pub selectable_methods: Vec<MethodKind>,
     pub questions: Vec<SecurityQuestion>,
     pub questions_required: usize,
+    /// The questions the user answered (any language), to show them.
+    #[serde(default)]
+    pub answered: Vec<SecurityQuestion>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 
 use crate::error::Result;
 use crate::factors::{
-    DenialOutcome, DenialPolicy, Enrollment, NewOathToken, OathToken, PinRecord, SecurityQuestion,
-    ServiceAccount, SessionRecord, StoredAnswer,
+    CodeUse, Enrollment, Factor, FailureOutcome, FailureState, GuessPolicy, NewOathToken,
+    OathToken, PinRecord, SecurityQuestion, ServiceAccount, SessionRecord, StoredAnswer,
 };
 use crate::user::{Admin, NewUser, Permission, User, UserId};
 
@@ -159,17 +159,19 @@ pub trait OathTokenRepo: Send + Sync {
     /// Compare-and-set of a token's counter: true only if it still was `from`.
     /// This is what makes a code usable once, even across nodes.
     async fn advance_oath_counter(&self, token_id: i64, from: i64, to: i64) -> Result<bool>;
-    /// Uses a code: compare-and-set of the counter and, only when it wins,
-    /// the user's denial counter is cleared and `audit` written — one
-    /// transaction. Returns whether this caller won.
+    /// Uses a code: unless the code factor is closed at `audit.at` under `gate`
+    /// (`None`: an administrator's resynchronisation, never gated), a
+    /// compare-and-set of the counter and, only when it wins, the code
+    /// factor's streak is cleared and `audit` written — one transaction.
     async fn accept_code(
         &self,
         user_id: UserId,
         token_id: i64,
         from: i64,
         to: i64,
+        gate: Option<&GuessPolicy>,
         audit: &NewAuditEvent,
-    ) -> Result<bool>;
+    ) -> Result<CodeUse>;
 }
 
 /// The PIN and its history.
@@ -233,18 +235,35 @@ pub trait BypassRepo: Send + Sync {
     async fn bypass_until(&self, user_id: UserId) -> Result<Option<OffsetDateTime>>;
 }
 
-/// Lockout: counting denials.
+/// Guessing: failures counted per user and factor, shared by every node.
 #[async_trait]
 pub trait LockoutRepo: Send + Sync {
-    /// Counts one denial (the counter restarts when the window has passed) and
-    /// locks the user when the threshold is reached (counter then cleared).
-    async fn record_denial(
+    /// The record of `factor` for the user (all zero when never failed).
+    async fn failures(&self, user_id: UserId, factor: Factor) -> Result<FailureState>;
+    /// Counts one wrong secret — atomically with the gate: when the factor
+    /// is closed at `now` (a parallel request closed it), nothing is counted.
+    /// A failure that reaches the hard lock sets the user's `locked_until`
+    /// to "until an administrator unblocks" in the same transaction.
+    async fn record_failure(
         &self,
         user_id: UserId,
+        factor: Factor,
         now: OffsetDateTime,
-        policy: &DenialPolicy,
-    ) -> Result<DenialOutcome>;
-    async fn clear_denials(&self, user_id: UserId) -> Result<()>;
+        policy: &GuessPolicy,
+    ) -> Result<FailureOutcome>;
+    /// A right secret: ends the factor's streak, unless the factor is closed
+    /// at `now` — then nothing changes and the time it opens is returned.
+    /// Writes nothing when there is nothing to clear.
+    async fn record_success(
+        &self,
+        user_id: UserId,
+        factor: Factor,
+        now: OffsetDateTime,
+        policy: &GuessPolicy,
+    ) -> Result<Option<OffsetDateTime>>;
+    /// Forgets every record of the user (an administrator's unblock also
+    /// ends pauses in progress).
+    async fn clear_failures(&self, user_id: UserId) -> Result<()>;
 }
 
 /// Enrollment: the wizard's result, written at once.

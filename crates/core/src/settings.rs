@@ -66,6 +66,9 @@ settings_model! {
         url: String = String::new(),
             Kind::Url,
             "User Portal URL, included in emails sent to imported users";
+        organization_name: String = String::new(),
+            Kind::Text { min: 0, max: 64 },
+            "Organisation name, the issuer of authenticator-app entries (empty: the portal URL's host)";
         primary_auth: PrimaryAuth = PrimaryAuth::Local,
             Kind::Choice(&["local", "ldap", "radius"]),
             "Primary authentication used to sign in to the portal";
@@ -160,16 +163,22 @@ settings_model! {
     lockout: Lockout {
         enabled: bool = true,
             Kind::Bool,
-            "Lock users out after repeated denials";
+            "Slow down and lock out guessing after repeated wrong secrets";
         denials_to_lock: u32 = 5,
             Kind::Int { min: 1, max: 100 },
-            "Denials that lock the user";
+            "Wrong secrets in a row (each factor counted alone) before a growing pause of 1, 2, 4 ... minutes";
         reset_counter_minutes: u32 = 5,
             Kind::Int { min: 1, max: 1440 },
-            "Minutes after which the denial counter resets";
+            "Minutes without a wrong secret after which the count in a row starts again";
         auto_unblock_minutes: u32 = 15,
             Kind::Int { min: 0, max: 10_080 },
-            "Minutes until a locked user is unlocked (0: only by an administrator)";
+            "Longest pause in minutes (0: the first pause is a lock only an administrator ends)";
+        hard_lock_after: u32 = 100,
+            Kind::Int { min: 10, max: 100 },
+            "Wrong secrets of one factor since the last success that lock the user until an administrator unblocks";
+        code_failures_per_hour: u32 = 10,
+            Kind::Int { min: 1, max: 10 },
+            "Wrong one-time codes (with PIN) checked per user per hour, across every source and channel";
     }
     fraud: FraudAlert {
         allow_report: bool = true,

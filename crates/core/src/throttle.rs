@@ -1,9 +1,15 @@
-//! Per-source throttling of failed secret checks. Per-user lockout lives in
+//! Per-source throttling of failed secret checks. Per-user limits live in
 //! the database (shared by every node); this guards against one address
 //! spraying many users, and is kept in memory per node on purpose: it must
 //! cost nothing on the hot path and needs no coordination to be effective.
+//!
+//! `Phantoms` keeps the password record of usernames that do not exist, so
+//! that guessing at an unknown name is slowed exactly like guessing at a
+//! real one: a back-off that only real users got would tell who exists.
 
 use std::collections::HashMap;
+
+use crate::factors::{FailureState, GuessPolicy};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use time::{Duration, OffsetDateTime};
@@ -55,6 +61,49 @@ impl Throttle {
             *e = (now, 0);
         }
         e.1 += 1;
+    }
+}
+
+/// Password records of unknown usernames (per node, bounded).
+#[derive(Default)]
+pub struct Phantoms {
+    entries: Mutex<HashMap<String, FailureState>>,
+}
+
+impl Phantoms {
+    const MAX_ENTRIES: usize = 100_000;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, FailureState>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// When the unknown `name` opens again, if it is closed.
+    pub fn closed_until(
+        &self,
+        name: &str,
+        now: OffsetDateTime,
+        policy: &GuessPolicy,
+    ) -> Option<OffsetDateTime> {
+        self.lock().get(name)?.closed_until(now, policy)
+    }
+
+    pub fn fail(&self, name: &str, now: OffsetDateTime, policy: &GuessPolicy) {
+        let mut entries = self.lock();
+        if entries.len() >= Self::MAX_ENTRIES {
+            // Forget what no longer slows anyone down.
+            entries.retain(|_, s| {
+                s.blocked_until.is_some_and(|t| t > now)
+                    || s.last_failure_at
+                        .is_some_and(|t| t + Duration::hours(1) > now)
+            });
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        let current = entries.get(name).copied().unwrap_or_default();
+        entries.insert(name.to_string(), current.after_failure(now, policy).0);
     }
 }
 

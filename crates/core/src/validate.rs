@@ -1,12 +1,20 @@
 //! Field rules shared by every way in (CLI, portal, SDK). Each refusal names
 //! the field and says what is wrong, so callers can show it as it is.
 
+use std::borrow::Cow;
+
+use precis_profiles::precis_core::profile::PrecisFastInvocation;
+use precis_profiles::{UsernameCaseMapped, UsernameCasePreserved};
+use unicode_script::{Script, UnicodeScript};
+
 use crate::error::{Error, Result};
+use crate::ports::UserQuery;
 
 pub const USERNAME_MAX: usize = 128;
 pub const DISPLAY_NAME_MAX: usize = 128;
 pub const EMAIL_MAX: usize = 254;
 pub const GROUP_MAX: usize = 128;
+pub const LABEL_MAX: usize = 64;
 pub const GROUPS_MAX: usize = 200;
 pub const PASSWORD_MIN: usize = 8;
 /// argon2 takes any length, but an unbounded input is a denial-of-service lever.
@@ -21,31 +29,178 @@ fn has_control(s: &str) -> bool {
 
 /// Usernames keep the case they were entered with but are unique regardless of
 /// case; `username_key` is the form they are compared in.
+///
+/// A new name is normalised with the PRECIS `UsernameCasePreserved` profile
+/// (RFC 8265: full-width letters mapped to their usual width, NFC, no
+/// spaces, symbols or compatibility characters), so `ｊａｎ` becomes `jan`
+/// and meets the existing `jan` as a duplicate. It must then use letters,
+/// digits and `. _ - @ \ + '` only, and the letters of one script (see
+/// `single_script`), so `jаn` with a Cyrillic `а` is not created beside `jan`.
 pub fn username(raw: &str) -> Result<String> {
     let name = raw.trim();
     if name.is_empty() {
         return Err(Error::invalid("username", "must not be empty"));
     }
-    if name.chars().count() > USERNAME_MAX {
+    if has_control(name) {
         return Err(Error::invalid(
             "username",
-            format!("must be at most {USERNAME_MAX} characters"),
+            "must not contain control characters",
         ));
+    }
+    let too_long = || {
+        Error::invalid(
+            "username",
+            format!("must be at most {USERNAME_MAX} characters"),
+        )
+    };
+    if name.chars().count() > USERNAME_MAX {
+        return Err(too_long());
+    }
+    let name = UsernameCasePreserved::enforce(name).map_err(|e| match e {
+        precis_profiles::precis_core::Error::BadCodepoint(info) => {
+            bad_username_char(char::from_u32(info.cp).unwrap_or(char::REPLACEMENT_CHARACTER))
+        }
+        _ => Error::invalid(
+            "username",
+            "is not a valid username (RFC 8265): mixed writing directions or nothing left",
+        ),
+    })?;
+    if name.chars().count() > USERNAME_MAX {
+        return Err(too_long());
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '\\' | '+' | '\'')))
     {
-        return Err(Error::invalid(
-            "username",
-            format!("contains {c:?}; use letters, digits and . _ - @ \\ + ' only"),
-        ));
+        return Err(bad_username_char(c));
     }
-    Ok(name.to_string())
+    single_script(&name)?;
+    Ok(name.into_owned())
 }
 
+fn bad_username_char(c: char) -> Error {
+    Error::invalid(
+        "username",
+        format!("contains {c:?}; use letters, digits and . _ - @ \\ + ' only"),
+    )
+}
+
+/// Scripts that are written together: UTS #39's "highly restrictive" level
+/// allows Latin with the scripts of Japanese, Chinese (Bopomofo) or Korean.
+const SCRIPT_MIXES: &[&[Script]] = &[
+    &[
+        Script::Latin,
+        Script::Han,
+        Script::Hiragana,
+        Script::Katakana,
+    ],
+    &[Script::Latin, Script::Han, Script::Bopomofo],
+    &[Script::Latin, Script::Han, Script::Hangul],
+];
+
+/// Refuses a name whose letters come from scripts not written together —
+/// in practice Latin with Cyrillic or Greek, whose look-alikes (`а`/`a`,
+/// `ο`/`o`) make one user's name pass for another's. Digits and punctuation
+/// belong to no script and count for none. Whole-script look-alikes (a name
+/// entirely in Cyrillic letters that reads as a Latin one) need UTS #39's
+/// confusables table and are not caught here.
+fn single_script(name: &str) -> Result<()> {
+    let mut scripts: Vec<Script> = Vec::new();
+    for c in name.chars().filter(|c| c.is_alphabetic()) {
+        let s = c.script();
+        if !matches!(s, Script::Common | Script::Inherited | Script::Unknown)
+            && !scripts.contains(&s)
+        {
+            scripts.push(s);
+        }
+    }
+    let allowed = scripts.len() <= 1
+        || SCRIPT_MIXES
+            .iter()
+            .any(|mix| scripts.iter().all(|s| mix.contains(s)));
+    if allowed {
+        return Ok(());
+    }
+    let names: Vec<&str> = scripts.iter().map(|s| s.full_name()).collect();
+    Err(Error::invalid(
+        "username",
+        format!(
+            "mixes {} letters, which can make it look like another name; use one script",
+            names.join(" and ")
+        ),
+    ))
+}
+
+/// The form usernames are unique and looked up in: PRECIS
+/// `UsernameCaseMapped` (RFC 8265), i.e. the normalisation of `username`
+/// plus lower case. Total, because any text may be looked up: what the
+/// profile refuses (no user can have such a name since it was introduced)
+/// is lower-cased as before.
 pub fn username_key(name: &str) -> String {
-    name.trim().to_lowercase()
+    let name = name.trim();
+    UsernameCaseMapped::enforce(name).map_or_else(|_| name.to_lowercase(), Cow::into_owned)
+}
+
+/// A name or id that something is looked up by (a user, a service account,
+/// a group, a session): refused for its shape only, never for whether it
+/// exists, so the answer tells nobody who exists. Control characters are
+/// never part of a name — NUL is not even storable in PostgreSQL text, and
+/// escapes or newlines would travel into audit lines and terminals — so
+/// both backends refuse them here alike, before any query.
+pub fn identifier(field: &str, raw: &str) -> Result<()> {
+    if has_control(raw) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// The filters of a user listing, each an `identifier`.
+pub fn user_query(query: &UserQuery) -> Result<()> {
+    for (field, value) in [
+        ("prefix", &query.prefix),
+        ("group", &query.group),
+        ("after", &query.after),
+    ] {
+        identifier(field, value.as_deref().unwrap_or_default())?;
+    }
+    Ok(())
+}
+
+/// Free text that is stored as it is (a portal session's data): PostgreSQL
+/// text cannot hold NUL, so it is refused here on both backends alike.
+pub fn storable_text(field: &str, raw: &str) -> Result<()> {
+    if raw.contains('\0') {
+        return Err(Error::invalid(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
+/// `identifier` for a username, which also cannot be longer than any user's
+/// name. Primary sign-ins skip the length rule on purpose: there an
+/// oversized name is just wrong credentials (`Engine::primary_check`).
+pub fn username_lookup(raw: &str) -> Result<()> {
+    identifier("username", raw)?;
+    if raw.trim().chars().count() > USERNAME_MAX {
+        return Err(Error::invalid(
+            "username",
+            format!("must be at most {USERNAME_MAX} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// An OATH token's label: at most `LABEL_MAX` characters, no control
+/// characters; each refusal says which rule it broke. Returned trimmed.
+pub fn token_label(raw: &str) -> Result<&str> {
+    let label = raw.trim();
+    identifier("label", label)?;
+    if label.chars().count() > LABEL_MAX {
+        return Err(Error::invalid(
+            "label",
+            format!("must be at most {LABEL_MAX} characters"),
+        ));
+    }
+    Ok(label)
 }
 
 pub fn display_name(raw: &str) -> Result<Option<String>> {
@@ -238,6 +393,66 @@ mod tests {
         assert!(username(&"a".repeat(USERNAME_MAX)).is_ok());
         assert!(username(&"a".repeat(USERNAME_MAX + 1)).is_err());
         assert_eq!(username_key("ÄLICE"), "älice");
+    }
+
+    #[test]
+    fn usernames_are_normalised_and_single_script() {
+        // Full width is mapped, composed forms are composed (RFC 8265).
+        assert_eq!(username("ｊａｎ").unwrap(), "jan");
+        assert_eq!(username("Ｊan").unwrap(), "Jan");
+        assert_eq!(username("Rene\u{301}").unwrap(), "René");
+        assert_eq!(username_key("ＪＡＮ"), "jan");
+        assert_eq!(username_key("René"), username_key("RENE\u{301}"));
+        // One script per name, or the scripts Japanese, Chinese and Korean
+        // are written in together with Latin.
+        for ok in [
+            "иван",
+            "Ελένη",
+            "田中たろう",
+            "taro田中",
+            "김민준",
+            "jan.de.vries",
+        ] {
+            assert!(username(ok).is_ok(), "{ok}");
+        }
+        for bad in ["j\u{430}n", "p\u{3bf}rtal", "admin\u{456}", "иванivan"] {
+            let e = username(bad).unwrap_err().to_string();
+            assert!(e.starts_with("username: mixes"), "{bad}: {e}");
+        }
+        // Compatibility characters other than width are refused, not mapped.
+        assert!(username("\u{fb01}le").is_err());
+        assert!(username("a\u{200b}b").is_err());
+    }
+
+    #[test]
+    fn control_characters_are_named() {
+        for bad in ["a\u{0}b", "a\u{1b}[31mb", "a\nb"] {
+            let e = username(bad).unwrap_err().to_string();
+            assert_eq!(
+                e, "username: must not contain control characters",
+                "{bad:?}"
+            );
+            assert!(identifier("username", bad).is_err());
+            assert!(username_lookup(bad).is_err());
+        }
+        assert!(identifier("username", "no such user, but a fine name").is_ok());
+        assert!(username_lookup(&"a".repeat(USERNAME_MAX)).is_ok());
+        assert!(username_lookup(&"a".repeat(USERNAME_MAX + 1)).is_err());
+        assert!(storable_text("session", "{\"a\":\"\u{7f}\"}").is_ok());
+        assert!(storable_text("session", "a\u{0}").is_err());
+    }
+
+    #[test]
+    fn token_labels_say_which_rule() {
+        assert_eq!(token_label("  phone ").unwrap(), "phone");
+        for bad in ["a\nb", "a\u{0}"] {
+            let e = token_label(bad).unwrap_err().to_string();
+            assert_eq!(e, "label: must not contain control characters", "{bad:?}");
+        }
+        let e = token_label(&"x".repeat(LABEL_MAX + 1))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, format!("label: must be at most {LABEL_MAX} characters"));
     }
 
     #[test]

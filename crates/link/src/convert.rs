@@ -144,7 +144,15 @@ pub fn to_verified(v: &Verified) -> LinkVerified {
             user: Box::new(to_user(user)),
             session_minutes: *session_minutes,
         },
-        Verified::Rejected { locked } => LinkVerified::Rejected { locked: *locked },
+        Verified::Rejected {
+            locked,
+            attempts_left,
+            paused_seconds,
+        } => LinkVerified::Rejected {
+            locked: *locked,
+            attempts_left: *attempts_left,
+            paused_seconds: *paused_seconds,
+        },
     }
 }
 
@@ -204,6 +212,7 @@ pub fn to_account(a: &Account) -> LinkAccount {
             .map(|m| m.as_str().to_string())
             .collect(),
         questions: a.questions.iter().map(to_question).collect(),
+        answered: a.answered.iter().map(to_question).collect(),
         questions_required: u32::try_from(a.questions_required).unwrap_or(u32::MAX),
     }
 }
@@ -311,7 +320,15 @@ pub fn from_verified(v: LinkVerified) -> Result<Verified> {
             user: Box::new(from_user(*user)?),
             session_minutes,
         },
-        LinkVerified::Rejected { locked } => Verified::Rejected { locked },
+        LinkVerified::Rejected {
+            locked,
+            attempts_left,
+            paused_seconds,
+        } => Verified::Rejected {
+            locked,
+            attempts_left,
+            paused_seconds,
+        },
     })
 }
 
@@ -381,6 +398,7 @@ pub fn from_account(a: LinkAccount) -> Result<Account> {
         },
         selectable_methods: methods_of(&a.selectable_methods)?,
         questions: a.questions.into_iter().map(from_question).collect(),
+        answered: a.answered.into_iter().map(from_question).collect(),
         questions_required: a.questions_required as usize,
     })
 }

@@ -6,6 +6,7 @@
 //! applications that want the engine's types.
 
 pub mod link;
+pub mod rules;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -35,7 +36,7 @@ pub const CLIENT_IP_HEADER: &str = "x-twofold-client-ip";
 pub struct SettingValue {
     /// The key's JSON value: a boolean, a number, a string or a list,
     /// checked against the key's rule (`twofold settings show`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: serde_json::Value,
 }
 
@@ -44,6 +45,7 @@ pub struct TestResponse {
     pub ok: bool,
     /// The account the call was made with.
     pub account: String,
+    #[schema(schema_with = rules::timestamp)]
     pub server_time: String,
     pub version: String,
 }
@@ -51,8 +53,9 @@ pub struct TestResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
+    #[schema(schema_with = rules::username)]
     pub username: String,
-    /// The OTP, or the PIN followed by the OTP when the user's mode needs a PIN.
+    #[schema(schema_with = rules::passcode)]
     pub passcode: String,
 }
 
@@ -75,6 +78,7 @@ pub struct ValidateResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrimaryRequest {
+    #[schema(schema_with = rules::sign_in_name)]
     pub username: String,
     pub password: String,
 }
@@ -105,7 +109,9 @@ pub struct UserView {
     pub enabled: bool,
     /// `method:mode`, e.g. `oath_token:oath`; absent until enrolled.
     pub method: Option<String>,
+    #[schema(schema_with = rules::timestamp)]
     pub created_at: String,
+    #[schema(schema_with = rules::timestamp)]
     pub updated_at: String,
 }
 
@@ -119,32 +125,42 @@ pub struct UserList {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(schema_with = rules::new_username)]
     pub username: String,
     #[serde(default)]
+    #[schema(schema_with = rules::display_name)]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = rules::email)]
     pub email: Option<String>,
+    /// At most 200 groups (the same name in another case counts once).
     #[serde(default)]
+    #[schema(schema_with = rules::groups)]
     pub groups: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = rules::language_or_null)]
     pub language: Option<String>,
     /// A local password; leave out for users of a directory.
     #[serde(default)]
+    #[schema(schema_with = rules::new_password_or_null)]
     pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    /// "" clears.
     #[serde(default)]
+    #[schema(schema_with = rules::display_name)]
     pub display_name: Option<String>,
-    /// "" clears.
     #[serde(default)]
+    #[schema(schema_with = rules::email)]
     pub email: Option<String>,
+    /// The user's groups from now on, at most 200.
     #[serde(default)]
+    #[schema(schema_with = rules::groups_or_null)]
     pub groups: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = rules::language_or_null)]
     pub language: Option<String>,
     /// `method` or `method:mode`; "" clears.
     #[serde(default)]
@@ -152,8 +168,8 @@ pub struct UpdateUserRequest {
     /// E.164 (`+31…`), or national in the setting `phone.default_country`; "" clears.
     #[serde(default)]
     pub phone: Option<String>,
-    /// 1 to 10 digits; "" clears.
     #[serde(default)]
+    #[schema(schema_with = rules::phone_extension)]
     pub phone_extension: Option<String>,
     #[serde(default)]
     pub backup_phone: Option<String>,
@@ -164,12 +180,14 @@ pub struct UpdateUserRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordRequest {
+    #[schema(schema_with = rules::new_password)]
     pub password: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PinRequest {
+    #[schema(schema_with = rules::pin)]
     pub pin: String,
 }
 
@@ -183,23 +201,27 @@ pub struct MethodRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LanguageRequest {
-    /// `en` or `nl`; "" returns to the browser's language.
+    #[schema(schema_with = rules::language_or_empty)]
     pub language: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BypassRequest {
-    /// 1..=86400; the setting `portal.bypass_default_seconds` when absent.
-    #[serde(default)]
+    /// The setting `portal.bypass_default_seconds` when absent. (An
+    /// administrator is not bound by `portal.bypass_max_seconds`, which
+    /// limits what users grant themselves in the portal.)
+    #[serde(default, deserialize_with = "rules::whole::option_u32")]
+    #[schema(minimum = 1, maximum = 86400)]
     pub seconds: Option<u32>,
-    /// Why, for the audit log.
     #[serde(default)]
+    #[schema(schema_with = rules::reason)]
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BypassResponse {
+    #[schema(schema_with = rules::timestamp)]
     pub until: String,
 }
 
@@ -223,15 +245,20 @@ pub enum TokenAlgorithm {
 pub struct TokenRequest {
     #[serde(rename = "type")]
     pub kind: TokenType,
-    /// Base32 seed.
+    #[schema(schema_with = rules::secret)]
     pub secret: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "rules::whole::option_u32")]
+    #[schema(schema_with = rules::digits_or_null)]
     pub digits: Option<u32>,
-    #[serde(default)]
+    /// Seconds per code of a time-based token: 15 to 300, 30 by default.
+    #[serde(default, deserialize_with = "rules::whole::option_u32")]
+    #[schema(minimum = 15, maximum = 300)]
     pub period: Option<u32>,
+    /// SHA-1 by default.
     #[serde(default)]
     pub algorithm: Option<TokenAlgorithm>,
     #[serde(default)]
+    #[schema(schema_with = rules::label)]
     pub label: Option<String>,
 }
 
@@ -242,8 +269,11 @@ pub struct TokenView {
     #[serde(rename = "type")]
     pub kind: TokenType,
     pub algorithm: TokenAlgorithm,
+    #[schema(schema_with = rules::digits)]
     pub digits: u32,
+    #[schema(minimum = 15, maximum = 300)]
     pub period: u32,
+    #[schema(schema_with = rules::timestamp)]
     pub created_at: String,
 }
 
@@ -257,7 +287,9 @@ pub struct ResyncRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuestionRequest {
+    #[schema(schema_with = rules::question_language)]
     pub language: String,
+    #[schema(schema_with = rules::question_text)]
     pub text: String,
 }
 
@@ -271,6 +303,7 @@ pub struct QuestionView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuditView {
     pub id: i64,
+    #[schema(schema_with = rules::timestamp)]
     pub at: String,
     pub actor: String,
     /// Who relayed the call for `actor`, e.g. a remote portal's account
@@ -302,7 +335,9 @@ pub struct ServiceAccountView {
     pub permissions: Vec<String>,
     /// `all` or `group:NAME` (an `admin` account's reach).
     pub scope: String,
+    #[schema(schema_with = rules::timestamp)]
     pub created_at: String,
+    #[schema(schema_with = rules::timestamp_or_null)]
     pub rotated_at: Option<String>,
 }
 
@@ -330,6 +365,7 @@ pub enum AuthenticationPrompt {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartAuthenticationRequest {
+    #[schema(schema_with = rules::username)]
     pub username: String,
 }
 
@@ -352,7 +388,8 @@ pub struct StartAuthenticationResponse {
     pub prompt: Option<AuthenticationPrompt>,
     /// The answer is the PIN followed by the code.
     pub pin_required: bool,
-    /// RFC 3339; the answer must arrive before.
+    /// The answer must arrive before.
+    #[schema(schema_with = rules::timestamp_or_null)]
     pub expires_at: Option<String>,
 }
 
@@ -363,13 +400,14 @@ pub struct AuthenticationStatus {
     /// Null while pending; why once final (`accepted`, `too_many_attempts`,
     /// `user_locked`, `expired`, ...).
     pub reason: Option<String>,
+    #[schema(schema_with = rules::timestamp)]
     pub expires_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerRequest {
-    /// The OTP, or the PIN followed by the OTP when `pin_required`.
+    #[schema(schema_with = rules::passcode)]
     pub passcode: String,
 }
 

@@ -281,6 +281,13 @@ pub enum LinkVerified {
     },
     Rejected {
         locked: bool,
+        /// Wrong secrets left before a pause or lock (added in v1; absent
+        /// from older servers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempts_left: Option<u32>,
+        /// Seconds this failure paused the factor for (added in v1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paused_seconds: Option<u64>,
     },
 }
 
@@ -365,6 +372,10 @@ pub struct LinkAccount {
     #[serde(default)]
     pub questions: Vec<LinkQuestion>,
     pub questions_required: u32,
+    /// The questions the user answered (added in v1; absent from older
+    /// servers).
+    #[serde(default)]
+    pub answered: Vec<LinkQuestion>,
 }
 
 #[cfg(test)]
@@ -427,7 +438,14 @@ mod tests {
         assert!(s.allow_login);
         let v: LinkVerified =
             serde_json::from_str(r#"{"result":"rejected","locked":false,"why":"x"}"#).unwrap();
-        assert_eq!(v, LinkVerified::Rejected { locked: false });
+        assert_eq!(
+            v,
+            LinkVerified::Rejected {
+                locked: false,
+                attempts_left: None,
+                paused_seconds: None
+            }
+        );
     }
 
     #[test]

@@ -1,94 +1,234 @@
-//! `LockoutRepo` for `SqlStore`: counting denials, and locking a user when
-//! they reach the policy's threshold.
+//! `LockoutRepo` for `SqlStore`: the guessing record of each factor of each
+//! user (`secret_failures`), and the hard lock it may lead to.
+//!
+//! Every change reads the row through a statement that also locks it (an
+//! upsert or an `UPDATE … RETURNING`), decides in `twofold_core::factors`
+//! and writes back in the same transaction: on PostgreSQL parallel requests
+//! for one user queue on the row, on SQLite on the write lock, so the gate
+//! and the count are one atomic step on both — two nodes cannot check an
+//! eleventh code between them.
 
 use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 use time::macros::datetime;
 use time::OffsetDateTime;
-use twofold_core::factors::{DenialOutcome, DenialPolicy};
+use twofold_core::factors::{Factor, FailureOutcome, FailureState, GuessPolicy};
 use twofold_core::ports::LockoutRepo;
 use twofold_core::user::UserId;
 use twofold_core::{Error, Result};
 
 use crate::errors::{bad_column, db_err};
-use crate::rows::{get, unix_seconds};
+use crate::rows::{from_seconds, get, unix_seconds};
 use crate::store::commit;
 use crate::SqlStore;
 
-/// `locked_until` written when a denial locks a user and the policy has no
-/// `lock_seconds`: a date so far away that it means "until an administrator
-/// unblocks". Unblocking is clearing `locked_until` (`update_user`).
+/// `locked_until` written by a hard lock: a date so far away that it means
+/// "until an administrator unblocks". Unblocking is clearing `locked_until`
+/// (`update_user`), which also clears the user's guessing records.
 pub const LOCKED_UNTIL_UNBLOCKED: OffsetDateTime = datetime!(9999-12-31 00:00 UTC);
+
+const COLUMNS: &str =
+    "streak, consecutive, last_failure_at, blocked_until, hour_start, hour_failures";
+
+fn count(row: &AnyRow, column: &str) -> Result<u32> {
+    u32::try_from(get::<i64>(row, column)?.max(0))
+        .map_err(|e| bad_column(&format!("secret_failures.{column}"), e))
+}
+
+fn moment(row: &AnyRow, column: &str) -> Result<Option<OffsetDateTime>> {
+    get::<Option<i64>>(row, column)?
+        .map(|s| from_seconds(&format!("secret_failures.{column}"), s))
+        .transpose()
+}
+
+fn state(row: &AnyRow) -> Result<FailureState> {
+    Ok(FailureState {
+        streak: count(row, "streak")?,
+        consecutive: count(row, "consecutive")?,
+        last_failure_at: moment(row, "last_failure_at")?,
+        blocked_until: moment(row, "blocked_until")?,
+        hour_start: moment(row, "hour_start")?,
+        hour_failures: count(row, "hour_failures")?,
+    })
+}
+
+/// Reads the factor's row and locks it until the transaction ends; `None`
+/// when there is no row (nothing ever failed).
+pub(crate) async fn lock_state(
+    conn: &mut AnyConnection,
+    user_id: UserId,
+    factor: Factor,
+) -> Result<Option<FailureState>> {
+    sqlx::query(&format!(
+        "UPDATE secret_failures SET streak = streak \
+         WHERE user_id = $1 AND factor = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(user_id)
+    .bind(factor.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?
+    .as_ref()
+    .map(state)
+    .transpose()
+}
+
+/// Writes the factor's row (insert or replace).
+pub(crate) async fn write_state(
+    conn: &mut AnyConnection,
+    user_id: UserId,
+    factor: Factor,
+    s: &FailureState,
+) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO secret_failures (user_id, factor, {COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (user_id, factor) DO UPDATE SET \
+         streak = $3, consecutive = $4, last_failure_at = $5, blocked_until = $6, \
+         hour_start = $7, hour_failures = $8"
+    ))
+    .bind(user_id)
+    .bind(factor.as_str())
+    .bind(i64::from(s.streak))
+    .bind(i64::from(s.consecutive))
+    .bind(s.last_failure_at.map(unix_seconds))
+    .bind(s.blocked_until.map(unix_seconds))
+    .bind(s.hour_start.map(unix_seconds))
+    .bind(i64::from(s.hour_failures))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Ends the factor's streak after a right secret, in the caller's
+/// transaction: `Err(until)` — and nothing written — when it is closed.
+pub(crate) async fn clear_streak(
+    conn: &mut AnyConnection,
+    user_id: UserId,
+    factor: Factor,
+    now: OffsetDateTime,
+    gate: Option<&GuessPolicy>,
+) -> Result<std::result::Result<(), OffsetDateTime>> {
+    let Some(current) = lock_state(conn, user_id, factor).await? else {
+        return Ok(Ok(()));
+    };
+    if let Some(until) = gate.and_then(|p| current.closed_until(now, p)) {
+        return Ok(Err(until));
+    }
+    if !current.is_clear() {
+        write_state(conn, user_id, factor, &current.after_success()).await?;
+    }
+    Ok(Ok(()))
+}
 
 #[async_trait]
 impl LockoutRepo for SqlStore {
-    async fn record_denial(
+    async fn failures(&self, user_id: UserId, factor: Factor) -> Result<FailureState> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM secret_failures WHERE user_id = $1 AND factor = $2"
+        ))
+        .bind(user_id)
+        .bind(factor.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref()
+            .map(state)
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    async fn record_failure(
         &self,
         user_id: UserId,
+        factor: Factor,
         now: OffsetDateTime,
-        policy: &DenialPolicy,
-    ) -> Result<DenialOutcome> {
-        let now_s = unix_seconds(now);
-        // A window that started before this instant is over.
-        let window_floor = now_s.saturating_sub(policy.window_seconds.max(0));
+        policy: &GuessPolicy,
+    ) -> Result<FailureOutcome> {
+        // Stored in whole seconds: decide on what will be read back.
+        let now = from_seconds("now", unix_seconds(now))?;
         let mut tx = self.begin_write().await?;
-        // Every right-hand side sees the row as it was, on both databases.
-        let row = sqlx::query(
-            "UPDATE users SET \
-             failed_count = CASE WHEN failed_window_start IS NULL OR failed_window_start < $2 \
-               THEN 1 ELSE failed_count + 1 END, \
-             failed_window_start = CASE WHEN failed_window_start IS NULL OR failed_window_start < $2 \
-               THEN $3 ELSE failed_window_start END \
-             WHERE id = $1 RETURNING failed_count",
+        let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if exists.is_none() {
+            return Err(Error::NotFound("user"));
+        }
+        // Creating the row first makes the read below lock it on PostgreSQL
+        // even for a user's very first failure.
+        sqlx::query(
+            "INSERT INTO secret_failures (user_id, factor) VALUES ($1, $2) \
+             ON CONFLICT (user_id, factor) DO NOTHING",
         )
         .bind(user_id)
-        .bind(window_floor)
-        .bind(now_s)
-        .fetch_optional(&mut *tx)
+        .bind(factor.as_str())
+        .execute(&mut *tx)
         .await
-        .map_err(db_err)?
-        .ok_or(Error::NotFound("user"))?;
-        let count = u32::try_from(get::<i64>(&row, "failed_count")?)
-            .map_err(|e| bad_column("users.failed_count", e))?;
-
-        let locked = policy.threshold.is_some_and(|t| count >= t);
-        if locked {
-            let forever = LOCKED_UNTIL_UNBLOCKED.unix_timestamp();
-            let until = match policy.lock_seconds {
-                Some(secs) => now_s.saturating_add(secs.max(0)).min(forever),
-                None => forever,
-            };
+        .map_err(db_err)?;
+        let current = lock_state(&mut tx, user_id, factor)
+            .await?
+            .unwrap_or_default();
+        if let Some(until) = current.closed_until(now, policy) {
+            return Ok(FailureOutcome::Closed { until });
+        }
+        let (next, hard_locked) = current.after_failure(now, policy);
+        write_state(&mut tx, user_id, factor, &next).await?;
+        if hard_locked {
             // A lock never shortens one already in place (e.g. set by an
-            // administrator); see `factors.rs` for the version bump.
+            // administrator); the version moves so a concurrent edit of the
+            // user cannot silently undo it.
             sqlx::query(
                 "UPDATE users SET \
                  locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until > $1 \
                    THEN locked_until ELSE $1 END, \
-                 failed_count = 0, failed_window_start = NULL, \
                  version = version + 1, updated_at = $2 \
                  WHERE id = $3",
             )
-            .bind(until)
-            .bind(now_s)
+            .bind(LOCKED_UNTIL_UNBLOCKED.unix_timestamp())
+            .bind(unix_seconds(now))
             .bind(user_id)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         }
         commit(tx).await?;
-        Ok(DenialOutcome { count, locked })
+        Ok(FailureOutcome::Counted {
+            state: next,
+            hard_locked,
+        })
     }
 
-    async fn clear_denials(&self, user_id: UserId) -> Result<()> {
-        let updated = sqlx::query(
-            "UPDATE users SET failed_count = 0, failed_window_start = NULL WHERE id = $1",
-        )
-        .bind(user_id)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        if updated.rows_affected() == 0 {
-            return Err(Error::NotFound("user"));
+    async fn record_success(
+        &self,
+        user_id: UserId,
+        factor: Factor,
+        now: OffsetDateTime,
+        policy: &GuessPolicy,
+    ) -> Result<Option<OffsetDateTime>> {
+        // The common case — nothing ever failed — costs a read, not a write.
+        let seen = self.failures(user_id, factor).await?;
+        if let Some(until) = seen.closed_until(now, policy) {
+            return Ok(Some(until));
         }
+        if seen.is_clear() {
+            return Ok(None);
+        }
+        let mut tx = self.begin_write().await?;
+        let outcome = clear_streak(&mut tx, user_id, factor, now, Some(policy)).await?;
+        commit(tx).await?;
+        Ok(outcome.err())
+    }
+
+    async fn clear_failures(&self, user_id: UserId) -> Result<()> {
+        sqlx::query("DELETE FROM secret_failures WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 }

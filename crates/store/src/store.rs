@@ -3,6 +3,7 @@
 //! implemented for it one per file.
 
 use std::ops::Deref;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -44,6 +45,8 @@ pub struct SqlStore {
 struct Target {
     url: String,
     backend: Backend,
+    /// The SQLite file to create when missing (`mode=rwc`, the default).
+    creates: Option<PathBuf>,
 }
 
 fn invalid_url(message: impl Into<String>) -> Error {
@@ -59,6 +62,7 @@ fn parse_target(url: &str) -> Result<Target> {
         Some("postgres" | "postgresql") => Ok(Target {
             url: url.to_string(),
             backend: Backend::Postgres,
+            creates: None,
         }),
         Some("sqlite") => {
             let rest = url
@@ -98,6 +102,9 @@ fn parse_target(url: &str) -> Result<Target> {
             };
             Ok(Target {
                 url: full,
+                creates: path
+                    .clone()
+                    .filter(|_| matches!(mode.as_deref(), None | Some("rwc"))),
                 backend: Backend::Sqlite { path },
             })
         }
@@ -116,6 +123,9 @@ impl SqlStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
         let target = parse_target(url)?;
+        if let Some(path) = &target.creates {
+            create_private(path);
+        }
         let options = AnyConnectOptions::from_str(&target.url)
             .map_err(|e| invalid_url(format!("not a valid database URL: {e}")))?
             .disable_statement_logging();
@@ -189,6 +199,14 @@ impl SqlStore {
             });
         }
 
+        if let Backend::Sqlite { path: Some(path) } = &target.backend {
+            // Files made before this rule (or by another tool) are tightened
+            // too; SQLite gives the -wal and -shm files it creates later the
+            // database file's mode.
+            for file in sqlite_files(path) {
+                make_private(&file);
+            }
+        }
         Ok(SqlStore {
             pool,
             backend: target.backend,
@@ -293,6 +311,48 @@ impl Deref for SqlStore {
 
     fn deref(&self) -> &(dyn Store + 'static) {
         self
+    }
+}
+
+/// The database file, its write-ahead log and its shared-memory index: all
+/// hold the data (password hashes, sealed seeds, the audit log).
+fn sqlite_files(path: &Path) -> [PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    [path.to_path_buf(), with("-wal"), with("-shm")]
+}
+
+/// Creates a missing SQLite database file owner-only (0600) before SQLite
+/// does, whatever the umask: SQLite would create it 0644, readable by every
+/// local account. An empty file is a valid new database. Anything that
+/// prevents it (a missing directory) is left for SQLite to report.
+fn create_private(path: &Path) {
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+}
+
+/// Takes group and other permissions off an existing file.
+fn make_private(path: &Path) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    let owner_only = mode & 0o700;
+    if mode == owner_only {
+        return;
+    }
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(owner_only)) {
+        tracing::warn!(
+            file = %path.display(),
+            error = %e,
+            "cannot make the SQLite file readable by its owner only"
+        );
     }
 }
 

@@ -5,13 +5,16 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use time::OffsetDateTime;
 use twofold_core::audit::NewAuditEvent;
-use twofold_core::factors::{NewOathToken, OathAlgorithm, OathKind, OathParams, OathToken};
+use twofold_core::factors::{
+    CodeUse, Factor, GuessPolicy, NewOathToken, OathAlgorithm, OathKind, OathParams, OathToken,
+};
 use twofold_core::ports::OathTokenRepo;
 use twofold_core::user::{DefaultMethod, UserId};
 use twofold_core::Result;
 
 use crate::errors::{bad_column, db_err};
 use crate::factors::touch_user;
+use crate::lockout::clear_streak;
 use crate::rows::{from_seconds, get, unix_seconds};
 use crate::SqlStore;
 
@@ -196,11 +199,15 @@ impl OathTokenRepo for SqlStore {
         token_id: i64,
         from: i64,
         to: i64,
+        gate: Option<&GuessPolicy>,
         audit: &NewAuditEvent,
-    ) -> Result<bool> {
-        // The hot path of every sign-in: counter, denial reset and audit row in
-        // one write transaction (one fsync) instead of three.
+    ) -> Result<CodeUse> {
+        // The hot path of every sign-in: gate, counter, streak and audit row
+        // in one write transaction (one fsync) instead of three.
         let mut tx = self.write(audit).await?;
+        if let Err(until) = clear_streak(&mut tx, user_id, Factor::Code, audit.at, gate).await? {
+            return Ok(CodeUse::Closed { until });
+        }
         let advance = sqlx::query(
             "UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3 AND user_id = $4",
         )
@@ -209,15 +216,9 @@ impl OathTokenRepo for SqlStore {
         .bind(from)
         .bind(user_id);
         if tx.execute(advance).await? != 1 {
-            return Ok(false);
+            return Ok(CodeUse::Taken);
         }
-        let clear_denials = sqlx::query(
-            "UPDATE users SET failed_count = 0, failed_window_start = NULL \
-             WHERE id = $1 AND (failed_count <> 0 OR failed_window_start IS NOT NULL)",
-        )
-        .bind(user_id);
-        tx.execute(clear_denials).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(CodeUse::Accepted)
     }
 }

@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::ports::{UserQuery, UserRepo};
 use twofold_core::user::{DefaultMethod, NewUser, User, UserId};
-use twofold_core::validate::username_key;
+use twofold_core::validate::{self, username_key};
 use twofold_core::{ConflictReason, Error, Result};
 
 use crate::errors::{bad_column, db_err};
@@ -34,6 +34,13 @@ fn like_prefix(prefix: &str) -> String {
     }
     out.push('%');
     out
+}
+
+fn exists(username: &str) -> Error {
+    Error::conflict(
+        ConflictReason::Exists,
+        format!("user {username} already exists"),
+    )
 }
 
 /// A user row without its groups.
@@ -148,6 +155,23 @@ async fn attach_groups(conn: &mut AnyConnection, users: &mut [User]) -> Result<(
     Ok(())
 }
 
+/// The key users created before usernames were normalised (RFC 8265) got:
+/// plain lower case. It differs from `username_key` only for names with
+/// full-width or decomposed letters, or a final capital sigma; such rows
+/// keep their key, so lookups and new names are checked against both.
+fn legacy_username_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+async fn user_by_key(conn: &mut AnyConnection, key: &str) -> Result<Option<AnyRow>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1");
+    sqlx::query(&sql)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)
+}
+
 pub(crate) async fn user_exists(conn: &mut AnyConnection, id: UserId) -> Result<bool> {
     Ok(sqlx::query("SELECT 1 FROM users WHERE id = $1")
         .bind(id)
@@ -162,13 +186,18 @@ impl UserRepo for SqlStore {
     async fn create_user(&self, user: &NewUser, audit: &NewAuditEvent) -> Result<User> {
         let now = unix_seconds(audit.at);
         let mut tx = self.write(audit).await?;
+        let key = username_key(&user.username);
+        let legacy = legacy_username_key(&user.username);
+        if legacy != key && user_by_key(&mut tx, &legacy).await?.is_some() {
+            return Err(exists(&user.username));
+        }
         let inserted = sqlx::query(
             "INSERT INTO users (username, username_key, display_name, email, language, enabled, \
              fraud_blocked, password_hash, created_at, updated_at, version) \
              VALUES ($1, $2, $3, $4, $5, 1, 0, $6, $7, $7, 1) RETURNING id",
         )
         .bind(&user.username)
-        .bind(username_key(&user.username))
+        .bind(&key)
         .bind(user.display_name.as_deref())
         .bind(user.email.as_deref())
         .bind(user.language.as_deref())
@@ -181,10 +210,7 @@ impl UserRepo for SqlStore {
             // Dropping `tx` rolls back: a refused create leaves no trace here;
             // the engine records the refusal itself.
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(Error::conflict(
-                    ConflictReason::Exists,
-                    format!("user {} already exists", user.username),
-                ))
+                return Err(exists(&user.username))
             }
             Err(e) => return Err(db_err(e)),
         };
@@ -198,14 +224,17 @@ impl UserRepo for SqlStore {
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<User>> {
+        // The engine refuses these first; this keeps PostgreSQL (which
+        // cannot even store NUL) from answering differently than SQLite.
+        validate::identifier("username", username)?;
         let mut conn = self.acquire().await?;
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1");
-        let Some(row) = sqlx::query(&sql)
-            .bind(username_key(username))
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?
-        else {
+        let key = username_key(username);
+        let mut row = user_by_key(&mut conn, &key).await?;
+        let legacy = legacy_username_key(username);
+        if row.is_none() && legacy != key {
+            row = user_by_key(&mut conn, &legacy).await?;
+        }
+        let Some(row) = row else {
             return Ok(None);
         };
         let mut users = vec![user_from_row(&row)?];
@@ -214,6 +243,7 @@ impl UserRepo for SqlStore {
     }
 
     async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>> {
+        validate::user_query(query)?;
         let mut clauses: Vec<String> = Vec::new();
         let mut binds: Vec<String> = Vec::new();
         if let Some(prefix) = query.prefix.as_deref().map(username_key) {
@@ -278,6 +308,18 @@ impl UserRepo for SqlStore {
             Some(d) => (Some(d.method.as_str()), Some(d.mode.as_str())),
             None => (None, None),
         };
+        if user.locked_until.is_none() {
+            // Clearing a lock (an administrator's unblock) clears the
+            // guessing records that led to it, or the next failure would
+            // lock the user again at once.
+            let clear = sqlx::query(
+                "DELETE FROM secret_failures WHERE user_id = $1 AND EXISTS \
+                 (SELECT 1 FROM users WHERE id = $1 AND version = $2 AND locked_until IS NOT NULL)",
+            )
+            .bind(user.id)
+            .bind(user.version);
+            tx.execute(clear).await?;
+        }
         let update = sqlx::query(
             "UPDATE users SET display_name = $1, email = $2, language = $3, enabled = $4, \
              locked_until = $5, fraud_blocked = $6, default_method = $7, default_mode = $8, \

@@ -8,6 +8,7 @@ mod logging;
 mod portal;
 mod runtime;
 mod serve;
+mod startup;
 mod tls;
 
 use clap::Parser;
@@ -28,7 +29,12 @@ fn main() -> ExitCode {
     match rt.block_on(commands::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Messages can quote input (a name given with --as, a value):
+            // shown, never acted on by the terminal.
+            eprintln!(
+                "error: {}",
+                twofold_core::display::escape_control(&format!("{e:#}"))
+            );
             ExitCode::from(exit_code(&e))
         }
     }
@@ -39,6 +45,9 @@ fn main() -> ExitCode {
 fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<config::ConfigError>().is_some() {
         return 78;
+    }
+    if e.downcast_ref::<commands::NotFoundNamed>().is_some() {
+        return 3;
     }
     match e.downcast_ref::<twofold_core::Error>() {
         Some(twofold_core::Error::InvalidInput { .. }) => 2,

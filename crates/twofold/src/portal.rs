@@ -11,9 +11,7 @@
 //! load balancer keeps traffic away meanwhile.
 
 use anyhow::{Context, Result};
-use axum_server::tls_rustls::RustlsConfig;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use twofold_core::{Ctx, PortalService};
@@ -154,9 +152,8 @@ pub async fn run(mut config: Config, listen: Option<String>) -> Result<()> {
         }
     });
 
-    axum_server::bind_rustls(config.listen, RustlsConfig::from_config(tls.server_config))
-        .handle(handle)
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+    // The same connection limits and timeouts as `twofold serve`.
+    crate::serve::listen(config.listen, tls.server_config, handle, app)
         .await
         .with_context(|| format!("cannot serve on {}", config.listen))?;
     println!("Twofold portal stopped.");

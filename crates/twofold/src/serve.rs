@@ -1,5 +1,7 @@
 //! `twofold serve`: the HTTPS server with graceful shutdown.
 
+pub mod connections;
+
 use anyhow::{Context, Result};
 use axum_server::tls_rustls::RustlsConfig;
 use std::io::Write;
@@ -9,7 +11,7 @@ use twofold_core::{AdminService, Ctx};
 use twofold_web::AppState;
 
 use crate::config::Config;
-use crate::{logging, runtime, tls};
+use crate::{logging, runtime, startup, tls};
 
 /// How often a running server re-reads settings that affect the process
 /// itself (file logging); changes made through this node apply at once.
@@ -43,14 +45,8 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
         }
     )?;
     writeln!(out, "  SHA-256 fingerprint {}", tls.fingerprint)?;
-    if engine.admin_count(&Ctx::system()).await? == 0 {
-        writeln!(
-            out,
-            "No portal administrator exists yet. Create the first one with:\n  twofold {}admin bootstrap <USERNAME>",
-            config_file
-                .map(|p| format!("--config {} ", p.display()))
-                .unwrap_or_default()
-        )?;
+    for line in startup::first_steps(engine.as_ref(), config_file).await? {
+        writeln!(out, "{line}")?;
     }
     drop(out);
 
@@ -95,17 +91,36 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
     tokio::spawn(async move {
         if let Some(addr) = announce.listening().await {
             tracing::info!(%addr, "serving");
-            println!("Twofold is serving https://{addr}/ (Ctrl-C to stop)");
+            println!("{}", startup::serving(addr));
         }
     });
 
-    axum_server::bind_rustls(config.listen, RustlsConfig::from_config(tls.server_config))
-        .handle(handle)
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+    listen(config.listen, tls.server_config, handle, app)
         .await
         .with_context(|| format!("cannot serve on {}", config.listen))?;
     println!("Twofold stopped.");
     Ok(())
+}
+
+/// Serves `app` over TLS on `addr` until `handle` shuts it down, with the
+/// limits of `connections` on every connection and request.
+pub async fn listen(
+    addr: SocketAddr,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    handle: axum_server::Handle,
+    app: axum::Router,
+) -> std::io::Result<()> {
+    let app = app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        connections::REQUEST_TIMEOUT,
+    ));
+    let mut server = axum_server::bind(addr)
+        .acceptor(connections::acceptor(RustlsConfig::from_config(tls)))
+        .handle(handle);
+    connections::configure(server.http_builder());
+    server
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
 }
 
 async fn shutdown_on_signal(handle: axum_server::Handle) {

@@ -301,3 +301,293 @@ async fn portal_in_chromium() {
     b.close().await.expect("close the browser");
     eprintln!("browser tour done in {:?}", started.elapsed());
 }
+
+const DUTCH_USER: &str = "piet";
+const DUTCH_QUESTIONS: [&str; 5] = [
+    "Hoe heette uw eerste huisdier?",
+    "In welke stad bent u geboren?",
+    "Hoe heette uw eerste school?",
+    "Wat is uw lievelingsboek?",
+    "Wat was het merk van uw eerste auto?",
+];
+
+/// A phone's width (CSS pixels of a common phone).
+const PHONE: (u32, u32) = (390, 844);
+
+/// A Chrome DevTools command through ChromeDriver (`goog/cdp/execute`).
+/// Headless Chromium keeps its window at least 500 px wide, so a phone's
+/// screen is emulated rather than resized into.
+#[derive(Debug)]
+struct Cdp(serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &reqwest::Url,
+        session_id: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _url: &reqwest::Url) -> (reqwest::Method, Option<String>) {
+        (reqwest::Method::POST, Some(self.0.to_string()))
+    }
+}
+
+/// Makes the page a phone's: its width, pixel density and mobile viewport.
+async fn emulate_phone(b: &Browser) {
+    b.client
+        .issue_cmd(Cdp(serde_json::json!({
+            "cmd": "Emulation.setDeviceMetricsOverride",
+            "params": {
+                "width": PHONE.0,
+                "height": PHONE.1,
+                "deviceScaleFactor": 2,
+                "mobile": true,
+            },
+        })))
+        .await
+        .expect("phone emulation");
+}
+
+/// Photographs the page and checks it for unlabelled controls and for
+/// content wider than the phone's screen (a sideways scroll).
+async fn phone_page(b: &Browser, name: &str) {
+    page(b, name).await;
+    let widths = b
+        .js("return [document.documentElement.scrollWidth, window.innerWidth];")
+        .await
+        .expect("widths");
+    let [scroll, inner]: [u64; 2] = serde_json::from_value(widths).expect("two widths");
+    assert!(
+        inner <= u64::from(PHONE.0) && scroll <= inner,
+        "page {name} ({}) overflows the phone: {scroll} px of content in {inner} px",
+        b.here().await
+    );
+}
+
+/// The error is announced (role alert) right after the field it is about,
+/// and the field points at it.
+async fn error_beside(b: &Browser, field: &str, needle: &str) {
+    let text = b
+        .wait_for_text("#form-error", needle)
+        .await
+        .expect("error text");
+    let found = b
+        .js(&format!(
+            r#"const f = document.querySelector("{field}");
+               const e = document.getElementById("form-error");
+               return [f.getAttribute("aria-invalid"),
+                       (f.getAttribute("aria-describedby") || "").split(" ").includes("form-error"),
+                       e.getAttribute("role"),
+                       f.compareDocumentPosition(e) === Node.DOCUMENT_POSITION_FOLLOWING
+                         && (f.parentElement === e.parentElement)];"#
+        ))
+        .await
+        .expect("error placement");
+    assert_eq!(
+        found,
+        serde_json::json!(["true", true, "alert", true]),
+        "{field}: {text}"
+    );
+}
+
+async fn value_of(b: &Browser, css: &str) -> String {
+    b.find(css)
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Issue 9: a Dutch user on a phone. A wrong password keeps the username; the
+/// wizard speaks Dutch (the user's saved language, over the browser's
+/// English), counts its steps, and keeps every answer through a weak PIN and
+/// a question chosen twice, each refusal announced beside its field; the
+/// second step and the page after sign-out stay Dutch; no page scrolls
+/// sideways on a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_user_polish_on_a_phone() {
+    let env = Env::new(Backend::Sqlite).await;
+    let out = env.run_with_stdin(
+        &["user", "add", DUTCH_USER, "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(out.code(), 0, "user add: {}", out.stderr());
+    env.ok(&[
+        "user",
+        "set",
+        DUTCH_USER,
+        "--language",
+        "nl",
+        "--method",
+        "oath_token:oath_pin",
+    ]);
+    env.ok(&[
+        "settings",
+        "set",
+        "portal.security_questions_fallback",
+        "true",
+    ]);
+    for q in DUTCH_QUESTIONS {
+        env.ok(&["questions", "add", "--lang", "nl", q]);
+    }
+    let server = env.start();
+    let b = Browser::start().await.expect("headless Chromium");
+    emulate_phone(&b).await;
+
+    // Nobody known yet: the browser's English. A wrong password keeps the
+    // username and says so beside the password.
+    b.goto(&server.url("/portal")).await.unwrap();
+    heading(&b, "Sign in").await;
+    phone_page(&b, "phone-sign-in").await;
+    b.fill("#username", DUTCH_USER).await.unwrap();
+    b.fill("#password", "not the password").await.unwrap();
+    b.click(&format!(r#"{SIGN_IN_FORM} button[type="submit"]"#))
+        .await
+        .unwrap();
+    error_beside(&b, "#password", "not right").await;
+    assert_eq!(value_of(&b, "#username").await, DUTCH_USER);
+    assert_eq!(focused_id(&b).await, "password", "straight to the password");
+    phone_page(&b, "phone-sign-in-wrong-password").await;
+    b.fill("#password", PASSWORD).await.unwrap();
+    b.click(&format!(r#"{SIGN_IN_FORM} button[type="submit"]"#))
+        .await
+        .unwrap();
+
+    // The wizard, in Dutch.
+    heading(&b, "Uw account instellen").await;
+    assert_eq!(b.text("#wizard-step").await.unwrap(), "Stap 1 van 2");
+    phone_page(&b, "phone-wizard-start").await;
+    b.click(r#"form[action="/portal/enroll/oath/new"] button[type="submit"]"#)
+        .await
+        .unwrap();
+    let secret_text = b.wait_for("#secret").await.unwrap().text().await.unwrap();
+    let secret = oath::parse_base32_secret(&secret_text).expect("secret on the page");
+    let link = b
+        .find("#open-app")
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap();
+    assert!(
+        link.as_deref()
+            .unwrap_or_default()
+            .starts_with("otpauth://totp/"),
+        "{link:?}"
+    );
+    phone_page(&b, "phone-qr").await;
+    b.fill("#code", &code_at(&secret, now_step()))
+        .await
+        .unwrap();
+    b.click(r#"form[action="/portal/enroll/oath/confirm"] button[type="submit"]"#)
+        .await
+        .unwrap();
+    b.wait_for("#oath-done")
+        .await
+        .expect("authenticator confirmed");
+    assert_eq!(b.text("#wizard-step").await.unwrap(), "Stap 2 van 2");
+    assert!(b
+        .text("#question-1")
+        .await
+        .unwrap()
+        .contains(DUTCH_QUESTIONS[0]));
+
+    // A weak PIN: the rule, beside the PIN; the four answers stay.
+    let finish = r#"form[action="/portal/enroll/finish"] button[type="submit"]"#;
+    let mut chosen = Vec::new();
+    for i in 1..=4 {
+        let select = b.find(&format!("#question-{i}")).await.unwrap();
+        select.select_by_index(i).await.expect("choose a question");
+        chosen.push(select.prop("value").await.unwrap().unwrap_or_default());
+        b.fill(&format!("#answer-{i}"), &format!("antwoord {i}"))
+            .await
+            .unwrap();
+    }
+    b.fill("#pin", "1234").await.unwrap();
+    b.fill("#pin-confirm", "1234").await.unwrap();
+    phone_page(&b, "phone-wizard-filled").await;
+    b.click(finish).await.unwrap();
+    error_beside(&b, "#pin", "opeenvolgende").await;
+    for i in 1..=4 {
+        assert_eq!(
+            value_of(&b, &format!("#answer-{i}")).await,
+            format!("antwoord {i}"),
+            "answer {i} kept after a weak PIN"
+        );
+        assert_eq!(
+            value_of(&b, &format!("#question-{i}")).await,
+            chosen[i - 1],
+            "question {i} kept"
+        );
+    }
+    assert_eq!(
+        value_of(&b, "#pin").await,
+        "",
+        "a refused PIN is not shown again"
+    );
+    phone_page(&b, "phone-wizard-weak-pin").await;
+
+    // The same question twice: said so, beside the questions; answers stay.
+    b.find("#question-2")
+        .await
+        .unwrap()
+        .select_by_index(1)
+        .await
+        .unwrap();
+    b.fill("#pin", "4826").await.unwrap();
+    b.fill("#pin-confirm", "4826").await.unwrap();
+    b.click(finish).await.unwrap();
+    b.wait_for_text("#form-error", "twee keer dezelfde vraag")
+        .await
+        .expect("duplicate question refused");
+    let invalid = b
+        .js(r#"const e = document.getElementById("form-error");
+               return e.closest("fieldset").getAttribute("aria-invalid");"#)
+        .await
+        .unwrap();
+    assert_eq!(invalid, serde_json::json!("true"));
+    for i in 1..=4 {
+        assert_eq!(
+            value_of(&b, &format!("#answer-{i}")).await,
+            format!("antwoord {i}"),
+            "answer {i} kept after a question chosen twice"
+        );
+    }
+    phone_page(&b, "phone-wizard-duplicate").await;
+    b.find("#question-2")
+        .await
+        .unwrap()
+        .select_by_index(2)
+        .await
+        .unwrap();
+    b.fill("#pin", "4826").await.unwrap();
+    b.fill("#pin-confirm", "4826").await.unwrap();
+    b.click(finish).await.unwrap();
+    heading(&b, "Uw account").await;
+    phone_page(&b, "phone-account").await;
+
+    // Sign-out, sign-in and the second step stay Dutch; the PIN has focus.
+    b.click(SIGN_OUT_BUTTON).await.unwrap();
+    heading(&b, "Aanmelden").await;
+    b.wait_for_text(r#"p.notice[role="status"]"#, "U bent afgemeld")
+        .await
+        .expect("Dutch signed-out notice");
+    phone_page(&b, "phone-signed-out-nl").await;
+    b.fill("#username", DUTCH_USER).await.unwrap();
+    b.fill("#password", PASSWORD).await.unwrap();
+    b.click(&format!(r#"{SIGN_IN_FORM} button[type="submit"]"#))
+        .await
+        .unwrap();
+    heading(&b, "Verificatie in twee stappen").await;
+    assert_eq!(focused_id(&b).await, "pin", "the PIN comes first");
+    phone_page(&b, "phone-second-step-nl").await;
+
+    b.close().await.expect("close the browser");
+}

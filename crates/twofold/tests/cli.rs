@@ -52,9 +52,17 @@ async fn user_round_trip(backend: Backend) {
     assert_eq!(u["groups"], serde_json::json!(["sales", "VPN"]));
     assert_eq!(u["language"], "nl");
     assert_eq!(u["status"], "enabled");
+    assert_eq!(
+        u["failures"][1],
+        serde_json::json!({"factor": "code", "in_a_row": 0, "since_success": 0,
+                           "this_hour": 0, "paused_until": null}),
+        "the guessing record is shown to administrators"
+    );
     let text = env.ok(&["user", "show", "JAN.DEVRIES"]);
     assert!(
-        text.contains("Jan de Vries") && text.contains("not enrolled"),
+        text.contains("Jan de Vries")
+            && text.contains("not enrolled")
+            && text.contains("wrong attempts  none"),
         "{text}"
     );
 
@@ -102,7 +110,11 @@ async fn user_round_trip(backend: Backend) {
     assert_eq!(usernames(&env), vec!["amir"]);
     let out = env.run(&["user", "show", "jan.devries"]);
     assert_eq!(out.code(), 3);
-    assert!(out.stderr().contains("user not found"));
+    assert!(
+        out.stderr().contains(r#"user "jan.devries" not found"#),
+        "{}",
+        out.stderr()
+    );
 
     let events: Vec<(String, String)> = audit(&env)
         .iter()

@@ -235,18 +235,41 @@ async fn validate_otp_and_pin_otp(backend: Backend) {
         .await;
     assert_eq!(v["reason"], "unknown_user");
 
-    // Lockout through validate, then unblock.
+    // Three wrong in a row pause the code factor: even the right code is
+    // not checked for a minute (429 with Retry-After)...
     p.set("lockout.denials_to_lock", "3").await;
     for _ in 0..3 {
         validate("4826000000".into()).await;
     }
+    let (s, e) = api
+        .post(
+            "/validate",
+            json!({"username": "ann", "passcode": format!("4826{}", hotp(5))}),
+        )
+        .await;
     assert_eq!(
-        validate(format!("4826{}", hotp(5))).await["reason"],
+        (s.as_u16(), e["error"].as_str()),
+        (429, Some("rate_limited")),
+        "{e}"
+    );
+    // ...until an administrator unblocks.
+    assert_eq!(api.post("/users/ann/unblock", json!({})).await.0, 200);
+    assert_eq!(
+        validate(format!("4826{}", hotp(5))).await["result"],
+        "accept"
+    );
+    // With no automatic unblock, the first pause is a lock.
+    p.set("lockout.auto_unblock_minutes", "0").await;
+    for _ in 0..3 {
+        validate("4826000000".into()).await;
+    }
+    assert_eq!(
+        validate(format!("4826{}", hotp(6))).await["reason"],
         "user_locked"
     );
     assert_eq!(api.post("/users/ann/unblock", json!({})).await.0, 200);
     assert_eq!(
-        validate(format!("4826{}", hotp(5))).await["result"],
+        validate(format!("4826{}", hotp(6))).await["result"],
         "accept"
     );
 

@@ -264,8 +264,10 @@ async fn wrong_answers_reject_after_three(backend: Backend) {
         .await
         .contains(&"FAILED_TOO_MANY_ATTEMPTS".to_string()));
 
-    // Wrong answers count towards the user's lockout, as with validate.
+    // Wrong answers count towards the user's lockout, as with validate
+    // (here without automatic unblock: the first pause is a lock).
     p.set("lockout.denials_to_lock", "4").await;
+    p.set("lockout.auto_unblock_minutes", "0").await;
     let id = api.started("bob").await;
     for _ in 0..3 {
         api.answer(&id, "000000").await;

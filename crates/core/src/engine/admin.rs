@@ -6,15 +6,19 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::guessing::guess_policy;
 use super::Engine;
 use crate::audit::{AuditEvent, AuditQuery, ResultCode};
 use crate::error::{ConflictReason, Error, Result};
-use crate::factors::{OathParams, OathToken, SecurityQuestion, ServiceAccount};
+use crate::factors::{
+    Factor, FactorFailures, OathParams, OathToken, SecurityQuestion, ServiceAccount, HOUR_SECONDS,
+};
 use crate::ports::UserQuery;
 use crate::principal::{Access, Need, Permissions, Scope, Subject};
 use crate::service::{Actor, AddedToken, AdminService, CreateUser, Ctx, ServiceAccountSpec};
 use crate::settings::{key_def, Settings};
 use crate::user::{Admin, Permission, User, UserPatch};
+use crate::validate;
 
 const fn perm(p: Permission) -> Need {
     Need::Permission(p)
@@ -76,6 +80,7 @@ impl AdminService for Engine {
         value: serde_json::Value,
     ) -> Result<Settings> {
         const EVENT: &str = "settings.set";
+        validate::identifier("key", key)?;
         self.authorize_global(ctx, EVENT, perm(Permission::ManageSettings))
             .await?;
         let current = self.load_settings().await?;
@@ -101,6 +106,7 @@ impl AdminService for Engine {
 
     async fn reset_setting(&self, ctx: &Ctx, key: &str) -> Result<Settings> {
         const EVENT: &str = "settings.reset";
+        validate::identifier("key", key)?;
         self.authorize_global(ctx, EVENT, perm(Permission::ManageSettings))
             .await?;
         let def = match key_def(key) {
@@ -113,6 +119,7 @@ impl AdminService for Engine {
 
     async fn create_user(&self, ctx: &Ctx, req: CreateUser) -> Result<User> {
         const EVENT: &str = "user.create";
+        validate::identifier("username", &req.username)?;
         let subject = req.username.trim().to_string();
         self.require(ctx, EVENT, perm(Permission::AddUsers), Some(&subject))
             .await?;
@@ -135,12 +142,38 @@ impl AdminService for Engine {
     }
 
     async fn get_user(&self, ctx: &Ctx, username: &str) -> Result<User> {
+        validate::username_lookup(username)?;
         self.subject_for(ctx, "user.read", username, Need::Administer)
             .await
     }
 
+    async fn failures(&self, ctx: &Ctx, username: &str) -> Result<Vec<FactorFailures>> {
+        validate::username_lookup(username)?;
+        let user = self
+            .subject_for(ctx, "user.read", username, Need::Administer)
+            .await?;
+        let settings = self.settings_now().await?;
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for factor in Factor::ALL {
+            let s = self.store.failures(user.id, factor).await?;
+            let hour_open = s
+                .hour_start
+                .is_some_and(|t| t + time::Duration::seconds(HOUR_SECONDS) > now);
+            out.push(FactorFailures {
+                factor,
+                in_a_row: s.streak,
+                since_success: s.consecutive,
+                this_hour: if hour_open { s.hour_failures } else { 0 },
+                paused_until: s.closed_until(now, &guess_policy(&settings, factor)),
+            });
+        }
+        Ok(out)
+    }
+
     async fn list_users(&self, ctx: &Ctx, mut query: UserQuery) -> Result<Vec<User>> {
         const EVENT: &str = "user.list";
+        validate::user_query(&query)?;
         self.require(ctx, EVENT, Need::Administer, None).await?;
         if let Scope::Group(g) = ctx.access.scope() {
             match &query.group {
@@ -157,6 +190,7 @@ impl AdminService for Engine {
 
     async fn update_user(&self, ctx: &Ctx, username: &str, patch: UserPatch) -> Result<User> {
         const EVENT: &str = "user.update";
+        validate::username_lookup(username)?;
         let needs = patch_needs(&patch);
         for need in &needs {
             self.require(ctx, EVENT, *need, Some(username)).await?;
@@ -198,6 +232,7 @@ impl AdminService for Engine {
     }
 
     async fn set_user_enabled(&self, ctx: &Ctx, username: &str, enabled: bool) -> Result<User> {
+        validate::username_lookup(username)?;
         let (event, code) = if enabled {
             ("user.enable", ResultCode::SuccessUserEnabled)
         } else {
@@ -212,17 +247,25 @@ impl AdminService for Engine {
 
     async fn unblock_user(&self, ctx: &Ctx, username: &str) -> Result<User> {
         const EVENT: &str = "user.unblock";
+        validate::username_lookup(username)?;
         let mut user = self
             .subject_for(ctx, EVENT, username, perm(Permission::Unblock))
             .await?;
         user.locked_until = None;
         user.fraud_blocked = false;
-        self.save(ctx, EVENT, user, ResultCode::SuccessUserUnlocked, None)
-            .await
+        let user = self
+            .save(ctx, EVENT, user, ResultCode::SuccessUserUnlocked, None)
+            .await?;
+        // Pauses in progress end too. A lock's own records went with the
+        // lock in `save`; if this second write fails, a pause outlives the
+        // unblock by at most `lockout.auto_unblock_minutes`.
+        self.store.clear_failures(user.id).await?;
+        Ok(user)
     }
 
     async fn delete_user(&self, ctx: &Ctx, username: &str) -> Result<()> {
         const EVENT: &str = "user.delete";
+        validate::username_lookup(username)?;
         let user = self
             .subject_for(ctx, EVENT, username, perm(Permission::DeleteUsers))
             .await?;
@@ -242,10 +285,11 @@ impl AdminService for Engine {
 
     async fn set_password(&self, ctx: &Ctx, username: &str, password: String) -> Result<()> {
         const EVENT: &str = "user.password";
+        validate::username_lookup(username)?;
         let user = self
             .subject_for(ctx, EVENT, username, perm(Permission::EditUsers))
             .await?;
-        if let Err(e) = crate::validate::password(&password) {
+        if let Err(e) = validate::password(&password) {
             return self.refuse(ctx, EVENT, Some(&user.username), e).await;
         }
         let hash = self.hasher.hash(password).await?;
@@ -259,6 +303,7 @@ impl AdminService for Engine {
     }
 
     async fn set_pin(&self, ctx: &Ctx, username: &str, pin: &str) -> Result<()> {
+        validate::username_lookup(username)?;
         self.admin_set_pin(ctx, username, pin).await
     }
 
@@ -269,6 +314,7 @@ impl AdminService for Engine {
         seconds: Option<u32>,
         reason: Option<&str>,
     ) -> Result<OffsetDateTime> {
+        validate::username_lookup(username)?;
         self.admin_grant_bypass(ctx, username, seconds, reason)
             .await
     }
@@ -281,11 +327,13 @@ impl AdminService for Engine {
         params: OathParams,
         label: &str,
     ) -> Result<AddedToken> {
+        validate::username_lookup(username)?;
         self.admin_add_token(ctx, username, secret_base32, params, label)
             .await
     }
 
     async fn tokens(&self, ctx: &Ctx, username: &str) -> Result<Vec<OathToken>> {
+        validate::username_lookup(username)?;
         let user = self
             .subject_for(
                 ctx,
@@ -298,6 +346,7 @@ impl AdminService for Engine {
     }
 
     async fn delete_token(&self, ctx: &Ctx, username: &str, token_id: i64) -> Result<()> {
+        validate::username_lookup(username)?;
         self.admin_delete_token(ctx, username, token_id).await
     }
 
@@ -309,6 +358,7 @@ impl AdminService for Engine {
         code1: &str,
         code2: &str,
     ) -> Result<()> {
+        validate::username_lookup(username)?;
         self.admin_resync_token(ctx, username, token_id, code1, code2)
             .await
     }
@@ -323,6 +373,7 @@ impl AdminService for Engine {
     }
 
     async fn questions(&self, ctx: &Ctx, language: Option<&str>) -> Result<Vec<SecurityQuestion>> {
+        validate::identifier("language", language.unwrap_or_default())?;
         self.require(ctx, "question.list", Need::Administer, None)
             .await?;
         self.store.questions(language).await
@@ -334,6 +385,7 @@ impl AdminService for Engine {
 
     async fn audit_events(&self, ctx: &Ctx, query: AuditQuery) -> Result<Vec<AuditEvent>> {
         const EVENT: &str = "audit.read";
+        validate::identifier("subject", query.subject.as_deref().unwrap_or_default())?;
         let need = perm(Permission::ViewAuditLog);
         match (&query.subject, ctx.access.scope()) {
             // A group-scoped administrator reads the log of one user in
@@ -358,20 +410,22 @@ impl AdminService for Engine {
         password: Option<String>,
     ) -> Result<Admin> {
         const EVENT: &str = "admin.bootstrap";
+        validate::username_lookup(username)?;
         self.authorize_global(ctx, EVENT, perm(Permission::ManageAdministrators))
             .await?;
         if self.store.count_admins().await? > 0 {
-            return self
-                .refuse(
-                    ctx,
-                    EVENT,
-                    Some(username),
-                    Error::conflict(
-                        ConflictReason::BootstrapClosed,
-                        "an administrator already exists; bootstrap only makes the first one",
-                    ),
-                )
-                .await;
+            let err = Error::conflict(
+                ConflictReason::BootstrapClosed,
+                "an administrator already exists; bootstrap only makes the first one",
+            );
+            // Audited as what it is, a step no longer allowed: `refuse` would
+            // file this conflict under a clash of two changes.
+            let mut ev = self.event(ctx, EVENT, Some(username), ResultCode::FailedNotAllowed);
+            ev.detail = Some(err.to_string());
+            if let Err(audit_err) = self.store.append_audit(&ev).await {
+                tracing::warn!(%audit_err, event = EVENT, "could not record refusal in the audit log");
+            }
+            return Err(err);
         }
         let user = if let Some(u) = self.store.find_user(username).await? {
             if let Some(pw) = password {
@@ -430,6 +484,8 @@ impl AdminService for Engine {
         scope: Scope,
     ) -> Result<Admin> {
         const EVENT: &str = "admin.grant";
+        validate::username_lookup(username)?;
+        validate::identifier("group", scope.group().unwrap_or_default())?;
         let manage = perm(Permission::ManageAdministrators);
         self.authorize_global(ctx, EVENT, manage).await?;
         let user = self.subject(ctx, EVENT, username).await?;
@@ -473,6 +529,7 @@ impl AdminService for Engine {
 
     async fn revoke_admin(&self, ctx: &Ctx, username: &str) -> Result<()> {
         const EVENT: &str = "admin.revoke";
+        validate::username_lookup(username)?;
         let manage = perm(Permission::ManageAdministrators);
         self.authorize_global(ctx, EVENT, manage).await?;
         let user = self.subject(ctx, EVENT, username).await?;
@@ -510,6 +567,7 @@ impl AdminService for Engine {
 
     async fn act_as(&self, ctx: &Ctx, username: &str) -> Result<Ctx> {
         const EVENT: &str = "admin.act_as";
+        validate::username_lookup(username)?;
         if !ctx.access.is_full_admin() {
             let e = Error::Forbidden("only a full administrator may act as another".into());
             return self.refuse(ctx, EVENT, Some(username), e).await;
@@ -535,6 +593,7 @@ impl AdminService for Engine {
                 Scope::from_group(admin.scope_group),
             ),
             source_ip: ctx.source_ip,
+            guess_source: ctx.guess_source,
         })
     }
 
@@ -544,14 +603,18 @@ impl AdminService for Engine {
         name: &str,
         spec: ServiceAccountSpec,
     ) -> Result<(ServiceAccount, String)> {
+        validate::identifier("name", name)?;
+        validate::identifier("group", spec.scope.group().unwrap_or_default())?;
         self.service_account_create(ctx, name, spec).await
     }
 
     async fn rotate_service_account(&self, ctx: &Ctx, name: &str) -> Result<String> {
+        validate::identifier("name", name)?;
         self.service_account_rotate(ctx, name).await
     }
 
     async fn delete_service_account(&self, ctx: &Ctx, name: &str) -> Result<()> {
+        validate::identifier("name", name)?;
         self.service_account_delete(ctx, name).await
     }
 

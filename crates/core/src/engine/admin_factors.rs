@@ -4,7 +4,9 @@
 
 use crate::audit::ResultCode;
 use crate::error::{ConflictReason, Error, Result};
-use crate::factors::{oath_seed_label, NewOathToken, OathKind, OathParams, SecurityQuestion};
+use crate::factors::{
+    oath_seed_label, CodeUse, NewOathToken, OathKind, OathParams, SecurityQuestion,
+};
 use crate::oath;
 use crate::principal::Need;
 use crate::questions::validate_question_text;
@@ -35,17 +37,14 @@ impl Engine {
         let secret = self
             .checked(ctx, EVENT, Some(&user.username), checked)
             .await?;
-        let label = label.trim();
-        if label.chars().count() > 64 || label.chars().any(char::is_control) {
-            return self
-                .refuse(
-                    ctx,
-                    EVENT,
-                    Some(&user.username),
-                    Error::invalid("label", "must be at most 64 characters"),
-                )
-                .await;
-        }
+        let label = self
+            .checked(
+                ctx,
+                EVENT,
+                Some(&user.username),
+                validate::token_label(label),
+            )
+            .await?;
         let token = NewOathToken {
             label: if label.is_empty() {
                 "OATH token".into()
@@ -215,7 +214,10 @@ impl Engine {
                     ctx,
                     EVENT,
                     Some(&user.username),
-                    Error::invalid("reason", "at most 256 characters"),
+                    Error::invalid(
+                        "reason",
+                        "must be at most 256 characters without control characters",
+                    ),
                 )
                 .await;
         }
@@ -282,10 +284,12 @@ impl Engine {
                 .await;
         };
         let ev = self.event(ctx, EVENT, Some(&user.username), ResultCode::Success);
+        // An administrator resynchronising is not guessing: no gate.
         if self
             .store
-            .accept_code(user.id, token.id, token.counter, next, &ev)
+            .accept_code(user.id, token.id, token.counter, next, None, &ev)
             .await?
+            == CodeUse::Accepted
         {
             Ok(())
         } else {

@@ -27,6 +27,7 @@ use crate::challenge::{
     is_challenge_id, Authentication, Challenge, ChallengeReason, ChallengeState, NewChallenge,
 };
 use crate::error::{ConflictReason, Error, Result};
+use crate::factors::Factor;
 use crate::service::Ctx;
 
 use super::oath_check::PasscodeCheck;
@@ -66,6 +67,9 @@ fn answer_reason(check: PasscodeCheck) -> ChallengeReason {
         PasscodeCheck::PinNotSet => ChallengeReason::PinNotSet,
         PasscodeCheck::NoToken => ChallengeReason::NoToken,
         PasscodeCheck::WrongPasscode => ChallengeReason::WrongPasscode,
+        // Answered as 429 before a reason is given; were it ever given,
+        // the user cannot be verified now.
+        PasscodeCheck::Closed(_) => ChallengeReason::UserLocked,
     }
 }
 
@@ -77,7 +81,8 @@ impl Engine {
     ) -> Result<Authentication> {
         self.rate_limit(ctx)?;
         let Some(user) = self.store.find_user(username).await? else {
-            self.throttle.fail(ctx.source_ip, self.clock.now());
+            self.source_throttle
+                .fail(ctx.guess_source, self.clock.now());
             self.audit_result(
                 ctx,
                 START,
@@ -191,6 +196,8 @@ impl Engine {
                 .await;
         }
 
+        self.gate(ctx, ANSWER, &user, Factor::Code, &settings)
+            .await?;
         let mut success = self.event(
             ctx,
             ANSWER,
@@ -213,11 +220,19 @@ impl Engine {
                 )
                 .await;
         }
+        if let PasscodeCheck::Closed(until) = check {
+            return self
+                .closed(ctx, ANSWER, &user.username, Factor::Code, until)
+                .await;
+        }
         let mut ev = self.event(ctx, ANSWER, Some(&user.username), check.failure_code());
         ev.method = success.method;
         ev.detail = success.detail;
         self.store.append_audit(&ev).await?;
-        let locked = self.deny(ctx, &user, &settings).await?;
+        let locked = check.is_guess()
+            && self
+                .count_failure(ctx, ANSWER, &user, Factor::Code, &settings)
+                .await?;
         let wrong = self.store.count_attempt(&c.id).await?;
         if locked {
             self.decide(

@@ -6,6 +6,7 @@
 mod admin;
 mod admin_factors;
 mod challenges;
+mod guessing;
 mod oath_check;
 mod portal;
 mod portal_service;
@@ -23,13 +24,14 @@ use crate::audit::{NewAuditEvent, ResultCode};
 use crate::clock::Clock;
 use crate::directory::LocalDirectory;
 use crate::error::{ConflictReason, Error, Result};
+use crate::factors::Factor;
 use crate::password::SecretHasher;
 use crate::ports::{Directory, Store};
 use crate::principal::{Need, Subject};
 use crate::sealing::SealingKey;
 use crate::service::{CreateUser, Ctx};
 use crate::settings::Settings;
-use crate::throttle::Throttle;
+use crate::throttle::{Phantoms, Throttle};
 use crate::user::{DefaultMethod, NewUser, User, UserPatch};
 use crate::validate;
 
@@ -40,7 +42,12 @@ pub struct Engine {
     sealing: Arc<SealingKey>,
     /// Primary authentication (`portal.primary_auth`): local by default.
     directory: Arc<dyn Directory>,
-    throttle: Throttle,
+    /// Failed end-user secrets per person's address (`Ctx::guess_source`).
+    source_throttle: Throttle,
+    /// Failed SDK credentials per connecting address.
+    caller_throttle: Throttle,
+    /// Password records of usernames that do not exist (see `throttle`).
+    phantoms: Phantoms,
     /// Settings are read on every request; a second of staleness across
     /// nodes saves a query per request on the hot path.
     settings_cache: std::sync::Mutex<Option<(std::time::Instant, Settings)>>,
@@ -66,7 +73,9 @@ impl Engine {
             clock,
             hasher,
             sealing,
-            throttle: Throttle::new(SOURCE_FAILURES, SOURCE_WINDOW),
+            source_throttle: Throttle::new(SOURCE_FAILURES, SOURCE_WINDOW),
+            caller_throttle: Throttle::new(SOURCE_FAILURES, SOURCE_WINDOW),
+            phantoms: Phantoms::default(),
             settings_cache: std::sync::Mutex::new(None),
             directory_cache: std::sync::Mutex::new(service_accounts::DirectoryCache::default()),
         }
@@ -111,8 +120,11 @@ impl Engine {
         Ok(settings)
     }
 
-    /// Checks a local password; returns the user (if one exists) and whether
-    /// the password matched. Unknown users cost the same hash as real ones.
+    /// Checks a password (the primary factor) within every bound: the
+    /// person's address, the user's password record — or, for a name that
+    /// does not exist, a phantom record slowed alike. Returns the user (if
+    /// one exists) and whether the password matched; `RateLimited` while
+    /// guessing is paused. Unknown users cost the same hash as real ones.
     /// Audits the outcome.
     async fn primary_check(
         &self,
@@ -121,6 +133,7 @@ impl Engine {
         password: String,
     ) -> Result<(Option<User>, bool)> {
         const EVENT: &str = "primary.password";
+        self.rate_limit(ctx)?;
         if password.len() > validate::PASSWORD_MAX_BYTES
             || username.len() > 4 * validate::USERNAME_MAX
         {
@@ -130,11 +143,45 @@ impl Engine {
             self.store.append_audit(&ev).await?;
             return Ok((None, false));
         }
+        let settings = self.settings_now().await?;
+        let policy = guessing::guess_policy(&settings, Factor::Password);
+        let phantom = validate::username_key(username);
         let user = self.store.find_user(username).await?;
+        match &user {
+            Some(u) => {
+                self.gate(ctx, EVENT, u, Factor::Password, &settings)
+                    .await?;
+            }
+            None => {
+                if let Some(until) = self
+                    .phantoms
+                    .closed_until(&phantom, self.clock.now(), &policy)
+                {
+                    return self
+                        .closed(ctx, EVENT, username.trim(), Factor::Password, until)
+                        .await;
+                }
+            }
+        }
         let matched = self
             .directory
             .check_password(username, user.as_ref(), password)
             .await?;
+        match (&user, matched) {
+            (Some(u), true) => {
+                self.count_success(ctx, EVENT, u, Factor::Password, &settings)
+                    .await?;
+            }
+            (Some(u), false) => {
+                self.count_failure(ctx, EVENT, u, Factor::Password, &settings)
+                    .await?;
+            }
+            (None, _) => {
+                let now = self.clock.now();
+                self.source_throttle.fail(ctx.guess_source, now);
+                self.phantoms.fail(&phantom, now, &policy);
+            }
+        }
         let now = self.clock.now();
         let code = match &user {
             None => ResultCode::FailedUserNotFound,

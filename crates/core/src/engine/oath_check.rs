@@ -1,21 +1,19 @@
 //! Checking a passcode — an OATH code, with the PIN in front when the mode
 //! asks for one — against a user's tokens, once and only once.
 
-use serde::{Deserialize, Serialize};
-
 use crate::audit::{NewAuditEvent, ResultCode};
 use crate::error::Result;
-use crate::factors::{oath_seed_label, OathKind, OathToken};
+use crate::factors::{oath_seed_label, CodeUse, Factor, OathKind, OathToken};
 use crate::methods;
 use crate::oath;
 use crate::settings::Settings;
 use crate::user::User;
+use time::OffsetDateTime;
 
 use super::Engine;
 
 /// Why a passcode was accepted or not; the SDK's `validate` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasscodeCheck {
     Accepted,
     WrongPasscode,
@@ -23,6 +21,9 @@ pub enum PasscodeCheck {
     WrongPin,
     PinNotSet,
     NoToken,
+    /// The right code, but the code factor was closed by a parallel
+    /// request meanwhile: not used, and answered as closed.
+    Closed(OffsetDateTime),
 }
 
 impl PasscodeCheck {
@@ -30,15 +31,23 @@ impl PasscodeCheck {
         match self {
             PasscodeCheck::ReplayedPasscode => ResultCode::FailedOathCodeDuplicate,
             PasscodeCheck::WrongPin | PasscodeCheck::PinNotSet => ResultCode::FailedPinWrong,
+            PasscodeCheck::Closed(_) => ResultCode::FailedRateLimited,
             _ => ResultCode::FailedOathCode,
         }
+    }
+
+    /// A guess that counts towards the user's limits: a wrong PIN or code.
+    /// A replay (a RADIUS or client retry) or a missing token is not one.
+    pub(super) fn is_guess(self) -> bool {
+        matches!(self, PasscodeCheck::WrongPasscode | PasscodeCheck::WrongPin)
     }
 }
 
 impl Engine {
     /// Checks `passcode` for `user`. When the user's mode needs a PIN, the
     /// passcode is the PIN followed by the code. On success the token's
-    /// counter advances, denials clear and `success` is written — together.
+    /// counter advances, the code factor's streak ends and `success` is
+    /// written — together, unless the code factor is closed.
     pub(super) async fn check_passcode(
         &self,
         user: &User,
@@ -126,14 +135,23 @@ impl Engine {
                 .map(|c| c + 1),
             };
             if let Some(next) = matched_next {
-                if self
+                let gate = super::guessing::guess_policy(settings, Factor::Code);
+                match self
                     .store
-                    .accept_code(token.user_id, token.id, token.counter, next, success)
+                    .accept_code(
+                        token.user_id,
+                        token.id,
+                        token.counter,
+                        next,
+                        Some(&gate),
+                        success,
+                    )
                     .await?
                 {
-                    return Ok(PasscodeCheck::Accepted);
+                    CodeUse::Accepted => return Ok(PasscodeCheck::Accepted),
+                    CodeUse::Closed { until } => return Ok(PasscodeCheck::Closed(until)),
+                    CodeUse::Taken => replayed = true,
                 }
-                replayed = true;
             } else {
                 // Tell a replay from a wrong code, for the audit log and the SDK's reason.
                 let again = match token.params.kind {

@@ -15,6 +15,7 @@ use crate::portal::{
 use crate::principal::Need;
 use crate::service::{Ctx, PortalService};
 use crate::user::{MethodKind, User};
+use crate::validate;
 
 impl Engine {
     /// Refuses — audited — a caller without the `portal` grant.
@@ -37,11 +38,13 @@ impl PortalService for Engine {
     }
 
     async fn portal_user(&self, ctx: &Ctx, username: &str) -> Result<User> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.user").await?;
         self.user(username).await
     }
 
     async fn begin_sign_in(&self, ctx: &Ctx, username: &str, password: String) -> Result<SignIn> {
+        validate::identifier("username", username)?;
         self.portal_caller(ctx, "portal.sign_in").await?;
         self.portal_begin_sign_in(ctx, username, password).await
     }
@@ -54,17 +57,20 @@ impl PortalService for Engine {
         code: Option<String>,
         answers: Vec<(i64, String)>,
     ) -> Result<Verified> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.verify").await?;
         self.portal_verify(ctx, username, proof, code, answers)
             .await
     }
 
     async fn enrollment_options(&self, ctx: &Ctx, username: &str) -> Result<EnrollmentOptions> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.enrollment_options").await?;
         self.portal_enrollment_options(ctx, username).await
     }
 
     async fn new_oath_secret(&self, ctx: &Ctx, username: &str) -> Result<PendingOath> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.oath_new").await?;
         self.portal_new_oath_secret(ctx, username).await
     }
@@ -75,6 +81,7 @@ impl PortalService for Engine {
         username: &str,
         import: ImportOath,
     ) -> Result<PendingOath> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.oath_import").await?;
         self.portal_import_oath_secret(ctx, username, import).await
     }
@@ -86,6 +93,7 @@ impl PortalService for Engine {
         pending: String,
         code: String,
     ) -> Result<String> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.oath_confirm").await?;
         self.portal_confirm_oath(ctx, username, pending, code).await
     }
@@ -96,16 +104,19 @@ impl PortalService for Engine {
         username: &str,
         finish: FinishEnrollment,
     ) -> Result<User> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.enroll").await?;
         self.portal_finish_enrollment(ctx, username, finish).await
     }
 
     async fn account(&self, ctx: &Ctx, username: &str) -> Result<Account> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.account").await?;
         self.portal_account(ctx, username).await
     }
 
     async fn change_pin(&self, ctx: &Ctx, username: &str, pin: String) -> Result<()> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.pin").await?;
         self.portal_change_pin(ctx, username, pin).await
     }
@@ -116,6 +127,7 @@ impl PortalService for Engine {
         username: &str,
         answers: Vec<(i64, String)>,
     ) -> Result<()> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.answers").await?;
         self.portal_change_answers(ctx, username, answers).await
     }
@@ -127,22 +139,27 @@ impl PortalService for Engine {
         confirmed: String,
         label: String,
     ) -> Result<OathToken> {
+        validate::username_lookup(username)?;
+        validate::token_label(&label)?;
         self.portal_caller(ctx, "portal.token_add").await?;
         self.portal_add_oath_token(ctx, username, confirmed, label)
             .await
     }
 
     async fn delete_oath_token(&self, ctx: &Ctx, username: &str, token_id: i64) -> Result<()> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.token_delete").await?;
         self.portal_delete_oath_token(ctx, username, token_id).await
     }
 
     async fn change_language(&self, ctx: &Ctx, username: &str, language: String) -> Result<User> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.language").await?;
         self.portal_change_language(ctx, username, language).await
     }
 
     async fn change_method(&self, ctx: &Ctx, username: &str, method: MethodKind) -> Result<User> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.method").await?;
         self.portal_change_method(ctx, username, method).await
     }
@@ -153,11 +170,13 @@ impl PortalService for Engine {
         username: &str,
         seconds: Option<u32>,
     ) -> Result<OffsetDateTime> {
+        validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.bypass").await?;
         self.portal_start_bypass(ctx, username, seconds).await
     }
 
     async fn session_load(&self, ctx: &Ctx, id_hash: &str) -> Result<Option<String>> {
+        validate::identifier("session", id_hash)?;
         self.portal_caller(ctx, "portal.session").await?;
         self.sessions_load(id_hash).await
     }
@@ -169,11 +188,14 @@ impl PortalService for Engine {
         data: String,
         ttl_seconds: i64,
     ) -> Result<()> {
+        validate::identifier("session", id_hash)?;
+        validate::storable_text("session", &data)?;
         self.portal_caller(ctx, "portal.session").await?;
         self.sessions_save(id_hash, data, ttl_seconds).await
     }
 
     async fn session_drop(&self, ctx: &Ctx, id_hash: &str) -> Result<()> {
+        validate::identifier("session", id_hash)?;
         self.portal_caller(ctx, "portal.session").await?;
         self.store.session_delete(id_hash).await
     }

@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 use crate::audit::ResultCode;
+use crate::display::escape_control;
 use crate::error::{Error, Result};
 use crate::factors::ServiceAccount;
 use crate::principal::{Access, Need, Permissions, Role, Scope};
 use crate::service::{Actor, CallerAuthenticator, Ctx, ServiceAccountSpec};
 use crate::user::Permission;
+use crate::validate;
 
 use super::Engine;
 
@@ -162,8 +164,13 @@ impl CallerAuthenticator for Engine {
         source_ip: Option<std::net::IpAddr>,
     ) -> Result<Ctx> {
         let ctx = Ctx::new(Actor::System, Access::none(), source_ip);
-        self.rate_limit(&ctx)?;
-        if name.len() <= 256 && secret.len() <= 1024 {
+        if let Some(retry_after_seconds) = self.caller_throttle.check(source_ip, self.clock.now()) {
+            return Err(Error::RateLimited {
+                retry_after_seconds,
+            });
+        }
+        // No account is named with control characters: no lookup for them.
+        if name.len() <= 256 && secret.len() <= 1024 && validate::identifier("name", name).is_ok() {
             if let Some((account, hash)) = self.store.service_account(name).await? {
                 if bool::from(secret_hash(secret).as_bytes().ct_eq(hash.as_bytes())) {
                     let access = Access::service_account(
@@ -171,25 +178,25 @@ impl CallerAuthenticator for Engine {
                         account.permissions.into_iter().collect::<Permissions>(),
                         Scope::from_group(account.scope_group),
                     );
-                    return Ok(Ctx::new(
-                        Actor::ServiceAccount(account.name),
-                        access,
-                        source_ip,
-                    ));
+                    return Ok(
+                        Ctx::new(Actor::ServiceAccount(account.name), access, source_ip)
+                            .relaying_unlocated(),
+                    );
                 }
+                // A wrong secret costs what an unknown name costs (a
+                // directory password check), so timing does not tell
+                // which service accounts exist.
+                self.hasher.verify_dummy(secret.to_string()).await;
             } else if let Some(actor) = self.directory_admin(name, secret, &ctx).await? {
                 // The original's administrators' group could do everything.
                 let access = Access::administrator(Permissions::all(), Scope::All);
                 return Ok(Ctx::new(actor, access, source_ip));
             }
         }
-        self.throttle.fail(source_ip, self.clock.now());
-        let mut ev = self.event(
-            &ctx,
-            "sdk.auth",
-            Some(name.get(..64).unwrap_or(name)),
-            ResultCode::FailedNotAllowed,
-        );
+        self.caller_throttle.fail(source_ip, self.clock.now());
+        // Escaped: PostgreSQL cannot store NUL, and the log is read on terminals.
+        let shown = escape_control(name.get(..64).unwrap_or(name));
+        let mut ev = self.event(&ctx, "sdk.auth", Some(&shown), ResultCode::FailedNotAllowed);
         ev.detail = Some("invalid SDK credentials".into());
         self.store.append_audit(&ev).await?;
         Err(Error::Forbidden("invalid credentials".into()))

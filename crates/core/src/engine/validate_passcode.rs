@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::ResultCode;
 use crate::challenge::Prompt;
 use crate::error::Result;
+use crate::factors::Factor;
 use crate::methods;
 use crate::service::Ctx;
 use crate::user::{User, UserStatus};
@@ -83,7 +84,8 @@ impl Engine {
         let settings = self.settings_now().await?;
         self.rate_limit(ctx)?;
         let Some(user) = self.store.find_user(username).await? else {
-            self.throttle.fail(ctx.source_ip, self.clock.now());
+            self.source_throttle
+                .fail(ctx.guess_source, self.clock.now());
             self.audit_result(
                 ctx,
                 EVENT,
@@ -99,6 +101,8 @@ impl Engine {
                 .await?;
             return Ok(Validation::reject(reason));
         }
+        self.gate(ctx, EVENT, &user, Factor::Code, &settings)
+            .await?;
         let mut success = self.event(
             ctx,
             EVENT,
@@ -115,10 +119,18 @@ impl Engine {
                 reason: ValidateReason::Accepted,
             });
         }
+        if let PasscodeCheck::Closed(until) = check {
+            return self
+                .closed(ctx, EVENT, &user.username, Factor::Code, until)
+                .await;
+        }
         let mut ev = self.event(ctx, EVENT, Some(&user.username), check.failure_code());
         ev.method = success.method;
         self.store.append_audit(&ev).await?;
-        let locked = self.deny(ctx, &user, &settings).await?;
+        let locked = check.is_guess()
+            && self
+                .count_failure(ctx, EVENT, &user, Factor::Code, &settings)
+                .await?;
         let reason = match check {
             _ if locked => ValidateReason::UserLocked,
             PasscodeCheck::ReplayedPasscode => ValidateReason::ReplayedPasscode,

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::principal::{Need, Subject};
 use crate::service::{Ctx, PrimaryOutcome, Verifier};
 use crate::user::UserStatus;
+use crate::validate;
 
 #[async_trait]
 impl Verifier for Engine {
@@ -18,6 +19,7 @@ impl Verifier for Engine {
         username: &str,
         password: String,
     ) -> Result<PrimaryOutcome> {
+        validate::identifier("username", username)?;
         self.authorize(ctx, "primary.password", Need::Verify, Subject::Global)
             .await?;
         let (user, matched) = self.primary_check(ctx, username, password).await?;
@@ -30,12 +32,14 @@ impl Verifier for Engine {
     }
 
     async fn validate(&self, ctx: &Ctx, username: &str, passcode: &str) -> Result<Validation> {
+        validate::username_lookup(username)?;
         self.authorize(ctx, "sdk.validate", Need::Verify, Subject::Global)
             .await?;
         self.validate_passcode(ctx, username, passcode).await
     }
 
     async fn start_authentication(&self, ctx: &Ctx, username: &str) -> Result<Authentication> {
+        validate::username_lookup(username)?;
         self.authorize(ctx, "sdk.authenticate_start", Need::Verify, Subject::Global)
             .await?;
         self.start_challenge(ctx, username).await

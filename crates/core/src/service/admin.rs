@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::{CreateUser, Ctx};
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::error::Result;
-use crate::factors::{OathParams, OathToken, SecurityQuestion, ServiceAccount};
+use crate::factors::{FactorFailures, OathParams, OathToken, SecurityQuestion, ServiceAccount};
 use crate::ports::UserQuery;
 use crate::principal::{Permissions, Role, Scope};
 use crate::settings::Settings;
@@ -48,6 +48,10 @@ pub trait AdminService: Send + Sync + 'static {
     // --- Users -------------------------------------------------------------------
     async fn create_user(&self, ctx: &Ctx, req: CreateUser) -> Result<User>;
     async fn get_user(&self, ctx: &Ctx, username: &str) -> Result<User>;
+    /// The user's guessing record, one entry per factor (see
+    /// `docs/security.md`): failures in a row, since the last success and
+    /// this hour, and until when the factor is paused.
+    async fn failures(&self, ctx: &Ctx, username: &str) -> Result<Vec<FactorFailures>>;
     async fn list_users(&self, ctx: &Ctx, query: UserQuery) -> Result<Vec<User>>;
     async fn update_user(&self, ctx: &Ctx, username: &str, patch: UserPatch) -> Result<User>;
     async fn set_user_enabled(&self, ctx: &Ctx, username: &str, enabled: bool) -> Result<User>;

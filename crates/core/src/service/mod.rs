@@ -78,6 +78,12 @@ pub struct Ctx {
     /// What the principal may do; checked by the engine on every operation.
     pub access: Access,
     pub source_ip: Option<IpAddr>,
+    /// The address whose failed secrets are throttled: the person's own.
+    /// `None` when a service account checks its users' secrets without
+    /// saying where they are — a VPN gateway is one address for thousands
+    /// of people, and its users' failures must not block it (per-user
+    /// limits still apply).
+    pub guess_source: Option<IpAddr>,
 }
 
 impl Ctx {
@@ -87,7 +93,25 @@ impl Ctx {
             via: None,
             access,
             source_ip,
+            guess_source: source_ip,
         }
+    }
+
+    /// The call comes from a service account's own address, on behalf of
+    /// people it does not locate: their failures are not the address's.
+    #[must_use]
+    pub fn relaying_unlocated(mut self) -> Self {
+        self.guess_source = None;
+        self
+    }
+
+    /// The caller reports the end user's address (`X-Twofold-Client-Ip`):
+    /// audited, throttled and matched against trusted IPs as theirs.
+    #[must_use]
+    pub fn located_at(mut self, end_user: IpAddr) -> Self {
+        self.source_ip = Some(end_user);
+        self.guess_source = Some(end_user);
+        self
     }
 
     /// The local command line: a full administrator (whoever can read the
@@ -123,6 +147,7 @@ impl Ctx {
             via: Some(self.actor.clone()),
             access: self.access.clone(),
             source_ip: self.source_ip,
+            guess_source: self.guess_source,
         }
     }
 }

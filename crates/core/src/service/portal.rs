@@ -88,6 +88,7 @@ pub trait PortalService: Send + Sync + 'static {
     async fn change_language(&self, ctx: &Ctx, username: &str, language: String) -> Result<User>;
     async fn change_method(&self, ctx: &Ctx, username: &str, method: MethodKind) -> Result<User>;
     /// Lets the next sign-on skip the second step within the returned time.
+    /// `Some(0)` withdraws a waiting bypass instead (returns the time now).
     async fn start_bypass(
         &self,
         ctx: &Ctx,

@@ -3,27 +3,23 @@ use twofold_core::ports::UserQuery;
 use twofold_core::{AdminService, Ctx, Permissions, Scope};
 
 use super::output::out;
-use super::{output, read_password};
-use crate::cli::AdminCommand;
+use super::{output, read_password, Naming};
+use crate::cli::{AdminCommand, PasswordInput};
 
 pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: AdminCommand) -> Result<()> {
     match cmd {
         AdminCommand::Bootstrap { username, password } => {
-            let exists = svc
-                .list_users(
-                    ctx,
-                    UserQuery {
-                        prefix: Some(username.trim().to_string()),
-                        limit: 1000,
-                        ..Default::default()
-                    },
-                )
-                .await?
-                .iter()
-                .any(|u| u.username.eq_ignore_ascii_case(username.trim()));
-            // An existing user keeps their password unless a new one is given.
-            let pw = read_password(&password, !exists)?;
-            let admin = svc.bootstrap_admin(ctx, &username, pw).await?;
+            // Closed once an administrator exists: the engine refuses (and
+            // audits it) before anyone is asked for a password it would not use.
+            let pw = if svc.admin_count(ctx).await? > 0 {
+                None
+            } else {
+                bootstrap_password(svc, ctx, &username, &password).await?
+            };
+            let admin = svc
+                .bootstrap_admin(ctx, &username, pw)
+                .await
+                .naming(&username)?;
             out!(
                 "{} is now a portal administrator with every permission over all users",
                 admin.username
@@ -68,7 +64,10 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: AdminCommand) -> Result
                     .collect()
             };
             let scope: Scope = scope.parse()?;
-            let admin = svc.grant_admin(ctx, &username, permissions, scope).await?;
+            let admin = svc
+                .grant_admin(ctx, &username, permissions, scope)
+                .await
+                .naming(&username)?;
             out!(
                 "{} is a portal administrator: permissions {}; scope {}",
                 admin.username,
@@ -82,9 +81,32 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: AdminCommand) -> Result
             );
         }
         AdminCommand::Revoke { username } => {
-            svc.revoke_admin(ctx, &username).await?;
+            svc.revoke_admin(ctx, &username).await.naming(&username)?;
             out!("{username} is no longer an administrator");
         }
     }
     Ok(())
+}
+
+/// A new user needs a password; an existing one keeps theirs unless a new
+/// one is given.
+async fn bootstrap_password(
+    svc: &dyn AdminService,
+    ctx: &Ctx,
+    username: &str,
+    input: &PasswordInput,
+) -> Result<Option<String>> {
+    let exists = svc
+        .list_users(
+            ctx,
+            UserQuery {
+                prefix: Some(username.trim().to_string()),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await?
+        .iter()
+        .any(|u| u.username.eq_ignore_ascii_case(username.trim()));
+    read_password(input, !exists)
 }

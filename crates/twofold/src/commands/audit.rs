@@ -10,27 +10,54 @@ use crate::cli::AuditCommand;
 const FOLLOW_POLL: Duration = Duration::from_secs(1);
 const PAGE: u32 = 1000;
 
+/// The columns of one line, in order: time, event, result, actor, subject,
+/// source address, detail.
+type Columns<'a> = [&'a str; 7];
+
+/// One event per line in fixed columns (wider values push the rest along);
+/// the detail, of any length, last.
+fn columns([at, event, result, actor, subject, source, detail]: Columns<'_>) -> String {
+    let text = format!(
+        "{at:<24}  {event:<20} {result:<28} {actor:<18} {subject:<24} {source:<15}  {detail}"
+    );
+    text.trim_end().to_string()
+}
+
+/// Says what each column is, once, above the events (not with `--json`).
+fn print_header() {
+    out!(
+        "{}",
+        columns([
+            "TIME (UTC)",
+            "EVENT",
+            "RESULT",
+            "ACTOR",
+            "SUBJECT",
+            "SOURCE",
+            "DETAIL"
+        ])
+    );
+}
+
 fn print(e: &AuditEvent, json: bool) -> Result<()> {
     if json {
-        out!("{}", serde_json::to_string(e)?);
-        return Ok(());
+        return output::json_line(e);
     }
-    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let actor = match &e.via {
+        Some(via) => format!("{} via {via}", e.actor),
+        None => e.actor.clone(),
+    };
     out!(
-        "{}  {:<20} {:<28} {:<18} {:<24} {}{}",
-        output::when(e.at),
-        e.event,
-        e.result.as_str(),
-        match &e.via {
-            Some(via) => format!("{} via {via}", e.actor),
-            None => e.actor.clone(),
-        },
-        dash(&e.subject),
-        e.source_ip.map_or_else(|| "-".into(), |ip| ip.to_string()),
-        e.detail
-            .as_ref()
-            .map(|d| format!("  {d}"))
-            .unwrap_or_default()
+        "{}",
+        columns([
+            &output::when(e.at),
+            &e.event,
+            &e.result.as_str(),
+            &actor,
+            e.subject.as_deref().unwrap_or("-"),
+            &e.source_ip.map_or_else(|| "-".into(), |ip| ip.to_string()),
+            e.detail.as_deref().unwrap_or(""),
+        ])
     );
     Ok(())
 }
@@ -53,6 +80,9 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: AuditCommand) -> Result
         )
         .await?;
     events.reverse();
+    if !json {
+        print_header();
+    }
     for e in &events {
         print(e, json)?;
     }

@@ -22,11 +22,11 @@ pub async fn run(cli: Cli) -> Result<()> {
     let env = |k: &str| std::env::var(k).ok();
     match cli.command {
         Command::Config(ConfigCommand::Example) => {
-            output::line(config::example().trim_end());
+            output::raw(config::example().trim_end());
             return Ok(());
         }
         Command::Openapi => {
-            output::line(twofold_web::sdk_api::openapi_document());
+            output::raw(twofold_web::sdk_api::openapi_document());
             return Ok(());
         }
         _ => {}
@@ -141,8 +141,61 @@ async fn acting(opened: &runtime::Opened, act_as: Option<&str>) -> Result<Ctx> {
     let cli = Ctx::cli();
     Ok(match act_as {
         None => cli,
-        Some(name) => opened.engine.act_as(&cli, name).await?,
+        Some(name) => opened.engine.act_as(&cli, name).await.naming(name)?,
     })
+}
+
+/// Asks at the terminal until the password is long enough and typed the
+/// same twice: a slip should not end the command and lose what was typed
+/// before it (Ctrl-C or Ctrl-D gives up).
+fn prompt_new_password() -> Result<String> {
+    loop {
+        let first = rpassword::prompt_password("New password: ")?;
+        if let Err(e) = twofold_core::validate::password(&first) {
+            eprintln!("{e}; try again");
+            continue;
+        }
+        if rpassword::prompt_password("Repeat password: ")? == first {
+            return Ok(first);
+        }
+        eprintln!("the two passwords differ; try again");
+    }
+}
+
+/// "user not found", naming the user. The engine's message leaves the name
+/// out (it answers callers who may not know whom they asked about); at the
+/// command line the administrator typed it, and with several names in a
+/// script it says which one is wrong.
+#[derive(Debug)]
+pub struct NotFoundNamed {
+    pub what: &'static str,
+    pub name: String,
+}
+
+impl std::fmt::Display for NotFoundNamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} \"{}\" not found", self.what, self.name)
+    }
+}
+
+impl std::error::Error for NotFoundNamed {}
+
+/// Names the user or administrator in a "not found" from the engine.
+trait Naming<T> {
+    fn naming(self, name: &str) -> Result<T>;
+}
+
+impl<T> Naming<T> for Result<T, twofold_core::Error> {
+    fn naming(self, name: &str) -> Result<T> {
+        self.map_err(|e| match e {
+            twofold_core::Error::NotFound(what @ ("user" | "administrator")) => NotFoundNamed {
+                what,
+                name: name.trim().to_string(),
+            }
+            .into(),
+            other => other.into(),
+        })
+    }
 }
 
 /// A password from standard input (`--password-stdin`) or typed twice at a
@@ -157,14 +210,7 @@ fn read_password(input: &PasswordInput, required: bool) -> Result<Option<String>
         return Ok(Some(pw.to_string()));
     }
     if std::io::stdin().is_terminal() && required {
-        let first = rpassword::prompt_password("New password: ")?;
-        let second = rpassword::prompt_password("Repeat password: ")?;
-        if first != second {
-            return Err(
-                twofold_core::Error::invalid("password", "the two passwords differ").into(),
-            );
-        }
-        return Ok(Some(first));
+        return prompt_new_password().map(Some);
     }
     if required {
         return Err(twofold_core::Error::invalid(

@@ -1,11 +1,21 @@
 use anyhow::Result;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use twofold_core::settings::{display_value, key_def, parse_text, KEYS};
 use twofold_core::{AdminService, Ctx};
 
 use super::output;
 use super::output::out;
 use crate::cli::SettingsCommand;
+
+/// `settings show` fits a terminal this wide; `--json` has everything unwrapped.
+const WIDTH: usize = 100;
+/// Long values (lists of methods, of IP ranges) wrap within this.
+const VALUE_WIDTH: usize = 24;
+/// Descriptions go on their own lines under the key, indented this much.
+const INDENT: &str = "    ";
+
+type Values = BTreeMap<&'static str, serde_json::Value>;
 
 #[derive(Serialize)]
 struct Row<'a> {
@@ -34,21 +44,7 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: SettingsCommand) -> Res
                     .collect();
                 return output::json(&rows);
             }
-            let rows: Vec<Vec<String>> = KEYS
-                .iter()
-                .map(|d| {
-                    let v = &current[d.key];
-                    let marker = if *v == defaults[d.key] { " " } else { "*" };
-                    vec![
-                        format!("{marker}{}", d.key),
-                        display_value(v),
-                        d.kind.describe(),
-                        d.help.to_string(),
-                    ]
-                })
-                .collect();
-            output::table(&[" KEY", "VALUE", "ALLOWED", "DESCRIPTION"], &rows);
-            out!("(* differs from the default)");
+            show_table(&current, &defaults);
         }
         SettingsCommand::Set { key, value } => {
             let def = key_def(&key)?;
@@ -67,4 +63,39 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: SettingsCommand) -> Res
         }
     }
     Ok(())
+}
+
+/// One row per key (`*` marks a changed one) with its value and the values
+/// it allows, wrapped to fit, and its description on the lines below.
+fn show_table(current: &Values, defaults: &Values) {
+    let key_width = KEYS.iter().map(|d| d.key.len() + 1).max().unwrap_or(0);
+    // Whatever the keys leave; never squeezed to nothing by a long new key.
+    let allowed_width = WIDTH.saturating_sub(key_width + VALUE_WIDTH + 4).max(20);
+    let rows: Vec<Vec<String>> = KEYS
+        .iter()
+        .map(|d| {
+            let v = &current[d.key];
+            let marker = if *v == defaults[d.key] { " " } else { "*" };
+            vec![
+                format!("{marker}{}", d.key),
+                display_value(v),
+                d.kind.describe(),
+            ]
+        })
+        .collect();
+    let (head, printed) = output::layout(
+        &[" KEY", "VALUE", "ALLOWED"],
+        &rows,
+        &[None, Some(VALUE_WIDTH), Some(allowed_width)],
+    );
+    out!("{head}");
+    for (def, lines) in KEYS.iter().zip(printed) {
+        for l in lines {
+            out!("{l}");
+        }
+        for l in output::wrap(def.help, WIDTH - INDENT.len()) {
+            out!("{INDENT}{l}");
+        }
+    }
+    out!("(* differs from the default; --json shows every field in full)");
 }

@@ -4,6 +4,7 @@ use twofold_core::factors::{OathAlgorithm, OathKind, OathParams};
 use twofold_core::{AdminService, Ctx};
 
 use super::output::{self, out};
+use super::Naming;
 use crate::cli::{TokenAlgorithm, TokenCommand, TokenType};
 
 pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: TokenCommand) -> Result<()> {
@@ -42,7 +43,8 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: TokenCommand) -> Result
             };
             let added = svc
                 .add_token(ctx, &username, &secret, params, &label)
-                .await?;
+                .await
+                .naming(&username)?;
             let token = &added.token;
             out!("added token {} ({}) for {username}", token.id, token.label);
             if added.method_set {
@@ -50,7 +52,7 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: TokenCommand) -> Result
             }
         }
         TokenCommand::List { username, json } => {
-            let tokens = svc.tokens(ctx, &username).await?;
+            let tokens = svc.tokens(ctx, &username).await.naming(&username)?;
             if json {
                 return output::json(&tokens);
             }
@@ -92,11 +94,15 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: TokenCommand) -> Result
             code1,
             code2,
         } => {
-            svc.resync_token(ctx, &username, id, &code1, &code2).await?;
+            svc.resync_token(ctx, &username, id, &code1, &code2)
+                .await
+                .naming(&username)?;
             out!("token {id} of {username} is in step again");
         }
         TokenCommand::Delete { username, id } => {
-            svc.delete_token(ctx, &username, id).await?;
+            svc.delete_token(ctx, &username, id)
+                .await
+                .naming(&username)?;
             out!("deleted token {id} of {username}");
         }
     }

@@ -1,12 +1,14 @@
 use anyhow::Result;
 use serde::Serialize;
+use twofold_core::factors::FactorFailures;
 use twofold_core::ports::UserQuery;
 use twofold_core::service::CreateUser;
+use twofold_core::settings::PrimaryAuth;
 use twofold_core::user::{User, UserPatch};
 use twofold_core::{AdminService, Ctx};
 
 use super::output::out;
-use super::{output, read_password};
+use super::{output, read_password, Naming};
 use crate::cli::UserCommand;
 
 #[derive(Serialize)]
@@ -14,12 +16,16 @@ struct UserView<'a> {
     #[serde(flatten)]
     user: &'a User,
     status: String,
+    /// Only in `user show`: the guessing record per factor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failures: Option<&'a [FactorFailures]>,
 }
 
 fn view<'a>(u: &'a User, svc: &dyn AdminService) -> UserView<'a> {
     UserView {
         user: u,
         status: u.status(svc.now()).to_string(),
+        failures: None,
     }
 }
 
@@ -33,7 +39,8 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: UserCommand) -> Result<
             language,
             password,
         } => {
-            let password = if password.password_stdin {
+            let has_password = password.password_stdin;
+            let password = if has_password {
                 read_password(&password, true)?
             } else {
                 None
@@ -52,6 +59,9 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: UserCommand) -> Result<
                 )
                 .await?;
             out!("created user {}", user.username);
+            if !has_password {
+                warn_without_password(svc, ctx, &user.username).await;
+            }
         }
         UserCommand::List {
             prefix,
@@ -102,11 +112,19 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: UserCommand) -> Result<
             );
         }
         UserCommand::Show { username, json } => {
-            let user = svc.get_user(ctx, &username).await?;
+            let user = svc.get_user(ctx, &username).await.naming(&username)?;
+            let failures = svc
+                .failures(ctx, &user.username)
+                .await
+                .naming(&user.username)?;
             if json {
-                return output::json(&view(&user, svc));
+                return output::json(&UserView {
+                    failures: Some(&failures),
+                    ..view(&user, svc)
+                });
             }
             output::user_detail(&user, svc.now());
+            output::user_failures(&failures);
         }
         UserCommand::Set {
             username,
@@ -137,32 +155,58 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: UserCommand) -> Result<
                 backup_phone,
                 mobile_phone,
             };
-            let user = svc.update_user(ctx, &username, patch).await?;
+            let user = svc
+                .update_user(ctx, &username, patch)
+                .await
+                .naming(&username)?;
             out!("updated user {}", user.username);
         }
         UserCommand::Enable { username } => {
-            let user = svc.set_user_enabled(ctx, &username, true).await?;
+            let user = svc
+                .set_user_enabled(ctx, &username, true)
+                .await
+                .naming(&username)?;
             out!("enabled user {}", user.username);
         }
         UserCommand::Disable { username } => {
-            let user = svc.set_user_enabled(ctx, &username, false).await?;
+            let user = svc
+                .set_user_enabled(ctx, &username, false)
+                .await
+                .naming(&username)?;
             out!("disabled user {}", user.username);
         }
         UserCommand::Unblock { username } => {
-            let user = svc.unblock_user(ctx, &username).await?;
+            let user = svc.unblock_user(ctx, &username).await.naming(&username)?;
             out!("unblocked user {}", user.username);
         }
         UserCommand::Delete { username } => {
-            svc.delete_user(ctx, &username).await?;
+            svc.delete_user(ctx, &username).await.naming(&username)?;
             out!("deleted user {username}");
         }
         UserCommand::Passwd { username, password } => {
             // Fail on an unknown user before asking for a password.
-            let user = svc.get_user(ctx, &username).await?;
+            let user = svc.get_user(ctx, &username).await.naming(&username)?;
             let pw = read_password(&password, true)?.unwrap_or_default();
             svc.set_password(ctx, &user.username, pw).await?;
             out!("password changed for {}", user.username);
         }
     }
     Ok(())
+}
+
+/// With local primary authentication the portal's first step is the
+/// password, so a user made without one cannot sign in until an
+/// administrator sets it; say so now rather than leave it to be found by
+/// the user.
+async fn warn_without_password(svc: &dyn AdminService, ctx: &Ctx, username: &str) {
+    let local = svc
+        .settings(ctx)
+        .await
+        .is_ok_and(|s| s.portal.primary_auth == PrimaryAuth::Local);
+    if local {
+        output::warn(format_args!(
+            "{username} has no password, so they cannot sign in yet; set one with \
+             `twofold user passwd {username}`"
+        ));
+    }
 }

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use twofold_core::user::MethodKind;
 use twofold_core::{Ctx, Error};
 
+use super::enroll::pin_mismatch;
 use super::extract::{csrf_failure, PortalPost, Req};
-use super::pages::{AccountPage, QuestionsView};
+use super::pages::{questions_in, AccountPage, Minutes, Msg, QuestionsView, TokenRow};
 use super::session::Flash;
 use super::{finish, html, refused, text, Messages, LANGUAGES};
 use crate::AppState;
@@ -27,12 +28,21 @@ pub(super) async fn account_page(
         .user
         .default_method
         .map_or("method-none", |m| m.method.as_str());
-    let bypass_until = a.bypass_until.and_then(|u| {
-        u.format(time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute]:[second]"
-        ))
-        .ok()
-    });
+    let bypass_until = a.bypass_until.map(|u| Msg::at(&t, "bypass-active", &[], u));
+    let name = a.user.display_name.as_deref().unwrap_or(&a.user.username);
+    let tokens = a
+        .tokens
+        .iter()
+        .map(|tok| TokenRow {
+            id: tok.id,
+            label: &tok.label,
+            added: tok
+                .created_at
+                .format(time::macros::format_description!("[year]-[month]-[day]"))
+                .unwrap_or_default(),
+            kind: tok.params.kind,
+        })
+        .collect();
     // An expired PIN is the first thing the user is asked to fix.
     let error = m
         .error
@@ -45,12 +55,21 @@ pub(super) async fn account_page(
         signed_in: true,
         notice: text(&t, m.notice.as_ref()),
         error: text(&t, error.as_ref()),
+        error_field: m.error_field(&["pin", "questions", "minutes"]),
+        echo: &m.echo,
         languages: LANGUAGES,
+        lang_saves: a.allow.select_language,
         a: &a,
+        name,
         method_key,
         bypass_until,
+        bypass_minutes: Minutes {
+            default: (a.allow.bypass_default_seconds / 60).max(1),
+            max: (a.allow.bypass_max_seconds / 60).max(1),
+        },
+        tokens,
         view: QuestionsView {
-            questions: &a.questions,
+            questions: questions_in(&a.questions, &t.lang),
         },
     };
     Ok(html(page.render()))
@@ -82,8 +101,12 @@ where
 
 pub(super) async fn account_pin(
     State(state): State<AppState>,
-    PortalPost(req): PortalPost,
+    PortalPost(mut req): PortalPost,
 ) -> Response {
+    if let Some(refusal) = pin_mismatch(&req) {
+        req.session.data.error = Some(refusal);
+        return finish(&state, req, "/portal").await;
+    }
     account_change(state, req, "ok-pin", |s, ctx, user, form| async move {
         s.service
             .change_pin(&ctx, &user, form.get("pin").cloned().unwrap_or_default())
@@ -107,23 +130,24 @@ pub(super) async fn account_language(
     State(state): State<AppState>,
     PortalPost(mut req): PortalPost,
 ) -> Response {
+    let Some(username) = req.signed_in() else {
+        return csrf_failure(&state, req).await;
+    };
     let lang = req.field("language");
-    // The explicit choice of the session gives way to the account's new language.
-    let previous = req.session.data.lang.take();
-    let res = account_change(
-        state.clone(),
-        req,
-        "ok-language",
-        |s, ctx, user, _| async move {
-            s.service
-                .change_language(&ctx, &user, lang)
-                .await
-                .map(|_| ())
-        },
-    )
-    .await;
-    let _ = previous;
-    res
+    match state
+        .service
+        .change_language(&req.ctx(&username), &username, lang)
+        .await
+    {
+        Ok(user) => {
+            // The account's new language replaces this browser's choice.
+            req.session.data.lang = None;
+            req.session.data.user_lang = user.language;
+            req.session.data.notice = Some(Flash::new("ok-language"));
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => refused(&state, req, e, "/portal").await,
+    }
 }
 
 pub(super) async fn account_method(
@@ -142,11 +166,16 @@ pub(super) async fn account_bypass(
     PortalPost(req): PortalPost,
 ) -> Response {
     account_change(state, req, "ok-bypass", |s, ctx, user, form| async move {
-        let seconds = match form.get("seconds").map(|v| v.trim()) {
+        // People choose minutes; the engine counts seconds.
+        let seconds = match form.get("minutes").map(|v| v.trim()) {
             None | Some("") => None,
             Some(v) => Some(
                 v.parse::<u32>()
-                    .map_err(|_| Error::invalid("seconds", "not a number"))?,
+                    .ok()
+                    // Zero would withdraw the bypass: only the cancel button does.
+                    .filter(|m| *m > 0)
+                    .and_then(|m| m.checked_mul(60))
+                    .ok_or_else(|| Error::invalid("seconds", "not a number"))?,
             ),
         };
         s.service
@@ -154,5 +183,24 @@ pub(super) async fn account_bypass(
             .await
             .map(|_| ())
     })
+    .await
+}
+
+pub(super) async fn account_bypass_cancel(
+    State(state): State<AppState>,
+    PortalPost(req): PortalPost,
+) -> Response {
+    account_change(
+        state,
+        req,
+        "ok-bypass-cancelled",
+        |s, ctx, user, _| async move {
+            // Zero seconds: the engine withdraws the waiting bypass.
+            s.service
+                .start_bypass(&ctx, &user, Some(0))
+                .await
+                .map(|_| ())
+        },
+    )
     .await
 }

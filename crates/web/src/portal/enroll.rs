@@ -11,9 +11,9 @@ use twofold_core::user::{DefaultMethod, MethodKind};
 use twofold_core::Error;
 
 use super::extract::{csrf_failure, PortalPost, Req};
-use super::pages::{EnrollPage, EnrollStage, FinalView, OathView, PendingView};
+use super::pages::{questions_in, EnrollPage, EnrollStage, FinalView, OathView, PendingView};
 use super::session::{Flash, Stage, MAX_SIGNED_IN_SECONDS};
-use super::{finish, html, now, refused, start_oath, text, Messages, LANGUAGES};
+use super::{finish, html, keep_typed, now, refused, start_oath, text, Messages, LANGUAGES};
 use crate::AppState;
 
 /// The wizard's current step. `method` and `pending` are the session's;
@@ -37,23 +37,39 @@ pub(super) async fn enroll_page(
     } else {
         None
     });
-    let stage = match (chosen, confirmed) {
-        (None, _) => EnrollStage::Method(options.methods.clone()),
-        (Some(_), false) => EnrollStage::Oath(OathView {
-            pending: pending.map(PendingView::new),
-            action: "/portal/enroll/oath",
-            allow_import: options.allow_third_party_oath,
-            with_label: false,
-        }),
-        (Some(m), true) => EnrollStage::Final(FinalView {
-            needs_pin: options.mode_for(m).needs_pin(),
-            pin_min: options.pin_rules.min_length,
-            questions: if options.questions_required > 0 {
-                &options.questions
-            } else {
-                &[]
-            },
-        }),
+    // The steps: the method (when there is a choice), the authenticator,
+    // then the PIN and questions (when the mode or the settings ask).
+    let choosing = usize::from(options.methods.len() > 1);
+    let last_needed = options.questions_required > 0
+        || options
+            .mode_for(chosen.unwrap_or(options.methods[0]))
+            .needs_pin();
+    let step_total = choosing + 1 + usize::from(last_needed);
+    let (stage, step_n, fields): (_, _, &[&'static str]) = match (chosen, confirmed) {
+        (None, _) => (EnrollStage::Method(options.methods.clone()), 1, &[]),
+        (Some(_), false) => (
+            EnrollStage::Oath(OathView {
+                pending: pending.map(PendingView::new),
+                action: "/portal/enroll/oath",
+                allow_import: options.allow_third_party_oath,
+                with_label: false,
+            }),
+            choosing + 1,
+            &["code", "secret"],
+        ),
+        (Some(m), true) => (
+            EnrollStage::Final(FinalView {
+                needs_pin: options.mode_for(m).needs_pin(),
+                pin_min: options.pin_rules.min_length,
+                questions: if options.questions_required > 0 {
+                    questions_in(&options.questions, &t.lang)
+                } else {
+                    Vec::new()
+                },
+            }),
+            step_total,
+            &["pin", "questions"],
+        ),
     };
     let page = EnrollPage {
         t: &t,
@@ -62,8 +78,13 @@ pub(super) async fn enroll_page(
         signed_in: false,
         notice: text(&t, m.notice.as_ref()),
         error: text(&t, m.error.as_ref()),
+        error_field: m.error_field(fields),
+        echo: &m.echo,
         languages: LANGUAGES,
+        lang_saves: false,
         stage,
+        step_n,
+        step_total,
     };
     Ok(html(page.render()))
 }
@@ -177,8 +198,13 @@ pub(super) async fn enroll_oath_confirm(
 
 pub(super) async fn enroll_finish(
     State(state): State<AppState>,
-    PortalPost(req): PortalPost,
+    PortalPost(mut req): PortalPost,
 ) -> Response {
+    if let Some(refusal) = pin_mismatch(&req) {
+        req.session.data.error = Some(refusal);
+        keep_typed(&mut req);
+        return finish(&state, req, "/portal").await;
+    }
     let Stage::Enroll {
         username,
         method,
@@ -204,6 +230,13 @@ pub(super) async fn enroll_finish(
         mode: options.mode_for(m),
     };
     complete_enrollment(state, req, username, chosen, Some(c)).await
+}
+
+/// A new PIN must be typed twice alike (when the form asks twice).
+pub(super) fn pin_mismatch(req: &Req) -> Option<Flash> {
+    let confirm = req.form.get("pin-confirm")?;
+    (*confirm != req.field("pin") && !req.field("pin").is_empty())
+        .then(|| Flash::new("err-pin-mismatch"))
 }
 
 async fn complete_enrollment(

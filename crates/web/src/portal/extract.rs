@@ -66,10 +66,13 @@ impl Req {
         Ctx::end_user(username, Some(self.ip))
     }
 
+    /// The person's language: their explicit choice in this browser, then
+    /// the user's saved language (`user_lang`, else the last user known in
+    /// this browser), then `Accept-Language`.
     pub fn tr(&self, user_lang: Option<&str>) -> Tr {
         Tr::new(&negotiate(
             self.session.data.lang.as_deref(),
-            user_lang,
+            user_lang.or(self.session.data.user_lang.as_deref()),
             self.accept_language.as_deref(),
         ))
     }
@@ -162,8 +165,10 @@ impl FromRequest<AppState> for PortalPost {
 /// a post that does not fit the session's stage.
 pub(super) async fn csrf_failure(state: &AppState, mut req: Req) -> Response {
     let lang = req.session.data.lang.clone();
+    let user_lang = req.session.data.user_lang.clone();
     req.session = Session::fresh();
     req.session.data.lang = lang;
+    req.session.data.user_lang = user_lang;
     req.session.data.error = Some(Flash::new("err-session"));
     let mut res = finish(state, req, "/portal").await;
     *res.status_mut() = StatusCode::SEE_OTHER;

@@ -21,9 +21,7 @@ pub(super) async fn home(State(state): State<AppState>, PortalGet(mut req): Port
     let stage = req.session.data.stage.clone();
     let rendered = match &stage {
         Stage::Anonymous => sign_in::sign_in_page(&state, &req, &messages).await,
-        Stage::Verify { username, step } => {
-            Ok(sign_in::verify_page(&req, &messages, username, step))
-        }
+        Stage::Verify { step, .. } => Ok(sign_in::verify_page(&req, &messages, step)),
         Stage::Enroll {
             username,
             method,

@@ -78,6 +78,15 @@ impl Tr {
         self.format(key, None)
     }
 
+    /// The text for `key` with named arguments.
+    pub fn args(&self, key: &str, args: &[(&str, String)]) -> String {
+        let mut a = FluentArgs::new();
+        for (name, value) in args {
+            a.set((*name).to_string(), FluentValue::from(value.clone()));
+        }
+        self.format(key, Some(&a))
+    }
+
     /// The text for `key` with one argument.
     pub fn t1(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
         let mut args = FluentArgs::new();

@@ -21,22 +21,25 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use twofold_core::pin::{PinProblem, PIN_MAX_LENGTH};
 use twofold_core::portal::PendingOath;
 use twofold_core::{ConflictReason, Ctx, Error};
 
 use extract::Req;
 pub use i18n::{negotiate, Tr, LANGUAGES};
-use pages::MessagePage;
+use pages::{MessagePage, Msg};
 use session::{set_cookie, Flash};
 
 use crate::AppState;
 
 const CSS: &str = include_str!("../../static/portal.css");
+const JS: &str = include_str!("../../static/portal.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/portal") }))
         .route("/static/portal.css", get(css))
+        .route("/static/portal.js", get(js))
         .route("/portal", get(home::home))
         .route("/portal/lang/{code}", get(home::choose_language))
         .route("/portal/sign-in", post(sign_in::sign_in))
@@ -66,6 +69,11 @@ pub fn router() -> Router<AppState> {
         .route("/portal/account/language", post(account::account_language))
         .route("/portal/account/method", post(account::account_method))
         .route("/portal/account/bypass", post(account::account_bypass))
+        .route(
+            "/portal/account/bypass/cancel",
+            post(account::account_bypass_cancel),
+        )
+        .route("/portal/{*rest}", get(pages::not_found))
 }
 
 async fn css() -> impl IntoResponse {
@@ -75,6 +83,16 @@ async fn css() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         CSS,
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        JS,
     )
 }
 
@@ -120,7 +138,10 @@ fn unavailable(t: &Tr, e: &Error) -> Response {
         signed_in: false,
         notice: None,
         error: None,
+        error_field: None,
+        echo: &[],
         languages: LANGUAGES,
+        lang_saves: false,
         body: &body,
     };
     (status, html(page.render())).into_response()
@@ -136,15 +157,29 @@ fn html(r: askama::Result<String>) -> Response {
     }
 }
 
-/// An engine refusal as a message for the person.
+/// An engine refusal as a message for the person: the rule that failed,
+/// in the person's words.
 fn flash_for(e: &Error) -> Option<Flash> {
     Some(match e {
         Error::InvalidInput { field, message } => match field.as_str() {
             "code" if message.contains("expired") => Flash::new("err-expired"),
             "code" => Flash::new("err-code"),
-            "pin" => Flash::new("err-pin"),
-            "answers" | "answer" => Flash::new("err-questions"),
+            "pin" => pin_flash(message),
+            // The engine's wording: "choose N different questions" for a
+            // question chosen twice, "choose and answer N ..." for too few.
+            "answers"
+                if message.starts_with("choose ")
+                    && message.ends_with(" different questions")
+                    && !message.contains("and answer") =>
+            {
+                Flash::new("err-questions-twice")
+            }
+            "answers" if message.contains("from the list") => Flash::new("err-questions-list"),
+            "answers" => Flash::new("err-questions"),
+            "answer" => Flash::new("err-questions-answer"),
             "secret" => Flash::new("err-secret"),
+            "seconds" => Flash::new("err-minutes"),
+            "label" => Flash::new("err-label"),
             _ => Flash::new("err-generic"),
         },
         Error::Forbidden(_) => Flash::new("err-not-allowed"),
@@ -160,10 +195,75 @@ fn flash_for(e: &Error) -> Option<Flash> {
     })
 }
 
-/// The messages a page shows once, taken from the session as it renders.
+/// The PIN rule the engine applied, read back from its refusal.
+fn pin_flash(message: &str) -> Flash {
+    match PinProblem::of(message) {
+        Some(PinProblem::Empty) => Flash::new("err-pin-empty"),
+        Some(PinProblem::NotDigits) => Flash::new("err-pin-digits"),
+        Some(PinProblem::TooShort(min)) => Flash::with("err-pin-short", "min", &min),
+        Some(PinProblem::TooLong) => Flash::with("err-pin-long", "max", &PIN_MAX_LENGTH),
+        Some(PinProblem::Sequence) => Flash::new("err-pin-sequence"),
+        Some(PinProblem::Repeat) => Flash::new("err-pin-repeat"),
+        Some(PinProblem::Phone) => Flash::new("err-pin-phone"),
+        Some(PinProblem::Recent(n)) => Flash::with("err-pin-recent", "n", &n),
+        None => Flash::new("err-pin"),
+    }
+}
+
+/// The form field an error message is about, so the page shows the message
+/// beside it; `None`: a message about the whole page.
+fn field_of(key: &str) -> Option<&'static str> {
+    Some(match key {
+        k if k.starts_with("err-pin") => "pin",
+        k if k.starts_with("err-questions") => "questions",
+        k if k.starts_with("err-code") => "code",
+        k if k.starts_with("err-fallback-code") => "fallback-code",
+        k if k.starts_with("err-answers") => "answers",
+        "err-secret" => "secret",
+        "err-minutes" => "minutes",
+        "err-label" => "label",
+        "err-credentials" => "password",
+        _ => return None,
+    })
+}
+
+/// What a refused form may show again: never a password, a PIN, a code, a
+/// secret or an answer to the second step's questions.
+const ECHOED: &[&str] = &[
+    "username",
+    "label",
+    "minutes",
+    "kind",
+    "digits",
+    "question-1",
+    "question-2",
+    "question-3",
+    "question-4",
+    "answer-1",
+    "answer-2",
+    "answer-3",
+    "answer-4",
+];
+
+/// Keeps what the person typed into the refused form, for the page to show.
+fn keep_typed(req: &mut Req) {
+    req.session.data.echo = ECHOED
+        .iter()
+        .filter_map(|name| {
+            let value = req.form.get(*name)?;
+            // Shown in a form field (escaped), never with control characters.
+            (!value.is_empty() && value.len() <= 1024 && !value.chars().any(char::is_control))
+                .then(|| ((*name).to_string(), value.clone()))
+        })
+        .collect();
+}
+
+/// The messages a page shows once, and what a refused form had, taken from
+/// the session as it renders.
 struct Messages {
     notice: Option<Flash>,
     error: Option<Flash>,
+    echo: Vec<(String, String)>,
 }
 
 impl Messages {
@@ -171,14 +271,29 @@ impl Messages {
         Messages {
             notice: req.session.data.notice.take(),
             error: req.session.data.error.take(),
+            echo: std::mem::take(&mut req.session.data.echo),
         }
+    }
+
+    /// The field the error is about, when the page has that field.
+    fn error_field(&self, on_page: &[&'static str]) -> Option<&'static str> {
+        self.error
+            .as_ref()
+            .and_then(|f| field_of(&f.key))
+            .filter(|f| on_page.contains(f))
     }
 }
 
-fn text(t: &Tr, f: Option<&Flash>) -> Option<String> {
-    f.map(|f| match &f.arg {
-        Some((name, value)) => t.t1(&f.key, name, value),
-        None => t.t(&f.key),
+fn text(t: &Tr, f: Option<&Flash>) -> Option<Msg> {
+    f.map(|f| match (&f.key[..], &f.arg) {
+        // A pause: how long, and until when (shown in local time).
+        ("err-rate-limited" | "err-paused", Some((_, value))) => {
+            let seconds: i64 = value.parse().unwrap_or(0);
+            let until = time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds);
+            Msg::at(t, &f.key, &[("seconds", value.clone())], until)
+        }
+        (_, Some((name, value))) => Msg::plain(t.t1(&f.key, name, value)),
+        (_, None) => Msg::plain(t.t(&f.key)),
     })
 }
 
@@ -187,6 +302,7 @@ async fn refused(state: &AppState, mut req: Req, e: Error, to: &str) -> Response
     match flash_for(&e) {
         Some(f) => {
             req.session.data.error = Some(f);
+            keep_typed(&mut req);
             finish(state, req, to).await
         }
         None => unavailable(&req.tr(None), &e),

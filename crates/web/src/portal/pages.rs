@@ -2,11 +2,18 @@
 //! chrome (translator, title, CSRF token, messages) so the layout can render.
 
 use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write as _;
+use time::OffsetDateTime;
 use twofold_core::factors::{OathKind, SecurityQuestion};
 use twofold_core::portal::{Account, PendingOath, SecondStep};
+use twofold_core::questions::ANSWERS_REQUIRED_AT_ENROLLMENT;
 use twofold_core::user::MethodKind;
 
+use super::extract::PortalGet;
 use super::i18n::Tr;
+use super::{html, LANGUAGES};
 
 macro_rules! page {
     ($name:ident, $path:literal { $($field:ident : $ty:ty),* $(,)? }) => {
@@ -17,25 +24,207 @@ macro_rules! page {
             pub title: &'a str,
             pub csrf: &'a str,
             pub signed_in: bool,
-            pub notice: Option<String>,
-            pub error: Option<String>,
+            pub notice: Option<Msg>,
+            pub error: Option<Msg>,
+            /// The field the error is about (it is shown beside it), or
+            /// `None` for a message at the top of the page.
+            pub error_field: Option<&'static str>,
+            /// What the person typed into a refused form.
+            #[allow(dead_code)]
+            pub echo: &'a [(String, String)],
             pub languages: &'static [(&'static str, &'static str)],
+            /// The header's language choice saves the account's language
+            /// (a signed-in user who may change it): header and account
+            /// setting then always agree.
+            pub lang_saves: bool,
             $(pub $field: $ty,)*
+        }
+
+        // Every page has these helpers; no page uses all of them.
+        #[allow(dead_code)]
+        impl $name<'_> {
+            /// The error is about `field`.
+            pub fn bad(&self, field: &str) -> bool {
+                self.error.is_some() && self.error_field == Some(field)
+            }
+
+            /// The error at the top of the page, when it is about no field.
+            pub fn page_error(&self) -> Option<&Msg> {
+                self.error.as_ref().filter(|_| self.error_field.is_none())
+            }
+
+            /// The error beside `field` (as HTML), when it is about it.
+            pub fn error_for(&self, field: &str) -> String {
+                match &self.error {
+                    Some(m) if self.bad(field) => m.html(),
+                    _ => String::new(),
+                }
+            }
+
+            /// `aria-describedby` (help text, and the error when it is
+            /// about `field`) and `aria-invalid`, as attributes.
+            pub fn aria(&self, field: &str, help: &str) -> String {
+                let mut ids = Vec::new();
+                if self.bad(field) {
+                    ids.push("form-error");
+                }
+                if !help.is_empty() {
+                    ids.push(help);
+                }
+                let mut out = String::new();
+                if self.bad(field) {
+                    out.push_str(" aria-invalid=\"true\"");
+                }
+                if !ids.is_empty() {
+                    let _ = write!(out, " aria-describedby=\"{}\"", ids.join(" "));
+                }
+                out
+            }
+
+            /// What was typed into `name` before the form was refused.
+            pub fn typed(&self, name: &str) -> &str {
+                self.echo
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or("", |(_, v)| v.as_str())
+            }
+
+            /// `typed` for the `n`th of a numbered field (`answer-2`).
+            pub fn typed_n(&self, name: &str, n: &usize) -> &str {
+                self.typed(&format!("{name}-{n}"))
+            }
+
+            /// Question `id` was chosen in the `n`th question field.
+            pub fn picked(&self, n: &usize, id: &i64) -> bool {
+                self.typed_n("question", n) == id.to_string()
+            }
+
+            /// The page shows a moment, which the script shows in local time.
+            pub fn has_time(&self) -> bool {
+                [&self.notice, &self.error]
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m.at.is_some())
+            }
         }
     };
 }
 
+/// A message as a page shows it: its text and, when it names a moment, that
+/// moment as a `<time>` the browser rewrites in the person's local time
+/// (`static/portal.js`; without it, the time reads in UTC).
+pub struct Msg {
+    pub before: String,
+    pub at: Option<At>,
+    pub after: String,
+}
+
+pub struct At {
+    /// RFC 3339, for `datetime`.
+    pub iso: String,
+    /// The moment as the server writes it: hours and minutes, UTC.
+    pub text: String,
+}
+
+/// Stands where a message's moment goes; a private-use character no
+/// translation contains.
+const MOMENT: &str = "\u{E000}";
+
+impl Msg {
+    pub fn plain(text: String) -> Msg {
+        Msg {
+            before: text,
+            at: None,
+            after: String::new(),
+        }
+    }
+
+    /// The message `key` with `args`, naming `until` as `$until`.
+    pub fn at(t: &Tr, key: &str, args: &[(&str, String)], until: OffsetDateTime) -> Msg {
+        let mut all: Vec<(&str, String)> = args.to_vec();
+        all.push(("until", MOMENT.to_string()));
+        let text = t.args(key, &all);
+        let (before, after) = text.split_once(MOMENT).unwrap_or((&text, ""));
+        let until = until.to_offset(time::UtcOffset::UTC);
+        Msg {
+            before: before.to_string(),
+            after: after.to_string(),
+            at: Some(At {
+                iso: until
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                text: until
+                    .format(time::macros::format_description!("[hour]:[minute] UTC"))
+                    .unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// The message as HTML: its text escaped, its moment a `<time>`.
+    pub fn html(&self) -> String {
+        let mut out = escape(&self.before);
+        if let Some(at) = &self.at {
+            let _ = write!(
+                out,
+                "<time datetime=\"{}\" data-local>{}</time>",
+                escape(&at.iso),
+                escape(&at.text)
+            );
+        }
+        out.push_str(&escape(&self.after));
+        out
+    }
+}
+
+/// HTML-escapes text (and drops control characters, which never reach
+/// output raw).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Any other `/portal/...` path: a 404 in the portal's own style.
+pub(super) async fn not_found(PortalGet(req): PortalGet) -> Response {
+    let t = req.tr(None);
+    let body = t.t("not-found");
+    let page = MessagePage {
+        t: &t,
+        title: &t.t("title-not-found"),
+        csrf: "",
+        signed_in: false,
+        notice: None,
+        error: None,
+        error_field: None,
+        echo: &[],
+        languages: LANGUAGES,
+        lang_saves: false,
+        body: &body,
+    };
+    (StatusCode::NOT_FOUND, html(page.render())).into_response()
+}
+
 page!(SignInPage, "signin.html" { login_allowed: bool });
-page!(VerifyPage, "verify.html" { username: &'a str, step: &'a SecondStep });
-page!(EnrollPage, "enroll.html" { stage: EnrollStage<'a> });
-page!(AccountPage, "account.html" { a: &'a Account, method_key: &'a str, bypass_until: Option<String>, view: QuestionsView<'a> });
+page!(VerifyPage, "verify.html" { step: &'a SecondStep });
+page!(EnrollPage, "enroll.html" { stage: EnrollStage, step_n: usize, step_total: usize });
+page!(AccountPage, "account.html" { a: &'a Account, name: &'a str, method_key: &'a str, bypass_until: Option<Msg>, bypass_minutes: Minutes, tokens: Vec<TokenRow<'a>>, view: QuestionsView });
 page!(TokenPage, "token.html" { view: OathView });
 page!(MessagePage, "message.html" { body: &'a str });
 
-pub enum EnrollStage<'a> {
+pub enum EnrollStage {
     Method(Vec<MethodKind>),
     Oath(OathView),
-    Final(FinalView<'a>),
+    Final(FinalView),
 }
 
 pub struct OathView {
@@ -50,16 +239,46 @@ pub struct PendingView {
     pub qr_data_uri: String,
     pub secret_grouped: String,
     pub digits: u32,
+    /// The `otpauth://` address: on a phone, a link opens the app with it.
+    pub uri: String,
+    pub time_based: bool,
 }
 
-pub struct FinalView<'a> {
+pub struct FinalView {
     pub needs_pin: bool,
     pub pin_min: u32,
-    pub questions: &'a [SecurityQuestion],
+    pub questions: Vec<SecurityQuestion>,
 }
 
-pub struct QuestionsView<'a> {
-    pub questions: &'a [SecurityQuestion],
+pub struct QuestionsView {
+    pub questions: Vec<SecurityQuestion>,
+}
+
+/// The questions to offer in `lang`: that language's when there are enough
+/// to choose from, else English's, else all the engine offered.
+pub fn questions_in(all: &[SecurityQuestion], lang: &str) -> Vec<SecurityQuestion> {
+    for l in [lang, "en"] {
+        let these: Vec<SecurityQuestion> =
+            all.iter().filter(|q| q.language == l).cloned().collect();
+        if these.len() >= ANSWERS_REQUIRED_AT_ENROLLMENT {
+            return these;
+        }
+    }
+    all.to_vec()
+}
+
+/// The one-time bypass in minutes, as the person chooses it.
+pub struct Minutes {
+    pub default: u32,
+    pub max: u32,
+}
+
+/// A token on the account page: its name, when it was added, what it is.
+pub struct TokenRow<'a> {
+    pub id: i64,
+    pub label: &'a str,
+    pub added: String,
+    pub kind: OathKind,
 }
 
 impl PendingView {
@@ -87,6 +306,8 @@ impl PendingView {
             ),
             secret_grouped: grouped,
             digits: p.params.digits,
+            uri: p.uri.clone(),
+            time_based: p.params.kind == OathKind::Totp,
         }
     }
 }

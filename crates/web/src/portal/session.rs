@@ -2,6 +2,14 @@
 //! (through `PortalService`, so every portal node sees every session), stored
 //! under the id's SHA-256 so the table holds no usable ids. The id changes at
 //! every authentication step. Each session carries its CSRF token.
+//!
+//! Only a session past the password is stored. An anonymous visitor's
+//! session (its CSRF token, chosen language and one-shot messages) travels
+//! in the cookie itself, `a.TOKEN[.STATE]`, and the form's CSRF field must
+//! equal that TOKEN (a double-submit check): otherwise every cookie-less
+//! request would cost a row, and anyone could fill the table with them.
+//! The `__Host-` prefix and `SameSite=Strict` keep other sites and sibling
+//! hosts from setting or sending the cookie, so they cannot know the token.
 
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
@@ -73,12 +81,95 @@ pub struct SessionData {
     pub stage: Stage,
     pub notice: Option<Flash>,
     pub error: Option<Flash>,
+    /// The language of the last user known in this browser: it outlives
+    /// sign-out, so the sign-in page after it speaks the user's language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_lang: Option<String>,
+    /// What the person typed into a refused form (never a password or a
+    /// PIN), shown once so they need not type it again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub echo: Vec<(String, String)>,
 }
 
 pub struct Session {
+    /// The stored session's id; `None` while nothing is stored.
     id: Option<String>,
+    /// An anonymous session that came with the request's cookie, whose
+    /// token a form must repeat.
+    presented: bool,
     rotate: bool,
     pub data: SessionData,
+}
+
+/// Marks an anonymous session's cookie; stored sessions' ids are bare.
+const ANONYMOUS_PREFIX: &str = "a.";
+/// The largest anonymous state accepted from a cookie (base64 of JSON).
+const ANONYMOUS_STATE_MAX: usize = 2048;
+/// The longest username an anonymous cookie echoes back.
+const ECHO_USERNAME_MAX: usize = 256;
+
+/// What an anonymous session keeps, in its cookie.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct AnonymousState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lang: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notice: Option<Flash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<Flash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_lang: Option<String>,
+    /// The username of a refused sign-in, for the form to show again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+}
+
+impl AnonymousState {
+    /// The state as the client sent it, keeping only what could have come
+    /// from us: a supported language, message keys and a numeric argument.
+    /// (The client can only change what its own page says.)
+    fn parse(encoded: &str) -> AnonymousState {
+        let Some(state) = (encoded.len() <= ANONYMOUS_STATE_MAX)
+            .then(|| B64.decode(encoded).ok())
+            .flatten()
+            .and_then(|json| serde_json::from_slice::<AnonymousState>(&json).ok())
+        else {
+            return AnonymousState::default();
+        };
+        let flash = |f: Option<Flash>| {
+            f.filter(|f| {
+                is_name(&f.key, 64)
+                    && f.arg.as_ref().is_none_or(|(name, value)| {
+                        is_name(name, 32)
+                            && !value.is_empty()
+                            && value.len() <= 10
+                            && value.bytes().all(|b| b.is_ascii_digit())
+                    })
+            })
+        };
+        let supported = |l: &String| super::LANGUAGES.iter().any(|(code, _)| code == l);
+        AnonymousState {
+            lang: state.lang.filter(supported),
+            notice: flash(state.notice),
+            error: flash(state.error),
+            user_lang: state.user_lang.filter(supported),
+            // Echoed into a form field: escaped there, and never a control
+            // character (they never reach output raw).
+            username: state
+                .username
+                .filter(|u| u.len() <= ECHO_USERNAME_MAX && !u.chars().any(char::is_control)),
+        }
+    }
+}
+
+fn is_name(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+}
+
+fn is_token(v: &str) -> bool {
+    v.len() == 43
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn random_token() -> String {
@@ -91,39 +182,79 @@ fn id_hash(id: &str) -> String {
     hex::encode(Sha256::digest(id.as_bytes()))
 }
 
-fn cookie_value(headers: &HeaderMap) -> Option<String> {
-    headers
+/// What the request's cookie holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Cookie {
+    /// A stored session's id.
+    Stored(String),
+    /// An anonymous session: its CSRF token and the encoded state.
+    Anonymous(String, Option<String>),
+}
+
+fn cookie_value(headers: &HeaderMap) -> Option<Cookie> {
+    let value = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.to_string())
-        .filter(|v| {
-            v.len() == 43
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+        .map(|(_, value)| value)?;
+    if let Some(rest) = value.strip_prefix(ANONYMOUS_PREFIX) {
+        let (token, state) = match rest.split_once('.') {
+            Some((t, s)) => (t, Some(s.to_string())),
+            None => (rest, None),
+        };
+        return is_token(token).then(|| Cookie::Anonymous(token.to_string(), state));
+    }
+    is_token(value).then(|| Cookie::Stored(value.to_string()))
 }
 
 impl Session {
-    /// The request's session, or a fresh anonymous one.
+    /// The request's session, or a fresh anonymous one. An anonymous
+    /// session costs no lookup: it is all in its cookie.
     pub async fn load(
         service: &dyn PortalService,
         ctx: &Ctx,
         headers: &HeaderMap,
     ) -> Result<Session> {
-        if let Some(id) = cookie_value(headers) {
-            if let Some(json) = service.session_load(ctx, &id_hash(&id)).await? {
-                if let Ok(data) = serde_json::from_str::<SessionData>(&json) {
-                    return Ok(Session {
-                        id: Some(id),
-                        rotate: false,
-                        data,
-                    });
+        match cookie_value(headers) {
+            Some(Cookie::Stored(id)) => {
+                if let Some(json) = service.session_load(ctx, &id_hash(&id)).await? {
+                    if let Ok(data) = serde_json::from_str::<SessionData>(&json) {
+                        return Ok(Session {
+                            id: Some(id),
+                            presented: false,
+                            rotate: false,
+                            data,
+                        });
+                    }
                 }
             }
+            Some(Cookie::Anonymous(token, state)) => {
+                let state = state
+                    .as_deref()
+                    .map(AnonymousState::parse)
+                    .unwrap_or_default();
+                return Ok(Session {
+                    id: None,
+                    presented: true,
+                    rotate: false,
+                    data: SessionData {
+                        csrf: token,
+                        lang: state.lang,
+                        stage: Stage::Anonymous,
+                        notice: state.notice,
+                        error: state.error,
+                        user_lang: state.user_lang,
+                        echo: state
+                            .username
+                            .map(|u| vec![("username".to_string(), u)])
+                            .unwrap_or_default(),
+                    },
+                });
+            }
+            None => {}
         }
         Ok(Session::fresh())
     }
@@ -131,6 +262,7 @@ impl Session {
     pub fn fresh() -> Session {
         Session {
             id: None,
+            presented: false,
             rotate: false,
             data: SessionData {
                 csrf: random_token(),
@@ -139,9 +271,11 @@ impl Session {
         }
     }
 
-    /// True when the form's token matches this (stored) session's token.
+    /// True when the form's token matches the token of the session the
+    /// request came with (stored, or anonymous in its cookie).
     pub fn csrf_ok(&self, token: &str) -> bool {
-        self.id.is_some() && bool::from(self.data.csrf.as_bytes().ct_eq(token.as_bytes()))
+        (self.id.is_some() || self.presented)
+            && bool::from(self.data.csrf.as_bytes().ct_eq(token.as_bytes()))
     }
 
     /// Gives the session a new id (and CSRF token) when it is saved: after
@@ -162,13 +296,21 @@ impl Session {
         }
     }
 
-    /// Stores the session and returns the cookie to set.
+    /// Stores the session and returns the cookie to set. An anonymous
+    /// session is not stored (a stored one that became anonymous is
+    /// dropped): its cookie carries it.
     pub async fn save(
         mut self,
         service: &dyn PortalService,
         ctx: &Ctx,
         now: i64,
     ) -> Result<HeaderValue> {
+        if matches!(self.data.stage, Stage::Anonymous) {
+            if let Some(old) = self.id.take() {
+                service.session_drop(ctx, &id_hash(&old)).await?;
+            }
+            return Ok(self.anonymous_cookie());
+        }
         let ttl = match &self.data.stage {
             Stage::SignedIn { expires_at, .. } => IDLE_TTL.min(*expires_at - now).max(1),
             _ => PENDING_TTL,
@@ -187,6 +329,46 @@ impl Session {
             "{COOKIE_NAME}={id}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={ttl}"
         ))
         .unwrap_or_else(|_| HeaderValue::from_static("")))
+    }
+
+    /// The cookie of an anonymous session: its CSRF token and, when it has
+    /// any, its language and messages.
+    fn anonymous_cookie(self) -> HeaderValue {
+        let SessionData {
+            csrf,
+            lang,
+            notice,
+            error,
+            user_lang,
+            echo,
+            ..
+        } = self.data;
+        let username = echo
+            .into_iter()
+            .find_map(|(name, value)| (name == "username").then_some(value));
+        let state = AnonymousState {
+            lang,
+            notice,
+            error,
+            user_lang,
+            username,
+        };
+        let mut value = format!("{ANONYMOUS_PREFIX}{csrf}");
+        if state.lang.is_some()
+            || state.notice.is_some()
+            || state.error.is_some()
+            || state.user_lang.is_some()
+            || state.username.is_some()
+        {
+            if let Ok(json) = serde_json::to_vec(&state) {
+                value.push('.');
+                value.push_str(&B64.encode(json));
+            }
+        }
+        HeaderValue::from_str(&format!(
+            "{COOKIE_NAME}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={PENDING_TTL}"
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     /// Ends the session; returns a cookie that clears it in the browser.
@@ -208,20 +390,57 @@ pub fn set_cookie(headers: &mut HeaderMap, value: HeaderValue) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn cookie_parsing_takes_only_well_formed_ids() {
-        let good = random_token();
+    fn cookie(value: &str) -> Option<Cookie> {
         let mut h = HeaderMap::new();
         h.insert(
             COOKIE,
-            HeaderValue::from_str(&format!("a=b; {COOKIE_NAME}={good}; c=d")).unwrap(),
+            HeaderValue::from_str(&format!("a=b; {COOKIE_NAME}={value}; c=d")).unwrap(),
         );
-        assert_eq!(cookie_value(&h), Some(good));
-        h.insert(
-            COOKIE,
-            HeaderValue::from_str(&format!("{COOKIE_NAME}=short")).unwrap(),
+        cookie_value(&h)
+    }
+
+    #[test]
+    fn cookie_parsing_takes_only_well_formed_ids() {
+        let good = random_token();
+        assert_eq!(cookie(&good), Some(Cookie::Stored(good.clone())));
+        assert_eq!(cookie("short"), None);
+        assert_eq!(
+            cookie(&format!("a.{good}")),
+            Some(Cookie::Anonymous(good.clone(), None))
         );
-        assert_eq!(cookie_value(&h), None);
+        assert_eq!(
+            cookie(&format!("a.{good}.e30")),
+            Some(Cookie::Anonymous(good, Some("e30".into())))
+        );
+        assert_eq!(cookie("a.short.e30"), None);
         assert_eq!(id_hash("x").len(), 64);
+    }
+
+    #[test]
+    fn anonymous_state_round_trips_and_keeps_only_what_we_could_have_set() {
+        let mut s = Session::fresh();
+        s.data.lang = Some("nl".into());
+        s.data.error = Some(Flash::with("err-rate-limited", "seconds", &42));
+        let csrf = s.data.csrf.clone();
+        let header = s.anonymous_cookie();
+        let value = header.to_str().unwrap();
+        assert!(value.contains("HttpOnly") && value.contains("SameSite=Strict"));
+        let cookie_pair = value.split(';').next().unwrap();
+        let Some(Cookie::Anonymous(token, Some(state))) =
+            cookie(cookie_pair.split_once('=').unwrap().1)
+        else {
+            panic!("an anonymous cookie: {value}");
+        };
+        assert_eq!(token, csrf);
+        let state = AnonymousState::parse(&state);
+        assert_eq!(state.lang.as_deref(), Some("nl"));
+        assert_eq!(state.error.unwrap().arg.unwrap().1, "42");
+
+        let forged = B64.encode(
+            br#"{"lang":"xx","notice":{"key":"<b>","arg":null},"error":{"key":"err-x","arg":["seconds","<script>"]}}"#,
+        );
+        let state = AnonymousState::parse(&forged);
+        assert!(state.lang.is_none() && state.notice.is_none() && state.error.is_none());
+        assert!(AnonymousState::parse("!!").lang.is_none());
     }
 }

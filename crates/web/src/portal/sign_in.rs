@@ -33,14 +33,18 @@ pub(super) async fn sign_in_page(
         signed_in: false,
         notice: text(&t, m.notice.as_ref()),
         error: text(&t, m.error.as_ref()),
+        error_field: m.error_field(&["password"]),
+        echo: &m.echo,
         languages: LANGUAGES,
+        lang_saves: false,
         login_allowed: allowed,
     };
     Ok(html(page.render()))
 }
 
-/// The second step of a session past its password.
-pub(super) fn verify_page(req: &Req, m: &Messages, username: &str, step: &SecondStep) -> Response {
+/// The second step of a session past its password, in the user's
+/// language (kept in the session since the password step).
+pub(super) fn verify_page(req: &Req, m: &Messages, step: &SecondStep) -> Response {
     let t = req.tr(None);
     let page = VerifyPage {
         t: &t,
@@ -49,8 +53,10 @@ pub(super) fn verify_page(req: &Req, m: &Messages, username: &str, step: &Second
         signed_in: false,
         notice: text(&t, m.notice.as_ref()),
         error: text(&t, m.error.as_ref()),
+        error_field: m.error_field(&["code", "fallback-code", "answers"]),
+        echo: &m.echo,
         languages: LANGUAGES,
-        username,
+        lang_saves: false,
         step,
     };
     html(page.render())
@@ -65,11 +71,26 @@ pub(super) async fn sign_in(
     let ctx = req.ctx(username.trim());
     let outcome = match state.service.begin_sign_in(&ctx, &username, password).await {
         Ok(o) => o,
+        // A name no account can have (control characters): to the person,
+        // just wrong credentials, as an unknown name is.
+        Err(Error::InvalidInput { field, .. }) if field == "username" => SignIn::Rejected,
         Err(e) => return refused(&state, req, e, "/portal").await,
     };
     req.session.rotate();
+    // From here on, the pages speak the user's saved language (unless this
+    // browser chose one).
+    if let Some(user) = outcome.user() {
+        req.session.data.user_lang.clone_from(&user.language);
+    }
     match outcome {
-        SignIn::Rejected => req.session.data.error = Some(Flash::new("err-credentials")),
+        SignIn::Rejected => {
+            req.session.data.error = Some(Flash::new("err-credentials"));
+            // The username stays in the form; the password never does.
+            req.session.data.echo = vec![("username".into(), username)]
+                .into_iter()
+                .filter(|(_, u)| u.len() <= 256 && !u.chars().any(char::is_control))
+                .collect();
+        }
         SignIn::Blocked { .. } => req.session.data.error = Some(Flash::new("err-blocked")),
         SignIn::LoginDisabled => req.session.data.error = Some(Flash::new("login-disabled")),
         SignIn::NotEnrolled { .. } => req.session.data.error = Some(Flash::new("err-not-enrolled")),
@@ -150,21 +171,44 @@ pub(super) async fn verify(
             };
             finish(&state, req, "/portal").await
         }
-        Ok(Verified::Rejected { locked }) => {
+        Ok(Verified::Rejected {
+            locked,
+            attempts_left,
+            paused_seconds,
+        }) => {
             if locked {
                 req.session.rotate();
                 req.session.data.stage = Stage::Anonymous;
                 req.session.data.error = Some(Flash::new("err-locked"));
+            } else if let Some(seconds) = paused_seconds {
+                // This wrong attempt started a pause: say so, and until when.
+                req.session.data.error = Some(Flash::with("err-paused", "seconds", &seconds));
             } else {
-                req.session.data.error = Some(Flash::new(if proof == Proof::SecurityQuestions {
-                    "err-answers"
-                } else {
-                    "err-code"
-                }));
+                req.session.data.error = Some(Flash::new(rejection_key(
+                    proof,
+                    step.method.mode.needs_pin(),
+                    attempts_left == Some(1),
+                )));
             }
             finish(&state, req, "/portal").await
         }
         Err(e) => refused(&state, req, e, "/portal").await,
+    }
+}
+
+/// What a rejected second step says: which proof failed, without telling
+/// a guesser whether the PIN or the code was wrong, and whether one more
+/// wrong attempt pauses signing in.
+fn rejection_key(proof: Proof, with_pin: bool, last: bool) -> &'static str {
+    match (proof, with_pin, last) {
+        (Proof::SecurityQuestions, _, false) => "err-answers",
+        (Proof::SecurityQuestions, _, true) => "err-answers-last",
+        (Proof::OathFallback, _, false) => "err-fallback-code",
+        (Proof::OathFallback, _, true) => "err-fallback-code-last",
+        (Proof::Method, true, false) => "err-code-pin",
+        (Proof::Method, true, true) => "err-code-pin-last",
+        (Proof::Method, false, false) => "err-code",
+        (Proof::Method, false, true) => "err-code-last",
     }
 }
 
@@ -173,6 +217,7 @@ pub(super) async fn sign_out(
     PortalPost(mut req): PortalPost,
 ) -> Response {
     let lang = req.session.data.lang.clone();
+    let user_lang = req.session.data.user_lang.clone();
     let old = std::mem::replace(&mut req.session, Session::fresh());
     if let Err(e) = old
         .destroy(state.service.as_ref(), &Ctx::portal_visitor(Some(req.ip)))
@@ -180,7 +225,9 @@ pub(super) async fn sign_out(
     {
         return unavailable(&req.tr(None), &e);
     }
+    // The browser keeps speaking the user's language after sign-out.
     req.session.data.lang = lang;
+    req.session.data.user_lang = user_lang;
     req.session.data.notice = Some(Flash::new("ok-signed-out"));
     finish(&state, req, "/portal").await
 }

@@ -38,7 +38,10 @@ pub(super) async fn token_page(
         signed_in: true,
         notice: text(&t, m.notice.as_ref()),
         error: text(&t, m.error.as_ref()),
+        error_field: m.error_field(&["code", "secret", "label"]),
+        echo: &m.echo,
         languages: LANGUAGES,
+        lang_saves: account.allow.select_language,
         view: OathView {
             pending,
             action: "/portal/account/token",

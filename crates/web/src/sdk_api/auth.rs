@@ -46,6 +46,9 @@ fn credentials(parts: &Parts) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(B64.decode(encoded.trim()).ok()?).ok()?;
     let (name, secret) = decoded.split_once(':')?;
+    // No account is named with control characters: such a name is wrong
+    // credentials, answered before it reaches the database or the audit log.
+    twofold_core::validate::identifier("name", name).ok()?;
     Some((name.to_string(), secret.to_string()))
 }
 
@@ -65,17 +68,16 @@ impl FromRequestParts<SdkState> for Caller {
         };
         // Credentials are checked (and throttled) against the connection's
         // address; only an authenticated caller may say whom it acts for.
-        let mut ctx = match state.engine.authenticate_caller(&name, &secret, ip).await {
+        let ctx = match state.engine.authenticate_caller(&name, &secret, ip).await {
             Ok(ctx) => ctx,
             Err(Error::Forbidden(_)) => return Err(unauthorized()),
             Err(e) => return Err(SdkError(e).into_response()),
         };
         match client_ip(parts) {
-            Ok(Some(end_user)) => ctx.source_ip = Some(end_user),
-            Ok(None) => {}
-            Err(e) => return Err(SdkError(e).into_response()),
+            Ok(Some(end_user)) => Ok(Caller(ctx.located_at(end_user))),
+            Ok(None) => Ok(Caller(ctx)),
+            Err(e) => Err(SdkError(e).into_response()),
         }
-        Ok(Caller(ctx))
     }
 }
 

@@ -28,7 +28,10 @@ fn challenge_id(path: Result<Path<String>, PathRejection>) -> Result<String, Err
 /// `validate`'s reason when the user cannot be authenticated (unknown,
 /// disabled, locked, not enrolled, ...): then nothing was started.
 #[utoipa::path(post, path = "/sdk/v1/authenticate", tag = "authenticate", request_body = StartAuthenticationRequest,
-    responses((status = 201, description = "Started", body = StartAuthenticationResponse),
+    responses((status = 201, description = "Started", body = StartAuthenticationResponse, links(
+                ("status" = (operation_id = "status", parameters(("id" = "$response.body#/id")))),
+                ("answer" = (operation_id = "answer", parameters(("id" = "$response.body#/id")))),
+              )),
               (status = 200, description = "Refused; nothing started", body = StartAuthenticationResponse),
               (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(super) async fn start(
@@ -36,9 +39,6 @@ pub(super) async fn start(
     Caller(ctx): Caller,
     ApiJson(r): ApiJson<StartAuthenticationRequest>,
 ) -> ApiResult<(StatusCode, Json<StartAuthenticationResponse>)> {
-    if r.username.len() > 512 {
-        return Err(Error::invalid("username", "too long").into());
-    }
     let a = s.engine.start_authentication(&ctx, &r.username).await?;
     let status = if a.id.is_some() {
         StatusCode::CREATED
@@ -83,8 +83,15 @@ pub(super) async fn answer(
     ApiJson(r): ApiJson<AnswerRequest>,
 ) -> ApiResult<Json<AnswerResponse>> {
     let id = challenge_id(path)?;
-    if r.passcode.len() > 64 {
-        return Err(Error::invalid("passcode", "too long").into());
+    if r.passcode.chars().count() > twofold_proto::rules::PASSCODE_MAX {
+        return Err(Error::invalid(
+            "passcode",
+            format!(
+                "must be at most {} characters",
+                twofold_proto::rules::PASSCODE_MAX
+            ),
+        )
+        .into());
     }
     let a = s
         .engine

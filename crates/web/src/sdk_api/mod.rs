@@ -6,6 +6,7 @@
 mod auth;
 mod authenticate;
 mod json;
+mod openapi;
 mod portal_link;
 mod settings;
 mod tokens;
@@ -25,11 +26,11 @@ use twofold_proto::{
     link, AuditPage, ErrorBody, PrimaryRequest, PrimaryResponse, TestResponse, ValidateRequest,
     ValidateResponse, ValidateResult,
 };
-use utoipa::OpenApi;
 
 use crate::error::ApiError;
 pub use auth::Caller;
 pub use json::ApiJson;
+pub use openapi::{openapi_document, ApiDoc};
 pub use views::service_account_view;
 
 #[derive(Clone)]
@@ -125,58 +126,6 @@ pub fn router(engine: Arc<dyn SdkBackend>) -> Router {
         .with_state(SdkState { engine })
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Twofold Web Service SDK",
-        description = "Validate passcodes and manage users of a Twofold MFA server. Authenticate with HTTP Basic: a service account (`twofold service-account create NAME --role validate|admin`) or a directory account in the administrators' group (setting `sdk.admin_group`). A call outside the account's role, permissions or scope answers 403 `forbidden`. An authenticated caller acting for a person (a RADIUS or IdP front-end) may send that person's IP address in the `X-Twofold-Client-Ip` header: it is then audited, throttled and matched against trusted IPs instead of the caller's own address. Rate-limited answers (429) carry `Retry-After`.",
-        license(name = "AGPL-3.0-or-later")
-    ),
-    paths(
-        self_test, validate, primary, audit,
-        authenticate::start, authenticate::status, authenticate::answer,
-        users::list, users::create, users::show, users::update, users::delete,
-        users::enable, users::disable, users::unblock, users::password, users::pin,
-        users::method, users::language, users::bypass,
-        tokens::list, tokens::add, tokens::delete, tokens::resync,
-        tokens::questions, tokens::add_question, tokens::delete_question,
-        settings::settings, settings::set_setting, settings::reset_setting,
-    ),
-    modifiers(&BasicAuth),
-    tags(
-        (name = "validate", description = "One-call passcode checks for applications"),
-        (name = "authenticate", description = "Authenticating a user with their method in steps, for applications that collect the answer in a later request: start a challenge, follow it, answer it. The challenge id is a bearer secret of the account that started it."),
-        (name = "users", description = "Users and their settings"),
-        (name = "tokens", description = "OATH tokens"),
-        (name = "questions", description = "Security questions"),
-        (name = "audit", description = "The audit log"),
-        (name = "settings", description = "Runtime settings, shared by every node"),
-    )
-)]
-pub struct ApiDoc;
-
-struct BasicAuth;
-
-impl utoipa::Modify for BasicAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "basic",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
-        );
-        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
-            "basic",
-            Vec::<String>::new(),
-        )]);
-    }
-}
-
-/// The OpenAPI document, pretty-printed as committed in `docs/openapi.json`.
-pub fn openapi_document() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
-}
-
 async fn openapi_json() -> ([(axum::http::HeaderName, &'static str); 1], String) {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -213,8 +162,17 @@ async fn validate(
     Caller(ctx): Caller,
     ApiJson(req): ApiJson<ValidateRequest>,
 ) -> ApiResult<Json<ValidateResponse>> {
-    if req.username.len() > 512 || req.passcode.len() > 64 {
-        return Err(twofold_core::Error::invalid("passcode", "too long").into());
+    // The engine checks the username; this keeps argon2 and the code
+    // comparison away from oversized input.
+    if req.passcode.chars().count() > twofold_proto::rules::PASSCODE_MAX {
+        return Err(twofold_core::Error::invalid(
+            "passcode",
+            format!(
+                "must be at most {} characters",
+                twofold_proto::rules::PASSCODE_MAX
+            ),
+        )
+        .into());
     }
     let v = s
         .engine
@@ -256,14 +214,17 @@ async fn primary(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditParams {
-    /// 1..=1000, default 100.
+    /// Events per page, 100 by default.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Events older than this id (paging backwards).
     before_id: Option<i64>,
     /// Events newer than this id (following).
     after_id: Option<i64>,
     /// Only events about this user.
+    #[param(nullable = false, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     subject: Option<String>,
 }
 

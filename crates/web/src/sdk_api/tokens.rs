@@ -19,7 +19,7 @@ fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, Error> {
 }
 
 /// A user's tokens (secrets are never returned).
-#[utoipa::path(get, path = "/sdk/v1/users/{username}/tokens", tag = "tokens", params(("username" = String, Path)),
+#[utoipa::path(get, path = "/sdk/v1/users/{username}/tokens", tag = "tokens", operation_id = "list_tokens", params(("username" = String, Path)),
     responses((status = 200, body = Vec<TokenView>), (status = 404, body = ErrorBody)))]
 pub(super) async fn list(
     State(s): State<SdkState>,
@@ -34,8 +34,12 @@ pub(super) async fn list(
 }
 
 /// Gives a user an OATH token (hardware token or authenticator app).
-#[utoipa::path(post, path = "/sdk/v1/users/{username}/tokens", tag = "tokens", params(("username" = String, Path)), request_body = TokenRequest,
-    responses((status = 201, body = TokenView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/sdk/v1/users/{username}/tokens", tag = "tokens", operation_id = "add_token", params(("username" = String, Path)), request_body = TokenRequest,
+    responses((status = 201, body = TokenView, links(
+                ("resync" = (operation_id = "resync_token", parameters(("username" = "$request.path.username"), ("id" = "$response.body#/id")))),
+                ("delete" = (operation_id = "delete_token", parameters(("username" = "$request.path.username"), ("id" = "$response.body#/id")))),
+              )),
+              (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn add(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
@@ -48,7 +52,7 @@ pub(super) async fn add(
             &ctx,
             &username,
             &r.secret,
-            token_params(&r),
+            token_params(&r)?,
             r.label.as_deref().unwrap_or(""),
         )
         .await?;
@@ -56,8 +60,8 @@ pub(super) async fn add(
 }
 
 /// Removes one of a user's tokens.
-#[utoipa::path(delete, path = "/sdk/v1/users/{username}/tokens/{id}", tag = "tokens", params(("username" = String, Path), ("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/sdk/v1/users/{username}/tokens/{id}", tag = "tokens", operation_id = "delete_token", params(("username" = String, Path), ("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody)))]
 pub(super) async fn delete(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
@@ -69,8 +73,8 @@ pub(super) async fn delete(
 }
 
 /// Resynchronises an event-based token with two consecutive codes.
-#[utoipa::path(post, path = "/sdk/v1/users/{username}/tokens/{id}/resync", tag = "tokens", params(("username" = String, Path), ("id" = i64, Path)), request_body = ResyncRequest,
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/sdk/v1/users/{username}/tokens/{id}/resync", tag = "tokens", operation_id = "resync_token", params(("username" = String, Path), ("id" = i64, Path)), request_body = ResyncRequest,
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn resync(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
@@ -86,8 +90,10 @@ pub(super) async fn resync(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct QuestionParams {
-    /// Only questions in this language.
+    /// Only questions in this language (`en`, `nl`).
+    #[param(nullable = false, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     language: Option<String>,
 }
 

@@ -24,19 +24,24 @@ fn view(s: &SdkState, u: &twofold_core::user::User) -> UserView {
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListParams {
     /// Usernames starting with this (any case).
+    #[param(nullable = false, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     prefix: Option<String>,
     /// Members of this group.
+    #[param(nullable = false, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     group: Option<String>,
     /// The `next_after` of the previous page.
+    #[param(nullable = false, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     after: Option<String>,
-    /// 1..=1000, default 100.
+    /// Users per page, 100 by default.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
 /// Finds users, in pages ordered by username.
-#[utoipa::path(get, path = "/sdk/v1/users", tag = "users", params(ListParams),
+#[utoipa::path(get, path = "/sdk/v1/users", tag = "users", operation_id = "list_users", params(ListParams),
     responses((status = 200, body = UserList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn list(
     State(s): State<SdkState>,
@@ -140,8 +145,8 @@ pub(super) async fn update(
 }
 
 /// Deletes a user and everything attached to them.
-#[utoipa::path(delete, path = "/sdk/v1/users/{username}", tag = "users", params(("username" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/sdk/v1/users/{username}", tag = "users", operation_id = "delete_user", params(("username" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody)))]
 pub(super) async fn delete(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
@@ -153,7 +158,7 @@ pub(super) async fn delete(
 
 /// Allows the user to sign in again.
 #[utoipa::path(post, path = "/sdk/v1/users/{username}/enable", tag = "users", params(("username" = String, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody)))]
 pub(super) async fn enable(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
@@ -167,7 +172,7 @@ pub(super) async fn enable(
 
 /// Refuses every sign-in of the user until enabled.
 #[utoipa::path(post, path = "/sdk/v1/users/{username}/disable", tag = "users", params(("username" = String, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody)))]
 pub(super) async fn disable(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
@@ -181,7 +186,7 @@ pub(super) async fn disable(
 
 /// Lifts a lockout or a fraud block.
 #[utoipa::path(post, path = "/sdk/v1/users/{username}/unblock", tag = "users", params(("username" = String, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody)))]
 pub(super) async fn unblock(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
@@ -195,7 +200,7 @@ pub(super) async fn unblock(
 
 /// Sets the user's local password.
 #[utoipa::path(put, path = "/sdk/v1/users/{username}/password", tag = "users", params(("username" = String, Path)), request_body = PasswordRequest,
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn password(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
@@ -208,7 +213,7 @@ pub(super) async fn password(
 
 /// Sets or resets the user's PIN; the PIN rules apply.
 #[utoipa::path(put, path = "/sdk/v1/users/{username}/pin", tag = "users", params(("username" = String, Path)), request_body = PinRequest,
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn pin(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
@@ -221,7 +226,7 @@ pub(super) async fn pin(
 
 /// Sets the user's method (`method` or `method:mode`).
 #[utoipa::path(put, path = "/sdk/v1/users/{username}/method", tag = "users", params(("username" = String, Path)), request_body = MethodRequest,
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn method(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
@@ -240,7 +245,7 @@ pub(super) async fn method(
 
 /// Sets the user's language.
 #[utoipa::path(put, path = "/sdk/v1/users/{username}/language", tag = "users", params(("username" = String, Path)), request_body = LanguageRequest,
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn language(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
@@ -260,7 +265,7 @@ pub(super) async fn language(
 /// Grants a one-time bypass: the user's next sign-on within the given
 /// seconds skips the second step, once.
 #[utoipa::path(post, path = "/sdk/v1/users/{username}/bypass", tag = "users", params(("username" = String, Path)), request_body = BypassRequest,
-    responses((status = 200, body = BypassResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = BypassResponse), (status = 404, body = ErrorBody), (status = 409, description = "Changed meanwhile, or the change would leave something required behind (`reason`)", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn bypass(
     State(s): State<SdkState>,
     Caller(ctx): Caller,

@@ -42,9 +42,19 @@ pub fn user_view(u: &User, now: OffsetDateTime) -> UserView {
 }
 
 /// A token's parameters from a request; what is left out takes the usual
-/// defaults (SHA-1, 6 digits, 30 seconds).
-pub fn token_params(r: &TokenRequest) -> OathParams {
-    OathParams {
+/// defaults (SHA-1, 6 digits, 30 seconds). The engine checks the period of
+/// time-based tokens only (an event-based one has no use for it), but the
+/// document gives one range for both, so a period out of it is refused for
+/// either: an event-based token never shows a period the document denies.
+pub fn token_params(r: &TokenRequest) -> Result<OathParams, twofold_core::Error> {
+    use twofold_core::oath::{PERIOD_MAX, PERIOD_MIN};
+    if let Some(p) = r.period.filter(|p| !(PERIOD_MIN..=PERIOD_MAX).contains(p)) {
+        return Err(twofold_core::Error::invalid(
+            "period",
+            format!("must be {PERIOD_MIN} to {PERIOD_MAX} seconds, not {p}"),
+        ));
+    }
+    Ok(OathParams {
         kind: match r.kind {
             TokenType::Totp => OathKind::Totp,
             TokenType::Hotp => OathKind::Hotp,
@@ -56,7 +66,7 @@ pub fn token_params(r: &TokenRequest) -> OathParams {
         },
         digits: r.digits.unwrap_or(6),
         period: r.period.unwrap_or(30),
-    }
+    })
 }
 
 /// A token without its secret.

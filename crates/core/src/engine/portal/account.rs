@@ -57,6 +57,7 @@ impl Engine {
                 .collect(),
             questions_required: Self::questions_needed(&settings, &choices),
             questions: choices,
+            answered: self.user_questions(&user).await?,
             tokens,
             user,
         })
@@ -305,6 +306,19 @@ impl Engine {
         const EVENT: &str = "portal.bypass";
         let settings = self.settings_now().await?;
         let user = self.user(username).await?;
+        // `Some(0)` withdraws a waiting bypass (the portal's cancel button,
+        // through the same call the link already carries). Users may always
+        // withdraw their own, whatever the settings say now.
+        if seconds == Some(0) {
+            let ev = self.event(
+                ctx,
+                EVENT,
+                Some(&user.username),
+                ResultCode::SuccessBypassCancelled,
+            );
+            self.store.set_bypass(user.id, None, &ev).await?;
+            return Ok(self.clock.now());
+        }
         let p = &settings.portal;
         let checked = if p.allow_bypass {
             match seconds {
@@ -312,7 +326,7 @@ impl Engine {
                 Some(_) if !p.bypass_prompt_seconds => Err(Error::Forbidden(
                     "choosing the bypass seconds is not allowed".into(),
                 )),
-                Some(s) if s == 0 || s > p.bypass_max_seconds => Err(Error::invalid(
+                Some(s) if s > p.bypass_max_seconds => Err(Error::invalid(
                     "seconds",
                     format!("choose between 1 and {} seconds", p.bypass_max_seconds),
                 )),

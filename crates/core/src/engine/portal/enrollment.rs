@@ -13,7 +13,33 @@ use crate::user::{MethodKind, User};
 use super::{available, pending_label, SealedOath};
 use crate::engine::Engine;
 
+/// The issuer when neither an organisation name nor a portal URL is set.
 const ISSUER: &str = "Twofold";
+
+/// The issuer an authenticator app lists the entry under: the organisation's
+/// name, else the portal URL's host, else the product's name.
+fn issuer(settings: &crate::settings::Settings) -> String {
+    let name = settings.portal.organization_name.trim();
+    if !name.is_empty() {
+        return name.to_string();
+    }
+    let authority = settings
+        .portal
+        .url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
+        .unwrap_or_default();
+    // No credentials and no port in an app's entry.
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = if host_port.starts_with('[') {
+        host_port.split_inclusive(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    Some(host)
+        .filter(|h| !h.is_empty())
+        .map_or_else(|| ISSUER.to_string(), str::to_string)
+}
 
 impl Engine {
     pub(in crate::engine) async fn portal_enrollment_options(
@@ -64,6 +90,7 @@ impl Engine {
         secret: &[u8],
         params: OathParams,
         imported: bool,
+        issuer: &str,
     ) -> Result<PendingOath> {
         let sealed = self.seal_oath(&SealedOath {
             user_id: user.id,
@@ -81,7 +108,7 @@ impl Engine {
         Ok(PendingOath {
             sealed,
             secret_base32: oath::encode_base32(secret),
-            uri: oath::otpauth_uri(ISSUER, &user.username, secret, &params),
+            uri: oath::otpauth_uri(issuer, &user.username, secret, &params),
             params,
         })
     }
@@ -91,10 +118,11 @@ impl Engine {
         _ctx: &Ctx,
         username: &str,
     ) -> Result<PendingOath> {
+        let settings = self.settings_now().await?;
         let user = self.user(username).await?;
         let params = OathParams::default();
         let secret = oath::generate_secret(params.algorithm);
-        self.pending(&user, &secret, params, false)
+        self.pending(&user, &secret, params, false, &issuer(&settings))
     }
 
     pub(in crate::engine) async fn portal_import_oath_secret(
@@ -130,7 +158,7 @@ impl Engine {
             oath::validate_params(&params).map(|()| (secret, params))
         });
         match parsed {
-            Ok((secret, params)) => self.pending(&user, &secret, params, true),
+            Ok((secret, params)) => self.pending(&user, &secret, params, true, &issuer(&settings)),
             Err(e) => self.refuse(ctx, EVENT, Some(&user.username), e).await,
         }
     }
@@ -178,7 +206,8 @@ impl Engine {
             .map(|c| c + 1),
         };
         let Some(next) = matched else {
-            self.throttle.fail(ctx.source_ip, self.clock.now());
+            self.source_throttle
+                .fail(ctx.guess_source, self.clock.now());
             return self
                 .refuse(ctx, EVENT, Some(&user.username), Error::invalid("code", "the code does not match; check that your device's clock is right and try the next code"))
                 .await;
@@ -231,7 +260,7 @@ impl Engine {
                 let p = finish
                     .pin
                     .as_deref()
-                    .ok_or_else(|| Error::invalid("pin", "create a PIN"))?;
+                    .ok_or_else(|| crate::pin::PinProblem::Empty.error())?;
                 Some(self.checked_pin_hash(&user, p, &settings).await?)
             } else {
                 None
@@ -270,5 +299,23 @@ impl Engine {
             Ok(u) => Ok(u),
             Err(e) => self.refuse(ctx, EVENT, Some(&user.username), e).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    #[test]
+    fn the_issuer_is_the_organisation_then_the_portals_host() {
+        let mut s = Settings::default();
+        assert_eq!(issuer(&s), "Twofold");
+        s.portal.url = "https://mfa.example.org:8443/portal".into();
+        assert_eq!(issuer(&s), "mfa.example.org");
+        s.portal.url = "https://[2001:db8::1]:8443/".into();
+        assert_eq!(issuer(&s), "[2001:db8::1]");
+        s.portal.organization_name = " Example B.V. ".into();
+        assert_eq!(issuer(&s), "Example B.V.");
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::ResultCode;
 use crate::error::{Error, Result};
-use crate::factors::{oath_seed_label, DenialPolicy, NewOathToken, OathParams, SecurityQuestion};
+use crate::factors::{oath_seed_label, NewOathToken, OathParams, SecurityQuestion};
 use crate::oath;
 use crate::pin;
 use crate::questions::{normalize_answer, ANSWERS_REQUIRED_AT_ENROLLMENT};
@@ -46,31 +46,11 @@ fn pending_label(user_id: i64, confirmed: bool) -> String {
     }
 }
 
-fn lockout_policy(s: &Settings) -> DenialPolicy {
-    DenialPolicy {
-        threshold: s.lockout.enabled.then_some(s.lockout.denials_to_lock),
-        window_seconds: i64::from(s.lockout.reset_counter_minutes) * 60,
-        lock_seconds: match s.lockout.auto_unblock_minutes {
-            0 => None,
-            m => Some(i64::from(m) * 60),
-        },
-    }
-}
-
 fn available(kind: MethodKind) -> bool {
     crate::methods::is_available(kind)
 }
 
 impl Engine {
-    pub(super) fn rate_limit(&self, ctx: &Ctx) -> Result<()> {
-        match self.throttle.check(ctx.source_ip, self.clock.now()) {
-            Some(retry_after_seconds) => Err(Error::RateLimited {
-                retry_after_seconds,
-            }),
-            None => Ok(()),
-        }
-    }
-
     pub(super) async fn audit_result(
         &self,
         ctx: &Ctx,
@@ -82,30 +62,6 @@ impl Engine {
         let mut ev = self.event(ctx, event, Some(user), result);
         ev.detail = detail;
         self.store.append_audit(&ev).await.map(|_| ())
-    }
-
-    /// A failed secret: counts towards the user's lockout and the source's
-    /// throttle. Returns whether the user is now locked.
-    pub(super) async fn deny(&self, ctx: &Ctx, user: &User, settings: &Settings) -> Result<bool> {
-        self.throttle.fail(ctx.source_ip, self.clock.now());
-        let outcome = self
-            .store
-            .record_denial(user.id, self.clock.now(), &lockout_policy(settings))
-            .await?;
-        if outcome.locked {
-            self.audit_result(
-                ctx,
-                "user.lockout",
-                &user.username,
-                ResultCode::FailedLockedOut,
-                Some(format!(
-                    "after {} denials",
-                    settings.lockout.denials_to_lock
-                )),
-            )
-            .await?;
-        }
-        Ok(outcome.locked)
     }
 
     async fn user_questions(&self, user: &User) -> Result<Vec<SecurityQuestion>> {
@@ -125,9 +81,14 @@ impl Engine {
             .collect())
     }
 
-    /// The questions users pick from: their language's, else English's.
+    /// The questions users pick from: their saved language's, else
+    /// English's. Without a saved language, every language's: the portal
+    /// shows those of the language it speaks (the browser's), which only it
+    /// knows.
     async fn question_choices(&self, user: &User) -> Result<Vec<SecurityQuestion>> {
-        let lang = user.language.as_deref().unwrap_or("en");
+        let Some(lang) = user.language.as_deref() else {
+            return self.store.questions(None).await;
+        };
         let mut qs = self.store.questions(Some(lang)).await?;
         if qs.len() < ANSWERS_REQUIRED_AT_ENROLLMENT && lang != "en" {
             qs = self.store.questions(Some("en")).await?;
@@ -241,10 +202,7 @@ impl Engine {
             reused |= self.hasher.verify(pin_code.to_string(), h).await;
         }
         if reused {
-            return Err(Error::invalid(
-                "pin",
-                format!("choose a PIN you have not used for your last {keep} PINs"),
-            ));
+            return Err(pin::PinProblem::Recent(settings.pin.history).error());
         }
         self.hasher.hash(pin_code.to_string()).await
     }

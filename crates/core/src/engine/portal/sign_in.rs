@@ -32,24 +32,14 @@ impl Engine {
             .await?;
             return Ok(SignIn::LoginDisabled);
         }
-        self.rate_limit(ctx)?;
+        // Bounded per address, per user and factor, inside the check.
         let (user, matched) = self.primary_check(ctx, username, password).await?;
-        let Some(user) = user else {
-            self.throttle.fail(ctx.source_ip, self.clock.now());
+        let Some(user) = user.filter(|_| matched) else {
             return Ok(SignIn::Rejected);
         };
-        if !matched {
-            if user.status(self.clock.now()) == UserStatus::Enabled {
-                self.deny(ctx, &user, &settings).await?;
-            } else {
-                self.throttle.fail(ctx.source_ip, self.clock.now());
-            }
-            return Ok(SignIn::Rejected);
-        }
         if user.status(self.clock.now()) != UserStatus::Enabled {
             return Ok(SignIn::Blocked { user });
         }
-        self.store.clear_denials(user.id).await?;
 
         if let Some(ip) = ctx
             .source_ip

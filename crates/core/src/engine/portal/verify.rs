@@ -4,12 +4,15 @@
 use crate::audit::ResultCode;
 use crate::challenge::Prompt;
 use crate::error::{Error, Result};
+use crate::factors::Factor;
 use crate::methods;
 use crate::portal::{Proof, Verified};
 use crate::questions::normalize_answer;
 use crate::service::Ctx;
+use crate::settings::Settings;
 use crate::user::{User, UserStatus};
 
+use crate::engine::guessing::{guess_policy, seconds_until};
 use crate::engine::oath_check::PasscodeCheck;
 use crate::engine::Engine;
 
@@ -35,9 +38,13 @@ impl Engine {
                 None,
             )
             .await?;
-            return Ok(Verified::Rejected { locked: true });
+            return Ok(Verified::Rejected {
+                locked: true,
+                attempts_left: None,
+                paused_seconds: None,
+            });
         }
-        match proof {
+        let factor = match proof {
             Proof::Method | Proof::OathFallback => {
                 let is_fallback = proof == Proof::OathFallback;
                 let permitted = if is_fallback {
@@ -68,6 +75,8 @@ impl Engine {
                 } else {
                     (ResultCode::SuccessOathCode, None)
                 };
+                self.gate(ctx, EVENT, &user, Factor::Code, &settings)
+                    .await?;
                 let success = self.event(ctx, EVENT, Some(&user.username), success_code);
                 let code = code.unwrap_or_default();
                 let check = if is_fallback {
@@ -84,8 +93,21 @@ impl Engine {
                         session_minutes: minutes,
                     });
                 }
+                if let PasscodeCheck::Closed(until) = check {
+                    return self
+                        .closed(ctx, EVENT, &user.username, Factor::Code, until)
+                        .await;
+                }
                 self.audit_result(ctx, EVENT, &user.username, check.failure_code(), None)
                     .await?;
+                if !check.is_guess() {
+                    return Ok(Verified::Rejected {
+                        locked: false,
+                        attempts_left: None,
+                        paused_seconds: None,
+                    });
+                }
+                Factor::Code
             }
             Proof::SecurityQuestions => {
                 if !settings.portal.security_questions_fallback {
@@ -98,6 +120,8 @@ impl Engine {
                         )
                         .await;
                 }
+                self.gate(ctx, EVENT, &user, Factor::Answers, &settings)
+                    .await?;
                 if self
                     .check_answers(
                         &user,
@@ -106,7 +130,8 @@ impl Engine {
                     )
                     .await?
                 {
-                    self.store.clear_denials(user.id).await?;
+                    self.count_success(ctx, EVENT, &user, Factor::Answers, &settings)
+                        .await?;
                     self.audit_result(
                         ctx,
                         EVENT,
@@ -128,10 +153,58 @@ impl Engine {
                     None,
                 )
                 .await?;
+                Factor::Answers
             }
+        };
+        let locked = self
+            .count_failure(ctx, EVENT, &user, factor, &settings)
+            .await?;
+        let (attempts_left, paused_seconds) = if locked {
+            (None, None)
+        } else {
+            self.attempts_left(&user, factor, &settings).await?
+        };
+        Ok(Verified::Rejected {
+            locked,
+            attempts_left,
+            paused_seconds,
+        })
+    }
+
+    /// How many more wrong secrets of `factor` the user has before the
+    /// next one pauses the factor or locks them: the smallest of the
+    /// back-off streak, the hard lock and the hourly bound on codes.
+    /// `None` when nothing bounds it (lockout off, no hourly limit). With
+    /// it, how long the factor is paused, when this failure paused it.
+    async fn attempts_left(
+        &self,
+        user: &User,
+        factor: Factor,
+        settings: &Settings,
+    ) -> Result<(Option<u32>, Option<u64>)> {
+        let policy = guess_policy(settings, factor);
+        let state = self.store.failures(user.id, factor).await?;
+        let now = self.clock.now();
+        // An hour's count from a window that has ended no longer bounds.
+        let hour_failures = if state
+            .hour_start
+            .is_some_and(|start| now - start < time::Duration::hours(1))
+        {
+            state.hour_failures
+        } else {
+            0
+        };
+        if let Some(until) = state.blocked_until.filter(|until| *until > now) {
+            return Ok((Some(0), Some(seconds_until(until, now))));
         }
-        let locked = self.deny(ctx, &user, &settings).await?;
-        Ok(Verified::Rejected { locked })
+        let bounds = [
+            policy.backoff.map(|b| b.after.saturating_sub(state.streak)),
+            policy
+                .hard_lock_after
+                .map(|n| n.saturating_sub(state.consecutive)),
+            policy.hourly_limit.map(|n| n.saturating_sub(hour_failures)),
+        ];
+        Ok((bounds.into_iter().flatten().min(), None))
     }
 
     /// All of `answers` must be right, and there must be at least `required`
