@@ -16,7 +16,6 @@ mod session;
 mod sign_in;
 mod token;
 
-use askama::Template;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -27,7 +26,7 @@ use twofold_core::{ConflictReason, Ctx, Error};
 
 use extract::Req;
 pub use i18n::{negotiate, Tr, LANGUAGES};
-use pages::{MessagePage, Msg};
+use pages::Msg;
 use session::{set_cookie, Flash};
 
 use crate::AppState;
@@ -130,21 +129,7 @@ fn unavailable(t: &Tr, e: &Error) -> Response {
         Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "err-unavailable"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "err-generic"),
     };
-    let body = t.t(key);
-    let page = MessagePage {
-        t,
-        title: &t.t("title-message"),
-        csrf: "",
-        signed_in: false,
-        notice: None,
-        error: None,
-        error_field: None,
-        echo: &[],
-        languages: LANGUAGES,
-        lang_saves: false,
-        body: &body,
-    };
-    (status, html(page.render())).into_response()
+    pages::message_page(t, status, "title-message", key)
 }
 
 fn html(r: askama::Result<String>) -> Response {

@@ -197,10 +197,15 @@ pub fn escape(s: &str) -> String {
 /// Any other `/portal/...` path: a 404 in the portal's own style.
 pub(super) async fn not_found(PortalGet(req): PortalGet) -> Response {
     let t = req.tr(None);
-    let body = t.t("not-found");
+    message_page(&t, StatusCode::NOT_FOUND, "title-not-found", "not-found")
+}
+
+/// A page that only says something (not found, unavailable), with no form.
+pub(super) fn message_page(t: &Tr, status: StatusCode, title: &str, body: &str) -> Response {
+    let body = t.t(body);
     let page = MessagePage {
-        t: &t,
-        title: &t.t("title-not-found"),
+        t,
+        title: &t.t(title),
         csrf: "",
         signed_in: false,
         notice: None,
@@ -211,7 +216,7 @@ pub(super) async fn not_found(PortalGet(req): PortalGet) -> Response {
         lang_saves: false,
         body: &body,
     };
-    (StatusCode::NOT_FOUND, html(page.render())).into_response()
+    (status, html(page.render())).into_response()
 }
 
 page!(SignInPage, "signin.html" { login_allowed: bool });
