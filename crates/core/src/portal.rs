@@ -80,6 +80,11 @@ pub struct SecondStep {
     pub fallback_questions: Vec<SecurityQuestion>,
     /// An OATH code is accepted as fallback.
     pub fallback_oath: bool,
+    /// The mode needs a PIN the user has not chosen yet (an administrator
+    /// moved an enrolled user to a PIN mode): the code alone verifies, and
+    /// the user then chooses their PIN.
+    #[serde(default)]
+    pub choose_pin: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +103,10 @@ pub enum Verified {
     Accepted {
         user: Box<User>,
         session_minutes: Option<u32>,
+        /// Verified without the PIN the mode needs, as none was chosen: the
+        /// portal asks for one before anything else.
+        #[serde(default)]
+        choose_pin: bool,
     },
     Rejected {
         locked: bool,

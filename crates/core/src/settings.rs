@@ -59,7 +59,9 @@ macro_rules! settings_model {
     };
 }
 
-const METHODS: &[&str] = &["phone_call", "text_message", "mobile_app", "oath_token"];
+/// The methods with a module in this build (`methods::AVAILABLE`; a test
+/// keeps the two equal): a method that does nothing is never offered.
+const METHODS: &[&str] = &["oath_token"];
 
 settings_model! {
     portal: PortalSettings {
@@ -99,7 +101,7 @@ settings_model! {
         allow_select_method: bool = false,
             Kind::Bool,
             "Allow users to select their method";
-        selectable_methods: Vec<MethodKind> = MethodKind::ALL.to_vec(),
+        selectable_methods: Vec<MethodKind> = crate::methods::AVAILABLE.iter().map(|m| m.kind()).collect(),
             Kind::ChoiceSet(METHODS),
             "Methods users may select";
         allow_select_language: bool = false,
@@ -461,8 +463,19 @@ impl Settings {
                 unknown.push(key);
                 continue;
             };
-            let value: Value = serde_json::from_str(&text)
+            let mut value: Value = serde_json::from_str(&text)
                 .map_err(|_| Error::invalid(def.key, "stored value is not valid JSON"))?;
+            if let (Kind::ChoiceSet(choices), Value::Array(items)) = (&def.kind, &mut value) {
+                // A choice another build offered (a method this one lacks)
+                // is left out and reported, as an unknown key is.
+                items.retain(|item| {
+                    let known = item.as_str().is_some_and(|s| choices.contains(&s));
+                    if !known {
+                        unknown.push(format!("{}={item}", def.key));
+                    }
+                    known
+                });
+            }
             map.insert(def.key, check_value(def, &value)?);
         }
         let settings = Settings::from_map(&map)?;
@@ -672,18 +685,10 @@ mod tests {
         let s = set(&s, "trusted_ips.enabled", "on").unwrap();
         assert!(s.trusted_ips.contains("10.200.0.1".parse().unwrap()));
         assert!(!s.trusted_ips.contains("11.0.0.1".parse().unwrap()));
-        let s = set(
-            &s,
-            "portal.selectable_methods",
-            "oath_token, phone_call, oath_token",
-        )
-        .unwrap();
-        assert_eq!(
-            s.portal.selectable_methods,
-            vec![MethodKind::PhoneCall, MethodKind::OathToken]
-        );
+        let s = set(&s, "portal.selectable_methods", "oath_token, oath_token").unwrap();
+        assert_eq!(s.portal.selectable_methods, vec![MethodKind::OathToken]);
         let rows = s.changed_rows();
-        assert_eq!(rows.len(), 3);
+        assert_eq!(rows.len(), 2);
         let (back, unknown) = Settings::from_rows(
             rows.into_iter()
                 .chain([("future.key".to_string(), "1".to_string())]),
@@ -691,6 +696,32 @@ mod tests {
         .unwrap();
         assert_eq!(back, s);
         assert_eq!(unknown, vec!["future.key"]);
+    }
+
+    #[test]
+    fn only_methods_of_this_build_are_selectable() {
+        let built: Vec<&str> = crate::methods::AVAILABLE
+            .iter()
+            .map(|m| m.kind().as_str())
+            .collect();
+        assert_eq!(METHODS, built.as_slice());
+        let s = Settings::default();
+        for absent in MethodKind::ALL
+            .iter()
+            .filter(|k| !crate::methods::is_available(**k))
+        {
+            let err = set(&s, "portal.selectable_methods", absent.as_str()).unwrap_err();
+            assert!(err.to_string().contains("is not one of"), "{err}");
+        }
+        // A value stored by a build with more methods loads without them,
+        // and says so.
+        let (back, unknown) = Settings::from_rows([(
+            "portal.selectable_methods".to_string(),
+            r#"["phone_call","oath_token"]"#.to_string(),
+        )])
+        .unwrap();
+        assert_eq!(back.portal.selectable_methods, vec![MethodKind::OathToken]);
+        assert_eq!(unknown, vec![r#"portal.selectable_methods="phone_call""#]);
     }
 
     #[test]

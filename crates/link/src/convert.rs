@@ -124,6 +124,7 @@ pub fn to_sign_in(s: &SignIn) -> LinkSignIn {
                 method_available: step.method_available,
                 fallback_questions: step.fallback_questions.iter().map(to_question).collect(),
                 fallback_oath: step.fallback_oath,
+                choose_pin: step.choose_pin,
             },
         },
         SignIn::Enroll { user } => LinkSignIn::Enroll {
@@ -140,9 +141,11 @@ pub fn to_verified(v: &Verified) -> LinkVerified {
         Verified::Accepted {
             user,
             session_minutes,
+            choose_pin,
         } => LinkVerified::Accepted {
             user: Box::new(to_user(user)),
             session_minutes: *session_minutes,
+            choose_pin: *choose_pin,
         },
         Verified::Rejected {
             locked,
@@ -300,6 +303,7 @@ pub fn from_sign_in(s: LinkSignIn) -> Result<SignIn> {
                     .map(from_question)
                     .collect(),
                 fallback_oath: step.fallback_oath,
+                choose_pin: step.choose_pin,
             },
         },
         LinkSignIn::Enroll { user } => SignIn::Enroll {
@@ -316,9 +320,11 @@ pub fn from_verified(v: LinkVerified) -> Result<Verified> {
         LinkVerified::Accepted {
             user,
             session_minutes,
+            choose_pin,
         } => Verified::Accepted {
             user: Box::new(from_user(*user)?),
             session_minutes,
+            choose_pin,
         },
         LinkVerified::Rejected {
             locked,

@@ -269,6 +269,10 @@ pub struct LinkSecondStep {
     pub fallback_questions: Vec<LinkQuestion>,
     #[serde(default)]
     pub fallback_oath: bool,
+    /// The mode needs a PIN not chosen yet: the code alone, then a PIN
+    /// (added in v1; absent from older servers).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub choose_pin: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,6 +282,10 @@ pub enum LinkVerified {
         user: Box<LinkUser>,
         #[serde(default)]
         session_minutes: Option<u32>,
+        /// Verified without the PIN the mode needs: choose one now (added
+        /// in v1).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        choose_pin: bool,
     },
     Rejected {
         locked: bool,
@@ -480,6 +488,7 @@ mod tests {
                     text: "Pet?".into(),
                 }],
                 fallback_oath: false,
+                choose_pin: false,
             },
         };
         let text = serde_json::to_string(&s).unwrap();

@@ -133,3 +133,10 @@ ok-bypass-cancelled = The one-time bypass has been cancelled: your next sign-in 
 ok-signed-out = You have signed out.
 ok-bypass-used = Your one-time bypass has been used: you are signed in without a second step.
 ok-trusted-ip = You are signing in from a trusted network: no second step needed.
+
+title-choose-pin = Choose your PIN
+pin-choose-heading = Choose your PIN
+pin-choose-intro = Your organisation now asks for a PIN with your code. Choose one to finish signing in.
+pin-choose-next = Your organisation now asks for a PIN as well. Sign in with your code; you choose your PIN next.
+pin-choose-save = Save PIN and continue
+ok-pin-chosen = Your PIN is saved. From now on, type it in front of your code.

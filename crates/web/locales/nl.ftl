@@ -133,3 +133,10 @@ ok-bypass-cancelled = Eenmalig overslaan is geannuleerd: bij uw volgende aanmeld
 ok-signed-out = U bent afgemeld.
 ok-bypass-used = Uw eenmalige overslag is gebruikt: u bent aangemeld zonder tweede stap.
 ok-trusted-ip = U meldt zich aan vanaf een vertrouwd netwerk: geen tweede stap nodig.
+
+title-choose-pin = Kies uw pincode
+pin-choose-heading = Kies uw pincode
+pin-choose-intro = Uw organisatie vraagt voortaan een pincode bij uw code. Kies er een om het aanmelden af te ronden.
+pin-choose-next = Uw organisatie vraagt voortaan ook een pincode. Meld u aan met uw code; daarna kiest u uw pincode.
+pin-choose-save = Pincode opslaan en doorgaan
+ok-pin-chosen = Uw pincode is opgeslagen. Typ hem voortaan vóór uw code.

@@ -604,6 +604,78 @@ async fn a_404_in_the_portals_style(backend: Backend) {
     assert!(css.contains(":focus-visible { outline: 3px solid #1d2430"));
 }
 
+/// An administrator moves an enrolled user to a PIN mode: the user is not
+/// stuck at a PIN they never chose. The code alone verifies, the next page
+/// asks for a PIN (its rules apply, nothing else opens meanwhile), and from
+/// then on the PIN is asked in front of the code.
+async fn a_pin_mode_set_after_enrollment_lets_the_user_choose_a_pin(backend: Backend) {
+    let p = Portal::start(backend).await;
+    p.user("jan").await;
+    let mut b = p.browser();
+    let secret = confirm_app(&p, &mut b, "jan").await;
+    assert_eq!(b.h1(), "Your account", "{}", b.page);
+    b.submit("/portal/sign-out", &[]).await;
+    patch(
+        &p,
+        "jan",
+        UserPatch {
+            default_method: Some("oath_token:oath_pin".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    p.advance(30);
+    b.sign_in("jan", PASSWORD).await;
+    assert!(!b.has("id=\"pin\""), "no PIN to type yet: {}", b.page);
+    assert!(b.has("you choose your PIN next"), "{}", b.page);
+    b.submit(
+        "/portal/verify",
+        &[("proof", "method"), ("code", &p.totp(&secret, 0))],
+    )
+    .await;
+    assert_eq!(b.h1(), "Choose your PIN", "{}", b.page);
+    // Nothing else opens before the PIN is chosen: an account form ends
+    // the session, and the next sign-in asks for the PIN again.
+    b.submit("/portal/account/bypass", &[("minutes", "5")]).await;
+    assert_eq!(b.h1(), "Sign in", "{}", b.page);
+    p.advance(30);
+    b.sign_in("jan", PASSWORD).await;
+    b.submit(
+        "/portal/verify",
+        &[("proof", "method"), ("code", &p.totp(&secret, 0))],
+    )
+    .await;
+    assert_eq!(b.h1(), "Choose your PIN", "{}", b.page);
+    // The PIN rules apply, beside the field.
+    b.submit("/portal/choose-pin", &[("pin", "1234"), ("pin-confirm", "1234")])
+        .await;
+    assert_eq!(b.h1(), "Choose your PIN", "{}", b.page);
+    assert!(tag_of(&b.page, "pin").contains("aria-invalid=\"true\""), "{}", b.page);
+    b.submit("/portal/choose-pin", &[("pin", "4826"), ("pin-confirm", "4826")])
+        .await;
+    assert_eq!(b.h1(), "Your account", "{}", b.page);
+    assert!(b.has("Your PIN is saved"), "{}", b.page);
+    b.submit("/portal/sign-out", &[]).await;
+
+    // Now the PIN is part of the second step, and the code alone is refused.
+    p.advance(30);
+    b.sign_in("jan", PASSWORD).await;
+    assert!(b.has("id=\"pin\""), "{}", b.page);
+    b.submit(
+        "/portal/verify",
+        &[("proof", "method"), ("code", &p.totp(&secret, 0))],
+    )
+    .await;
+    assert_eq!(b.h1(), "Two-step verification", "{}", b.page);
+    b.submit(
+        "/portal/verify",
+        &[("proof", "method"), ("pin", "4826"), ("code", &p.totp(&secret, 0))],
+    )
+    .await;
+    assert_eq!(b.h1(), "Your account", "{}", b.page);
+}
+
 portal_modes!(
     refused_forms_keep_what_was_typed,
     a_wrong_pin_is_not_a_clock_problem,
@@ -613,4 +685,5 @@ portal_modes!(
     second_step_and_its_fallbacks,
     wizard_steps,
     a_404_in_the_portals_style,
+    a_pin_mode_set_after_enrollment_lets_the_user_choose_a_pin,
 );

@@ -44,6 +44,16 @@ impl PasscodeCheck {
 }
 
 impl Engine {
+    /// The user's mode types a PIN in front of the code, and they have
+    /// none: an administrator set the mode after they enrolled.
+    pub(super) async fn pin_not_chosen(&self, user: &User) -> Result<bool> {
+        let needs_pin = user
+            .default_method
+            .and_then(|m| methods::method(m.method).map(|x| x.pin_in_passcode(m.mode)))
+            .unwrap_or(false);
+        Ok(needs_pin && self.store.pin(user.id).await?.is_none())
+    }
+
     /// Checks `passcode` for `user`. When the user's mode needs a PIN, the
     /// passcode is the PIN followed by the code. On success the token's
     /// counter advances, the code factor's streak ends and `success` is

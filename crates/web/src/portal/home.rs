@@ -13,7 +13,9 @@ use crate::AppState;
 
 pub(super) async fn home(State(state): State<AppState>, PortalGet(mut req): PortalGet) -> Response {
     let messages = Messages::take(&mut req);
-    if let Stage::SignedIn { expires_at, .. } = req.session.data.stage {
+    if let Stage::SignedIn { expires_at, .. } | Stage::ChoosePin { expires_at, .. } =
+        req.session.data.stage
+    {
         if expires_at <= now() {
             req.session.data.stage = Stage::Anonymous;
         }
@@ -38,6 +40,9 @@ pub(super) async fn home(State(state): State<AppState>, PortalGet(mut req): Port
                 confirmed.is_some(),
             )
             .await
+        }
+        Stage::ChoosePin { username, .. } => {
+            sign_in::choose_pin_page(&state, &req, &messages, username).await
         }
         Stage::SignedIn { username, .. } => {
             account::account_page(&state, &req, &messages, username).await

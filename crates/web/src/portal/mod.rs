@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/sign-in", post(sign_in::sign_in))
         .route("/portal/verify", post(sign_in::verify))
         .route("/portal/sign-out", post(sign_in::sign_out))
+        .route("/portal/choose-pin", post(sign_in::choose_pin))
         .route("/portal/enroll/method", post(enroll::enroll_method))
         .route("/portal/enroll/oath/new", post(enroll::enroll_oath_new))
         .route(

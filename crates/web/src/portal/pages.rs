@@ -221,6 +221,7 @@ pub(super) fn message_page(t: &Tr, status: StatusCode, title: &str, body: &str) 
 
 page!(SignInPage, "signin.html" { login_allowed: bool });
 page!(VerifyPage, "verify.html" { step: &'a SecondStep });
+page!(ChoosePinPage, "choose_pin.html" { pin_min: u32 });
 page!(EnrollPage, "enroll.html" { stage: EnrollStage, step_n: usize, step_total: usize });
 page!(AccountPage, "account.html" { a: &'a Account, name: &'a str, method_key: &'a str, bypass_until: Option<Msg>, bypass_minutes: Minutes, tokens: Vec<TokenRow<'a>>, view: QuestionsView });
 page!(TokenPage, "token.html" { view: OathView });

@@ -72,6 +72,12 @@ pub enum Stage {
         expires_at: i64,
         token_setup: Option<PendingOath>,
     },
+    /// Verified by the code alone because the user's mode needs a PIN they
+    /// have not chosen: they choose it before the account opens.
+    ChoosePin {
+        username: String,
+        expires_at: i64,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -312,7 +318,9 @@ impl Session {
             return Ok(self.anonymous_cookie());
         }
         let ttl = match &self.data.stage {
-            Stage::SignedIn { expires_at, .. } => IDLE_TTL.min(*expires_at - now).max(1),
+            Stage::SignedIn { expires_at, .. } | Stage::ChoosePin { expires_at, .. } => {
+                IDLE_TTL.min(*expires_at - now).max(1)
+            }
             _ => PENDING_TTL,
         };
         if self.rotate || self.id.is_none() {

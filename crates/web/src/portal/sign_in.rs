@@ -9,7 +9,8 @@ use twofold_core::portal::{Proof, SecondStep, SignIn, Skip, Verified};
 use twofold_core::{Ctx, Error};
 
 use super::extract::{csrf_failure, PortalPost, Req};
-use super::pages::{SignInPage, VerifyPage};
+use super::enroll::pin_mismatch;
+use super::pages::{ChoosePinPage, SignInPage, VerifyPage};
 use super::session::{Flash, Session, Stage, MAX_SIGNED_IN_SECONDS};
 use super::{finish, html, now, refused, text, unavailable, Messages, LANGUAGES};
 use crate::AppState;
@@ -161,13 +162,21 @@ pub(super) async fn verify(
         Ok(Verified::Accepted {
             user,
             session_minutes,
+            choose_pin,
         }) => {
             let max = session_minutes.map_or(MAX_SIGNED_IN_SECONDS, |m| i64::from(m) * 60);
             req.session.rotate();
-            req.session.data.stage = Stage::SignedIn {
-                username: user.username,
-                expires_at: now() + max,
-                token_setup: None,
+            req.session.data.stage = if choose_pin {
+                Stage::ChoosePin {
+                    username: user.username,
+                    expires_at: now() + max,
+                }
+            } else {
+                Stage::SignedIn {
+                    username: user.username,
+                    expires_at: now() + max,
+                    token_setup: None,
+                }
             };
             finish(&state, req, "/portal").await
         }
@@ -186,7 +195,7 @@ pub(super) async fn verify(
             } else {
                 req.session.data.error = Some(Flash::new(rejection_key(
                     proof,
-                    step.method.mode.needs_pin(),
+                    step.method.mode.needs_pin() && !step.choose_pin,
                     attempts_left == Some(1),
                 )));
             }
@@ -209,6 +218,72 @@ fn rejection_key(proof: Proof, with_pin: bool, last: bool) -> &'static str {
         (Proof::Method, true, true) => "err-code-pin-last",
         (Proof::Method, false, false) => "err-code",
         (Proof::Method, false, true) => "err-code-last",
+    }
+}
+
+/// The PIN page of a user verified by the code alone: their mode needs a
+/// PIN they have not chosen yet.
+pub(super) async fn choose_pin_page(
+    state: &AppState,
+    req: &Req,
+    m: &Messages,
+    username: &str,
+) -> Result<Response, Error> {
+    let a = state.service.account(&req.ctx(username), username).await?;
+    let t = req.tr(a.user.language.as_deref());
+    let page = ChoosePinPage {
+        t: &t,
+        title: &t.t("title-choose-pin"),
+        csrf: &req.session.data.csrf,
+        signed_in: true,
+        notice: text(&t, m.notice.as_ref()),
+        error: text(&t, m.error.as_ref()),
+        error_field: m.error_field(&["pin"]),
+        echo: &m.echo,
+        languages: LANGUAGES,
+        lang_saves: false,
+        pin_min: a.pin_rules.min_length,
+    };
+    Ok(html(page.render()))
+}
+
+/// Saves the PIN chosen after a code-only verification and opens the
+/// account; a PIN the rules refuse keeps the user on the PIN page.
+pub(super) async fn choose_pin(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let Stage::ChoosePin {
+        username,
+        expires_at,
+    } = req.session.data.stage.clone()
+    else {
+        return csrf_failure(&state, req).await;
+    };
+    if expires_at <= now() {
+        req.session.data.stage = Stage::Anonymous;
+        return finish(&state, req, "/portal").await;
+    }
+    if let Some(refusal) = pin_mismatch(&req) {
+        req.session.data.error = Some(refusal);
+        return finish(&state, req, "/portal").await;
+    }
+    let pin = req.field("pin");
+    match state
+        .service
+        .change_pin(&req.ctx(&username), &username, pin)
+        .await
+    {
+        Ok(()) => {
+            req.session.data.stage = Stage::SignedIn {
+                username,
+                expires_at,
+                token_setup: None,
+            };
+            req.session.data.notice = Some(Flash::new("ok-pin-chosen"));
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => refused(&state, req, e, "/portal").await,
     }
 }
 

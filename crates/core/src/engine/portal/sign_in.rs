@@ -111,6 +111,10 @@ impl Engine {
         } else {
             Vec::new()
         };
+        // An administrator may have moved an enrolled user to a PIN mode:
+        // without a PIN they could never pass, so the code alone verifies
+        // and the portal then has them choose one.
+        let choose_pin = method_available && self.pin_not_chosen(&user).await?;
         let fallback = methods::fallback();
         let fallback_oath = settings.portal.oath_fallback
             && method.method != fallback.kind()
@@ -122,6 +126,7 @@ impl Engine {
                 method_available,
                 fallback_questions,
                 fallback_oath,
+                choose_pin,
             },
         })
     }

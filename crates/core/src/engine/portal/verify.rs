@@ -77,9 +77,16 @@ impl Engine {
                 };
                 self.gate(ctx, EVENT, &user, Factor::Code, &settings)
                     .await?;
-                let success = self.event(ctx, EVENT, Some(&user.username), success_code);
+                // A PIN mode without a PIN (set by an administrator after
+                // enrollment): the code alone, and the portal then has the
+                // user choose their PIN.
+                let choose_pin = self.pin_not_chosen(&user).await?;
+                let mut success = self.event(ctx, EVENT, Some(&user.username), success_code);
+                if choose_pin && !is_fallback {
+                    success.detail = Some("no PIN chosen yet: code alone, PIN next".into());
+                }
                 let code = code.unwrap_or_default();
-                let check = if is_fallback {
+                let check = if is_fallback || choose_pin {
                     // The fallback is the code alone, whatever the user's mode.
                     let tokens = self.store.oath_tokens(user.id).await?;
                     self.check_code(&tokens, &code, &settings, &success).await?
@@ -91,6 +98,7 @@ impl Engine {
                     return Ok(Verified::Accepted {
                         user: Box::new(user),
                         session_minutes: minutes,
+                        choose_pin,
                     });
                 }
                 if let PasscodeCheck::Closed(until) = check {
@@ -140,9 +148,11 @@ impl Engine {
                         None,
                     )
                     .await?;
+                    let choose_pin = self.pin_not_chosen(&user).await?;
                     return Ok(Verified::Accepted {
                         user: Box::new(user),
                         session_minutes: None,
+                        choose_pin,
                     });
                 }
                 self.audit_result(
