@@ -49,6 +49,23 @@ macro_rules! settings_model {
             }
         }
 
+        impl Settings {
+            /// Dotted key → value, in `KEYS` order, secrets included: the
+            /// engine's own view (checking, storing). Never show it; every
+            /// outward view goes through `Serialize` or `public_map`, which
+            /// hide secrets.
+            pub fn to_map(&self) -> BTreeMap<&'static str, Value> {
+                let mut map = BTreeMap::new();
+                $( $(
+                    map.insert(
+                        concat!(stringify!($section), ".", stringify!($field)),
+                        SettingField::inner_value(&self.$section.$field),
+                    );
+                )* )*
+                map
+            }
+        }
+
         pub const KEYS: &[KeyDef] = &[
             $( $( KeyDef {
                 key: concat!(stringify!($section), ".", stringify!($field)),
@@ -206,6 +223,29 @@ settings_model! {
             Kind::Text { min: 1, max: 256 },
             "Directory group whose members may use the Web Service SDK";
     }
+    sms_gateway: SmsGateway {
+        url: String = String::new(),
+            Kind::Url,
+            "Generic HTTP SMS gateway: the URL text messages are sent to (empty: not used)";
+        method: String = "POST".into(),
+            Kind::Choice(&["POST", "PUT"]),
+            "HTTP method of the gateway request";
+        body_format: String = "form".into(),
+            Kind::Choice(&["form", "json"]),
+            "Body of the gateway request: form fields or a JSON object";
+        body_template: String = "to={to}&text={text}".into(),
+            Kind::Text { min: 1, max: 2000 },
+            "Body with {to} (E.164 number) and {text} placeholders, escaped for the body format";
+        authorization: Secret = Secret::default(),
+            Kind::Secret { max: 1000 },
+            "Authorization header sent to the gateway, e.g. Bearer <token> (secret)";
+        success_status: u32 = 0,
+            Kind::Int { min: 0, max: 299 },
+            "HTTP status that means sent (0: any 2xx)";
+        inbound_secret: Secret = Secret::default(),
+            Kind::Secret { max: 256 },
+            "Shared secret the gateway sends with inbound replies (secret; empty refuses them)";
+    }
     phone: PhoneSettings {
         default_country: String = String::new(),
             Kind::Text { min: 0, max: 2 },
@@ -219,6 +259,78 @@ pub enum PrimaryAuth {
     Local,
     Ldap,
     Radius,
+}
+
+/// How a field of the model turns into its key's JSON value for the
+/// engine: as it serialises, except a secret, which serialises hidden.
+trait SettingField {
+    fn inner_value(&self) -> Value;
+}
+
+macro_rules! field_as_serialised {
+    ($($t:ty),*) => {$(
+        impl SettingField for $t {
+            fn inner_value(&self) -> Value {
+                serde_json::to_value(self).unwrap_or(Value::Null)
+            }
+        }
+    )*};
+}
+field_as_serialised!(bool, u32, String, Vec<String>, Vec<MethodKind>, PrimaryAuth);
+
+impl SettingField for Secret {
+    fn inner_value(&self) -> Value {
+        Value::String(self.reveal().to_string())
+    }
+}
+
+/// The value of a secret setting (a provider's token, a shared secret).
+/// It serialises as `"(set)"` or `""` — so the API, `settings show` and
+/// anything else that serialises settings never carry it — prints as
+/// `(set)`, and is stored sealed. Only `reveal` gives the text, to the
+/// adapter that sends it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(zeroize::Zeroizing<String>);
+
+/// What a set secret shows as, wherever settings are shown.
+pub const SECRET_SET: &str = "(set)";
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(zeroize::Zeroizing::new(text.into()))
+    }
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+    fn shown(&self) -> &'static str {
+        if self.is_set() {
+            SECRET_SET
+        } else {
+            ""
+        }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.shown())
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.shown())
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Secret, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
 }
 
 impl TrustedIps {
@@ -255,9 +367,27 @@ pub enum Kind {
         min: usize,
         max: usize,
     },
+    /// Text that is written, never read back: sealed at rest, `(set)` when
+    /// shown, redacted in the audit log.
+    Secret {
+        max: usize,
+    },
+}
+
+/// How a secret's value shows: `(set)`, or empty when it is not.
+fn shown_secret(v: &Value) -> &'static str {
+    if v.as_str().is_some_and(|s| !s.is_empty()) {
+        SECRET_SET
+    } else {
+        ""
+    }
 }
 
 impl Kind {
+    pub fn is_secret(&self) -> bool {
+        matches!(self, Kind::Secret { .. })
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Kind::Bool => "true | false".into(),
@@ -268,6 +398,9 @@ impl Kind {
             Kind::Digits { min, max } => format!("{min} to {max} digits"),
             Kind::CidrList => "comma-separated IP addresses or CIDR ranges".into(),
             Kind::Text { min, max } => format!("text of {min} to {max} characters"),
+            Kind::Secret { max } => {
+                format!("secret text of up to {max} characters (write-only; empty clears)")
+            }
         }
     }
 }
@@ -316,9 +449,11 @@ pub fn parse_text(def: &KeyDef, raw: &str) -> Result<Value> {
                 .map(|s| Value::String(s.to_string()))
                 .collect(),
         ),
-        Kind::Choice(_) | Kind::Url | Kind::Digits { .. } | Kind::Text { .. } => {
-            Value::String(raw.to_string())
-        }
+        Kind::Choice(_)
+        | Kind::Url
+        | Kind::Digits { .. }
+        | Kind::Text { .. }
+        | Kind::Secret { .. } => Value::String(raw.to_string()),
     };
     check_value(def, &v)
 }
@@ -421,19 +556,35 @@ pub fn check_value(def: &KeyDef, v: &Value) -> Result<Value> {
             }
             Ok(Value::String(s.to_string()))
         }
+        Kind::Secret { max } => {
+            let s = v.as_str().ok_or_else(want)?.trim();
+            // Never echo any of it back: the message names the rule only.
+            if s.chars().count() > max || s.chars().any(char::is_control) {
+                return Err(bad(format!(
+                    "must be at most {max} characters without control characters"
+                )));
+            }
+            if s == SECRET_SET {
+                return Err(bad(format!(
+                    "{SECRET_SET:?} is how a set secret is shown, not a value; type the secret itself"
+                )));
+            }
+            Ok(Value::String(s.to_string()))
+        }
     }
 }
 
 impl Settings {
-    /// Dotted key → value, in `KEYS` order.
-    pub fn to_map(&self) -> BTreeMap<&'static str, Value> {
-        let tree = serde_json::to_value(self).unwrap_or(Value::Null);
-        KEYS.iter()
-            .map(|d| {
-                let (section, field) = d.key.split_once('.').unwrap_or((d.key, ""));
-                (d.key, tree[section][field].clone())
-            })
-            .collect()
+    /// Dotted key → value as shown to people and programs: a secret as
+    /// `"(set)"` or `""`.
+    pub fn public_map(&self) -> BTreeMap<&'static str, Value> {
+        let mut map = self.to_map();
+        for def in KEYS {
+            if let (Kind::Secret { .. }, Some(v)) = (&def.kind, map.get_mut(def.key)) {
+                *v = Value::String(shown_secret(v).into());
+            }
+        }
+        map
     }
 
     fn from_map(map: &BTreeMap<&'static str, Value>) -> Result<Settings> {

@@ -474,6 +474,7 @@ mod tests {
                     text: "Pet?".into(),
                 }],
                 fallback_oath: true,
+                choose_pin: true,
             },
         };
         let back = from_sign_in(to_sign_in(&s)).unwrap();

@@ -295,7 +295,13 @@ pub enum SettingsCommand {
         json: bool,
     },
     /// Change one setting, e.g. `settings set portal.allow_bypass true`.
-    Set { key: String, value: String },
+    /// A secret setting's value is best read from standard input (`-`),
+    /// so it appears in no process list or shell history.
+    Set {
+        key: String,
+        /// The value; `-` reads one line from standard input.
+        value: String,
+    },
     /// Return one setting to its default.
     Reset { key: String },
 }

@@ -637,7 +637,8 @@ async fn a_pin_mode_set_after_enrollment_lets_the_user_choose_a_pin(backend: Bac
     assert_eq!(b.h1(), "Choose your PIN", "{}", b.page);
     // Nothing else opens before the PIN is chosen: an account form ends
     // the session, and the next sign-in asks for the PIN again.
-    b.submit("/portal/account/bypass", &[("minutes", "5")]).await;
+    b.submit("/portal/account/bypass", &[("minutes", "5")])
+        .await;
     assert_eq!(b.h1(), "Sign in", "{}", b.page);
     p.advance(30);
     b.sign_in("jan", PASSWORD).await;
@@ -648,12 +649,22 @@ async fn a_pin_mode_set_after_enrollment_lets_the_user_choose_a_pin(backend: Bac
     .await;
     assert_eq!(b.h1(), "Choose your PIN", "{}", b.page);
     // The PIN rules apply, beside the field.
-    b.submit("/portal/choose-pin", &[("pin", "1234"), ("pin-confirm", "1234")])
-        .await;
+    b.submit(
+        "/portal/choose-pin",
+        &[("pin", "1234"), ("pin-confirm", "1234")],
+    )
+    .await;
     assert_eq!(b.h1(), "Choose your PIN", "{}", b.page);
-    assert!(tag_of(&b.page, "pin").contains("aria-invalid=\"true\""), "{}", b.page);
-    b.submit("/portal/choose-pin", &[("pin", "4826"), ("pin-confirm", "4826")])
-        .await;
+    assert!(
+        tag_of(&b.page, "pin").contains("aria-invalid=\"true\""),
+        "{}",
+        b.page
+    );
+    b.submit(
+        "/portal/choose-pin",
+        &[("pin", "4826"), ("pin-confirm", "4826")],
+    )
+    .await;
     assert_eq!(b.h1(), "Your account", "{}", b.page);
     assert!(b.has("Your PIN is saved"), "{}", b.page);
     b.submit("/portal/sign-out", &[]).await;
@@ -670,7 +681,11 @@ async fn a_pin_mode_set_after_enrollment_lets_the_user_choose_a_pin(backend: Bac
     assert_eq!(b.h1(), "Two-step verification", "{}", b.page);
     b.submit(
         "/portal/verify",
-        &[("proof", "method"), ("pin", "4826"), ("code", &p.totp(&secret, 0))],
+        &[
+            ("proof", "method"),
+            ("pin", "4826"),
+            ("code", &p.totp(&secret, 0)),
+        ],
     )
     .await;
     assert_eq!(b.h1(), "Your account", "{}", b.page);

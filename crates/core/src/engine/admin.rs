@@ -92,11 +92,15 @@ impl AdminService for Engine {
         let default = Settings::default().to_map().get(def.key).cloned();
         let row = if default.as_ref() == Some(&value) {
             None
+        } else if def.kind.is_secret() {
+            Some(self.seal_setting(def.key, &value)?)
         } else {
             Some(value.to_string())
         };
         let mut ev = self.event(ctx, EVENT, None, ResultCode::SuccessSettingChanged);
-        ev.detail = Some(format!("{}={}", def.key, value));
+        // A secret's audit line says that it changed, never what to.
+        let shown = next.public_map()[def.key].clone();
+        ev.detail = Some(format!("{}={}", def.key, shown));
         self.store
             .write_settings(&[(def.key.to_string(), row)], &ev)
             .await?;

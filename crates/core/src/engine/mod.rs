@@ -30,7 +30,7 @@ use crate::ports::{Directory, Store};
 use crate::principal::{Need, Subject};
 use crate::sealing::SealingKey;
 use crate::service::{CreateUser, Ctx};
-use crate::settings::Settings;
+use crate::settings::{key_def, Settings};
 use crate::throttle::{Phantoms, Throttle};
 use crate::user::{DefaultMethod, NewUser, User, UserPatch};
 use crate::validate;
@@ -108,8 +108,39 @@ impl Engine {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
+    /// A secret setting's stored row: its JSON sealed with the sealing key
+    /// (bound to the key's name, so a row cannot be moved to another key),
+    /// as a JSON string.
+    fn seal_setting(&self, key: &str, value: &serde_json::Value) -> Result<String> {
+        let sealed = self
+            .sealing
+            .seal(value.to_string().as_bytes(), &setting_label(key))?;
+        Ok(serde_json::Value::String(sealed).to_string())
+    }
+
+    /// The JSON of a sealed secret setting's row.
+    fn open_setting(&self, key: &str, row: &str) -> Result<String> {
+        let sealed: String = serde_json::from_str(row)
+            .map_err(|_| Error::Internal(format!("stored secret {key} is not sealed")))?;
+        let plain = self.sealing.open(&sealed, &setting_label(key))?;
+        String::from_utf8(plain.to_vec())
+            .map_err(|_| Error::Internal(format!("stored secret {key} is not text")))
+    }
+
     async fn load_settings(&self) -> Result<Settings> {
         let rows = self.store.settings_rows().await?;
+        let rows = rows
+            .into_iter()
+            .map(|(key, text)| {
+                let secret = key_def(&key).is_ok_and(|d| d.kind.is_secret());
+                let text = if secret {
+                    self.open_setting(&key, &text)?
+                } else {
+                    text
+                };
+                Ok((key, text))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let (settings, unknown) = Settings::from_rows(rows)?;
         if !unknown.is_empty() {
             tracing::warn!(
@@ -439,4 +470,9 @@ impl Engine {
         }
         Ok(changed)
     }
+}
+
+/// The sealing label of a secret setting's row.
+fn setting_label(key: &str) -> String {
+    format!("setting:{key}")
 }

@@ -1,6 +1,7 @@
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::io::BufRead;
 use twofold_core::settings::{display_value, key_def, parse_text, KEYS};
 use twofold_core::{AdminService, Ctx};
 
@@ -29,7 +30,7 @@ struct Row<'a> {
 pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: SettingsCommand) -> Result<()> {
     match cmd {
         SettingsCommand::Show { json } => {
-            let current = svc.settings(ctx).await?.to_map();
+            let current = svc.settings(ctx).await?.public_map();
             let defaults = twofold_core::settings::Settings::default().to_map();
             if json {
                 let rows: Vec<Row<'_>> = KEYS
@@ -48,9 +49,20 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: SettingsCommand) -> Res
         }
         SettingsCommand::Set { key, value } => {
             let def = key_def(&key)?;
+            let value = if value == "-" {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                value
+            };
             let parsed = parse_text(def, &value)?;
             let next = svc.set_setting(ctx, def.key, parsed).await?;
-            out!("{} = {}", def.key, display_value(&next.to_map()[def.key]));
+            out!(
+                "{} = {}",
+                def.key,
+                display_value(&next.public_map()[def.key])
+            );
         }
         SettingsCommand::Reset { key } => {
             let next = svc.reset_setting(ctx, &key).await?;
@@ -58,7 +70,7 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: SettingsCommand) -> Res
             out!(
                 "{} = {} (default)",
                 def.key,
-                display_value(&next.to_map()[def.key])
+                display_value(&next.public_map()[def.key])
             );
         }
     }

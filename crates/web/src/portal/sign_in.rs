@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use twofold_core::portal::{Proof, SecondStep, SignIn, Skip, Verified};
 use twofold_core::{Ctx, Error};
 
-use super::extract::{csrf_failure, PortalPost, Req};
 use super::enroll::pin_mismatch;
+use super::extract::{csrf_failure, PortalPost, Req};
 use super::pages::{ChoosePinPage, SignInPage, VerifyPage};
 use super::session::{Flash, Session, Stage, MAX_SIGNED_IN_SECONDS};
 use super::{finish, html, now, refused, text, unavailable, Messages, LANGUAGES};
