@@ -22,6 +22,19 @@ async fn patch(p: &Portal, user: &str, patch: UserPatch) {
         .unwrap();
 }
 
+/// An administrator requires a PIN in front of the user's code.
+async fn require_pin(p: &Portal, user: &str) {
+    patch(
+        p,
+        user,
+        UserPatch {
+            default_method: Some("oath_token:oath_pin".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
 /// Signs in and confirms a new authenticator app; returns its secret.
 async fn confirm_app(p: &Portal, b: &mut Browser, user: &str) -> String {
     b.sign_in(user, PASSWORD).await;
@@ -66,15 +79,7 @@ async fn refused_forms_keep_what_was_typed(backend: Backend) {
     p.user("jan").await;
     p.set("portal.security_questions_fallback", "true").await;
     p.questions(6).await;
-    patch(
-        &p,
-        "jan",
-        UserPatch {
-            default_method: Some("oath_token:oath_pin".into()),
-            ..Default::default()
-        },
-    )
-    .await;
+    require_pin(&p, "jan").await;
 
     // A wrong password keeps the username; the error is the password's.
     let mut b = p.browser();
@@ -188,15 +193,7 @@ async fn a_wrong_pin_is_not_a_clock_problem(backend: Backend) {
     let p = Portal::start(backend).await;
     p.user("jan").await;
     p.set("lockout.denials_to_lock", "3").await;
-    patch(
-        &p,
-        "jan",
-        UserPatch {
-            default_method: Some("oath_token:oath_pin".into()),
-            ..Default::default()
-        },
-    )
-    .await;
+    require_pin(&p, "jan").await;
     let mut b = p.browser();
     let secret = confirm_app(&p, &mut b, "jan").await;
     b.submit(
@@ -615,15 +612,7 @@ async fn a_pin_mode_set_after_enrollment_lets_the_user_choose_a_pin(backend: Bac
     let secret = confirm_app(&p, &mut b, "jan").await;
     assert_eq!(b.h1(), "Your account", "{}", b.page);
     b.submit("/portal/sign-out", &[]).await;
-    patch(
-        &p,
-        "jan",
-        UserPatch {
-            default_method: Some("oath_token:oath_pin".into()),
-            ..Default::default()
-        },
-    )
-    .await;
+    require_pin(&p, "jan").await;
 
     p.advance(30);
     b.sign_in("jan", PASSWORD).await;
