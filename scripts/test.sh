@@ -25,6 +25,9 @@ PACKAGES=(
   # schemathesis (PyPI) checks the OpenAPI document; it runs in a venv.
   python3
   python3-venv
+  # A real SMTP server (aiosmtpd, run by the harness on a loopback port)
+  # receives the welcome mail.
+  python3-aiosmtpd
 )
 
 missing=()

@@ -38,7 +38,10 @@ pub enum ResultCode {
     SuccessQuestionAdded,
     SuccessQuestionDeleted,
     SuccessPasscode,
+    SuccessMailSent,
     FailedInvalidInput,
+    /// A provider (mail server, telephony) refused or did not answer.
+    FailedProviderError,
     FailedOathCode,
     FailedOathCodeDuplicate,
     FailedSecurityAnswers,

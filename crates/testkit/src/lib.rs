@@ -2,6 +2,7 @@
 
 pub mod browser;
 pub mod db;
+pub mod smtp;
 pub mod twilio;
 
 pub use db::{both, Backend, TestDb};

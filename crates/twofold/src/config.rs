@@ -47,6 +47,12 @@ const KEYS: &[Key] = &[
     Key { path: "sdk.password", env: "TWOFOLD_SDK_PASSWORD", kind: Kind::Text, default: "<unset>; required by `twofold portal`", help: "`twofold portal` only: the service account's secret. Prefer TWOFOLD_SDK_PASSWORD_FILE.", secret: true },
     Key { path: "sdk.ca_file", env: "TWOFOLD_SDK_CA_FILE", kind: Kind::Path, default: "<unset>; set this or sdk.fingerprint", help: "`twofold portal` only: PEM file with the CA of the MFA server's certificate, or that certificate itself (its name must match sdk.url's host). Exactly one of sdk.ca_file and sdk.fingerprint.", secret: false },
     Key { path: "sdk.fingerprint", env: "TWOFOLD_SDK_FINGERPRINT", kind: Kind::Text, default: "<unset>; set this or sdk.ca_file", help: "`twofold portal` only: the SHA-256 fingerprint of the MFA server's certificate as `twofold serve` prints it (AB:CD:...). Only that certificate is accepted.", secret: false },
+    Key { path: "smtp.host", env: "TWOFOLD_SMTP_HOST", kind: Kind::Text, default: "<unset>: no mail is sent", help: "Mail server for the welcome mail (sent to a user added with an email address while the setting portal.url is set).", secret: false },
+    Key { path: "smtp.port", env: "TWOFOLD_SMTP_PORT", kind: Kind::Int { min: 1, max: 65535 }, default: "587", help: "Mail server port; when unset 587 for starttls, 465 for tls, 25 for none.", secret: false },
+    Key { path: "smtp.tls", env: "TWOFOLD_SMTP_TLS", kind: Kind::Choice(&["starttls", "tls", "none"]), default: "starttls", help: "starttls (required, port 587), tls (implicit, port 465) or none (only to a relay on a loopback address).", secret: false },
+    Key { path: "smtp.username", env: "TWOFOLD_SMTP_USERNAME", kind: Kind::Text, default: "<unset>: no authentication", help: "Mail server account; set together with smtp.password.", secret: false },
+    Key { path: "smtp.password", env: "TWOFOLD_SMTP_PASSWORD", kind: Kind::Text, default: "<unset>", help: "Mail server password. Prefer TWOFOLD_SMTP_PASSWORD_FILE.", secret: true },
+    Key { path: "smtp.from", env: "TWOFOLD_SMTP_FROM", kind: Kind::Text, default: "<unset>; required with smtp.host", help: "Sender of Twofold's mail, e.g. Twofold <mfa@example.org>.", secret: false },
 ];
 
 #[derive(Debug)]
@@ -118,6 +124,8 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub sdk: SdkConfig,
+    /// `[smtp]`, when `smtp.host` is set.
+    pub smtp: Option<twofold_delivery::SmtpConfig>,
 }
 
 impl Config {
@@ -422,6 +430,8 @@ fn resolve(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> 
         },
     };
 
+    let smtp = smtp_of(raw)?;
+
     Ok(Config {
         data_dir,
         listen,
@@ -434,7 +444,61 @@ fn resolve(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> 
         log_dir,
         trusted_proxies,
         sdk,
+        smtp,
     })
+}
+
+/// `[smtp]`: nothing when `smtp.host` is unset, else a checked whole.
+fn smtp_of(
+    raw: &BTreeMap<&'static str, String>,
+) -> Result<Option<twofold_delivery::SmtpConfig>, ConfigError> {
+    use twofold_delivery::{MailTls, SmtpConfig};
+    let get = |p: &str| raw.get(key(p).path).map(|s| s.trim().to_string());
+    let Some(host) = get("smtp.host").filter(|h| !h.is_empty()) else {
+        let stray = ["smtp.username", "smtp.password", "smtp.from"]
+            .into_iter()
+            .find(|p| raw.contains_key(key(p).path));
+        return match stray {
+            Some(p) => Err(ConfigError(format!(
+                "{p} ({}) is set but smtp.host (TWOFOLD_SMTP_HOST) is not",
+                key(p).env
+            ))),
+            None => Ok(None),
+        };
+    };
+    let tls = MailTls::parse(choice_of(raw, "smtp.tls")?).unwrap_or(MailTls::StartTls);
+    let port = if raw.contains_key(key("smtp.port").path) {
+        u16::try_from(int_of(raw, "smtp.port")?).unwrap_or(587)
+    } else {
+        match tls {
+            MailTls::StartTls => 587,
+            MailTls::Tls => 465,
+            MailTls::None => 25,
+        }
+    };
+    let from = get("smtp.from").ok_or_else(|| {
+        ConfigError(
+            "smtp.from (TWOFOLD_SMTP_FROM) is required with smtp.host: the sender of Twofold's mail"
+                .into(),
+        )
+    })?;
+    let config = SmtpConfig {
+        host,
+        port,
+        tls,
+        username: get("smtp.username").filter(|u| !u.is_empty()),
+        password: raw
+            .get(key("smtp.password").path)
+            .map(|p| zeroize::Zeroizing::new(p.clone())),
+        from,
+    };
+    config.check().map_err(|e| match e {
+        twofold_core::Error::InvalidInput { field, message } => {
+            ConfigError(format!("{field} ({}): {message}", key(&field).env))
+        }
+        other => ConfigError(other.to_string()),
+    })?;
+    Ok(Some(config))
 }
 
 fn int_of(raw: &BTreeMap<&'static str, String>, p: &str) -> Result<i64, ConfigError> {

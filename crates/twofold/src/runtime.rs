@@ -38,6 +38,12 @@ pub async fn open(config: &Config) -> Result<Opened> {
         SecretHasher::new(HashCost::Production),
         Arc::new(key),
     );
+    let engine = match &config.smtp {
+        Some(smtp) => engine.with_mailer(Arc::new(
+            twofold_delivery::Smtp::new(smtp).map_err(|e| anyhow::anyhow!("[smtp] {e}"))?,
+        )),
+        None => engine,
+    };
     Ok(Opened {
         engine: Arc::new(engine),
         sealing_key_created: created,

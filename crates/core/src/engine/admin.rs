@@ -140,7 +140,10 @@ impl AdminService for Engine {
             ResultCode::SuccessUserCreated,
         );
         match self.store.create_user(&new, &ev).await {
-            Ok(u) => Ok(u),
+            Ok(u) => {
+                self.welcome(ctx, &u).await?;
+                Ok(u)
+            }
             Err(e) => self.refuse(ctx, EVENT, Some(&new.username), e).await,
         }
     }

@@ -14,6 +14,7 @@ mod service_accounts;
 mod sessions;
 mod validate_passcode;
 mod verifier;
+mod welcome;
 
 pub use oath_check::PasscodeCheck;
 pub use validate_passcode::{ValidateReason, Validation};
@@ -26,7 +27,7 @@ use crate::directory::LocalDirectory;
 use crate::error::{ConflictReason, Error, Result};
 use crate::factors::Factor;
 use crate::password::SecretHasher;
-use crate::ports::{Directory, Store};
+use crate::ports::{Delivery, Directory, Store};
 use crate::principal::{Need, Subject};
 use crate::sealing::SealingKey;
 use crate::service::{CreateUser, Ctx};
@@ -52,6 +53,8 @@ pub struct Engine {
     /// nodes saves a query per request on the hot path.
     settings_cache: std::sync::Mutex<Option<(std::time::Instant, Settings)>>,
     directory_cache: std::sync::Mutex<service_accounts::DirectoryCache>,
+    /// Mail (SMTP), when configured: the welcome mail.
+    mailer: Option<Arc<dyn Delivery>>,
 }
 
 const SETTINGS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -78,7 +81,14 @@ impl Engine {
             phantoms: Phantoms::default(),
             settings_cache: std::sync::Mutex::new(None),
             directory_cache: std::sync::Mutex::new(service_accounts::DirectoryCache::default()),
+            mailer: None,
         }
+    }
+
+    /// The same engine sending mail through `mailer` (SMTP).
+    pub fn with_mailer(mut self, mailer: Arc<dyn Delivery>) -> Self {
+        self.mailer = Some(mailer);
+        self
     }
 
     pub async fn settings_now(&self) -> Result<Settings> {
