@@ -12,12 +12,16 @@ use crate::user::{DefaultMethod, MethodKind, User};
 /// The settings a portal renders by: a projection of the runtime settings,
 /// so a portal on a separate server receives only what it needs (never a
 /// secret setting, never the policies).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortalConfig {
     /// "Allow users to log in".
     pub allow_login: bool,
     /// "Enable logging": JSON log files while on.
     pub logging: bool,
+    /// The languages the portal speaks (`portal.languages`).
+    pub languages: Vec<String>,
+    /// The time zone of its dates (`portal.time_zone`).
+    pub time_zone: String,
 }
 
 impl PortalConfig {
@@ -25,7 +29,15 @@ impl PortalConfig {
         PortalConfig {
             allow_login: s.portal.allow_login,
             logging: s.portal.logging,
+            languages: s.portal.languages.clone(),
+            time_zone: s.portal.time_zone.clone(),
         }
+    }
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig::of(&crate::settings::Settings::default())
     }
 }
 

@@ -124,6 +124,12 @@ settings_model! {
         allow_select_language: bool = false,
             Kind::Bool,
             "Allow users to select their language";
+        languages: Vec<String> = crate::validate::SUPPORTED_LANGUAGES.iter().map(|l| (*l).to_string()).collect(),
+            Kind::ChoiceSet(crate::validate::SUPPORTED_LANGUAGES),
+            "Languages the portal speaks and users may pick (none fits: English if listed, else the first)";
+        time_zone: String = "UTC".into(),
+            Kind::TimeZone,
+            "Time zone of times and dates on the portal's pages (IANA name, e.g. Europe/Amsterdam)";
         allow_mobile_app_activation: bool = false,
             Kind::Bool,
             "Allow users to activate the mobile app";
@@ -367,6 +373,8 @@ pub enum Kind {
         min: usize,
         max: usize,
     },
+    /// An IANA time-zone name (`Europe/Amsterdam`, `UTC`).
+    TimeZone,
     /// Text that is written, never read back: sealed at rest, `(set)` when
     /// shown, redacted in the audit log.
     Secret {
@@ -401,6 +409,7 @@ impl Kind {
             Kind::Secret { max } => {
                 format!("secret text of up to {max} characters (write-only; empty clears)")
             }
+            Kind::TimeZone => "IANA time zone such as UTC or Europe/Amsterdam".into(),
         }
     }
 }
@@ -453,6 +462,7 @@ pub fn parse_text(def: &KeyDef, raw: &str) -> Result<Value> {
         | Kind::Url
         | Kind::Digits { .. }
         | Kind::Text { .. }
+        | Kind::TimeZone
         | Kind::Secret { .. } => Value::String(raw.to_string()),
     };
     check_value(def, &v)
@@ -556,6 +566,16 @@ pub fn check_value(def: &KeyDef, v: &Value) -> Result<Value> {
             }
             Ok(Value::String(s.to_string()))
         }
+        Kind::TimeZone => {
+            let s = v.as_str().ok_or_else(want)?.trim();
+            if s.len() > 64 || jiff::tz::TimeZone::get(s).is_err() {
+                return Err(bad(format!(
+                    "{:?} is not a time zone; use an IANA name such as UTC or Europe/Amsterdam",
+                    crate::display::escape_control(s)
+                )));
+            }
+            Ok(Value::String(s.to_string()))
+        }
         Kind::Secret { max } => {
             let s = v.as_str().ok_or_else(want)?.trim();
             // Never echo any of it back: the message names the rule only.
@@ -652,6 +672,12 @@ impl Settings {
             return Err(Error::invalid(
                 "portal.primary_auth",
                 "only local primary authentication is available in this version; LDAP and RADIUS arrive with the directory adapters",
+            ));
+        }
+        if p.languages.is_empty() {
+            return Err(Error::invalid(
+                "portal.languages",
+                "must name at least one language",
             ));
         }
         if p.allow_select_method && p.selectable_methods.is_empty() {

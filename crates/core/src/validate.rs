@@ -21,7 +21,14 @@ pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 
 /// Languages Twofold ships text for.
-pub const SUPPORTED_LANGUAGES: &[&str] = &["en", "nl"];
+pub const SUPPORTED_LANGUAGES: &[&str] = &["en", "nl", "de", "fr", "es"];
+
+/// The supported language a tag speaks: `de-AT` → `de`; `None` when its
+/// base language has no text here.
+pub fn base_language(tag: &str) -> Option<&'static str> {
+    let base = tag.split(['-', '_']).next()?.to_ascii_lowercase();
+    SUPPORTED_LANGUAGES.iter().copied().find(|l| *l == base)
+}
 
 fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
@@ -253,13 +260,29 @@ pub fn email(raw: &str) -> Result<Option<String>> {
     Ok(Some(v.to_string()))
 }
 
+/// A user's language: a supported language, optionally with a region as
+/// directories carry it (`de-AT`, kept so; its text is `de`'s).
 pub fn language(raw: &str) -> Result<Option<String>> {
-    let v = raw.trim().to_ascii_lowercase();
+    let v = raw.trim();
     if v.is_empty() {
         return Ok(None);
     }
-    if SUPPORTED_LANGUAGES.contains(&v.as_str()) {
-        Ok(Some(v))
+    let (base, region) = match v.split_once(['-', '_']) {
+        Some((base, region)) => (base, Some(region)),
+        None => (v, None),
+    };
+    let region_ok = region.is_none_or(|r| {
+        (r.len() == 2 && r.chars().all(|c| c.is_ascii_alphabetic()))
+            || (r.len() == 3 && r.chars().all(|c| c.is_ascii_digit()))
+    });
+    let region = region.unwrap_or("");
+    let base = base.to_ascii_lowercase();
+    if region_ok && SUPPORTED_LANGUAGES.contains(&base.as_str()) {
+        Ok(Some(if region.is_empty() {
+            base
+        } else {
+            format!("{base}-{}", region.to_ascii_uppercase())
+        }))
     } else {
         Err(Error::invalid(
             "language",
@@ -471,6 +494,19 @@ mod tests {
     fn languages_and_groups() {
         assert_eq!(language("NL").unwrap().as_deref(), Some("nl"));
         assert!(language("xx").is_err());
+        for (tag, kept) in [
+            ("de", "de"),
+            ("de-at", "de-AT"),
+            ("fr_CA", "fr-CA"),
+            ("es-419", "es-419"),
+        ] {
+            assert_eq!(language(tag).unwrap().as_deref(), Some(kept), "{tag}");
+        }
+        for bad in ["de-", "de-Austria", "xx-AT", "de-A1"] {
+            assert!(language(bad).is_err(), "{bad}");
+        }
+        assert_eq!(base_language("de-AT"), Some("de"));
+        assert_eq!(base_language("pt-BR"), None);
         assert_eq!(groups(&["b", "A", "a"]).unwrap(), vec!["A", "b"]);
         assert!(groups(&["a,b"]).is_err());
         assert!(groups(&[""]).is_err());

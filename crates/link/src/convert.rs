@@ -103,6 +103,8 @@ pub fn to_settings(s: &Settings) -> PortalSettings {
     PortalSettings {
         allow_login: s.portal.allow_login,
         logging: s.portal.logging,
+        languages: s.portal.languages.clone(),
+        time_zone: Some(s.portal.time_zone.clone()),
     }
 }
 

@@ -65,9 +65,16 @@ impl PortalService for RemoteService {
 
     async fn portal_settings(&self, ctx: &Ctx) -> Result<PortalConfig> {
         let s: PortalSettings = self.call(ctx, LinkRequest::Settings).await?;
+        let defaults = PortalConfig::default();
         Ok(PortalConfig {
             allow_login: s.allow_login,
             logging: s.logging,
+            languages: if s.languages.is_empty() {
+                defaults.languages
+            } else {
+                s.languages
+            },
+            time_zone: s.time_zone.unwrap_or(defaults.time_zone),
         })
     }
 

@@ -171,6 +171,13 @@ pub struct PortalSettings {
     pub allow_login: bool,
     /// "Enable logging": the portal writes JSON log files while on.
     pub logging: bool,
+    /// Languages the portal speaks (added in v1; absent from older
+    /// servers: every language).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
+    /// Time zone of the portal's dates (added in v1; absent: UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -179,19 +179,15 @@ pub fn language_or_empty() -> Object {
     language(false)
 }
 
+/// `en`, `nl`, `de`, `fr` or `es`, optionally with a region (`de-AT`), or
+/// empty.
+const LANGUAGE_PATTERN: &str = "^((en|nl|de|fr|es)([-_]([A-Za-z]{2}|[0-9]{3}))?)?$";
+
 fn language(nullable: bool) -> Object {
-    let mut values = vec![
-        serde_json::Value::from("en"),
-        serde_json::Value::from("nl"),
-        serde_json::Value::from(""),
-    ];
-    if nullable {
-        values.push(serde_json::Value::Null);
-    }
     string(nullable)
-        .enum_values(Some(values))
+        .pattern(Some(LANGUAGE_PATTERN))
         .description(Some(
-            "`en` or `nl`; \"\" for none (the browser's language).",
+            "`en`, `nl`, `de`, `fr` or `es`, optionally with a region as directories carry it (`de-AT`: German text); \"\" for none (the browser's language).",
         ))
         .build()
 }
@@ -199,8 +195,8 @@ fn language(nullable: bool) -> Object {
 /// A language a question is written in.
 pub fn question_language() -> Object {
     string(false)
-        .enum_values(Some(["en", "nl"]))
-        .description(Some("`en` or `nl`."))
+        .enum_values(Some(["en", "nl", "de", "fr", "es"]))
+        .description(Some("`en`, `nl`, `de`, `fr` or `es`."))
         .build()
 }
 

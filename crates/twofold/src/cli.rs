@@ -219,7 +219,7 @@ pub enum UserCommand {
         /// Group membership (repeat for several).
         #[arg(long = "group", value_name = "GROUP")]
         groups: Vec<String>,
-        /// Language (en, nl).
+        /// Language: en, nl, de, fr or es (a region such as de-AT is kept).
         #[arg(long)]
         language: Option<String>,
         /// Give the user a local password, read from standard input.

@@ -591,3 +591,88 @@ async fn new_user_polish_on_a_phone() {
 
     b.close().await.expect("close the browser");
 }
+
+/// Issue 16: a German user enrolls on a phone, then the account page is
+/// read in French and Spanish from the header's language links. Every
+/// page is in its language, with nothing missing, and no page scrolls
+/// sideways at a phone's width — German's long words included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn german_french_and_spanish_on_a_phone() {
+    const GERMAN_USER: &str = "lena";
+    let env = Env::new(Backend::Sqlite).await;
+    let out = env.run_with_stdin(
+        &[
+            "user",
+            "add",
+            GERMAN_USER,
+            "--language",
+            "de-AT",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(out.code(), 0, "user add: {}", out.stderr());
+    let server = env.start();
+    let b = Browser::start().await.expect("headless Chromium");
+    emulate_phone(&b).await;
+
+    b.goto(&server.url("/portal")).await.unwrap();
+    heading(&b, "Sign in").await;
+    b.fill("#username", GERMAN_USER).await.unwrap();
+    b.fill("#password", PASSWORD).await.unwrap();
+    b.click(&format!(r#"{SIGN_IN_FORM} button[type="submit"]"#))
+        .await
+        .unwrap();
+
+    // The wizard speaks the user's language (de-AT: German).
+    heading(&b, "Konto einrichten").await;
+    no_missing_text(&b, "de").await;
+    phone_page(&b, "phone-de-wizard").await;
+    b.click(r#"form[action="/portal/enroll/oath/new"] button[type="submit"]"#)
+        .await
+        .unwrap();
+    let secret_text = b.wait_for("#secret").await.unwrap().text().await.unwrap();
+    let secret = oath::parse_base32_secret(&secret_text).expect("secret on the page");
+    no_missing_text(&b, "de").await;
+    phone_page(&b, "phone-de-qr").await;
+    b.fill("#code", &code_at(&secret, now_step()))
+        .await
+        .unwrap();
+    b.click(r#"form[action="/portal/enroll/oath/confirm"] button[type="submit"]"#)
+        .await
+        .unwrap();
+    heading(&b, "Ihr Konto").await;
+    no_missing_text(&b, "de").await;
+    phone_page(&b, "phone-de-account").await;
+
+    for (lang, title) in [("fr", "Votre compte"), ("es", "Su cuenta")] {
+        b.click(&format!(r#"header a.lang[hreflang="{lang}"]"#))
+            .await
+            .unwrap();
+        heading(&b, title).await;
+        no_missing_text(&b, lang).await;
+        phone_page(&b, &format!("phone-{lang}-account")).await;
+    }
+}
+
+/// The page is in `lang` and shows no message key in place of a text (a
+/// missing text would show its key, e.g. `err-code-pin`).
+async fn no_missing_text(b: &Browser, lang: &str) {
+    let html_lang = b.js("return document.documentElement.lang;").await.unwrap();
+    assert_eq!(html_lang.as_str(), Some(lang));
+    let text = b
+        .js("return document.body.innerText;")
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let keys: Vec<&str> = include_str!("../../web/locales/en.ftl")
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
+        .filter(|k| k.contains('-') && !k.starts_with('#'))
+        .collect();
+    for key in keys {
+        assert!(!text.contains(key), "{lang}: {key} shown as a key:\n{text}");
+    }
+}

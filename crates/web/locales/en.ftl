@@ -140,3 +140,18 @@ pin-choose-intro = Your organisation now asks for a PIN with your code. Choose o
 pin-choose-next = Your organisation now asks for a PIN as well. Sign in with your code; you choose your PIN next.
 pin-choose-save = Save PIN and continue
 ok-pin-chosen = Your PIN is saved. From now on, type it in front of your code.
+
+# Dates on pages: the day, the month's name, the year.
+date = { $day } { $month } { $year }
+month-1 = January
+month-2 = February
+month-3 = March
+month-4 = April
+month-5 = May
+month-6 = June
+month-7 = July
+month-8 = August
+month-9 = September
+month-10 = October
+month-11 = November
+month-12 = December

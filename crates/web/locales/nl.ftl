@@ -140,3 +140,18 @@ pin-choose-intro = Uw organisatie vraagt voortaan een pincode bij uw code. Kies 
 pin-choose-next = Uw organisatie vraagt voortaan ook een pincode. Meld u aan met uw code; daarna kiest u uw pincode.
 pin-choose-save = Pincode opslaan en doorgaan
 ok-pin-chosen = Uw pincode is opgeslagen. Typ hem voortaan vóór uw code.
+
+# Dates on pages: the day, the month's name, the year.
+date = { $day } { $month } { $year }
+month-1 = januari
+month-2 = februari
+month-3 = maart
+month-4 = april
+month-5 = mei
+month-6 = juni
+month-7 = juli
+month-8 = augustus
+month-9 = september
+month-10 = oktober
+month-11 = november
+month-12 = december

@@ -468,7 +468,9 @@ async fn plain_words_and_the_account_page(backend: Backend) {
     let today = p
         .clock
         .now()
-        .format(time::macros::format_description!("[year]-[month]-[day]"))
+        .format(time::macros::format_description!(
+            "[day padding:none] [month repr:long] [year]"
+        ))
         .unwrap();
     assert!(b.has(&format!("added {today}")), "{}", b.page);
     assert!(b.has("Remove Authenticator app"), "{}", b.page);
@@ -680,6 +682,54 @@ async fn a_pin_mode_set_after_enrollment_lets_the_user_choose_a_pin(backend: Bac
     assert_eq!(b.h1(), "Your account", "{}", b.page);
 }
 
+/// Issue 16: `portal.languages` decides what the portal speaks and offers,
+/// `portal.time_zone` the zone of its times, and a user's regional
+/// language (`de-AT`) speaks its base language.
+async fn languages_and_time_zone_follow_the_settings(backend: Backend) {
+    let p = Portal::start(backend).await;
+    p.set("portal.languages", "nl,de").await;
+    // A French browser: not offered, so the first offered language.
+    let mut b = p.browser_with_language("fr");
+    b.open("/portal").await;
+    assert!(b.has("<html lang=\"nl\">"), "{}", b.page);
+    assert!(
+        b.has("hreflang=\"de\"") && !b.has("hreflang=\"fr\""),
+        "{}",
+        b.page
+    );
+    // Asking for French by hand changes nothing.
+    b.open("/portal/lang/fr").await;
+    b.open("/portal").await;
+    assert!(b.has("<html lang=\"nl\">"), "{}", b.page);
+    b.open("/portal/lang/de").await;
+    b.open("/portal").await;
+    assert!(b.has("<html lang=\"de\">"), "{}", b.page);
+
+    // A user whose directory language is Austrian German.
+    p.set("portal.languages", "en,nl,de,fr,es").await;
+    p.set("portal.time_zone", "Europe/Amsterdam").await;
+    p.set("portal.allow_bypass", "true").await;
+    p.user("anna").await;
+    patch(
+        &p,
+        "anna",
+        UserPatch {
+            language: Some("de-AT".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut b = p.browser_with_language("en");
+    confirm_app(&p, &mut b, "anna").await;
+    assert_eq!(b.h1(), "Ihr Konto", "{}", b.page);
+    b.submit("/portal/account/bypass", &[]).await;
+    let active = tag_of(&b.page, "bypass-active");
+    assert!(active.starts_with("<p"), "{active}");
+    // The time in the portal's zone, named so.
+    assert!(b.has(" CET</time>") || b.has(" CEST</time>"), "{}", b.page);
+    assert!(!b.has(" UTC</time>"), "{}", b.page);
+}
+
 portal_modes!(
     refused_forms_keep_what_was_typed,
     a_wrong_pin_is_not_a_clock_problem,
@@ -690,4 +740,5 @@ portal_modes!(
     wizard_steps,
     a_404_in_the_portals_style,
     a_pin_mode_set_after_enrollment_lets_the_user_choose_a_pin,
+    languages_and_time_zone_follow_the_settings,
 );

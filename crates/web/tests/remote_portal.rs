@@ -353,7 +353,11 @@ async fn portal_operations_refuse_bad_input(backend: Backend) {
     // The portal's settings are a projection: nothing but what it renders by.
     let (s, v) = sdk.link(json!({"op": "settings"})).await;
     assert_eq!(s, 200);
-    assert_eq!(v, json!({"allow_login": true, "logging": false}));
+    assert_eq!(
+        v,
+        json!({"allow_login": true, "logging": false,
+               "languages": ["en", "nl", "de", "fr", "es"], "time_zone": "UTC"})
+    );
 
     // Settings through the public API: read, change (checked against the
     // key's rule), reset.

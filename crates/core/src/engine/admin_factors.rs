@@ -120,6 +120,12 @@ impl Engine {
         self.authorize_global(ctx, EVENT, SETTINGS).await?;
         let checked = validate::language(language).and_then(|l| {
             let l = l.ok_or_else(|| Error::invalid("language", "must not be empty"))?;
+            if validate::base_language(&l) != Some(l.as_str()) {
+                return Err(Error::invalid(
+                    "language",
+                    "questions are written per language: use de, not de-AT",
+                ));
+            }
             Ok((l, validate_question_text(text)?))
         });
         let (lang, text) = self.checked(ctx, EVENT, None, checked).await?;

@@ -12,7 +12,7 @@ use super::enroll::pin_mismatch;
 use super::extract::{csrf_failure, PortalPost, Req};
 use super::pages::{questions_in, AccountPage, Minutes, Msg, QuestionsView, TokenRow};
 use super::session::Flash;
-use super::{finish, html, refused, text, Messages, LANGUAGES};
+use super::{finish, html, refused, text, Messages};
 use crate::AppState;
 
 pub(super) async fn account_page(
@@ -36,10 +36,7 @@ pub(super) async fn account_page(
         .map(|tok| TokenRow {
             id: tok.id,
             label: &tok.label,
-            added: tok
-                .created_at
-                .format(time::macros::format_description!("[year]-[month]-[day]"))
-                .unwrap_or_default(),
+            added: t.date(tok.created_at),
             kind: tok.params.kind,
         })
         .collect();
@@ -57,7 +54,7 @@ pub(super) async fn account_page(
         error: text(&t, error.as_ref()),
         error_field: m.error_field(&["pin", "questions", "minutes"]),
         echo: &m.echo,
-        languages: LANGUAGES,
+        languages: &t.languages,
         lang_saves: a.allow.select_language,
         a: &a,
         name,

@@ -13,7 +13,7 @@ use twofold_core::Error;
 use super::extract::{csrf_failure, PortalPost, Req};
 use super::pages::{questions_in, EnrollPage, EnrollStage, FinalView, OathView, PendingView};
 use super::session::{Flash, Stage, MAX_SIGNED_IN_SECONDS};
-use super::{finish, html, keep_typed, now, refused, start_oath, text, Messages, LANGUAGES};
+use super::{finish, html, keep_typed, now, refused, start_oath, text, Messages};
 use crate::AppState;
 
 /// The wizard's current step. `method` and `pending` are the session's;
@@ -80,7 +80,7 @@ pub(super) async fn enroll_page(
         error: text(&t, m.error.as_ref()),
         error_field: m.error_field(fields),
         echo: &m.echo,
-        languages: LANGUAGES,
+        languages: &t.languages,
         lang_saves: false,
         stage,
         step_n,

@@ -11,9 +11,10 @@ use axum::Extension;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use twofold_core::factors::OathKind;
-use twofold_core::portal::ImportOath;
+use twofold_core::portal::{ImportOath, PortalConfig};
 use twofold_core::{Ctx, Error};
 
+use super::i18n::allowed_languages;
 use super::session::{Flash, Session};
 use super::{finish, negotiate, now, req_tr_fallback, unavailable, Tr};
 use crate::client_ip::ClientIp;
@@ -25,6 +26,8 @@ pub(super) struct Req {
     pub form: HashMap<String, String>,
     pub ip: IpAddr,
     pub accept_language: Option<String>,
+    /// What the portal's settings say of languages and time zone.
+    pub config: PortalConfig,
 }
 
 impl Req {
@@ -40,6 +43,10 @@ impl Req {
             headers,
         )
         .await?;
+        let config = state
+            .service
+            .portal_settings(&Ctx::portal_visitor(Some(addr)))
+            .await?;
         let form = match body {
             Some(b) => serde_urlencoded::from_bytes::<Vec<(String, String)>>(b)
                 .map_err(|_| Error::invalid("form", "malformed form"))?
@@ -51,6 +58,7 @@ impl Req {
             session,
             form,
             ip: addr,
+            config,
             accept_language: headers
                 .get(header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok())
@@ -70,11 +78,14 @@ impl Req {
     /// the user's saved language (`user_lang`, else the last user known in
     /// this browser), then `Accept-Language`.
     pub fn tr(&self, user_lang: Option<&str>) -> Tr {
+        let allowed = allowed_languages(&self.config.languages);
         Tr::new(&negotiate(
             self.session.data.lang.as_deref(),
             user_lang.or(self.session.data.user_lang.as_deref()),
             self.accept_language.as_deref(),
+            &allowed,
         ))
+        .within(&self.config.languages, &self.config.time_zone)
     }
 
     /// The signed-in user, or `None` (the handler then starts over).

@@ -7,7 +7,7 @@ use twofold_core::Ctx;
 
 use super::extract::PortalGet;
 use super::session::{set_cookie, Stage};
-use super::LANGUAGES;
+
 use super::{account, enroll, finish, now, req_tr_fallback, sign_in, unavailable, Messages};
 use crate::AppState;
 
@@ -77,7 +77,7 @@ pub(super) async fn choose_language(
     Path(code): Path<String>,
     PortalGet(mut req): PortalGet,
 ) -> Response {
-    if LANGUAGES.iter().any(|(c, _)| *c == code) {
+    if req.tr(None).languages.iter().any(|(c, _)| *c == code) {
         req.session.data.lang = Some(code);
     }
     finish(&state, req, "/portal").await

@@ -12,8 +12,8 @@ use twofold_core::questions::ANSWERS_REQUIRED_AT_ENROLLMENT;
 use twofold_core::user::MethodKind;
 
 use super::extract::PortalGet;
+use super::html;
 use super::i18n::Tr;
-use super::{html, LANGUAGES};
 
 macro_rules! page {
     ($name:ident, $path:literal { $($field:ident : $ty:ty),* $(,)? }) => {
@@ -32,7 +32,7 @@ macro_rules! page {
             /// What the person typed into a refused form.
             #[allow(dead_code)]
             pub echo: &'a [(String, String)],
-            pub languages: &'static [(&'static str, &'static str)],
+            pub languages: &'a [(&'static str, &'static str)],
             /// The header's language choice saves the account's language
             /// (a signed-in user who may change it): header and account
             /// setting then always agree.
@@ -145,6 +145,7 @@ impl Msg {
         all.push(("until", MOMENT.to_string()));
         let text = t.args(key, &all);
         let (before, after) = text.split_once(MOMENT).unwrap_or((&text, ""));
+        let shown = t.time(until);
         let until = until.to_offset(time::UtcOffset::UTC);
         Msg {
             before: before.to_string(),
@@ -153,9 +154,7 @@ impl Msg {
                 iso: until
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default(),
-                text: until
-                    .format(time::macros::format_description!("[hour]:[minute] UTC"))
-                    .unwrap_or_default(),
+                text: shown,
             }),
         }
     }
@@ -212,7 +211,7 @@ pub(super) fn message_page(t: &Tr, status: StatusCode, title: &str, body: &str) 
         error: None,
         error_field: None,
         echo: &[],
-        languages: LANGUAGES,
+        languages: &t.languages,
         lang_saves: false,
         body: &body,
     };

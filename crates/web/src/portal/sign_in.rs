@@ -12,7 +12,7 @@ use super::enroll::pin_mismatch;
 use super::extract::{csrf_failure, PortalPost, Req};
 use super::pages::{ChoosePinPage, SignInPage, VerifyPage};
 use super::session::{Flash, Session, Stage, MAX_SIGNED_IN_SECONDS};
-use super::{finish, html, now, refused, text, unavailable, Messages, LANGUAGES};
+use super::{finish, html, now, refused, text, unavailable, Messages};
 use crate::AppState;
 
 /// The sign-in form of an anonymous session.
@@ -36,7 +36,7 @@ pub(super) async fn sign_in_page(
         error: text(&t, m.error.as_ref()),
         error_field: m.error_field(&["password"]),
         echo: &m.echo,
-        languages: LANGUAGES,
+        languages: &t.languages,
         lang_saves: false,
         login_allowed: allowed,
     };
@@ -56,7 +56,7 @@ pub(super) fn verify_page(req: &Req, m: &Messages, step: &SecondStep) -> Respons
         error: text(&t, m.error.as_ref()),
         error_field: m.error_field(&["code", "fallback-code", "answers"]),
         echo: &m.echo,
-        languages: LANGUAGES,
+        languages: &t.languages,
         lang_saves: false,
         step,
     };
@@ -240,7 +240,7 @@ pub(super) async fn choose_pin_page(
         error: text(&t, m.error.as_ref()),
         error_field: m.error_field(&["pin"]),
         echo: &m.echo,
-        languages: LANGUAGES,
+        languages: &t.languages,
         lang_saves: false,
         pin_min: a.pin_rules.min_length,
     };

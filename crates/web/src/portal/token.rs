@@ -11,7 +11,7 @@ use super::account::account_change;
 use super::extract::{csrf_failure, PortalGet, PortalPost, Req};
 use super::pages::{OathView, PendingView, TokenPage};
 use super::session::{set_cookie, Flash, Stage};
-use super::{finish, html, now, refused, start_oath, text, unavailable, Messages, LANGUAGES};
+use super::{finish, html, now, refused, start_oath, text, unavailable, Messages};
 use crate::AppState;
 
 pub(super) async fn token_page(
@@ -40,7 +40,7 @@ pub(super) async fn token_page(
         error: text(&t, m.error.as_ref()),
         error_field: m.error_field(&["code", "secret", "label"]),
         echo: &m.echo,
-        languages: LANGUAGES,
+        languages: &t.languages,
         lang_saves: account.allow.select_language,
         view: OathView {
             pending,

@@ -62,6 +62,8 @@ pub(super) async fn link(
             json(PortalSettings {
                 allow_login: c.allow_login,
                 logging: c.logging,
+                languages: c.languages,
+                time_zone: Some(c.time_zone),
             })
         }
         LinkRequest::User { username } => {

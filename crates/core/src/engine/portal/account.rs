@@ -245,7 +245,16 @@ impl Engine {
                 )
                 .await;
         }
-        match validate::language(&language) {
+        let offered = validate::language(&language).and_then(|l| {
+            let base = l.as_deref().and_then(validate::base_language);
+            match base {
+                Some(b) if !settings.portal.languages.iter().any(|x| x == b) => Err(
+                    Error::invalid("language", format!("{b} is not offered by this portal")),
+                ),
+                _ => Ok(l),
+            }
+        });
+        match offered {
             Ok(l) => user.language = l,
             Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
         }

@@ -89,6 +89,8 @@ impl Engine {
         let Some(lang) = user.language.as_deref() else {
             return self.store.questions(None).await;
         };
+        // Questions are written per language: `de-AT` reads `de`'s.
+        let lang = crate::validate::base_language(lang).unwrap_or("en");
         let mut qs = self.store.questions(Some(lang)).await?;
         if qs.len() < ANSWERS_REQUIRED_AT_ENROLLMENT && lang != "en" {
             qs = self.store.questions(Some("en")).await?;
