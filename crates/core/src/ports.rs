@@ -114,6 +114,9 @@ pub trait AuditRepo: Send + Sync {
     /// Records an event that has no change attached (a refusal, a sign-in).
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64>;
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
+    /// Deletes up to `batch` of the oldest events from before `before`;
+    /// returns how many it deleted (fewer than `batch`: none are left).
+    async fn prune_audit(&self, before: OffsetDateTime, batch: u32) -> Result<u64>;
 }
 
 /// Everything a user signs in with, and what guards it: the factor

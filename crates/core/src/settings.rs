@@ -229,6 +229,11 @@ settings_model! {
             Kind::Text { min: 1, max: 256 },
             "Directory group whose members may use the Web Service SDK";
     }
+    audit: AuditSettings {
+        retention_days: u32 = 365,
+            Kind::Int { min: 0, max: 36_500 },
+            "Days audit events are kept; older ones are deleted hourly (0: keep them all)";
+    }
     sms_gateway: SmsGateway {
         url: String = String::new(),
             Kind::Url,

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
+use time::OffsetDateTime;
 use twofold_core::audit::{AuditEvent, AuditQuery, NewAuditEvent, ResultCode};
 use twofold_core::ports::AuditRepo;
 use twofold_core::validate::username_key;
@@ -75,6 +76,21 @@ impl AuditRepo for SqlStore {
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
         let mut conn = self.acquire().await?;
         insert_audit(&mut conn, event).await
+    }
+
+    async fn prune_audit(&self, before: OffsetDateTime, batch: u32) -> Result<u64> {
+        // In batches, so a first prune of years of events holds the writer
+        // for a moment at a time, not for minutes.
+        let done = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN \
+             (SELECT id FROM audit_events WHERE at < $1 ORDER BY at, id LIMIT $2)",
+        )
+        .bind(unix_millis(before)?)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
     }
 
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {

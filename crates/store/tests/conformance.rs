@@ -23,6 +23,7 @@ use twofold_testkit::{Backend, TestDb};
 twofold_testkit::both_backends!(
     #[tokio::test] -> anyhow::Result<()>;
     service_accounts_keep_role_permissions_and_scope,
+    audit_prune_deletes_only_older_events_in_batches,
     a_given_token_sets_a_missing_method_only,
     admins_are_revoked,
     create_and_find_in_any_case,
@@ -3132,3 +3133,32 @@ use roles::{
     a_given_token_sets_a_missing_method_only, admins_are_revoked,
     service_accounts_keep_role_permissions_and_scope,
 };
+
+/// Retention: only events from before the cut-off go, oldest first, at
+/// most a batch at a time; the count says when none are left.
+async fn audit_prune_deletes_only_older_events_in_batches(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let cut = datetime!(2026-06-01 00:00:00 UTC);
+    for when in [
+        datetime!(2025-01-01 10:00:00 UTC),
+        datetime!(2026-05-31 23:59:59.999 UTC),
+        datetime!(2025-07-01 10:00:00 UTC),
+    ] {
+        store.append_audit(&ev_at("old", None, when)).await?;
+    }
+    let kept_at_cut = store.append_audit(&ev_at("kept", None, cut)).await?;
+    let kept_later = store
+        .append_audit(&ev_at("kept", None, datetime!(2026-11-30 08:00:00 UTC)))
+        .await?;
+    let before = audit_count(&store).await?;
+    assert_eq!(store.prune_audit(cut, 2).await?, 2);
+    assert_eq!(store.prune_audit(cut, 2).await?, 1);
+    assert_eq!(store.prune_audit(cut, 2).await?, 0);
+    assert_eq!(audit_count(&store).await?, before - 3);
+    let left = store.audit_events(&AuditQuery::default()).await?;
+    assert!(left.iter().all(|e| e.event != "old"), "{left:?}");
+    assert!(left.iter().any(|e| e.id == kept_at_cut));
+    assert!(left.iter().any(|e| e.id == kept_later));
+    store.close().await;
+    Ok(())
+}

@@ -29,6 +29,7 @@ twofold_testkit::both_backends!(
     trusted_ip_skips_the_second_step,
     end_user_may_not_administer,
     given_token_becomes_the_method_and_validates,
+    audit_events_past_their_retention_are_pruned,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -467,5 +468,65 @@ async fn given_token_becomes_the_method_and_validates(backend: Backend) -> anyho
     anyhow::ensure!(!v.accepted, "a used code is refused: {v:?}");
     let v = rig.engine.validate(&Ctx::cli(), "jan", HOTP_1).await?;
     anyhow::ensure!(v.accepted, "RFC 4226 counter 1: {v:?}");
+    Ok(())
+}
+
+/// `audit.retention_days`: a prune deletes the events older than it, says
+/// so in one `audit.prune` event, keeps everything at 0, and is an
+/// administrator's power only.
+async fn audit_events_past_their_retention_are_pruned(backend: Backend) -> anyhow::Result<()> {
+    let rig = Rig::new(backend).await?;
+    rig.user("jan").await?;
+    rig.user("piet").await?;
+    let all = || async {
+        rig.engine
+            .audit_events(
+                &Ctx::cli(),
+                AuditQuery {
+                    limit: 1000,
+                    ..Default::default()
+                },
+            )
+            .await
+    };
+    let old = all().await?.len();
+    anyhow::ensure!(old >= 2);
+
+    // Nothing is old enough yet.
+    let p = rig.engine.prune_audit(&Ctx::system()).await?;
+    anyhow::ensure!(p.removed == 0 && p.retention_days == 365, "{p:?}");
+    anyhow::ensure!(all().await?.len() == old);
+
+    // A user may not prune.
+    let r = rig.engine.prune_audit(&user_ctx("jan")).await;
+    anyhow::ensure!(matches!(r, Err(Error::Forbidden(_))), "{r:?}");
+
+    rig.clock.advance(time::Duration::days(200));
+    rig.user("kim").await?;
+    rig.set("audit.retention_days", json!(0)).await?;
+    rig.clock.advance(time::Duration::days(200));
+    // 0: everything stays, however old.
+    let p = rig.engine.prune_audit(&Ctx::system()).await?;
+    anyhow::ensure!(p.removed == 0 && p.retention_days == 0, "{p:?}");
+
+    rig.set("audit.retention_days", json!(365)).await?;
+    let before = all().await?;
+    let p = rig.engine.prune_audit(&Ctx::system()).await?;
+    // The events of the first day (400 days ago) go, kim's (200) stay.
+    anyhow::ensure!(p.removed as usize == old + 1, "{p:?} of {}", before.len());
+    let after = all().await?;
+    anyhow::ensure!(after.iter().any(|e| e.subject.as_deref() == Some("kim")));
+    anyhow::ensure!(!after.iter().any(|e| e.subject.as_deref() == Some("piet")));
+    let note = after
+        .iter()
+        .find(|e| e.event == "audit.prune")
+        .ok_or_else(|| anyhow::anyhow!("no audit.prune event: {after:?}"))?;
+    anyhow::ensure!(
+        note.detail
+            .as_deref()
+            .unwrap_or("")
+            .starts_with(&format!("{} events from before", p.removed)),
+        "{note:?}"
+    );
     Ok(())
 }

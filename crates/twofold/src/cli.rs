@@ -322,6 +322,9 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Delete the events older than the setting `audit.retention_days` now
+    /// (`twofold serve` does it every hour).
+    Prune,
 }
 
 #[derive(Debug, Subcommand)]

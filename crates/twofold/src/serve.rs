@@ -18,6 +18,8 @@ use crate::{logging, runtime, startup, tls};
 const SETTINGS_POLL: Duration = Duration::from_secs(5);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const SESSION_PURGE: Duration = Duration::from_mins(10);
+/// How often audit events past `audit.retention_days` are deleted.
+const AUDIT_PRUNE: Duration = Duration::from_hours(1);
 
 pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Result<()> {
     let logging = logging::init_server(&config);
@@ -74,6 +76,25 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
                 Ok(n) if n > 0 => tracing::debug!(removed = n, "expired portal sessions purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot purge portal sessions"),
+            }
+        }
+    });
+
+    let prune_engine = engine.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(AUDIT_PRUNE);
+        loop {
+            tick.tick().await;
+            match prune_engine.prune_audit(&Ctx::system()).await {
+                Ok(p) if p.removed > 0 => {
+                    tracing::info!(
+                        removed = p.removed,
+                        days = p.retention_days,
+                        "old audit events deleted"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot prune the audit log"),
             }
         }
     });

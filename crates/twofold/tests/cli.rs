@@ -657,7 +657,43 @@ twofold_testkit::both_backends!(
     unknown_users_are_not_found,
     passwords_and_bootstrap,
     settings_are_validated,
+    audit_prune_follows_the_retention_setting,
 );
+
+/// `twofold audit prune` applies `audit.retention_days` now (the server
+/// does it hourly); 0 keeps everything; an account without the settings
+/// permission may not.
+async fn audit_prune_follows_the_retention_setting(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.ok(&["user", "add", "jan"]);
+    assert_eq!(
+        env.ok(&["audit", "prune"]).trim(),
+        "removed 0 events older than 365 days"
+    );
+    env.ok(&["settings", "set", "audit.retention_days", "0"]);
+    assert_eq!(
+        env.ok(&["audit", "prune"]).trim(),
+        "audit.retention_days is 0: every event is kept"
+    );
+    let out = env.run(&["settings", "set", "audit.retention_days", "36501"]);
+    assert_ne!(out.code(), 0);
+    assert!(
+        out.stderr().contains("audit.retention_days"),
+        "{}",
+        out.stderr()
+    );
+    env.ok(&[
+        "service-account",
+        "create",
+        "helpdesk",
+        "--role",
+        "admin",
+        "--perm",
+        "unblock",
+    ]);
+    let out = env.run(&["--as", "helpdesk", "audit", "prune"]);
+    assert_ne!(out.code(), 0, "{}", out.stdout());
+}
 
 #[tokio::test]
 async fn an_unreachable_database_is_reported() {

@@ -10,6 +10,8 @@ mod guessing;
 mod oath_check;
 mod portal;
 mod portal_service;
+mod retention;
+pub use retention::Pruned;
 mod service_accounts;
 mod sessions;
 mod validate_passcode;

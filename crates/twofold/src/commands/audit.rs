@@ -1,7 +1,7 @@
 use anyhow::Result;
 use std::time::Duration;
 use twofold_core::audit::{AuditEvent, AuditQuery};
-use twofold_core::{AdminService, Ctx};
+use twofold_core::{AdminService, Ctx, Engine};
 
 use super::output;
 use super::output::out;
@@ -62,13 +62,29 @@ fn print(e: &AuditEvent, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
-    let AuditCommand::Tail {
-        lines,
-        user,
-        follow,
-        json,
-    } = cmd;
+pub async fn run(engine: &Engine, ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
+    let (lines, user, follow, json) = match cmd {
+        AuditCommand::Tail {
+            lines,
+            user,
+            follow,
+            json,
+        } => (lines, user, follow, json),
+        AuditCommand::Prune => {
+            let pruned = engine.prune_audit(ctx).await?;
+            if pruned.retention_days == 0 {
+                out!("audit.retention_days is 0: every event is kept");
+            } else {
+                out!(
+                    "removed {} events older than {} days",
+                    pruned.removed,
+                    pruned.retention_days
+                );
+            }
+            return Ok(());
+        }
+    };
+    let svc: &dyn AdminService = engine;
     let mut events = svc
         .audit_events(
             ctx,
