@@ -653,6 +653,8 @@ async fn german_french_and_spanish_on_a_phone() {
         no_missing_text(&b, lang).await;
         phone_page(&b, &format!("phone-{lang}-account")).await;
     }
+
+    b.close().await.expect("close the browser");
 }
 
 /// The page is in `lang` and shows no message key in place of a text (a
