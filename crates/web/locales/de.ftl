@@ -155,3 +155,7 @@ month-9 = September
 month-10 = Oktober
 month-11 = November
 month-12 = Dezember
+
+# Names of tokens the user did not name.
+token-default-app = Authenticator-App
+token-default-hardware = Hardware-Token

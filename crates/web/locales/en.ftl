@@ -155,3 +155,7 @@ month-9 = September
 month-10 = October
 month-11 = November
 month-12 = December
+
+# Names of tokens the user did not name.
+token-default-app = Authenticator app
+token-default-hardware = Hardware token

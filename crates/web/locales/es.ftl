@@ -155,3 +155,7 @@ month-9 = septiembre
 month-10 = octubre
 month-11 = noviembre
 month-12 = diciembre
+
+# Names of tokens the user did not name.
+token-default-app = Aplicación de autenticación
+token-default-hardware = Token físico

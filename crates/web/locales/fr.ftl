@@ -155,3 +155,7 @@ month-9 = septembre
 month-10 = octobre
 month-11 = novembre
 month-12 = décembre
+
+# Names of tokens the user did not name.
+token-default-app = Application d'authentification
+token-default-hardware = Jeton matériel

@@ -155,3 +155,7 @@ month-9 = september
 month-10 = oktober
 month-11 = november
 month-12 = december
+
+# Names of tokens the user did not name.
+token-default-app = Authenticator-app
+token-default-hardware = Hardwaretoken

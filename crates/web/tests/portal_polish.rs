@@ -722,6 +722,9 @@ async fn languages_and_time_zone_follow_the_settings(backend: Backend) {
     let mut b = p.browser_with_language("en");
     confirm_app(&p, &mut b, "anna").await;
     assert_eq!(b.h1(), "Ihr Konto", "{}", b.page);
+    // The token the user did not name is named in their language.
+    assert!(b.has("<strong>Authenticator-App</strong>"), "{}", b.page);
+    assert!(!b.has("Authenticator app"), "{}", b.page);
     b.submit("/portal/account/bypass", &[]).await;
     let active = tag_of(&b.page, "bypass-active");
     assert!(active.starts_with("<p"), "{active}");

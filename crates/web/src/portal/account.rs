@@ -12,7 +12,7 @@ use super::enroll::pin_mismatch;
 use super::extract::{csrf_failure, PortalPost, Req};
 use super::pages::{questions_in, AccountPage, Minutes, Msg, QuestionsView, TokenRow};
 use super::session::Flash;
-use super::{finish, html, refused, text, Messages};
+use super::{finish, html, refused, text, Messages, Tr};
 use crate::AppState;
 
 pub(super) async fn account_page(
@@ -35,7 +35,7 @@ pub(super) async fn account_page(
         .iter()
         .map(|tok| TokenRow {
             id: tok.id,
-            label: &tok.label,
+            label: shown_label(&t, &tok.label),
             added: t.date(tok.created_at),
             kind: tok.params.kind,
         })
@@ -70,6 +70,16 @@ pub(super) async fn account_page(
         },
     };
     Ok(html(page.render()))
+}
+
+/// A token's name as the user reads it: the names the engine gives tokens
+/// left unnamed are said in the page's language (and without "OATH").
+fn shown_label(t: &Tr, label: &str) -> String {
+    match label {
+        "Authenticator app" => t.t("token-default-app"),
+        "OATH token" => t.t("token-default-hardware"),
+        other => other.to_string(),
+    }
 }
 
 /// Runs one account change and reports it on the account page.

@@ -222,7 +222,7 @@ page!(SignInPage, "signin.html" { login_allowed: bool });
 page!(VerifyPage, "verify.html" { step: &'a SecondStep });
 page!(ChoosePinPage, "choose_pin.html" { pin_min: u32 });
 page!(EnrollPage, "enroll.html" { stage: EnrollStage, step_n: usize, step_total: usize });
-page!(AccountPage, "account.html" { a: &'a Account, name: &'a str, method_key: &'a str, bypass_until: Option<Msg>, bypass_minutes: Minutes, tokens: Vec<TokenRow<'a>>, view: QuestionsView });
+page!(AccountPage, "account.html" { a: &'a Account, name: &'a str, method_key: &'a str, bypass_until: Option<Msg>, bypass_minutes: Minutes, tokens: Vec<TokenRow>, view: QuestionsView });
 page!(TokenPage, "token.html" { view: OathView });
 page!(MessagePage, "message.html" { body: &'a str });
 
@@ -279,9 +279,9 @@ pub struct Minutes {
 }
 
 /// A token on the account page: its name, when it was added, what it is.
-pub struct TokenRow<'a> {
+pub struct TokenRow {
     pub id: i64,
-    pub label: &'a str,
+    pub label: String,
     pub added: String,
     pub kind: OathKind,
 }
