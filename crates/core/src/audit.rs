@@ -39,7 +39,21 @@ pub enum ResultCode {
     SuccessQuestionDeleted,
     SuccessPasscode,
     SuccessMailSent,
+    /// A call or text message was handed to the provider.
+    SuccessDeliverySent,
+    /// A call was approved on the phone (`#`, or the PIN and `#`).
+    SuccessPhoneCall,
+    /// The code of a text message was typed or replied.
+    SuccessSmsCode,
     FailedInvalidInput,
+    /// The user reported the sign-in as fraud.
+    FailedFraudReported,
+    /// A call was not answered, busy, or ended without keys.
+    FailedNoAnswer,
+    /// The method needs a phone number the user does not have.
+    FailedNoPhone,
+    /// A provider webhook without a valid signature.
+    FailedForgedRequest,
     /// A provider (mail server, telephony) refused or did not answer.
     FailedProviderError,
     FailedOathCode,

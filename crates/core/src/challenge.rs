@@ -95,6 +95,16 @@ pub enum ChallengeReason {
     Expired,
     /// The user's method or mode changed after the challenge started.
     MethodChanged,
+    /// The method needs a phone number the user does not have.
+    NoPhone,
+    /// The user reported the sign-in as fraud (the fraud code on a call).
+    FraudReported,
+    /// The call was not answered, was busy, or ended without keys.
+    NoAnswer,
+    /// The telephony provider refused, failed or did not answer.
+    ProviderError,
+    /// Too many calls or text messages for this user or number lately.
+    RateLimited,
 }
 
 impl ChallengeReason {
@@ -132,8 +142,26 @@ impl From<ValidateReason> for ChallengeReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Prompt {
-    /// An OATH code, or the PIN followed by the code (`pin_required`).
+    /// A code the user types — an OATH code, or the code of a text message —
+    /// or the PIN followed by the code (`pin_required`).
     Passcode,
+    /// Twofold calls the user, who answers on the phone (`#`, or the PIN
+    /// and `#`); the application follows the challenge.
+    PhoneCall,
+    /// Twofold texts the user a code, who replies to the message with it
+    /// (or the PIN and the code); the application follows the challenge.
+    SmsReply,
+}
+
+/// Which of the user's phones a call or text message goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneChoice {
+    /// The primary phone (text messages: the mobile number when set).
+    #[default]
+    Primary,
+    /// The backup phone.
+    Backup,
 }
 
 /// A challenge about to be stored (always `pending`, no attempts yet).
@@ -146,6 +174,17 @@ pub struct NewChallenge {
     pub expires_at: OffsetDateTime,
     /// The actor that started it (`sdk:vpn`); only it may follow or answer.
     pub created_by: String,
+    /// The number called or texted (E.164), for methods that use a phone.
+    pub destination: Option<String>,
+    /// The one-time code sent in a text message, sealed with the sealing
+    /// key under `challenge_secret_label(id)`.
+    pub sealed_code: Option<String>,
+}
+
+/// The sealing label of a challenge's one-time code: bound to the challenge,
+/// so a sealed code cannot be moved to another one.
+pub fn challenge_secret_label(id: &str) -> String {
+    format!("challenge:{id}")
 }
 
 /// A stored challenge, with its user's name.
@@ -164,6 +203,8 @@ pub struct Challenge {
     pub expires_at: OffsetDateTime,
     pub completed_at: Option<OffsetDateTime>,
     pub created_by: String,
+    pub destination: Option<String>,
+    pub sealed_code: Option<String>,
 }
 
 /// What the SDK's authenticate calls return. A refused start has no `id`
@@ -180,6 +221,9 @@ pub struct Authentication {
     pub pin_required: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    /// The number called or texted, masked to its last two digits (`…78`).
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 impl Authentication {
@@ -193,6 +237,7 @@ impl Authentication {
             prompt: None,
             pin_required: false,
             expires_at: None,
+            phone: None,
         }
     }
 
@@ -207,6 +252,10 @@ impl Authentication {
             pin_required: crate::methods::method(c.method.method)
                 .is_some_and(|m| m.pin_in_passcode(c.method.mode)),
             expires_at: Some(c.expires_at),
+            phone: c
+                .destination
+                .as_deref()
+                .map(crate::engine::telephony::masked),
         }
     }
 }

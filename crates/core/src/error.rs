@@ -50,6 +50,9 @@ pub enum ConflictReason {
     BootstrapClosed,
     /// The challenge was already decided.
     Finished,
+    /// The challenge is answered on the phone (a call, a text message
+    /// reply), not with a typed passcode.
+    AnsweredElsewhere,
 }
 
 impl ConflictReason {
@@ -62,6 +65,7 @@ impl ConflictReason {
             ConflictReason::LastAdministrator => "last_administrator",
             ConflictReason::BootstrapClosed => "bootstrap_closed",
             ConflictReason::Finished => "finished",
+            ConflictReason::AnsweredElsewhere => "answered_elsewhere",
         }
     }
 

@@ -315,6 +315,21 @@ pub trait ChallengeRepo: Send + Sync {
     /// count (atomic: racing answers get distinct numbers); 0 when there is
     /// no pending challenge with that id.
     async fn count_attempt(&self, id: &str) -> Result<u32>;
+    /// Pending challenges to `destination` (E.164) not expired at `now`,
+    /// newest first (at most 10): where an inbound SMS reply belongs.
+    async fn pending_challenges_to(
+        &self,
+        destination: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<crate::challenge::Challenge>>;
+    /// Calls and text messages since `since`: (to this user, to this number)
+    /// — challenges with a destination, whatever became of them.
+    async fn deliveries_since(
+        &self,
+        user_id: UserId,
+        destination: &str,
+        since: OffsetDateTime,
+    ) -> Result<(u64, u64)>;
     /// Removes challenges that expired before `before`; returns how many.
     async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64>;
 }
@@ -403,6 +418,16 @@ pub struct DirectoryEntry {
 pub trait Delivery: Send + Sync + 'static {
     /// Hands one message to the provider; returns the provider's id for it.
     async fn send(&self, message: &Outgoing) -> Result<String>;
+
+    /// The provider's name in the audit log (`provider:twilio`).
+    fn name(&self) -> &'static str;
+
+    /// Whether a callback to `url` (as the provider requested it) with
+    /// these form fields carries the provider's `signature`. Adapters that
+    /// take no callbacks (mail) refuse them all.
+    fn verify_callback(&self, _url: &str, _fields: &[(String, String)], _signature: &str) -> bool {
+        false
+    }
 }
 
 /// One message to deliver.
@@ -415,6 +440,9 @@ pub enum Outgoing {
         extension: Option<String>,
         language: String,
         challenge_id: String,
+        /// The server's public URL, under which the provider reaches the
+        /// challenge's webhooks (`{hooks_base}/hooks/...`).
+        hooks_base: String,
     },
     Sms {
         to: String,

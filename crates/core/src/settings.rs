@@ -78,7 +78,7 @@ macro_rules! settings_model {
 
 /// The methods with a module in this build (`methods::AVAILABLE`; a test
 /// keeps the two equal): a method that does nothing is never offered.
-const METHODS: &[&str] = &["oath_token"];
+const METHODS: &[&str] = &["phone_call", "text_message", "oath_token"];
 
 settings_model! {
     portal: PortalSettings {
@@ -261,6 +261,12 @@ settings_model! {
         default_country: String = String::new(),
             Kind::Text { min: 0, max: 2 },
             "Country (ISO code, e.g. NL) for phone numbers typed without +; empty requires +";
+        user_deliveries_per_hour: u32 = 10,
+            Kind::Int { min: 1, max: 100 },
+            "Calls and text messages one user may be sent per hour (toll fraud, SMS pumping)";
+        number_deliveries_per_hour: u32 = 20,
+            Kind::Int { min: 1, max: 1000 },
+            "Calls and text messages one phone number may be sent per hour, across users";
     }
 }
 
@@ -870,7 +876,8 @@ mod tests {
         let s = set(&s, "portal.selectable_methods", "oath_token, oath_token").unwrap();
         assert_eq!(s.portal.selectable_methods, vec![MethodKind::OathToken]);
         let rows = s.changed_rows();
-        assert_eq!(rows.len(), 2);
+        // Both changed, and the methods (all of this build by default).
+        assert_eq!(rows.len(), 3);
         let (back, unknown) = Settings::from_rows(
             rows.into_iter()
                 .chain([("future.key".to_string(), "1".to_string())]),
@@ -899,11 +906,11 @@ mod tests {
         // and says so.
         let (back, unknown) = Settings::from_rows([(
             "portal.selectable_methods".to_string(),
-            r#"["phone_call","oath_token"]"#.to_string(),
+            r#"["mobile_app","oath_token"]"#.to_string(),
         )])
         .unwrap();
         assert_eq!(back.portal.selectable_methods, vec![MethodKind::OathToken]);
-        assert_eq!(unknown, vec![r#"portal.selectable_methods="phone_call""#]);
+        assert_eq!(unknown, vec![r#"portal.selectable_methods="mobile_app""#]);
     }
 
     #[test]

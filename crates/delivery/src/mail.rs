@@ -127,6 +127,10 @@ impl Smtp {
 
 #[async_trait]
 impl Delivery for Smtp {
+    fn name(&self) -> &'static str {
+        "smtp"
+    }
+
     async fn send(&self, message: &Outgoing) -> Result<String> {
         let Outgoing::Mail { to, subject, body } = message else {
             return Err(Error::Internal("the mail server delivers mail only".into()));

@@ -29,8 +29,6 @@ pub struct TwilioConfig {
     pub auth_token: Zeroizing<String>,
     /// Caller id of calls and sender of text messages (E.164).
     pub from: String,
-    /// Where the provider reaches Twofold's webhooks (`/hooks/twilio/...`).
-    pub public_url: String,
 }
 
 impl std::fmt::Debug for TwilioConfig {
@@ -40,7 +38,6 @@ impl std::fmt::Debug for TwilioConfig {
             .field("account_sid", &self.account_sid)
             .field("auth_token", &"(set)")
             .field("from", &self.from)
-            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -105,12 +102,10 @@ impl Twilio {
         )
     }
 
-    /// A webhook of this server as the provider calls it.
-    pub fn hook(&self, path: &str) -> String {
-        format!(
-            "{}/hooks/twilio/{path}",
-            self.config.public_url.trim_end_matches('/')
-        )
+    /// A webhook of this server as the provider calls it, under the
+    /// server's public URL `base`.
+    pub fn hook(base: &str, path: &str) -> String {
+        format!("{}/hooks/twilio/{path}", base.trim_end_matches('/'))
     }
 
     /// Creates `resource` from `form`; the provider's id of it.
@@ -165,6 +160,14 @@ fn shown(body: &str) -> String {
 
 #[async_trait]
 impl Delivery for Twilio {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    fn verify_callback(&self, url: &str, fields: &[(String, String)], signature: &str) -> bool {
+        crate::signature::verify(&self.config.auth_token, url, fields, signature)
+    }
+
     async fn send(&self, message: &Outgoing) -> Result<String> {
         match message {
             Outgoing::Sms { to, text } => {
@@ -182,17 +185,21 @@ impl Delivery for Twilio {
                 to,
                 extension,
                 challenge_id,
+                hooks_base,
                 ..
             } => {
                 let mut form = vec![
                     ("To", to.clone()),
                     ("From", self.config.from.clone()),
-                    ("Url", self.hook(&format!("voice/{challenge_id}"))),
+                    (
+                        "Url",
+                        Self::hook(hooks_base, &format!("voice/{challenge_id}")),
+                    ),
                     ("Method", "POST".into()),
                     ("Timeout", RING_SECONDS.to_string()),
                     (
                         "StatusCallback",
-                        self.hook(&format!("status/{challenge_id}")),
+                        Self::hook(hooks_base, &format!("status/{challenge_id}")),
                     ),
                     ("StatusCallbackMethod", "POST".into()),
                 ];

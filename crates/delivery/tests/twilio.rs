@@ -14,7 +14,6 @@ fn config(emu: &TwilioEmulator) -> TwilioConfig {
         account_sid: ACCOUNT_SID.into(),
         auth_token: AUTH_TOKEN.to_string().into(),
         from: "+3197010260001".into(),
-        public_url: "https://mfa.example.org/".into(),
     }
 }
 
@@ -48,6 +47,7 @@ async fn a_call_points_the_provider_at_the_challenges_webhook() {
         extension: Some("42".into()),
         language: "nl".into(),
         challenge_id: "ch_7Hq2".into(),
+        hooks_base: "https://mfa.example.org/".into(),
     };
     let sid = twilio.send(&call).await.unwrap();
     let placed = emu.calls();
@@ -70,6 +70,7 @@ async fn a_call_points_the_provider_at_the_challenges_webhook() {
         extension: None,
         language: "en".into(),
         challenge_id: "ch_8".into(),
+        hooks_base: "https://mfa.example.org".into(),
     };
     twilio.send(&call).await.unwrap();
     assert_eq!(emu.calls()[1].field("SendDigits"), None);
@@ -138,7 +139,6 @@ fn configurations_that_would_leak_or_fail_are_refused() {
         account_sid: ACCOUNT_SID.into(),
         auth_token: AUTH_TOKEN.to_string().into(),
         from: "+3197010260001".into(),
-        public_url: "https://mfa.example.org".into(),
     };
     assert!(base.check().is_ok());
     let refused = |f: &dyn Fn(&mut TwilioConfig), field: &str| {

@@ -3,7 +3,7 @@
 //! engine's types and errors. Needs an account of role `validate`.
 
 use async_trait::async_trait;
-use twofold_core::challenge::{Authentication, ChallengeReason};
+use twofold_core::challenge::{Authentication, ChallengeReason, PhoneChoice};
 use twofold_core::engine::{ValidateReason, Validation};
 use twofold_core::service::PrimaryOutcome;
 use twofold_core::{Ctx, Error, Result, Verifier};
@@ -11,7 +11,7 @@ use twofold_proto::ValidateResult;
 use twofold_sdk::{SdkClient, SdkError};
 
 use crate::domain_error;
-use crate::views::{challenge_state, prompt};
+use crate::views::{challenge_state, phone_choice, prompt};
 
 /// An answer this version cannot read, as the engine's `Error`.
 fn decode(detail: String) -> Error {
@@ -84,10 +84,15 @@ impl Verifier for RemoteVerifier {
         })
     }
 
-    async fn start_authentication(&self, ctx: &Ctx, username: &str) -> Result<Authentication> {
+    async fn start_authentication(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        phone: PhoneChoice,
+    ) -> Result<Authentication> {
         let r = self
             .as_(ctx)
-            .start_authentication(username)
+            .start_authentication(username, Some(phone_choice(phone)))
             .await
             .map_err(domain_error)?;
         Ok(Authentication {
@@ -102,13 +107,20 @@ impl Verifier for RemoteVerifier {
             prompt: r.prompt.map(prompt),
             pin_required: r.pin_required,
             expires_at: r.expires_at.as_deref().map(sdk_time).transpose()?,
+            phone: r.phone,
         })
     }
 
-    async fn authentication_status(&self, ctx: &Ctx, id: &str) -> Result<Authentication> {
+    async fn authentication_status(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication> {
+        let wait = wait.map(|w| u32::try_from(w.as_secs()).unwrap_or(u32::MAX).min(60));
         let r = self
             .as_(ctx)
-            .authentication_status(id)
+            .authentication_status(id, wait)
             .await
             .map_err(domain_error)?;
         Ok(Authentication {
@@ -119,6 +131,7 @@ impl Verifier for RemoteVerifier {
             prompt: None,
             pin_required: false,
             expires_at: Some(sdk_time(&r.expires_at)?),
+            phone: None,
         })
     }
 
@@ -141,6 +154,7 @@ impl Verifier for RemoteVerifier {
             prompt: None,
             pin_required: false,
             expires_at: None,
+            phone: None,
         })
     }
 }

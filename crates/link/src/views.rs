@@ -2,8 +2,8 @@
 //! for [`RemoteVerifier`](crate::RemoteVerifier): `twofold_proto` knows
 //! nothing of the engine, so the conversions live here.
 
-use twofold_core::challenge::{ChallengeState, Prompt};
-use twofold_proto::{AuthenticationPrompt, AuthenticationState};
+use twofold_core::challenge::{ChallengeState, PhoneChoice, Prompt};
+use twofold_proto::{AuthenticationPrompt, AuthenticationState, PhoneChoiceView};
 
 pub fn challenge_state(s: AuthenticationState) -> ChallengeState {
     match s {
@@ -17,5 +17,14 @@ pub fn challenge_state(s: AuthenticationState) -> ChallengeState {
 pub fn prompt(p: AuthenticationPrompt) -> Prompt {
     match p {
         AuthenticationPrompt::Passcode => Prompt::Passcode,
+        AuthenticationPrompt::PhoneCall => Prompt::PhoneCall,
+        AuthenticationPrompt::SmsReply => Prompt::SmsReply,
+    }
+}
+
+pub fn phone_choice(p: PhoneChoice) -> PhoneChoiceView {
+    match p {
+        PhoneChoice::Primary => PhoneChoiceView::Primary,
+        PhoneChoice::Backup => PhoneChoiceView::Backup,
     }
 }

@@ -358,8 +358,27 @@ pub enum AuthenticationState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthenticationPrompt {
-    /// The OATH code, or the PIN followed by the code when `pin_required`.
+    /// A code the user types — the OATH code, or the code of the text
+    /// message just sent — or the PIN followed by the code when
+    /// `pin_required`: send it to `answer`.
     Passcode,
+    /// Twofold is calling the user, who approves on the phone (`#`, or the
+    /// PIN and `#`): follow the challenge (`?wait=` to wait for it).
+    PhoneCall,
+    /// Twofold texted the user, who replies to the message with the code
+    /// (and the PIN when `pin_required`): follow the challenge.
+    SmsReply,
+}
+
+/// Which of the user's phones to call or text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneChoiceView {
+    /// The primary phone (text messages: the mobile number when set).
+    #[default]
+    Primary,
+    /// The backup phone (when the primary does not answer).
+    Backup,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -367,12 +386,18 @@ pub enum AuthenticationPrompt {
 pub struct StartAuthenticationRequest {
     #[schema(schema_with = rules::username)]
     pub username: String,
+    /// For phone call and text message users: which phone (default
+    /// `primary`). Ignored for other methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<PhoneChoiceView>,
 }
 
 /// Reasons, stable: `validate`'s (`accepted`, `wrong_passcode`,
 /// `replayed_passcode`, `wrong_pin`, `pin_not_set`, `no_token`,
 /// `not_enrolled`, `method_not_supported`, `user_disabled`, `user_locked`,
-/// `unknown_user`) and `too_many_attempts`, `expired`, `method_changed`.
+/// `unknown_user`) and `too_many_attempts`, `expired`, `method_changed`;
+/// for calls and text messages `no_phone`, `fraud_reported`, `no_answer`,
+/// `provider_error` and `rate_limited`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StartAuthenticationResponse {
     /// The challenge (32 hex digits). A bearer secret: only the account that
@@ -391,6 +416,10 @@ pub struct StartAuthenticationResponse {
     /// The answer must arrive before.
     #[schema(schema_with = rules::timestamp_or_null)]
     pub expires_at: Option<String>,
+    /// The number called or texted, masked to its last two digits (`…78`);
+    /// null for other methods.
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

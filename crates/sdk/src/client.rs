@@ -11,10 +11,11 @@ use std::time::Duration;
 use twofold_proto::link::{LinkRequest, LINK_PATH};
 use twofold_proto::{
     AnswerRequest, AnswerResponse, AuditPage, AuthenticationStatus, BypassRequest, BypassResponse,
-    CreateUserRequest, ErrorBody, LanguageRequest, MethodRequest, PasswordRequest, PinRequest,
-    PrimaryRequest, PrimaryResponse, QuestionRequest, QuestionView, ResyncRequest, SettingValue,
-    StartAuthenticationRequest, StartAuthenticationResponse, TestResponse, TokenRequest, TokenView,
-    UpdateUserRequest, UserList, UserView, ValidateRequest, ValidateResponse, CLIENT_IP_HEADER,
+    CreateUserRequest, ErrorBody, LanguageRequest, MethodRequest, PasswordRequest, PhoneChoiceView,
+    PinRequest, PrimaryRequest, PrimaryResponse, QuestionRequest, QuestionView, ResyncRequest,
+    SettingValue, StartAuthenticationRequest, StartAuthenticationResponse, TestResponse,
+    TokenRequest, TokenView, UpdateUserRequest, UserList, UserView, ValidateRequest,
+    ValidateResponse, CLIENT_IP_HEADER,
 };
 
 use crate::tls::{client_config, Trust};
@@ -316,19 +317,36 @@ impl SdkClient {
     pub async fn start_authentication(
         &self,
         username: &str,
+        phone: Option<PhoneChoiceView>,
     ) -> Result<StartAuthenticationResponse, SdkError> {
         self.post(
             "/authenticate",
             &StartAuthenticationRequest {
                 username: username.into(),
+                phone,
             },
         )
         .await
     }
 
-    /// Where a challenge this account started stands.
-    pub async fn authentication_status(&self, id: &str) -> Result<AuthenticationStatus, SdkError> {
-        self.get(&format!("/authenticate/{}", seg(id))).await
+    /// Where a challenge this account started stands; with `wait_seconds`
+    /// (at most 60), answered once it is decided or that time has passed.
+    pub async fn authentication_status(
+        &self,
+        id: &str,
+        wait_seconds: Option<u32>,
+    ) -> Result<AuthenticationStatus, SdkError> {
+        match wait_seconds {
+            // The server holds the request that long; the client waits for
+            // it a little longer than its usual timeout.
+            Some(w) => {
+                let path = format!("/authenticate/{}?wait={w}", seg(id));
+                let patience = Duration::from_secs(u64::from(w.min(60))) + DEFAULT_TIMEOUT;
+                self.json(self.request(Method::GET, &path).timeout(patience))
+                    .await
+            }
+            None => self.get(&format!("/authenticate/{}", seg(id))).await,
+        }
     }
 
     /// Answers a challenge this account started with what the user typed.

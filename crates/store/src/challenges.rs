@@ -10,7 +10,13 @@ use time::OffsetDateTime;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::challenge::{Challenge, ChallengeState, NewChallenge};
 use twofold_core::ports::ChallengeRepo;
-use twofold_core::user::DefaultMethod;
+use twofold_core::user::{DefaultMethod, UserId};
+
+/// What a count is bound to.
+enum Either {
+    User(UserId),
+    Number(String),
+}
 use twofold_core::{ConflictReason, Error, Result};
 
 use crate::errors::{bad_column, db_err};
@@ -45,8 +51,14 @@ fn challenge_from_row(row: &AnyRow) -> Result<Challenge> {
             .map(|s| from_seconds("challenges.completed_at", s))
             .transpose()?,
         created_by: get(row, "created_by")?,
+        destination: get(row, "destination")?,
+        sealed_code: get(row, "sealed_code")?,
     })
 }
+
+const CHALLENGE_COLUMNS: &str = "c.id, c.user_id, u.username, c.method, c.mode, c.state, \
+     c.reason, c.attempts, c.created_at, c.expires_at, c.completed_at, c.created_by, \
+     c.destination, c.sealed_code";
 
 #[async_trait]
 impl ChallengeRepo for SqlStore {
@@ -62,8 +74,8 @@ impl ChallengeRepo for SqlStore {
         }
         sqlx::query(
             "INSERT INTO challenges (id, user_id, method, mode, state, reason, attempts, \
-             created_at, expires_at, completed_at, created_by) \
-             VALUES ($1, $2, $3, $4, 'pending', NULL, 0, $5, $6, NULL, $7)",
+             created_at, expires_at, completed_at, created_by, destination, sealed_code) \
+             VALUES ($1, $2, $3, $4, 'pending', NULL, 0, $5, $6, NULL, $7, $8, $9)",
         )
         .bind(&challenge.id)
         .bind(challenge.user_id)
@@ -72,6 +84,8 @@ impl ChallengeRepo for SqlStore {
         .bind(unix_seconds(challenge.created_at))
         .bind(unix_seconds(challenge.expires_at))
         .bind(&challenge.created_by)
+        .bind(challenge.destination.as_deref())
+        .bind(challenge.sealed_code.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
@@ -84,11 +98,10 @@ impl ChallengeRepo for SqlStore {
     }
 
     async fn challenge(&self, id: &str) -> Result<Option<Challenge>> {
-        sqlx::query(
-            "SELECT c.id, c.user_id, u.username, c.method, c.mode, c.state, c.reason, c.attempts, \
-             c.created_at, c.expires_at, c.completed_at, c.created_by \
-             FROM challenges c JOIN users u ON u.id = c.user_id WHERE c.id = $1",
-        )
+        sqlx::query(&format!(
+            "SELECT {CHALLENGE_COLUMNS} FROM challenges c JOIN users u ON u.id = c.user_id \
+             WHERE c.id = $1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
@@ -152,6 +165,58 @@ impl ChallengeRepo for SqlStore {
                 u32::try_from(n).map_err(|e| bad_column("challenges.attempts", e))
             }
         }
+    }
+
+    async fn pending_challenges_to(
+        &self,
+        destination: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Challenge>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHALLENGE_COLUMNS} FROM challenges c JOIN users u ON u.id = c.user_id \
+             WHERE c.destination = $1 AND c.state = 'pending' AND c.expires_at > $2 \
+             ORDER BY c.created_at DESC, c.id LIMIT 10"
+        ))
+        .bind(destination)
+        .bind(unix_seconds(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(challenge_from_row).collect()
+    }
+
+    async fn deliveries_since(
+        &self,
+        user_id: UserId,
+        destination: &str,
+        since: OffsetDateTime,
+    ) -> Result<(u64, u64)> {
+        let count = |sql: &'static str, bind: Either| async move {
+            let q = sqlx::query(sql);
+            let q = match bind {
+                Either::User(id) => q.bind(id),
+                Either::Number(n) => q.bind(n),
+            };
+            let row = q
+                .bind(unix_seconds(since))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
+            let n: i64 = get(&row, "n")?;
+            u64::try_from(n).map_err(|e| bad_column("challenges", e))
+        };
+        let by_user = count(
+            "SELECT COUNT(*) AS n FROM challenges \
+             WHERE user_id = $1 AND destination IS NOT NULL AND created_at >= $2",
+            Either::User(user_id),
+        )
+        .await?;
+        let to_number = count(
+            "SELECT COUNT(*) AS n FROM challenges WHERE destination = $1 AND created_at >= $2",
+            Either::Number(destination.to_string()),
+        )
+        .await?;
+        Ok((by_user, to_number))
     }
 
     async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64> {

@@ -72,6 +72,7 @@ twofold_testkit::both_backends!(
     factor_changes_and_audit_land_together,
     // Challenges (migration 0004).
     challenges_create_read_and_finish,
+    phone_challenges_by_destination,
     challenge_finish_respects_expiry,
     challenge_attempts_count_while_pending,
     expired_challenges_are_purged,
@@ -2648,6 +2649,8 @@ fn new_challenge(id: &str, user_id: i64, created_by: &str) -> NewChallenge {
         created_at: at(0),
         expires_at: at(120),
         created_by: created_by.into(),
+        destination: None,
+        sealed_code: None,
     }
 }
 
@@ -2684,6 +2687,8 @@ async fn challenges_create_read_and_finish(backend: Backend) -> anyhow::Result<(
             expires_at: secs(at(120)),
             completed_at: None,
             created_by: "sdk:vpn".into(),
+            destination: None,
+            sealed_code: None,
         }
     );
     assert_eq!(
@@ -2824,6 +2829,79 @@ async fn expired_challenges_are_purged(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(store.purge_challenges(at(121)).await?, 2);
     assert!(store.challenge(CHALLENGE_ID).await?.is_none());
     assert!(store.challenge(&other).await?.is_none());
+    store.close().await;
+    Ok(())
+}
+
+async fn phone_challenges_by_destination(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "caller", &[]).await?;
+    let other = create(&store, "colleague", &[]).await?;
+    let number = "+31612345678";
+    let id = |n: u8| format!("{}{n:02x}", &CHALLENGE_ID[..CHALLENGE_ID.len() - 2]);
+    let sms = |n: u8, user: i64, created: i64, to: Option<&str>| NewChallenge {
+        method: DefaultMethod::from_parts("text_message", "sms_two_way_otp").expect("valid"),
+        created_at: at(created),
+        expires_at: at(created + 120),
+        destination: to.map(str::to_string),
+        sealed_code: Some(format!("sealed-{n}")),
+        ..new_challenge(&id(n), user, "sdk:vpn")
+    };
+    for (n, user, created, to) in [
+        (1, u.id, 0, Some(number)),
+        (2, u.id, 10, Some(number)),
+        (3, other.id, 20, Some(number)),
+        (4, u.id, 30, Some("+31600000000")),
+        (5, u.id, 40, None),
+    ] {
+        store
+            .create_challenge(&sms(n, user, created, to), &ev("challenge_started", None))
+            .await?;
+    }
+    let c = stored_challenge(&store, &id(1)).await?;
+    assert_eq!(c.destination.as_deref(), Some(number));
+    assert_eq!(c.sealed_code.as_deref(), Some("sealed-1"));
+
+    // Newest first; decided and expired ones are not waiting for a reply.
+    let waiting = |now: i64| {
+        let store = &store;
+        async move {
+            Ok::<_, anyhow::Error>(
+                store
+                    .pending_challenges_to(number, at(now))
+                    .await?
+                    .into_iter()
+                    .map(|c| c.id)
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    assert_eq!(waiting(50).await?, vec![id(3), id(2), id(1)]);
+    assert!(
+        store
+            .finish_challenge(
+                &id(2),
+                ChallengeState::Pending,
+                ChallengeState::Accepted,
+                Some("accepted"),
+                at(60),
+                &ev("challenge_finished", None),
+            )
+            .await?
+    );
+    assert_eq!(waiting(60).await?, vec![id(3), id(1)]);
+    assert_eq!(waiting(125).await?, vec![id(3)], "the first expired");
+    assert!(store.pending_challenges_to("+1", at(0)).await?.is_empty());
+
+    // Counted whatever became of them: per user (any number), per number
+    // (any user); challenges without a destination are not deliveries.
+    assert_eq!(store.deliveries_since(u.id, number, at(0)).await?, (3, 3));
+    assert_eq!(store.deliveries_since(u.id, number, at(5)).await?, (2, 2));
+    assert_eq!(
+        store.deliveries_since(other.id, number, at(5)).await?,
+        (1, 2)
+    );
+    assert_eq!(store.deliveries_since(u.id, "+1", at(0)).await?, (3, 0));
     store.close().await;
     Ok(())
 }

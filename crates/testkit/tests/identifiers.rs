@@ -121,7 +121,8 @@ async fn control_characters_are_invalid_input_everywhere(backend: Backend) -> an
         invalid(
             &u("authenticate"),
             "username",
-            e.start_authentication(&cli, bad).await,
+            e.start_authentication(&cli, bad, twofold_core::challenge::PhoneChoice::Primary)
+                .await,
         )?;
         // PortalService, as the in-process portal and the link call it.
         let user = Ctx::end_user(bad, None);

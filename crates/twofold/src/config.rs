@@ -33,6 +33,7 @@ struct Key {
 const KEYS: &[Key] = &[
     Key { path: "data_dir", env: "TWOFOLD_DATA_DIR", kind: Kind::Path, default: "./twofold-data", help: "Directory for the SQLite database, the sealing key, the generated certificate and logs. Created on first start.", secret: false },
     Key { path: "listen", env: "TWOFOLD_LISTEN", kind: Kind::Addr, default: "127.0.0.1:8443", help: "Address and port the HTTPS server listens on.", secret: false },
+    Key { path: "public_url", env: "TWOFOLD_PUBLIC_URL", kind: Kind::Text, default: "<unset>: the setting portal.url, else the listen address", help: "Base URL at which the telephony provider reaches Twofold's webhooks (/hooks/twilio/...), e.g. https://mfa.example.org. Must be reachable from the provider: a loopback address only works with a provider on this machine.", secret: false },
     Key { path: "database.url", env: "TWOFOLD_DATABASE_URL", kind: Kind::Text, default: "sqlite://<data_dir>/twofold.db", help: "sqlite://PATH (one server) or postgres://USER:PASSWORD@HOST/DB (several nodes).", secret: true },
     Key { path: "database.max_connections", env: "TWOFOLD_DATABASE_MAX_CONNECTIONS", kind: Kind::Int { min: 1, max: 256 }, default: "8", help: "Connections in the pool.", secret: false },
     Key { path: "tls.cert_file", env: "TWOFOLD_TLS_CERT_FILE", kind: Kind::Path, default: "<data_dir>/tls/cert.pem, self-signed, generated when missing", help: "PEM certificate chain. Set together with tls.key_file to use your own certificate.", secret: false },
@@ -53,6 +54,10 @@ const KEYS: &[Key] = &[
     Key { path: "smtp.username", env: "TWOFOLD_SMTP_USERNAME", kind: Kind::Text, default: "<unset>: no authentication", help: "Mail server account; set together with smtp.password.", secret: false },
     Key { path: "smtp.password", env: "TWOFOLD_SMTP_PASSWORD", kind: Kind::Text, default: "<unset>", help: "Mail server password. Prefer TWOFOLD_SMTP_PASSWORD_FILE.", secret: true },
     Key { path: "smtp.from", env: "TWOFOLD_SMTP_FROM", kind: Kind::Text, default: "<unset>; required with smtp.host", help: "Sender of Twofold's mail, e.g. Twofold <mfa@example.org>.", secret: false },
+    Key { path: "twilio.base_url", env: "TWOFOLD_TWILIO_BASE_URL", kind: Kind::Text, default: "https://api.twilio.com", help: "REST API of a Twilio-compatible provider (calls and text messages). https:// (plain http only to a loopback address).", secret: false },
+    Key { path: "twilio.account_sid", env: "TWOFOLD_TWILIO_ACCOUNT_SID", kind: Kind::Text, default: "<unset>: no calls or text messages", help: "Account SID; setting it turns phone call and text message verification on.", secret: false },
+    Key { path: "twilio.auth_token", env: "TWOFOLD_TWILIO_AUTH_TOKEN", kind: Kind::Text, default: "<unset>; required with twilio.account_sid", help: "Auth token: authenticates Twofold to the provider and the provider's webhooks to Twofold. Prefer TWOFOLD_TWILIO_AUTH_TOKEN_FILE.", secret: true },
+    Key { path: "twilio.from", env: "TWOFOLD_TWILIO_FROM", kind: Kind::Text, default: "<unset>; required with twilio.account_sid", help: "Caller id of calls and sender of text messages, E.164 (+3197010260001).", secret: false },
 ];
 
 #[derive(Debug)]
@@ -126,6 +131,10 @@ pub struct Config {
     pub sdk: SdkConfig,
     /// `[smtp]`, when `smtp.host` is set.
     pub smtp: Option<twofold_delivery::SmtpConfig>,
+    /// `[twilio]`, when `twilio.account_sid` is set.
+    pub twilio: Option<twofold_delivery::TwilioConfig>,
+    /// Where providers reach the webhooks, when set.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -431,6 +440,26 @@ fn resolve(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> 
     };
 
     let smtp = smtp_of(raw)?;
+    let twilio = twilio_of(raw)?;
+    let public_url = match get("public_url") {
+        None => None,
+        Some(u) => {
+            let u = u.trim().trim_end_matches('/').to_string();
+            let ok = reqwest::Url::parse(&u).is_ok_and(|p| {
+                matches!(p.scheme(), "https" | "http")
+                    && p.host_str().is_some()
+                    && p.query().is_none()
+                    && p.username().is_empty()
+            });
+            if !ok {
+                return Err(bad(
+                    "public_url",
+                    "must be an https:// URL such as https://mfa.example.org".into(),
+                ));
+            }
+            Some(u)
+        }
+    };
 
     Ok(Config {
         data_dir,
@@ -445,7 +474,43 @@ fn resolve(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> 
         trusted_proxies,
         sdk,
         smtp,
+        twilio,
+        public_url,
     })
+}
+
+/// `[twilio]`: nothing when `twilio.account_sid` is unset, else a checked
+/// whole.
+fn twilio_of(
+    raw: &BTreeMap<&'static str, String>,
+) -> Result<Option<twofold_delivery::TwilioConfig>, ConfigError> {
+    let get = |p: &str| raw.get(key(p).path).map(|s| s.trim().to_string());
+    let Some(account_sid) = get("twilio.account_sid").filter(|s| !s.is_empty()) else {
+        let stray = ["twilio.auth_token", "twilio.from"]
+            .into_iter()
+            .find(|p| raw.contains_key(key(p).path));
+        return match stray {
+            Some(p) => Err(ConfigError(format!(
+                "{p} ({}) is set but twilio.account_sid (TWOFOLD_TWILIO_ACCOUNT_SID) is not",
+                key(p).env
+            ))),
+            None => Ok(None),
+        };
+    };
+    let config = twofold_delivery::TwilioConfig {
+        base_url: get("twilio.base_url")
+            .unwrap_or_else(|| twofold_delivery::twilio::DEFAULT_BASE_URL.to_string()),
+        account_sid,
+        auth_token: zeroize::Zeroizing::new(get("twilio.auth_token").unwrap_or_default()),
+        from: get("twilio.from").unwrap_or_default(),
+    };
+    config.check().map_err(|e| match e {
+        twofold_core::Error::InvalidInput { field, message } => {
+            ConfigError(format!("{field} ({}): {message}", key(&field).env))
+        }
+        other => ConfigError(other.to_string()),
+    })?;
+    Ok(Some(config))
 }
 
 /// `[smtp]`: nothing when `smtp.host` is unset, else a checked whole.

@@ -44,6 +44,17 @@ pub async fn open(config: &Config) -> Result<Opened> {
         )),
         None => engine,
     };
+    let engine = match &config.twilio {
+        Some(twilio) => engine.with_telephony(Arc::new(
+            twofold_delivery::Twilio::new(twilio.clone())
+                .map_err(|e| anyhow::anyhow!("[twilio] {e}"))?,
+        )),
+        None => engine,
+    };
+    let engine = match &config.public_url {
+        Some(url) => engine.with_public_url(url),
+        None => engine,
+    };
     Ok(Opened {
         engine: Arc::new(engine),
         sealing_key_created: created,

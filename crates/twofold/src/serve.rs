@@ -103,14 +103,18 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
         AppState {
             service: engine.clone(),
         },
-        Some(engine.clone()),
+        Some(twofold_web::ServerParts::of(engine.clone())),
         twofold_web::client_ip::TrustedProxies(std::sync::Arc::new(config.trusted_proxies.clone())),
     );
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     let announce = handle.clone();
+    let listening = engine.clone();
     tokio::spawn(async move {
         if let Some(addr) = announce.listening().await {
+            // The webhooks' address of last resort (no public_url, no
+            // portal.url): the address actually bound.
+            listening.listening_at(&format!("https://{addr}"));
             tracing::info!(%addr, "serving");
             println!("{}", startup::serving(addr));
         }

@@ -6,12 +6,14 @@
 pub mod client_ip;
 pub mod error;
 pub mod health;
+pub mod hooks;
 pub mod portal;
 pub mod sdk_api;
 pub mod security_headers;
 
 use axum::Router;
 use std::sync::Arc;
+use twofold_core::service::ProviderHooks;
 use twofold_core::{PortalService, SdkBackend};
 
 #[derive(Clone)]
@@ -19,26 +21,49 @@ pub struct AppState {
     pub service: Arc<dyn PortalService>,
 }
 
+/// What the MFA server serves besides the portal: the Web Service SDK
+/// (which needs every service) and the providers' webhooks. A portal-only
+/// process has neither.
+#[derive(Clone)]
+pub struct ServerParts {
+    pub sdk: Arc<dyn SdkBackend>,
+    pub hooks: Arc<dyn ProviderHooks>,
+}
+
+impl ServerParts {
+    /// Both from one engine.
+    pub fn of<T: SdkBackend + ProviderHooks>(engine: Arc<T>) -> ServerParts {
+        ServerParts {
+            sdk: engine.clone(),
+            hooks: engine,
+        }
+    }
+}
+
 /// The whole HTTP application served by `twofold serve`: the portal, health
-/// and the Web Service SDK (which needs every service, so a portal-only
-/// process passes `None`). Clients are taken to be their socket's address.
-pub fn app(state: AppState, sdk: Option<Arc<dyn SdkBackend>>) -> Router {
-    app_behind(state, sdk, client_ip::TrustedProxies::default())
+/// and, on the MFA server, the SDK and the webhooks. Clients are taken to
+/// be their socket's address.
+pub fn app(state: AppState, server: Option<ServerParts>) -> Router {
+    app_behind(state, server, client_ip::TrustedProxies::default())
 }
 
 /// `app` for a deployment behind reverse proxies or load balancers, whose
 /// `X-Forwarded-For` is believed when they connect from `proxies`.
 pub fn app_behind(
     state: AppState,
-    sdk: Option<Arc<dyn SdkBackend>>,
+    server: Option<ServerParts>,
     proxies: client_ip::TrustedProxies,
 ) -> Router {
-    let sdk = sdk.map(sdk_api::router).unwrap_or_default();
+    let (sdk, hooks) = match server {
+        Some(s) => (sdk_api::router(s.sdk), hooks::router(s.hooks)),
+        None => (Router::new(), Router::new()),
+    };
     Router::new()
         .merge(health::router())
         .merge(portal::router())
         .with_state(state)
         .merge(sdk)
+        .merge(hooks)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             proxies,

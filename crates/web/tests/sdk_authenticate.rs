@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use twofold_core::challenge::{ChallengeReason, ChallengeState};
+use twofold_core::challenge::{ChallengeReason, ChallengeState, PhoneChoice};
 use twofold_core::clock::Clock;
 use twofold_core::factors::OathAlgorithm;
 use twofold_core::oath;
@@ -282,7 +282,7 @@ async fn wrong_answers_reject_after_three(backend: Backend) {
         (
             StatusCode::OK,
             json!({"id": null, "state": "rejected", "reason": "user_locked", "method": null,
-                   "prompt": null, "pin_required": false, "expires_at": null})
+                   "prompt": null, "pin_required": false, "expires_at": null, "phone": null})
         )
     );
     // A right answer clears the denials, as with validate.
@@ -379,7 +379,7 @@ async fn refusals_use_validate_reasons(backend: Backend) {
     let api = Api::new(&p, "radius").await;
     let refused = |reason: &str| {
         json!({"id": null, "state": "rejected", "reason": reason, "method": null,
-               "prompt": null, "pin_required": false, "expires_at": null})
+               "prompt": null, "pin_required": false, "expires_at": null, "phone": null})
     };
     let same_as_validate = |username: &'static str, reason: &'static str| {
         let api = api.clone();
@@ -407,7 +407,24 @@ async fn refusals_use_validate_reasons(backend: Backend) {
     api.post("/users", json!({"username": "caller"})).await;
     api.put("/users/caller/method", json!({"method": "phone_call"}))
         .await;
-    same_as_validate("caller", "method_not_supported").await;
+    // A call cannot be validated in one request; a challenge could place
+    // it, but there is no phone to call.
+    assert_eq!(
+        api.start("caller").await,
+        (StatusCode::OK, refused("no_phone"))
+    );
+    let (_, v) = api
+        .post(
+            "/validate",
+            json!({"username": "caller", "passcode": "123456"}),
+        )
+        .await;
+    assert_eq!(v["reason"], "method_not_supported");
+
+    api.post("/users", json!({"username": "app"})).await;
+    api.put("/users/app/method", json!({"method": "mobile_app"}))
+        .await;
+    same_as_validate("app", "method_not_supported").await;
 
     api.post("/users", json!({"username": "tokenless"})).await;
     api.put("/users/tokenless/method", json!({"method": "oath_token"}))
@@ -629,12 +646,15 @@ async fn remote_service_follows_challenges(backend: Backend) {
     );
     let ctx = Ctx::cli();
 
-    let a = remote.start_authentication(&ctx, "hal").await.unwrap();
+    let a = remote
+        .start_authentication(&ctx, "hal", PhoneChoice::Primary)
+        .await
+        .unwrap();
     assert_eq!(a.state, ChallengeState::Pending);
     assert!(a.pin_required);
     assert_eq!(a.method.unwrap().to_string(), "oath_token:oath_pin");
     let id = a.id.unwrap();
-    let s = remote.authentication_status(&ctx, &id).await.unwrap();
+    let s = remote.authentication_status(&ctx, &id, None).await.unwrap();
     assert_eq!(
         (s.state, s.expires_at),
         (ChallengeState::Pending, a.expires_at)
@@ -661,14 +681,19 @@ async fn remote_service_follows_challenges(backend: Backend) {
         Err(Error::Conflict { .. })
     ));
     assert!(matches!(
-        remote.authentication_status(&ctx, &"0".repeat(32)).await,
+        remote
+            .authentication_status(&ctx, &"0".repeat(32), None)
+            .await,
         Err(Error::NotFound("challenge"))
     ));
     assert!(matches!(
         remote.answer_authentication(&ctx, "nope", "1").await,
         Err(Error::NotFound("challenge"))
     ));
-    let r = remote.start_authentication(&ctx, "ghost").await.unwrap();
+    let r = remote
+        .start_authentication(&ctx, "ghost", PhoneChoice::Primary)
+        .await
+        .unwrap();
     assert_eq!(
         (r.id, r.state, r.reason),
         (
@@ -688,14 +713,14 @@ async fn remote_service_follows_challenges(backend: Backend) {
     );
     assert_eq!(
         p.engine
-            .authentication_status(&in_process, &id)
+            .authentication_status(&in_process, &id, None)
             .await
             .unwrap()
             .state,
         ChallengeState::Accepted
     );
     assert!(matches!(
-        p.engine.authentication_status(&Ctx::cli(), &id).await,
+        p.engine.authentication_status(&Ctx::cli(), &id, None).await,
         Err(Error::NotFound("challenge"))
     ));
 }

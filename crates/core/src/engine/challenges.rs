@@ -24,17 +24,21 @@ use std::fmt::Write as _;
 
 use crate::audit::ResultCode;
 use crate::challenge::{
-    is_challenge_id, Authentication, Challenge, ChallengeReason, ChallengeState, NewChallenge,
+    challenge_secret_label, is_challenge_id, Authentication, Challenge, ChallengeReason,
+    ChallengeState, NewChallenge, PhoneChoice, Prompt,
 };
 use crate::error::{ConflictReason, Error, Result};
 use crate::factors::Factor;
+use crate::methods::{self, Holdings};
 use crate::service::Ctx;
+use crate::user::{DefaultMethod, MethodKind, User};
 
 use super::oath_check::PasscodeCheck;
-use super::validate_passcode::refusal;
+use super::validate_passcode::status_refusal;
 use super::Engine;
 
-/// How long a challenge waits for its answer.
+/// How long a challenge waits for its answer (a text message's code: see
+/// `telephony::lifetime`).
 pub const CHALLENGE_SECONDS: i64 = 120;
 /// Wrong answers a challenge takes; the last one rejects it.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -78,6 +82,7 @@ impl Engine {
         &self,
         ctx: &Ctx,
         username: &str,
+        phone: PhoneChoice,
     ) -> Result<Authentication> {
         self.rate_limit(ctx)?;
         let Some(user) = self.store.find_user(username).await? else {
@@ -94,23 +99,16 @@ impl Engine {
             return Ok(Authentication::refused(ChallengeReason::UnknownUser));
         };
         let now = self.clock.now();
-        let mut refused = refusal(&user, now).map(|(r, code)| (ChallengeReason::from(r), code));
+        let mut refused =
+            status_refusal(&user, now).map(|(r, code)| (ChallengeReason::from(r), code));
         if let (None, Some(m)) = (refused, user.default_method) {
-            // A challenge that could never be answered is refused at once,
-            // with the reason `validate` would give for any passcode.
-            if self.store.oath_tokens(user.id).await?.is_empty() {
-                refused = Some((ChallengeReason::NoToken, ResultCode::FailedNoToken));
-            } else if m.mode.needs_pin() && self.store.pin(user.id).await?.is_none() {
-                refused = Some((
-                    ChallengeReason::PinNotSet,
-                    PasscodeCheck::PinNotSet.failure_code(),
-                ));
-            }
+            // A challenge that could never be answered is refused at once.
+            refused = self.unready(&user, m, phone).await?;
         }
         let method = match (user.default_method, refused) {
             (Some(m), None) => m,
             (_, refused) => {
-                // `refusal` lets only enrolled users through.
+                // `status_refusal` lets only enrolled users through.
                 let (reason, code) = refused
                     .unwrap_or((ChallengeReason::NotEnrolled, ResultCode::FailedNotEnrolled));
                 self.audit_result(ctx, START, &user.username, code, None)
@@ -118,24 +116,51 @@ impl Engine {
                 return Ok(Authentication::refused(reason));
             }
         };
+        let settings = self.settings_now().await?;
+        let route = super::telephony::route(&user, method, phone);
+        if let Some(route) = &route {
+            if let Some(limit) = self.delivery_limit(&user, &route.to, &settings).await? {
+                let mut ev = self.event(
+                    ctx,
+                    START,
+                    Some(&user.username),
+                    ResultCode::FailedRateLimited,
+                );
+                ev.method = Some(method.to_string());
+                ev.detail = Some(limit);
+                self.store.append_audit(&ev).await?;
+                return Ok(Authentication::refused(ChallengeReason::RateLimited));
+            }
+        }
         // Whole seconds, as stored: what the start says is what every node sees.
         let now = now.replace_nanosecond(0).unwrap_or(now);
+        let id = new_challenge_id();
+        let code = (method.method == MethodKind::TextMessage).then(super::telephony::new_sms_code);
+        let sealed_code = code
+            .as_ref()
+            .map(|c| {
+                self.sealing
+                    .seal(c.as_bytes(), &challenge_secret_label(&id))
+            })
+            .transpose()?;
         let new = NewChallenge {
-            id: new_challenge_id(),
+            id,
             user_id: user.id,
             method,
             created_at: now,
-            expires_at: now + time::Duration::seconds(CHALLENGE_SECONDS),
+            expires_at: now + time::Duration::seconds(super::telephony::lifetime(method.method)),
             created_by: ctx.actor.to_string(),
+            destination: route.as_ref().map(|r| r.to.clone()),
+            sealed_code,
         };
         let mut ev = self.event(ctx, START, Some(&user.username), ResultCode::Success);
         ev.method = Some(method.to_string());
         ev.detail = Some(format!("challenge {}", short(&new.id)));
         self.store.create_challenge(&new, &ev).await?;
-        Ok(Authentication::of(&Challenge {
+        let c = Challenge {
             id: new.id,
             user_id: user.id,
-            username: user.username,
+            username: user.username.clone(),
             method,
             state: ChallengeState::Pending,
             reason: None,
@@ -144,12 +169,78 @@ impl Engine {
             expires_at: new.expires_at,
             completed_at: None,
             created_by: new.created_by,
-        }))
+            destination: new.destination,
+            sealed_code: new.sealed_code,
+        };
+        match route {
+            Some(route) => {
+                self.deliver(ctx, c, &user, route, code.as_deref(), &settings)
+                    .await
+            }
+            None => Ok(Authentication::of(&c)),
+        }
     }
 
-    pub(super) async fn challenge_status(&self, ctx: &Ctx, id: &str) -> Result<Authentication> {
+    /// Why a challenge with `method` could never be answered by `user` now
+    /// (`None`: it could): the reason `validate` would give for any
+    /// passcode, or what the method lacks.
+    async fn unready(
+        &self,
+        user: &User,
+        method: DefaultMethod,
+        phone: PhoneChoice,
+    ) -> Result<Option<(ChallengeReason, ResultCode)>> {
+        let Some(module) = methods::method(method.method) else {
+            return Ok(Some((
+                ChallengeReason::MethodNotSupported,
+                ResultCode::FailedMethodNotSupported,
+            )));
+        };
+        let tokens = if module.code_held_by_user() {
+            self.store.oath_tokens(user.id).await?.len()
+        } else {
+            0
+        };
+        let holdings = Holdings::of(user, tokens);
+        if !module.ready(&holdings) {
+            return Ok(Some(if module.code_held_by_user() {
+                (ChallengeReason::NoToken, ResultCode::FailedNoToken)
+            } else {
+                (ChallengeReason::NoPhone, ResultCode::FailedNoPhone)
+            }));
+        }
+        if !module.code_held_by_user() {
+            if phone == PhoneChoice::Backup && !holdings.backup_phone {
+                return Ok(Some((ChallengeReason::NoPhone, ResultCode::FailedNoPhone)));
+            }
+            if self.telephony.is_none() {
+                return Ok(Some((
+                    ChallengeReason::ProviderError,
+                    ResultCode::FailedProviderError,
+                )));
+            }
+        }
+        if method.mode.needs_pin() && self.store.pin(user.id).await?.is_none() {
+            return Ok(Some((
+                ChallengeReason::PinNotSet,
+                PasscodeCheck::PinNotSet.failure_code(),
+            )));
+        }
+        Ok(None)
+    }
+
+    pub(super) async fn challenge_status(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication> {
         let c = self.own_challenge(ctx, STATUS, id).await?;
         let c = self.settle(ctx, c).await?;
+        let c = match wait {
+            Some(wait) if !c.state.is_final() => self.wait_for_decision(ctx, c, wait).await?,
+            _ => c,
+        };
         crate::service::AdminService::record_read(self, ctx, STATUS, Some(&c.username)).await?;
         Ok(Authentication::of(&c))
     }
@@ -160,9 +251,22 @@ impl Engine {
         id: &str,
         passcode: &str,
     ) -> Result<Authentication> {
-        let settings = self.settings_now().await?;
         self.rate_limit(ctx)?;
         let c = self.own_challenge(ctx, ANSWER, id).await?;
+        self.answer(ctx, c, passcode, Prompt::Passcode).await
+    }
+
+    /// Answers `c` with what the user typed (`channel` `Passcode`) or
+    /// replied to a text message (`SmsReply`); each challenge takes its
+    /// answer only through its own method's channel.
+    pub(super) async fn answer(
+        &self,
+        ctx: &Ctx,
+        c: Challenge,
+        passcode: &str,
+        channel: Prompt,
+    ) -> Result<Authentication> {
+        let settings = self.settings_now().await?;
         let c = self.settle(ctx, c).await?;
         if c.state.is_final() {
             return self.no_more_answers(ctx, &c).await;
@@ -173,24 +277,25 @@ impl Engine {
                 .refuse(ctx, ANSWER, None, Error::NotFound("challenge"))
                 .await;
         };
-        // Things may have changed since the start; none of them lets an
-        // answer through.
-        let stop = if let Some((reason, code)) = refusal(&user, self.clock.now()) {
-            Some((ChallengeReason::from(reason), code))
-        } else if user.default_method != Some(c.method) {
-            Some((
-                ChallengeReason::MethodChanged,
-                ResultCode::FailedMethodNotSupported,
-            ))
-        } else if c.attempts >= MAX_ATTEMPTS {
-            Some((
-                ChallengeReason::TooManyAttempts,
-                ResultCode::FailedTooManyAttempts,
-            ))
-        } else {
-            None
+        let Some(module) = methods::method(c.method.method) else {
+            return self
+                .refuse(ctx, ANSWER, None, Error::NotFound("challenge"))
+                .await;
         };
-        if let Some((reason, code)) = stop {
+        if module.prompt(c.method.mode) != channel {
+            return self
+                .refuse(
+                    ctx,
+                    ANSWER,
+                    Some(&c.username),
+                    Error::conflict(
+                        ConflictReason::AnsweredElsewhere,
+                        "this challenge is answered on the phone, not here",
+                    ),
+                )
+                .await;
+        }
+        if let Some((reason, code)) = self.stop(&user, &c) {
             return self
                 .decide(ctx, c, ChallengeState::Rejected, reason, code)
                 .await;
@@ -198,6 +303,7 @@ impl Engine {
 
         self.gate(ctx, ANSWER, &user, Factor::Code, &settings)
             .await?;
+        let held = module.code_held_by_user();
         let mut success = self.event(
             ctx,
             ANSWER,
@@ -206,17 +312,25 @@ impl Engine {
         );
         success.method = Some(c.method.to_string());
         success.detail = Some(format!("challenge {}", short(&c.id)));
-        let check = self
-            .check_passcode(&user, passcode, &settings, &success)
-            .await?;
+        let check = if held {
+            self.check_passcode(&user, passcode, &settings, &success)
+                .await?
+        } else {
+            self.check_sent_code(&user, &c, passcode).await?
+        };
         if check == PasscodeCheck::Accepted {
+            let code = if held {
+                ResultCode::Success
+            } else {
+                ResultCode::SuccessSmsCode
+            };
             return self
                 .decide(
                     ctx,
                     c,
                     ChallengeState::Accepted,
                     ChallengeReason::Accepted,
-                    ResultCode::Success,
+                    code,
                 )
                 .await;
         }
@@ -233,6 +347,43 @@ impl Engine {
             && self
                 .count_failure(ctx, ANSWER, &user, Factor::Code, &settings)
                 .await?;
+        self.after_wrong_answer(ctx, c, locked, answer_reason(check))
+            .await
+    }
+
+    /// What ends a pending challenge before its answer is looked at: the
+    /// user disabled, locked or blocked meanwhile, their method changed, or
+    /// no attempts left.
+    pub(super) fn stop(&self, user: &User, c: &Challenge) -> Option<(ChallengeReason, ResultCode)> {
+        if let Some((reason, code)) = status_refusal(user, self.clock.now()) {
+            Some((ChallengeReason::from(reason), code))
+        } else if user.default_method != Some(c.method) {
+            Some((
+                ChallengeReason::MethodChanged,
+                ResultCode::FailedMethodNotSupported,
+            ))
+        } else if c.attempts >= MAX_ATTEMPTS {
+            Some((
+                ChallengeReason::TooManyAttempts,
+                ResultCode::FailedTooManyAttempts,
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// After a wrong answer (already audited and counted towards the
+    /// user's lockout): counts the challenge's attempt and rejects it when
+    /// the user is now locked or it has no attempts left (`last` then names
+    /// why, `too_many_attempts` by default); otherwise it stays pending and
+    /// the answer says what was wrong (`reason`).
+    pub(super) async fn after_wrong_answer(
+        &self,
+        ctx: &Ctx,
+        c: Challenge,
+        locked: bool,
+        reason: ChallengeReason,
+    ) -> Result<Authentication> {
         let wrong = self.store.count_attempt(&c.id).await?;
         if locked {
             self.decide(
@@ -258,7 +409,7 @@ impl Engine {
             self.no_more_answers(ctx, &now).await
         } else {
             Ok(Authentication {
-                reason: Some(answer_reason(check)),
+                reason: Some(reason),
                 ..Authentication::of(&c)
             })
         }
@@ -266,7 +417,7 @@ impl Engine {
 
     /// An answer's decision: the challenge as decided, or — when another
     /// answer, node or the clock decided first — that answer's `Conflict`.
-    async fn decide(
+    pub(super) async fn decide(
         &self,
         ctx: &Ctx,
         c: Challenge,
@@ -285,7 +436,12 @@ impl Engine {
 
     /// The caller's own challenge; every other id — malformed, unknown, or
     /// another account's — is the same `NotFound`, audited.
-    async fn own_challenge(&self, ctx: &Ctx, event: &str, id: &str) -> Result<Challenge> {
+    pub(super) async fn own_challenge(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        id: &str,
+    ) -> Result<Challenge> {
         let found = if is_challenge_id(id) {
             self.store.challenge(id).await?
         } else {
@@ -314,7 +470,7 @@ impl Engine {
 
     /// A pending challenge whose time is up becomes `expired` (stored, so
     /// every node sees it so); anything else is returned as it is.
-    async fn settle(&self, ctx: &Ctx, c: Challenge) -> Result<Challenge> {
+    pub(super) async fn settle(&self, ctx: &Ctx, c: Challenge) -> Result<Challenge> {
         if c.state != ChallengeState::Pending || self.clock.now() < c.expires_at {
             return Ok(c);
         }
@@ -334,7 +490,7 @@ impl Engine {
     /// its time is up by now). Returns whether this call decided, and the
     /// challenge as it now is: when another answer, node or the clock got
     /// there first, their decision stands.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         ctx: &Ctx,
         c: Challenge,
@@ -368,6 +524,7 @@ impl Engine {
             )
             .await?
         {
+            self.waiting.wake(&c.id);
             return Ok((
                 true,
                 Challenge {
@@ -388,7 +545,7 @@ impl Engine {
 
     /// An answer to a challenge that is no longer pending: a stable
     /// `Conflict` naming the state, audited.
-    async fn no_more_answers(&self, ctx: &Ctx, c: &Challenge) -> Result<Authentication> {
+    pub(super) async fn no_more_answers(&self, ctx: &Ctx, c: &Challenge) -> Result<Authentication> {
         let message = if c.state.is_final() {
             format!("challenge is {} and takes no more answers", c.state)
         } else {

@@ -8,14 +8,18 @@ mod admin_factors;
 mod challenges;
 mod guessing;
 mod oath_check;
+mod phone_hooks;
+pub mod phone_texts;
 mod portal;
 mod portal_service;
 mod retention;
 pub use retention::Pruned;
 mod service_accounts;
 mod sessions;
+pub mod telephony;
 mod validate_passcode;
 mod verifier;
+pub mod waiting;
 mod welcome;
 
 pub use oath_check::PasscodeCheck;
@@ -57,6 +61,15 @@ pub struct Engine {
     directory_cache: std::sync::Mutex<service_accounts::DirectoryCache>,
     /// Mail (SMTP), when configured: the welcome mail.
     mailer: Option<Arc<dyn Delivery>>,
+    /// Calls and text messages (a Twilio-compatible provider), when configured.
+    telephony: Option<Arc<dyn Delivery>>,
+    /// Callers waiting for a challenge's decision.
+    waiting: waiting::Waiting,
+    /// Where providers reach the webhooks (`public_url`), when configured.
+    public_url: Option<String>,
+    /// The address the server listens on, as a URL (set once it is bound):
+    /// the public URL of last resort.
+    listen_url: std::sync::OnceLock<String>,
 }
 
 const SETTINGS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -84,6 +97,10 @@ impl Engine {
             settings_cache: std::sync::Mutex::new(None),
             directory_cache: std::sync::Mutex::new(service_accounts::DirectoryCache::default()),
             mailer: None,
+            telephony: None,
+            waiting: waiting::Waiting::default(),
+            public_url: None,
+            listen_url: std::sync::OnceLock::new(),
         }
     }
 

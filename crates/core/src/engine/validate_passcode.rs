@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::audit::ResultCode;
-use crate::challenge::Prompt;
 use crate::error::Result;
 use crate::factors::Factor;
 use crate::methods;
@@ -51,19 +50,29 @@ impl Validation {
 /// disabled or locked, not enrolled, or a method other than OATH. Shared by
 /// `validate` and the start of a challenge, so both refuse alike.
 pub(super) fn refusal(user: &User, now: OffsetDateTime) -> Option<(ValidateReason, ResultCode)> {
+    status_refusal(user, now).or_else(|| match user.default_method {
+        // Only a code the user already holds (an OATH token) can be
+        // validated in one call; a sent code or a call needs a challenge.
+        Some(m) if !methods::method(m.method).is_some_and(methods::Method::code_held_by_user) => {
+            Some((
+                ValidateReason::MethodNotSupported,
+                ResultCode::FailedMethodNotSupported,
+            ))
+        }
+        _ => None,
+    })
+}
+
+/// Why `user` cannot be verified with any method now: disabled, locked or
+/// blocked, or not enrolled. A challenge starts for whom this lets through
+/// (and whose method is ready).
+pub(super) fn status_refusal(
+    user: &User,
+    now: OffsetDateTime,
+) -> Option<(ValidateReason, ResultCode)> {
     match user.status(now) {
         UserStatus::Enabled => match user.default_method {
             None => Some((ValidateReason::NotEnrolled, ResultCode::FailedNotEnrolled)),
-            // Only methods answered with a typed passcode can be validated.
-            Some(m)
-                if methods::method(m.method).map(|x| x.prompt(m.mode))
-                    != Some(Prompt::Passcode) =>
-            {
-                Some((
-                    ValidateReason::MethodNotSupported,
-                    ResultCode::FailedMethodNotSupported,
-                ))
-            }
             Some(_) => None,
         },
         UserStatus::Disabled => {

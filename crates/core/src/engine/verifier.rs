@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::{Engine, Validation};
-use crate::challenge::Authentication;
+use crate::challenge::{Authentication, PhoneChoice};
 use crate::error::Result;
 use crate::principal::{Need, Subject};
 use crate::service::{Ctx, PrimaryOutcome, Verifier};
@@ -38,14 +38,24 @@ impl Verifier for Engine {
         self.validate_passcode(ctx, username, passcode).await
     }
 
-    async fn start_authentication(&self, ctx: &Ctx, username: &str) -> Result<Authentication> {
+    async fn start_authentication(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        phone: PhoneChoice,
+    ) -> Result<Authentication> {
         validate::username_lookup(username)?;
         self.authorize(ctx, "sdk.authenticate_start", Need::Verify, Subject::Global)
             .await?;
-        self.start_challenge(ctx, username).await
+        self.start_challenge(ctx, username, phone).await
     }
 
-    async fn authentication_status(&self, ctx: &Ctx, id: &str) -> Result<Authentication> {
+    async fn authentication_status(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication> {
         self.authorize(
             ctx,
             "sdk.authenticate_status",
@@ -53,7 +63,7 @@ impl Verifier for Engine {
             Subject::Global,
         )
         .await?;
-        self.challenge_status(ctx, id).await
+        self.challenge_status(ctx, id, wait).await
     }
 
     async fn answer_authentication(

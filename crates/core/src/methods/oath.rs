@@ -37,6 +37,10 @@ impl Method for Oath {
         mode.needs_pin()
     }
 
+    fn code_held_by_user(&self) -> bool {
+        true
+    }
+
     fn enrollment(&self) -> Enrollment {
         Enrollment::OathSecret
     }

@@ -13,10 +13,12 @@
 //! only hide what it would refuse.
 
 pub mod admin;
+pub mod hooks;
 mod portal;
 mod verifier;
 
 pub use admin::{AddedToken, AdminService, ServiceAccountSpec};
+pub use hooks::{CallStep, ProviderHooks, SignedHook};
 pub use portal::PortalService;
 pub use verifier::Verifier;
 
@@ -41,6 +43,11 @@ pub trait CallerAuthenticator: Send + Sync + 'static {
     ) -> crate::Result<Ctx>;
 }
 
+/// Everything the server's HTTP front-end serves besides the portal: the
+/// SDK and the providers' webhooks.
+pub trait ServerBackend: SdkBackend + ProviderHooks {}
+impl<T: SdkBackend + ProviderHooks> ServerBackend for T {}
+
 /// Everything the Web Service SDK serves: its callers may hold any role.
 pub trait SdkBackend: Verifier + PortalService + AdminService + CallerAuthenticator {}
 impl<T: Verifier + PortalService + AdminService + CallerAuthenticator> SdkBackend for T {}
@@ -53,6 +60,8 @@ pub enum Actor {
     Admin(String),
     ServiceAccount(String),
     User(String),
+    /// A telephony provider's callback (signature checked): `provider:twilio`.
+    Provider(&'static str),
     System,
 }
 
@@ -63,6 +72,7 @@ impl fmt::Display for Actor {
             Actor::Admin(n) => write!(f, "admin:{n}"),
             Actor::ServiceAccount(n) => write!(f, "sdk:{n}"),
             Actor::User(n) => write!(f, "user:{n}"),
+            Actor::Provider(n) => write!(f, "provider:{n}"),
             Actor::System => f.write_str("system"),
         }
     }

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::{Ctx, PrimaryOutcome};
-use crate::challenge::Authentication;
+use crate::challenge::{Authentication, PhoneChoice};
 use crate::engine::Validation;
 use crate::error::Result;
 
@@ -28,10 +28,24 @@ pub trait Verifier: Send + Sync + 'static {
     /// Starts authenticating a user with their method, for applications
     /// that collect the answer in a later request. Refuses (without storing
     /// anything) whom `validate` would refuse, with the same reasons.
-    async fn start_authentication(&self, ctx: &Ctx, username: &str) -> Result<Authentication>;
+    /// A phone call or text message goes to the user's `phone` (primary or
+    /// backup) — placed, or sent, before this returns.
+    async fn start_authentication(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        phone: PhoneChoice,
+    ) -> Result<Authentication>;
 
-    /// Where a challenge stands; only its starter may ask (others: not found).
-    async fn authentication_status(&self, ctx: &Ctx, id: &str) -> Result<Authentication>;
+    /// Where a challenge stands; only its starter may ask (others: not
+    /// found). With `wait`, a pending challenge is answered when it is
+    /// decided or when `wait` (at most 60 s) has passed, whichever is first.
+    async fn authentication_status(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication>;
 
     /// Answers a pending challenge (a passcode, like `validate`'s); wrong
     /// answers count towards lockout, the third rejects the challenge.

@@ -60,6 +60,25 @@ pub async fn run(cli: Cli) -> Result<()> {
                     "postgres"
                 }
             );
+            if let Some(t) = &config.twilio {
+                out!("  twilio    {} (from {})", t.base_url, t.from);
+                match &config.public_url {
+                    Some(url) if loopback_url(url) => out!(
+                        "warning: public_url {url} is a loopback address: a telephony provider \
+                         elsewhere cannot reach the webhooks; set public_url (TWOFOLD_PUBLIC_URL)"
+                    ),
+                    Some(url) => out!("  public    {url}"),
+                    None if config.listen.ip().is_loopback() => out!(
+                        "warning: public_url is not set and the server listens on a loopback \
+                         address: unless the setting portal.url is set, a telephony provider \
+                         cannot reach the webhooks; set public_url (TWOFOLD_PUBLIC_URL)"
+                    ),
+                    None => out!(
+                        "  public    the setting portal.url, else https://{}",
+                        config.listen
+                    ),
+                }
+            }
             Ok(())
         }
         Command::User(cmd) => {
@@ -220,4 +239,17 @@ fn read_password(input: &PasswordInput, required: bool) -> Result<Option<String>
         .into());
     }
     Ok(None)
+}
+
+/// Whether `url`'s host is a loopback address (or `localhost`).
+fn loopback_url(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .is_some_and(|h| {
+            h == "localhost"
+                || h.trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
 }

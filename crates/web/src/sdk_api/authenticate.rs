@@ -3,13 +3,16 @@
 //! with its own prompt): start a challenge, follow it, answer it.
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use std::collections::HashMap;
+use std::time::Duration;
+use twofold_core::challenge::PhoneChoice;
 use twofold_core::Error;
 use twofold_proto::{
-    AnswerRequest, AnswerResponse, AuthenticationStatus, ErrorBody, StartAuthenticationRequest,
-    StartAuthenticationResponse,
+    AnswerRequest, AnswerResponse, AuthenticationStatus, ErrorBody, PhoneChoiceView,
+    StartAuthenticationRequest, StartAuthenticationResponse,
 };
 
 use super::views::{answer_response, authentication_status, start_authentication_response};
@@ -39,7 +42,14 @@ pub(super) async fn start(
     Caller(ctx): Caller,
     ApiJson(r): ApiJson<StartAuthenticationRequest>,
 ) -> ApiResult<(StatusCode, Json<StartAuthenticationResponse>)> {
-    let a = s.engine.start_authentication(&ctx, &r.username).await?;
+    let phone = match r.phone.unwrap_or_default() {
+        PhoneChoiceView::Primary => PhoneChoice::Primary,
+        PhoneChoiceView::Backup => PhoneChoice::Backup,
+    };
+    let a = s
+        .engine
+        .start_authentication(&ctx, &r.username, phone)
+        .await?;
     let status = if a.id.is_some() {
         StatusCode::CREATED
     } else {
@@ -48,25 +58,48 @@ pub(super) async fn start(
     Ok((status, Json(start_authentication_response(&a))))
 }
 
+/// `?wait=SECONDS`: 0 to 60.
+fn wait_of(query: &HashMap<String, String>) -> Result<Option<Duration>, Error> {
+    let Some(text) = query.get("wait") else {
+        return Ok(None);
+    };
+    match text.parse::<u64>() {
+        Ok(n) if n <= 60 => Ok(Some(Duration::from_secs(n))),
+        _ => Err(Error::invalid(
+            "wait",
+            "must be a whole number of seconds from 0 to 60",
+        )),
+    }
+}
+
 /// Where a challenge stands. Only the account that started it can see it;
 /// for any other, as for unknown ids, it does not exist (404). A pending
-/// challenge past `expires_at` is `expired`.
+/// challenge past `expires_at` is `expired`. With `wait`, a pending
+/// challenge is answered the moment it is decided (a call approved, a text
+/// message replied) or when `wait` seconds have passed — a long-poll, so a
+/// caller needs no polling loop.
 #[utoipa::path(get, path = "/sdk/v1/authenticate/{id}", tag = "authenticate",
-    params(("id" = String, Path, description = "The challenge id from the start")),
+    params(("id" = String, Path, description = "The challenge id from the start"),
+           ("wait" = Option<u32>, Query, minimum = 0, maximum = 60,
+            description = "Seconds to wait for the decision of a pending challenge (0-60)")),
     responses((status = 200, body = AuthenticationStatus), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn status(
     State(s): State<SdkState>,
     Caller(ctx): Caller,
     path: Result<Path<String>, PathRejection>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<AuthenticationStatus>> {
     let id = challenge_id(path)?;
-    let a = s.engine.authentication_status(&ctx, &id).await?;
+    let wait = wait_of(&query)?;
+    let a = s.engine.authentication_status(&ctx, &id, wait).await?;
     Ok(Json(authentication_status(&a)))
 }
 
-/// Answers a pending challenge with what the user typed: the OTP, or the
-/// PIN followed by the OTP when `pin_required`. A code is accepted once;
+/// Answers a pending challenge with what the user typed: the OTP (an OATH
+/// code, or the code of the text message), or the PIN followed by it when
+/// `pin_required`. Challenges answered on the phone (`prompt` `phone_call`
+/// or `sms_reply`) take no answer here (409 `answered_elsewhere`). A code is accepted once;
 /// wrong answers count towards the user's lockout, and the third rejects
 /// the challenge (`too_many_attempts`). A challenge that is no longer
 /// pending takes no answers (409).

@@ -143,9 +143,12 @@ pub fn start_authentication_response(a: &Authentication) -> StartAuthenticationR
         method: a.method.map(|m| m.to_string()),
         prompt: a.prompt.map(|p| match p {
             Prompt::Passcode => AuthenticationPrompt::Passcode,
+            Prompt::PhoneCall => AuthenticationPrompt::PhoneCall,
+            Prompt::SmsReply => AuthenticationPrompt::SmsReply,
         }),
         pin_required: a.pin_required,
         expires_at: a.expires_at.map(rfc3339),
+        phone: a.phone.clone(),
     }
 }
 

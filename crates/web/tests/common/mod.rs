@@ -161,7 +161,7 @@ impl Portal {
             AppState {
                 service: engine.clone(),
             },
-            Some(engine.clone()),
+            Some(twofold_web::ServerParts::of(engine.clone())),
         );
         let (server_base, server_handle) = serve(app, &server_cert).await;
         let mut portal = Portal {

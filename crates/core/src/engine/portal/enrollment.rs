@@ -255,6 +255,10 @@ impl Engine {
                     })?,
                     "",
                 )?),
+                // Not offered (`portal::available`); refused should it come.
+                methods::Enrollment::Phone => {
+                    return Err(Error::invalid("method", "this method cannot be chosen"))
+                }
             };
             let pin_hash = if finish.method.mode.needs_pin() {
                 let p = finish

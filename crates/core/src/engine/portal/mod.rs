@@ -46,8 +46,18 @@ fn pending_label(user_id: i64, confirmed: bool) -> String {
     }
 }
 
+/// Methods the portal's pages can enroll and verify. A phone call or text
+/// message verifies through the SDK's challenges; its portal pages (the
+/// wizard's "Call Me Now", the sign-in's call) are not built yet, so the
+/// portal does not offer it.
 fn available(kind: MethodKind) -> bool {
-    crate::methods::is_available(kind)
+    portal_method(kind).is_some()
+}
+
+/// The module of `kind` when the portal's pages can verify with it.
+fn portal_method(kind: MethodKind) -> Option<&'static dyn crate::methods::Method> {
+    crate::methods::method(kind)
+        .filter(|m| m.enrollment() == crate::methods::Enrollment::OathSecret)
 }
 
 impl Engine {

@@ -80,7 +80,7 @@ impl Engine {
         // Not enrolled: no method yet, or a method configured in advance by
         // an administrator without what it needs (an OATH token, say).
         let method = match user.default_method {
-            Some(m) if methods::method(m.method).is_none_or(|x| x.ready(&holdings)) => m,
+            Some(m) if super::portal_method(m.method).is_none_or(|x| x.ready(&holdings)) => m,
             _ => {
                 return Ok(if settings.portal.allow_enrollment {
                     SignIn::Enroll { user }
@@ -97,7 +97,8 @@ impl Engine {
                 });
             }
         };
-        let method_available = methods::method(method.method).is_some_and(|x| x.ready(&holdings));
+        let method_available =
+            super::portal_method(method.method).is_some_and(|x| x.ready(&holdings));
         let fallback_questions = if settings.portal.security_questions_fallback {
             let mut mine = self.user_questions(&user).await?;
             let need = settings.portal.security_questions_required as usize;

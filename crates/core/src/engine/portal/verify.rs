@@ -2,7 +2,6 @@
 //! security answers, each failure counting towards lockout.
 
 use crate::audit::ResultCode;
-use crate::challenge::Prompt;
 use crate::error::{Error, Result};
 use crate::factors::Factor;
 use crate::methods;
@@ -53,8 +52,7 @@ impl Engine {
                     // The method's own proof here is a typed passcode; other
                     // methods (a call, an app) prove themselves elsewhere.
                     user.default_method.is_some_and(|m| {
-                        methods::method(m.method).map(|x| x.prompt(m.mode))
-                            == Some(Prompt::Passcode)
+                        methods::method(m.method).is_some_and(methods::Method::code_held_by_user)
                     })
                 };
                 if !permitted {
