@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::challenge::{ChallengeReason, Prompt};
 use crate::factors::{OathKind, OathParams, OathToken, SecurityQuestion};
 use crate::settings::PinRules;
 use crate::user::{DefaultMethod, MethodKind, User};
@@ -97,6 +98,9 @@ pub struct SecondStep {
     /// the user then chooses their PIN.
     #[serde(default)]
     pub choose_pin: bool,
+    /// The user has a backup phone a call or text may go to instead.
+    #[serde(default)]
+    pub backup_phone: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +135,19 @@ pub enum Verified {
         /// until when.
         #[serde(default)]
         paused_seconds: Option<u64>,
+        /// Why a call or text message did not verify (`no_answer`,
+        /// `fraud_reported`, `provider_error`, ...).
+        #[serde(default)]
+        reason: Option<ChallengeReason>,
+    },
+    /// A call or text message is under way: the user answers on the phone
+    /// (or types the code of a one-way text) and the portal asks again.
+    Waiting {
+        /// The number called or texted, masked (`…78`).
+        phone: Option<String>,
+        prompt: Prompt,
+        /// What was wrong with the last typed code, if anything.
+        reason: Option<ChallengeReason>,
     },
 }
 

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use twofold_core::challenge::{Authentication, ChallengeReason, ChallengeState};
 use twofold_core::factors::{OathParams, OathToken, SecurityQuestion};
 use twofold_core::portal::{
     Account, AccountAllows, EnrollmentOptions, PendingOath, SecondStep, SignIn, Verified,
@@ -16,8 +17,8 @@ use twofold_core::user::{DefaultMethod, MethodKind, User};
 use twofold_core::{Error, Result};
 use twofold_proto::link::{
     LinkAccount, LinkAllows, LinkAnswer, LinkEnrollmentOptions, LinkOathParams, LinkPendingOath,
-    LinkPinRules, LinkQuestion, LinkSecondStep, LinkSignIn, LinkToken, LinkUser, LinkVerified,
-    PortalSettings,
+    LinkPhoneStarted, LinkPinRules, LinkQuestion, LinkSecondStep, LinkSignIn, LinkToken, LinkUser,
+    LinkVerified, PortalSettings,
 };
 
 fn bad(what: &str, why: impl std::fmt::Display) -> Error {
@@ -127,6 +128,7 @@ pub fn to_sign_in(s: &SignIn) -> LinkSignIn {
                 fallback_questions: step.fallback_questions.iter().map(to_question).collect(),
                 fallback_oath: step.fallback_oath,
                 choose_pin: step.choose_pin,
+                backup_phone: step.backup_phone,
             },
         },
         SignIn::Enroll { user } => LinkSignIn::Enroll {
@@ -153,12 +155,55 @@ pub fn to_verified(v: &Verified) -> LinkVerified {
             locked,
             attempts_left,
             paused_seconds,
+            reason,
         } => LinkVerified::Rejected {
             locked: *locked,
             attempts_left: *attempts_left,
             paused_seconds: *paused_seconds,
+            reason: reason.map(ChallengeReason::as_str),
+        },
+        Verified::Waiting {
+            phone,
+            prompt,
+            reason,
+        } => LinkVerified::Waiting {
+            phone: phone.clone(),
+            prompt: name(prompt),
+            reason: reason.map(ChallengeReason::as_str),
         },
     }
+}
+
+pub fn to_phone_started(a: &Authentication) -> LinkPhoneStarted {
+    LinkPhoneStarted {
+        challenge: a.id.clone(),
+        state: a.state.as_str().to_string(),
+        reason: a.reason.map(ChallengeReason::as_str),
+        prompt: a.prompt.map(|p| name(&p)),
+        phone: a.phone.clone(),
+    }
+}
+
+pub fn from_phone_started(s: LinkPhoneStarted) -> Result<Authentication> {
+    Ok(Authentication {
+        id: s.challenge,
+        state: ChallengeState::parse(&s.state)
+            .ok_or_else(|| bad("state", format!("{:?} is no challenge state", s.state)))?,
+        reason: s.reason.as_deref().map(reason_of).transpose()?,
+        method: None,
+        prompt: s
+            .prompt
+            .as_deref()
+            .map(|p| named("prompt", p))
+            .transpose()?,
+        pin_required: false,
+        expires_at: None,
+        phone: s.phone,
+    })
+}
+
+fn reason_of(s: &str) -> Result<ChallengeReason> {
+    ChallengeReason::parse(s).ok_or_else(|| bad("reason", format!("{s:?} is no reason")))
 }
 
 pub fn to_enrollment_options(o: &EnrollmentOptions) -> LinkEnrollmentOptions {
@@ -306,6 +351,7 @@ pub fn from_sign_in(s: LinkSignIn) -> Result<SignIn> {
                     .collect(),
                 fallback_oath: step.fallback_oath,
                 choose_pin: step.choose_pin,
+                backup_phone: step.backup_phone,
             },
         },
         LinkSignIn::Enroll { user } => SignIn::Enroll {
@@ -332,10 +378,21 @@ pub fn from_verified(v: LinkVerified) -> Result<Verified> {
             locked,
             attempts_left,
             paused_seconds,
+            reason,
         } => Verified::Rejected {
             locked,
             attempts_left,
             paused_seconds,
+            reason: reason.as_deref().map(reason_of).transpose()?,
+        },
+        LinkVerified::Waiting {
+            phone,
+            prompt,
+            reason,
+        } => Verified::Waiting {
+            phone,
+            prompt: named("prompt", &prompt)?,
+            reason: reason.as_deref().map(reason_of).transpose()?,
         },
     })
 }
@@ -477,6 +534,7 @@ mod tests {
                 }],
                 fallback_oath: true,
                 choose_pin: true,
+                backup_phone: true,
             },
         };
         let back = from_sign_in(to_sign_in(&s)).unwrap();

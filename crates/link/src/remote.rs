@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
+use twofold_core::challenge::{Authentication, PhoneChoice};
 use twofold_core::factors::OathToken;
 use twofold_core::portal::{
     Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, PortalConfig, Proof,
@@ -19,14 +20,14 @@ use twofold_core::portal::{
 use twofold_core::user::{MethodKind, User};
 use twofold_core::{Ctx, PortalService, Result};
 use twofold_proto::link::{
-    Bypass, Confirmed, Done, LinkAccount, LinkEnrollmentOptions, LinkPendingOath, LinkRequest,
-    LinkSignIn, LinkToken, LinkUser, LinkVerified, PortalSettings, Ready, SessionData,
+    Bypass, Confirmed, Done, LinkAccount, LinkEnrollmentOptions, LinkPendingOath, LinkPhoneStarted,
+    LinkRequest, LinkSignIn, LinkToken, LinkUser, LinkVerified, PortalSettings, Ready, SessionData,
 };
 use twofold_sdk::SdkClient;
 
 use crate::convert::{
-    answers_to_wire, from_account, from_enrollment_options, from_pending, from_sign_in, from_token,
-    from_user, from_verified, name, time_of,
+    answers_to_wire, from_account, from_enrollment_options, from_pending, from_phone_started,
+    from_sign_in, from_token, from_user, from_verified, name, time_of,
 };
 use crate::domain_error;
 
@@ -119,6 +120,46 @@ impl PortalService for RemoteService {
                     proof: name(&proof),
                     code,
                     answers: answers_to_wire(answers),
+                },
+            )
+            .await?;
+        from_verified(v)
+    }
+
+    async fn call_or_text(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        phone: PhoneChoice,
+    ) -> Result<Authentication> {
+        let s: LinkPhoneStarted = self
+            .call(
+                ctx,
+                LinkRequest::CallOrText {
+                    username: username.into(),
+                    phone: Some(name(&phone)),
+                },
+            )
+            .await?;
+        from_phone_started(s)
+    }
+
+    async fn verify_phone(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        challenge: &str,
+        code: Option<String>,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Verified> {
+        let v: LinkVerified = self
+            .call(
+                ctx,
+                LinkRequest::VerifyPhone {
+                    username: username.into(),
+                    challenge: challenge.into(),
+                    code,
+                    wait_seconds: wait.map(|w| u32::try_from(w.as_secs()).unwrap_or(8).min(8)),
                 },
             )
             .await?;

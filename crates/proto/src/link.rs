@@ -60,6 +60,24 @@ pub enum LinkRequest {
         #[serde(default)]
         answers: Vec<LinkAnswer>,
     },
+    /// → [`LinkPhoneStarted`] (added in v1)
+    CallOrText {
+        username: String,
+        /// `primary` or `backup`.
+        #[serde(default)]
+        phone: Option<String>,
+    },
+    /// → [`LinkVerified`] (added in v1)
+    VerifyPhone {
+        username: String,
+        challenge: String,
+        /// The code of a one-way text message, as typed.
+        #[serde(default)]
+        code: Option<String>,
+        /// Seconds to wait for a decision (at most 8).
+        #[serde(default)]
+        wait_seconds: Option<u32>,
+    },
     /// → [`LinkEnrollmentOptions`]
     EnrollmentOptions { username: String },
     /// → [`LinkPendingOath`]
@@ -137,6 +155,8 @@ impl LinkRequest {
             LinkRequest::SessionDrop { .. } => "session_drop",
             LinkRequest::SignIn { .. } => "sign_in",
             LinkRequest::Verify { .. } => "verify",
+            LinkRequest::CallOrText { .. } => "call_or_text",
+            LinkRequest::VerifyPhone { .. } => "verify_phone",
             LinkRequest::EnrollmentOptions { .. } => "enrollment_options",
             LinkRequest::NewOathSecret { .. } => "new_oath_secret",
             LinkRequest::ImportOathSecret { .. } => "import_oath_secret",
@@ -280,6 +300,27 @@ pub struct LinkSecondStep {
     /// (added in v1; absent from older servers).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub choose_pin: bool,
+    /// A backup phone can be called or texted instead (added in v1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backup_phone: bool,
+}
+
+/// A call placed or a text sent for the second step (or refused).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkPhoneStarted {
+    /// The challenge to follow; none when refused before anything was sent.
+    #[serde(default)]
+    pub challenge: Option<String>,
+    /// `pending`, `rejected`, ...
+    pub state: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// `passcode`, `phone_call` or `sms_reply`.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// The number, masked (`…78`).
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,6 +344,18 @@ pub enum LinkVerified {
         /// Seconds this failure paused the factor for (added in v1).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         paused_seconds: Option<u64>,
+        /// Why a call or text did not verify (added in v1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A call or text is under way (added in v1).
+    Waiting {
+        #[serde(default)]
+        phone: Option<String>,
+        /// `passcode`, `phone_call` or `sms_reply`.
+        prompt: String,
+        #[serde(default)]
+        reason: Option<String>,
     },
 }
 
@@ -458,7 +511,8 @@ mod tests {
             LinkVerified::Rejected {
                 locked: false,
                 attempts_left: None,
-                paused_seconds: None
+                paused_seconds: None,
+                reason: None,
             }
         );
     }
@@ -496,6 +550,7 @@ mod tests {
                 }],
                 fallback_oath: false,
                 choose_pin: false,
+                backup_phone: false,
             },
         };
         let text = serde_json::to_string(&s).unwrap();

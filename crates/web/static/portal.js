@@ -10,3 +10,13 @@ document.querySelectorAll("time[data-local]").forEach(function (el) {
     });
   }
 });
+
+// A call or text message under way: ask for its outcome at once (the
+// server waits up to 20 seconds for it), so nobody has to press Continue.
+// Without this script the Continue button does the same.
+var waiting = document.querySelector("form[data-wait]");
+if (waiting) {
+  setTimeout(function () {
+    waiting.submit();
+  }, 1000);
+}

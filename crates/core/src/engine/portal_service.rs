@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::Engine;
+use crate::challenge::{Authentication, PhoneChoice};
 use crate::error::Result;
 use crate::factors::OathToken;
 use crate::portal::{
@@ -60,6 +61,31 @@ impl PortalService for Engine {
         validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.verify").await?;
         self.portal_verify(ctx, username, proof, code, answers)
+            .await
+    }
+
+    async fn call_or_text(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        phone: PhoneChoice,
+    ) -> Result<Authentication> {
+        validate::username_lookup(username)?;
+        self.portal_caller(ctx, "portal.verify").await?;
+        self.portal_call_or_text(ctx, username, phone).await
+    }
+
+    async fn verify_phone(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        challenge: &str,
+        code: Option<String>,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Verified> {
+        validate::username_lookup(username)?;
+        self.portal_caller(ctx, "portal.verify").await?;
+        self.portal_verify_phone(ctx, username, challenge, code, wait)
             .await
     }
 

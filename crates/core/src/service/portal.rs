@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::Ctx;
+use crate::challenge::{Authentication, PhoneChoice};
 use crate::error::Result;
 use crate::factors::OathToken;
 use crate::portal::{
@@ -39,6 +40,29 @@ pub trait PortalService: Send + Sync + 'static {
         proof: Proof,
         code: Option<String>,
         answers: Vec<(i64, String)>,
+    ) -> Result<Verified>;
+
+    /// The second step by phone: calls the user (phone call) or texts them
+    /// a code (text message), on their primary or backup phone. The
+    /// challenge's id is the portal's to keep for `verify_phone`.
+    async fn call_or_text(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        phone: PhoneChoice,
+    ) -> Result<Authentication>;
+
+    /// Where the call or text message `challenge` stands for `username`:
+    /// `Accepted` once answered on the phone (or with the typed `code` of a
+    /// one-way text), `Waiting` while it waits (at most `wait` for a
+    /// decision), `Rejected` with the reason otherwise.
+    async fn verify_phone(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        challenge: &str,
+        code: Option<String>,
+        wait: Option<std::time::Duration>,
     ) -> Result<Verified>;
 
     // --- Enrollment wizard -----------------------------------------------------

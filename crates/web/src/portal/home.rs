@@ -23,7 +23,9 @@ pub(super) async fn home(State(state): State<AppState>, PortalGet(mut req): Port
     let stage = req.session.data.stage.clone();
     let rendered = match &stage {
         Stage::Anonymous => sign_in::sign_in_page(&state, &req, &messages).await,
-        Stage::Verify { step, .. } => Ok(sign_in::verify_page(&req, &messages, step)),
+        Stage::Verify { step, phone, .. } => {
+            Ok(sign_in::verify_page(&req, &messages, step, phone.as_ref()))
+        }
         Stage::Enroll {
             username,
             method,

@@ -43,6 +43,11 @@ pub fn router() -> Router<AppState> {
         .route("/portal/lang/{code}", get(home::choose_language))
         .route("/portal/sign-in", post(sign_in::sign_in))
         .route("/portal/verify", post(sign_in::verify))
+        .route("/portal/verify/phone", post(sign_in::verify_phone))
+        .route(
+            "/portal/verify/phone/check",
+            post(sign_in::verify_phone_check),
+        )
         .route("/portal/sign-out", post(sign_in::sign_out))
         .route("/portal/choose-pin", post(sign_in::choose_pin))
         .route("/portal/enroll/method", post(enroll::enroll_method))

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write as _;
 use time::OffsetDateTime;
+use twofold_core::challenge::Prompt;
 use twofold_core::factors::{OathKind, SecurityQuestion};
 use twofold_core::portal::{Account, PendingOath, SecondStep};
 use twofold_core::questions::ANSWERS_REQUIRED_AT_ENROLLMENT;
@@ -14,6 +15,7 @@ use twofold_core::user::MethodKind;
 use super::extract::PortalGet;
 use super::html;
 use super::i18n::Tr;
+use super::session::PhoneWait;
 
 macro_rules! page {
     ($name:ident, $path:literal { $($field:ident : $ty:ty),* $(,)? }) => {
@@ -219,7 +221,7 @@ pub(super) fn message_page(t: &Tr, status: StatusCode, title: &str, body: &str) 
 }
 
 page!(SignInPage, "signin.html" { login_allowed: bool });
-page!(VerifyPage, "verify.html" { step: &'a SecondStep });
+page!(VerifyPage, "verify.html" { step: &'a SecondStep, by_phone: bool, phone: Option<&'a PhoneWait> });
 page!(ChoosePinPage, "choose_pin.html" { pin_min: u32 });
 page!(EnrollPage, "enroll.html" { stage: EnrollStage, step_n: usize, step_total: usize });
 page!(AccountPage, "account.html" { a: &'a Account, name: &'a str, method_key: &'a str, bypass_until: Option<Msg>, bypass_minutes: Minutes, tokens: Vec<TokenRow>, view: QuestionsView });

@@ -19,6 +19,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use twofold_core::challenge::Prompt;
 use twofold_core::portal::{PendingOath, SecondStep};
 use twofold_core::user::MethodKind;
 use twofold_core::{Ctx, PortalService, Result};
@@ -60,6 +61,9 @@ pub enum Stage {
     Verify {
         username: String,
         step: SecondStep,
+        /// A call or text message under way for the second step.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone: Option<PhoneWait>,
     },
     Enroll {
         username: String,
@@ -74,10 +78,17 @@ pub enum Stage {
     },
     /// Verified by the code alone because the user's mode needs a PIN they
     /// have not chosen: they choose it before the account opens.
-    ChoosePin {
-        username: String,
-        expires_at: i64,
-    },
+    ChoosePin { username: String, expires_at: i64 },
+}
+
+/// A call placed or a text sent for the second step: the challenge to ask
+/// about (a bearer id, kept server-side in the session), what the user does
+/// with it, and the number, masked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhoneWait {
+    pub challenge: String,
+    pub prompt: Prompt,
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

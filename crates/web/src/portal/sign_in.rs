@@ -5,13 +5,15 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use twofold_core::challenge::{ChallengeReason, ChallengeState, PhoneChoice, Prompt};
 use twofold_core::portal::{Proof, SecondStep, SignIn, Skip, Verified};
+use twofold_core::user::MethodKind;
 use twofold_core::{Ctx, Error};
 
 use super::enroll::pin_mismatch;
 use super::extract::{csrf_failure, PortalPost, Req};
 use super::pages::{ChoosePinPage, SignInPage, VerifyPage};
-use super::session::{Flash, Session, Stage, MAX_SIGNED_IN_SECONDS};
+use super::session::{Flash, PhoneWait, Session, Stage, MAX_SIGNED_IN_SECONDS};
 use super::{finish, html, now, refused, text, unavailable, Messages};
 use crate::AppState;
 
@@ -45,7 +47,12 @@ pub(super) async fn sign_in_page(
 
 /// The second step of a session past its password, in the user's
 /// language (kept in the session since the password step).
-pub(super) fn verify_page(req: &Req, m: &Messages, step: &SecondStep) -> Response {
+pub(super) fn verify_page(
+    req: &Req,
+    m: &Messages,
+    step: &SecondStep,
+    phone: Option<&PhoneWait>,
+) -> Response {
     let t = req.tr(None);
     let page = VerifyPage {
         t: &t,
@@ -59,6 +66,11 @@ pub(super) fn verify_page(req: &Req, m: &Messages, step: &SecondStep) -> Respons
         languages: &t.languages,
         lang_saves: false,
         step,
+        by_phone: matches!(
+            step.method.method,
+            MethodKind::PhoneCall | MethodKind::TextMessage
+        ),
+        phone,
     };
     html(page.render())
 }
@@ -110,6 +122,7 @@ pub(super) async fn sign_in(
             req.session.data.stage = Stage::Verify {
                 username: user.username,
                 step,
+                phone: None,
             };
         }
         SignIn::Enroll { user } => {
@@ -128,7 +141,7 @@ pub(super) async fn verify(
     State(state): State<AppState>,
     PortalPost(mut req): PortalPost,
 ) -> Response {
-    let Stage::Verify { username, step } = req.session.data.stage.clone() else {
+    let Stage::Verify { username, step, .. } = req.session.data.stage.clone() else {
         return csrf_failure(&state, req).await;
     };
     let (proof, code, answers) = match req.field("proof").as_str() {
@@ -184,6 +197,7 @@ pub(super) async fn verify(
             locked,
             attempts_left,
             paused_seconds,
+            ..
         }) => {
             if locked {
                 req.session.rotate();
@@ -201,8 +215,152 @@ pub(super) async fn verify(
             }
             finish(&state, req, "/portal").await
         }
+        // Only a call or text waits; `verify` never does.
+        Ok(Verified::Waiting { .. }) => finish(&state, req, "/portal").await,
         Err(e) => refused(&state, req, e, "/portal").await,
     }
+}
+
+/// "Call me" / "Text me" (and the backup phone's buttons): places the call
+/// or sends the text, and the second step then waits for it.
+pub(super) async fn verify_phone(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let Stage::Verify { username, step, .. } = req.session.data.stage.clone() else {
+        return csrf_failure(&state, req).await;
+    };
+    let choice = if req.field("phone") == "backup" {
+        PhoneChoice::Backup
+    } else {
+        PhoneChoice::Primary
+    };
+    let ctx = req.ctx(&username);
+    match state.service.call_or_text(&ctx, &username, choice).await {
+        Ok(a) => {
+            match (a.id, a.state) {
+                (Some(challenge), ChallengeState::Pending) => {
+                    req.session.data.stage = Stage::Verify {
+                        username,
+                        step,
+                        phone: Some(PhoneWait {
+                            challenge,
+                            prompt: a.prompt.unwrap_or(Prompt::PhoneCall),
+                            phone: a.phone,
+                        }),
+                    };
+                }
+                _ => {
+                    req.session.data.error = Some(phone_refusal(a.reason));
+                }
+            }
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => refused(&state, req, e, "/portal").await,
+    }
+}
+
+/// "Continue" after answering the phone (the page waits up to 8 seconds
+/// for the decision), or the code of a one-way text message typed in.
+pub(super) async fn verify_phone_check(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let Stage::Verify {
+        username,
+        step,
+        phone: Some(wait),
+    } = req.session.data.stage.clone()
+    else {
+        return csrf_failure(&state, req).await;
+    };
+    let code = if wait.prompt == Prompt::Passcode {
+        // A mode with a PIN takes the PIN in front of the code, as the SDK does.
+        Some(format!(
+            "{}{}",
+            req.field("pin").trim(),
+            req.field("code").trim()
+        ))
+    } else {
+        None
+    };
+    let patience = code.is_none().then_some(PHONE_PATIENCE);
+    let ctx = req.ctx(&username);
+    match state
+        .service
+        .verify_phone(&ctx, &username, &wait.challenge, code, patience)
+        .await
+    {
+        Ok(Verified::Accepted {
+            user,
+            session_minutes,
+            choose_pin,
+        }) => {
+            let max = session_minutes.map_or(MAX_SIGNED_IN_SECONDS, |m| i64::from(m) * 60);
+            req.session.rotate();
+            req.session.data.stage = if choose_pin {
+                Stage::ChoosePin {
+                    username: user.username,
+                    expires_at: now() + max,
+                }
+            } else {
+                Stage::SignedIn {
+                    username: user.username,
+                    expires_at: now() + max,
+                    token_setup: None,
+                }
+            };
+            finish(&state, req, "/portal").await
+        }
+        Ok(Verified::Waiting { reason, .. }) => {
+            if let Some(r) = reason {
+                let with_pin = step.method.mode.needs_pin();
+                req.session.data.error =
+                    Some(Flash::new(if r == ChallengeReason::WrongPin || with_pin {
+                        "err-code-pin"
+                    } else {
+                        "err-code"
+                    }));
+            }
+            finish(&state, req, "/portal").await
+        }
+        Ok(Verified::Rejected { locked, reason, .. }) => {
+            if locked {
+                req.session.rotate();
+                req.session.data.stage = Stage::Anonymous;
+                req.session.data.error = Some(Flash::new("err-locked"));
+            } else {
+                // Back to the buttons (and the fallbacks), saying why.
+                req.session.data.stage = Stage::Verify {
+                    username,
+                    step,
+                    phone: None,
+                };
+                req.session.data.error = Some(phone_refusal(reason));
+            }
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => refused(&state, req, e, "/portal").await,
+    }
+}
+
+/// How long "Continue" waits for a call's or reply's decision: under
+/// the 10 seconds a portal on a separate server waits for the MFA server.
+const PHONE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// What a call or text that did not verify says, by its reason.
+fn phone_refusal(reason: Option<ChallengeReason>) -> Flash {
+    Flash::new(match reason {
+        Some(ChallengeReason::NoAnswer) => "err-phone-no-answer",
+        Some(ChallengeReason::FraudReported) => "err-phone-fraud",
+        Some(ChallengeReason::ProviderError) => "err-phone-provider",
+        Some(ChallengeReason::RateLimited) => "err-phone-rate-limited",
+        Some(ChallengeReason::NoPhone) => "err-phone-no-phone",
+        Some(ChallengeReason::Expired) => "err-phone-expired",
+        Some(ChallengeReason::WrongPin | ChallengeReason::TooManyAttempts) => "err-phone-wrong",
+        Some(ChallengeReason::UserLocked | ChallengeReason::UserDisabled) => "err-blocked",
+        _ => "err-phone-failed",
+    })
 }
 
 /// What a rejected second step says: which proof failed, without telling

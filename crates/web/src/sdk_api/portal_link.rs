@@ -12,11 +12,12 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use twofold_core::challenge::PhoneChoice;
 use twofold_core::portal::{FinishEnrollment, ImportOath};
 use twofold_core::Error;
 use twofold_link::convert::{
-    answers_from_wire, named, time_text, to_account, to_enrollment_options, to_pending, to_sign_in,
-    to_token, to_user, to_verified,
+    answers_from_wire, named, time_text, to_account, to_enrollment_options, to_pending,
+    to_phone_started, to_sign_in, to_token, to_user, to_verified,
 };
 use twofold_proto::link::{
     Bypass, Confirmed, Done, LinkRequest, PortalSettings, Ready, SessionData,
@@ -110,6 +111,36 @@ pub(super) async fn link(
                     proof,
                     code,
                     answers_from_wire(answers),
+                )
+                .await?;
+            json(to_verified(&r))
+        }
+        LinkRequest::CallOrText { username, phone } => {
+            let phone = match phone.as_deref() {
+                None => PhoneChoice::Primary,
+                Some(p) => {
+                    named("phone", p).map_err(|_| Error::invalid("phone", "primary or backup"))?
+                }
+            };
+            let a = e
+                .call_or_text(&ctx.relayed_for(&username), &username, phone)
+                .await?;
+            json(to_phone_started(&a))
+        }
+        LinkRequest::VerifyPhone {
+            username,
+            challenge,
+            code,
+            wait_seconds,
+        } => {
+            let wait = wait_seconds.map(|s| std::time::Duration::from_secs(u64::from(s.min(8))));
+            let r = e
+                .verify_phone(
+                    &ctx.relayed_for(&username),
+                    &username,
+                    &challenge,
+                    code,
+                    wait,
                 )
                 .await?;
             json(to_verified(&r))

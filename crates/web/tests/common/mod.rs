@@ -72,6 +72,8 @@ pub struct Portal {
     pub clock: Arc<ManualClock>,
     pub db: TestDb,
     cert_pem: String,
+    /// The telephony provider's emulator, when started with phones.
+    pub phone: Option<twofold_testkit::twilio::TwilioEmulator>,
     handles: Vec<axum_server::Handle>,
     /// Remote mode: how more portals are made (same certificate, same account).
     remote: Option<(Cert, String)>,
@@ -141,6 +143,22 @@ impl Portal {
     }
 
     pub async fn start_in(backend: Backend, mode: Mode) -> Portal {
+        Portal::start_with(backend, mode, None).await
+    }
+
+    /// A portal whose MFA server calls and texts through the provider
+    /// emulator (`phone`), in the mode of the surrounding `in_mode`.
+    pub async fn start_with_phones(backend: Backend) -> Portal {
+        let mode = MODE.try_with(|m| *m).unwrap_or(Mode::InProcess);
+        let emu = twofold_testkit::twilio::TwilioEmulator::start().await;
+        Portal::start_with(backend, mode, Some(emu)).await
+    }
+
+    async fn start_with(
+        backend: Backend,
+        mode: Mode,
+        phone: Option<twofold_testkit::twilio::TwilioEmulator>,
+    ) -> Portal {
         install_crypto();
         let db = TestDb::new(backend).await.expect("fresh database");
         let store = db.store().await.expect("store");
@@ -150,12 +168,24 @@ impl Portal {
         )
         .unwrap();
         let clock = Arc::new(ManualClock::new(start));
-        let engine = Arc::new(Engine::new(
+        let engine = Engine::new(
             Arc::new(store),
             clock.clone(),
             SecretHasher::new(HashCost::Fast),
             Arc::new(SealingKey::from_bytes(&rand_key())),
-        ));
+        );
+        let engine = Arc::new(match &phone {
+            Some(emu) => engine.with_telephony(Arc::new(
+                twofold_delivery::Twilio::new(twofold_delivery::TwilioConfig {
+                    base_url: emu.base_url.clone(),
+                    account_sid: twofold_testkit::twilio::ACCOUNT_SID.into(),
+                    auth_token: twofold_testkit::twilio::AUTH_TOKEN.to_string().into(),
+                    from: "+3197010260001".into(),
+                })
+                .expect("provider configuration"),
+            )),
+            None => engine,
+        });
         let server_cert = new_cert();
         let app = twofold_web::app(
             AppState {
@@ -164,6 +194,8 @@ impl Portal {
             Some(twofold_web::ServerParts::of(engine.clone())),
         );
         let (server_base, server_handle) = serve(app, &server_cert).await;
+        // The provider reaches the webhooks on the MFA server.
+        engine.listening_at(&server_base);
         let mut portal = Portal {
             base: server_base.clone(),
             server_base,
@@ -174,6 +206,7 @@ impl Portal {
             clock,
             db,
             cert_pem: server_cert.pem.clone(),
+            phone,
             handles: vec![server_handle],
             remote: None,
         };

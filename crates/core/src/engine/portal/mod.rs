@@ -4,6 +4,7 @@
 
 mod account;
 mod enrollment;
+pub mod phone;
 mod sign_in;
 mod verify;
 
@@ -54,7 +55,7 @@ fn available(kind: MethodKind) -> bool {
     portal_method(kind).is_some()
 }
 
-/// The module of `kind` when the portal's pages can verify with it.
+/// The module of `kind` when the portal's wizard can enroll with it.
 fn portal_method(kind: MethodKind) -> Option<&'static dyn crate::methods::Method> {
     crate::methods::method(kind)
         .filter(|m| m.enrollment() == crate::methods::Enrollment::OathSecret)

@@ -97,8 +97,9 @@ impl Engine {
                 });
             }
         };
-        let method_available =
-            super::portal_method(method.method).is_some_and(|x| x.ready(&holdings));
+        // A typed OATH code, or a call or text when a provider is set up.
+        let method_available = methods::method(method.method)
+            .is_some_and(|x| (x.code_held_by_user() || self.has_telephony()) && x.ready(&holdings));
         let fallback_questions = if settings.portal.security_questions_fallback {
             let mut mine = self.user_questions(&user).await?;
             let need = settings.portal.security_questions_required as usize;
@@ -120,6 +121,7 @@ impl Engine {
         let fallback_oath = settings.portal.oath_fallback
             && method.method != fallback.kind()
             && fallback.ready(&holdings);
+        let backup_phone = user.backup_phone.is_some();
         Ok(SignIn::SecondStep {
             user,
             step: SecondStep {
@@ -128,6 +130,7 @@ impl Engine {
                 fallback_questions,
                 fallback_oath,
                 choose_pin,
+                backup_phone,
             },
         })
     }

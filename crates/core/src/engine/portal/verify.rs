@@ -41,6 +41,7 @@ impl Engine {
                 locked: true,
                 attempts_left: None,
                 paused_seconds: None,
+                reason: None,
             });
         }
         let factor = match proof {
@@ -111,6 +112,7 @@ impl Engine {
                         locked: false,
                         attempts_left: None,
                         paused_seconds: None,
+                        reason: None,
                     });
                 }
                 Factor::Code
@@ -176,6 +178,7 @@ impl Engine {
             locked,
             attempts_left,
             paused_seconds,
+            reason: None,
         })
     }
 
