@@ -11,6 +11,7 @@ pub mod error;
 pub mod factors;
 pub mod methods;
 pub mod oath;
+pub mod outbox;
 pub mod password;
 pub mod pin;
 pub mod portal;

@@ -50,6 +50,7 @@ pub trait Store:
     + ChallengeRepo
     + SessionRepo
     + ServiceAccountRepo
+    + OutboxRepo
     + Send
     + Sync
     + 'static
@@ -332,6 +333,58 @@ pub trait ChallengeRepo: Send + Sync {
     ) -> Result<(u64, u64)>;
     /// Removes challenges that expired before `before`; returns how many.
     async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64>;
+}
+
+/// The development outbox (`[delivery] provider = "outbox"`): calls and
+/// text messages kept instead of sent.
+#[async_trait]
+pub trait OutboxRepo: Send + Sync {
+    /// Keeps one message (and trims the outbox to its newest
+    /// `OUTBOX_KEEP`); returns its id.
+    async fn outbox_put(&self, message: &NewOutboxMessage) -> Result<i64>;
+    /// The newest `limit` messages, newest first.
+    async fn outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>>;
+    async fn outbox_message(&self, id: i64) -> Result<Option<OutboxMessage>>;
+}
+
+/// How many messages the development outbox keeps.
+pub const OUTBOX_KEEP: i64 = 500;
+
+/// `call` or `sms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxKind {
+    Call,
+    Sms,
+}
+
+impl OutboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Call => "call",
+            OutboxKind::Sms => "sms",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutboxMessage {
+    pub at: OffsetDateTime,
+    pub kind: OutboxKind,
+    pub destination: String,
+    /// The text message, or the call's voice language.
+    pub body: String,
+    pub challenge_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub at: OffsetDateTime,
+    pub kind: OutboxKind,
+    pub destination: String,
+    pub body: String,
+    pub challenge_id: Option<String>,
 }
 
 /// Portal sessions.

@@ -26,6 +26,7 @@ mod enrollment;
 mod errors;
 mod factors;
 mod lockout;
+mod outbox;
 mod pins;
 mod questions;
 mod rows;

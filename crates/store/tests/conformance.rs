@@ -73,6 +73,7 @@ twofold_testkit::both_backends!(
     // Challenges (migration 0004).
     challenges_create_read_and_finish,
     phone_challenges_by_destination,
+    the_outbox_keeps_the_newest,
     challenge_finish_respects_expiry,
     challenge_attempts_count_while_pending,
     expired_challenges_are_purged,
@@ -2902,6 +2903,58 @@ async fn phone_challenges_by_destination(backend: Backend) -> anyhow::Result<()>
         (1, 2)
     );
     assert_eq!(store.deliveries_since(u.id, "+1", at(0)).await?, (3, 0));
+    store.close().await;
+    Ok(())
+}
+
+async fn the_outbox_keeps_the_newest(backend: Backend) -> anyhow::Result<()> {
+    use twofold_core::ports::{NewOutboxMessage, OutboxKind, OutboxRepo, OUTBOX_KEEP};
+    let (_db, store) = setup(backend).await?;
+    assert!(store.outbox(10).await?.is_empty());
+    let put = |n: i64| NewOutboxMessage {
+        at: at(n),
+        kind: if n % 2 == 0 {
+            OutboxKind::Call
+        } else {
+            OutboxKind::Sms
+        },
+        destination: format!("+3161234{n:04}"),
+        body: format!("message {n}"),
+        challenge_id: (n % 2 == 0).then(|| CHALLENGE_ID.to_string()),
+    };
+    let first = store.outbox_put(&put(0)).await?;
+    let m = store.outbox_message(first).await?.context("kept")?;
+    assert_eq!(
+        (
+            m.kind,
+            m.destination.as_str(),
+            m.body.as_str(),
+            m.challenge_id.as_deref(),
+            m.at
+        ),
+        (
+            OutboxKind::Call,
+            "+31612340000",
+            "message 0",
+            Some(CHALLENGE_ID),
+            secs(at(0))
+        )
+    );
+    for n in 1..=OUTBOX_KEEP {
+        store.outbox_put(&put(n)).await?;
+    }
+    let newest = store.outbox(3).await?;
+    assert_eq!(
+        newest.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        vec![
+            format!("message {OUTBOX_KEEP}"),
+            format!("message {}", OUTBOX_KEEP - 1),
+            format!("message {}", OUTBOX_KEEP - 2),
+        ]
+    );
+    // Trimmed to the newest OUTBOX_KEEP: the first one is gone.
+    assert!(store.outbox_message(first).await?.is_none());
+    assert_eq!(i64::try_from(store.outbox(1000).await?.len())?, OUTBOX_KEEP);
     store.close().await;
     Ok(())
 }

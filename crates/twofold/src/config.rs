@@ -54,6 +54,7 @@ const KEYS: &[Key] = &[
     Key { path: "smtp.username", env: "TWOFOLD_SMTP_USERNAME", kind: Kind::Text, default: "<unset>: no authentication", help: "Mail server account; set together with smtp.password.", secret: false },
     Key { path: "smtp.password", env: "TWOFOLD_SMTP_PASSWORD", kind: Kind::Text, default: "<unset>", help: "Mail server password. Prefer TWOFOLD_SMTP_PASSWORD_FILE.", secret: true },
     Key { path: "smtp.from", env: "TWOFOLD_SMTP_FROM", kind: Kind::Text, default: "<unset>; required with smtp.host", help: "Sender of Twofold's mail, e.g. Twofold <mfa@example.org>.", secret: false },
+    Key { path: "delivery.provider", env: "TWOFOLD_DELIVERY_PROVIDER", kind: Kind::Choice(&["twilio", "outbox"]), default: "twilio", help: "Where calls and text messages go: twilio (the [twilio] account, when set) or outbox (DEVELOPMENT ONLY: nothing is sent; they are kept for the page /dev/outbox, which anyone reaching the server can use).", secret: false },
     Key { path: "twilio.base_url", env: "TWOFOLD_TWILIO_BASE_URL", kind: Kind::Text, default: "https://api.twilio.com", help: "REST API of a Twilio-compatible provider (calls and text messages). https:// (plain http only to a loopback address).", secret: false },
     Key { path: "twilio.account_sid", env: "TWOFOLD_TWILIO_ACCOUNT_SID", kind: Kind::Text, default: "<unset>: no calls or text messages", help: "Account SID; setting it turns phone call and text message verification on.", secret: false },
     Key { path: "twilio.auth_token", env: "TWOFOLD_TWILIO_AUTH_TOKEN", kind: Kind::Text, default: "<unset>; required with twilio.account_sid", help: "Auth token: authenticates Twofold to the provider and the provider's webhooks to Twofold. Prefer TWOFOLD_TWILIO_AUTH_TOKEN_FILE.", secret: true },
@@ -133,6 +134,8 @@ pub struct Config {
     pub smtp: Option<twofold_delivery::SmtpConfig>,
     /// `[twilio]`, when `twilio.account_sid` is set.
     pub twilio: Option<twofold_delivery::TwilioConfig>,
+    /// `delivery.provider = "outbox"`: the development outbox.
+    pub outbox: bool,
     /// Where providers reach the webhooks, when set.
     pub public_url: Option<String>,
 }
@@ -441,6 +444,13 @@ fn resolve(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> 
 
     let smtp = smtp_of(raw)?;
     let twilio = twilio_of(raw)?;
+    let outbox = choice_of(raw, "delivery.provider")? == "outbox";
+    if outbox && twilio.is_some() {
+        return Err(bad(
+            "delivery.provider",
+            "is outbox, which sends nothing, but [twilio] is set too; unset one".into(),
+        ));
+    }
     let public_url = match get("public_url") {
         None => None,
         Some(u) => {
@@ -475,6 +485,7 @@ fn resolve(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> 
         sdk,
         smtp,
         twilio,
+        outbox,
         public_url,
     })
 }

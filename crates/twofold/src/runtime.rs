@@ -51,6 +51,11 @@ pub async fn open(config: &Config) -> Result<Opened> {
         )),
         None => engine,
     };
+    let engine = if config.outbox {
+        engine.with_outbox()
+    } else {
+        engine
+    };
     let engine = match &config.public_url {
         Some(url) => engine.with_public_url(url),
         None => engine,

@@ -108,6 +108,13 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
     );
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
+    if engine.uses_outbox() {
+        tracing::warn!(
+            "DEVELOPMENT OUTBOX: calls and text messages are not sent; \
+             anyone reaching this server can read and answer them at /dev/outbox"
+        );
+        println!("{}", startup::outbox_warning(config.listen));
+    }
     let announce = handle.clone();
     let listening = engine.clone();
     tokio::spawn(async move {

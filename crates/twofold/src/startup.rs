@@ -24,6 +24,18 @@ pub fn serving(addr: SocketAddr) -> String {
     )
 }
 
+/// The development outbox's warning, beside the address.
+pub fn outbox_warning(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    format!(
+        "  DEVELOPMENT OUTBOX: calls and text messages are NOT sent. Read and answer them at\n  https://{host}/dev/outbox — never run a server people sign in to like this."
+    )
+}
+
 /// Until someone can sign in, the first steps, as commands to paste into
 /// a second terminal: nobody can use the portal before a user exists, and
 /// no one administers it before the first administrator.

@@ -4,6 +4,7 @@
 //! from domain errors to HTTP lives in `error`.
 
 pub mod client_ip;
+pub mod dev_outbox;
 pub mod error;
 pub mod health;
 pub mod hooks;
@@ -13,7 +14,7 @@ pub mod security_headers;
 
 use axum::Router;
 use std::sync::Arc;
-use twofold_core::service::ProviderHooks;
+use twofold_core::service::{DevOutbox, ProviderHooks};
 use twofold_core::{PortalService, SdkBackend};
 
 #[derive(Clone)]
@@ -28,14 +29,17 @@ pub struct AppState {
 pub struct ServerParts {
     pub sdk: Arc<dyn SdkBackend>,
     pub hooks: Arc<dyn ProviderHooks>,
+    /// The development outbox's page (404 unless that mode is on).
+    pub outbox: Arc<dyn DevOutbox>,
 }
 
 impl ServerParts {
-    /// Both from one engine.
-    pub fn of<T: SdkBackend + ProviderHooks>(engine: Arc<T>) -> ServerParts {
+    /// All from one engine.
+    pub fn of<T: SdkBackend + ProviderHooks + DevOutbox>(engine: Arc<T>) -> ServerParts {
         ServerParts {
             sdk: engine.clone(),
-            hooks: engine,
+            hooks: engine.clone(),
+            outbox: engine,
         }
     }
 }
@@ -55,7 +59,10 @@ pub fn app_behind(
     proxies: client_ip::TrustedProxies,
 ) -> Router {
     let (sdk, hooks) = match server {
-        Some(s) => (sdk_api::router(s.sdk), hooks::router(s.hooks)),
+        Some(s) => (
+            sdk_api::router(s.sdk),
+            hooks::router(s.hooks).merge(dev_outbox::router(s.outbox)),
+        ),
         None => (Router::new(), Router::new()),
     };
     Router::new()

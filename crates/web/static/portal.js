@@ -12,10 +12,12 @@ document.querySelectorAll("time[data-local]").forEach(function (el) {
 });
 
 // A call or text message under way: ask for its outcome at once (the
-// server waits up to 20 seconds for it), so nobody has to press Continue.
+// server waits a few seconds for it), so nobody has to press Continue.
 // Without this script the Continue button does the same.
 var waiting = document.querySelector("form[data-wait]");
-if (waiting) {
+if (waiting && !waiting.hasAttribute("data-armed")) {
+  // Loaded twice on a page that also shows a time: one timer only.
+  waiting.setAttribute("data-armed", "");
   setTimeout(function () {
     waiting.submit();
   }, 1000);

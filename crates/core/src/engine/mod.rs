@@ -6,6 +6,7 @@
 mod admin;
 mod admin_factors;
 mod challenges;
+mod dev_outbox;
 mod guessing;
 mod oath_check;
 mod phone_hooks;
@@ -65,6 +66,8 @@ pub struct Engine {
     telephony: Option<Arc<dyn Delivery>>,
     /// Callers waiting for a challenge's decision.
     waiting: waiting::Waiting,
+    /// Calls and text messages go to the development outbox.
+    outbox: bool,
     /// Where providers reach the webhooks (`public_url`), when configured.
     public_url: Option<String>,
     /// The address the server listens on, as a URL (set once it is bound):
@@ -99,6 +102,7 @@ impl Engine {
             mailer: None,
             telephony: None,
             waiting: waiting::Waiting::default(),
+            outbox: false,
             public_url: None,
             listen_url: std::sync::OnceLock::new(),
         }

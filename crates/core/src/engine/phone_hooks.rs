@@ -173,6 +173,39 @@ impl Engine {
 impl ProviderHooks for Engine {
     async fn call_answered(&self, hook: &SignedHook, id: &str) -> Result<CallStep> {
         let ctx = self.hook_caller(hook, CALL).await?;
+        self.call_script(&ctx, id).await
+    }
+
+    async fn call_keys(&self, hook: &SignedHook, id: &str) -> Result<CallStep> {
+        let ctx = self.hook_caller(hook, CALL).await?;
+        let digits = hook.field("Digits").unwrap_or_default();
+        let finished = hook.field("FinishedOnKey") == Some("#");
+        self.press_keys(&ctx, id, digits, finished).await
+    }
+
+    async fn call_status(&self, hook: &SignedHook, id: &str) -> Result<()> {
+        let ctx = self.hook_caller(hook, CALL).await?;
+        self.call_ended(&ctx, id, hook.field("CallStatus").unwrap_or_default())
+            .await
+    }
+
+    async fn sms_received(&self, hook: &SignedHook) -> Result<()> {
+        let ctx = self.hook_caller(hook, SMS).await?;
+        self.text_in(
+            &ctx,
+            hook.field("From").unwrap_or_default(),
+            hook.field("Body").unwrap_or_default(),
+        )
+        .await
+    }
+}
+
+/// What the provider's callbacks (and the development outbox, which plays
+/// the provider) do once their caller is known.
+impl Engine {
+    /// What the call for challenge `id` says when it connects.
+    pub(super) async fn call_script(&self, ctx: &Ctx, id: &str) -> Result<CallStep> {
+        let ctx = ctx.clone();
         let (c, user) = self.call_challenge(&ctx, id).await?;
         let t = texts(user.as_ref().and_then(|u| u.language.as_deref()));
         if c.state.is_final() {
@@ -185,8 +218,16 @@ impl ProviderHooks for Engine {
         })
     }
 
-    async fn call_keys(&self, hook: &SignedHook, id: &str) -> Result<CallStep> {
-        let ctx = self.hook_caller(hook, CALL).await?;
+    /// The keys pressed on the call for challenge `id`; `finished`: `#`
+    /// ended them.
+    pub(super) async fn press_keys(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        digits: &str,
+        finished: bool,
+    ) -> Result<CallStep> {
+        let ctx = ctx.clone();
         let (c, user) = self.call_challenge(&ctx, id).await?;
         let t = texts(user.as_ref().and_then(|u| u.language.as_deref()));
         let (Some(user), false) = (user, c.state.is_final()) else {
@@ -198,13 +239,7 @@ impl ProviderHooks for Engine {
                 .await;
         }
         let settings = self.settings_now().await?;
-        let digits: String = hook
-            .field("Digits")
-            .unwrap_or_default()
-            .chars()
-            .take(ANSWER_MAX)
-            .collect();
-        let finished = hook.field("FinishedOnKey") == Some("#");
+        let digits: String = digits.chars().take(ANSWER_MAX).collect();
         if !digits.chars().all(|d| d.is_ascii_digit() || d == '*') {
             return Err(Error::invalid("Digits", "keys are 0-9 and *"));
         }
@@ -337,10 +372,9 @@ impl ProviderHooks for Engine {
         })
     }
 
-    async fn call_status(&self, hook: &SignedHook, id: &str) -> Result<()> {
-        let ctx = self.hook_caller(hook, CALL).await?;
-        let (c, _) = self.call_challenge(&ctx, id).await?;
-        let status = hook.field("CallStatus").unwrap_or_default();
+    /// The call for challenge `id` changed status (`CallStatus`).
+    pub(super) async fn call_ended(&self, ctx: &Ctx, id: &str, status: &str) -> Result<()> {
+        let (c, _) = self.call_challenge(ctx, id).await?;
         if c.state.is_final() {
             return Ok(());
         }
@@ -355,20 +389,15 @@ impl ProviderHooks for Engine {
             // decision.
             _ => (ChallengeReason::NoAnswer, ResultCode::FailedNoAnswer),
         };
-        self.finish(&ctx, c, ChallengeState::Rejected, reason, code)
+        self.finish(ctx, c, ChallengeState::Rejected, reason, code)
             .await?;
         Ok(())
     }
 
-    async fn sms_received(&self, hook: &SignedHook) -> Result<()> {
-        let ctx = self.hook_caller(hook, SMS).await?;
-        let from = hook.field("From").unwrap_or_default();
-        let body: String = hook
-            .field("Body")
-            .unwrap_or_default()
-            .chars()
-            .take(ANSWER_MAX)
-            .collect();
+    /// A text message came in from `from`: the answer of the newest two-way
+    /// challenge waiting for a reply from that number.
+    pub(super) async fn text_in(&self, ctx: &Ctx, from: &str, body: &str) -> Result<()> {
+        let body: String = body.chars().take(ANSWER_MAX).collect();
         let waiting = if from.starts_with('+') && from.len() <= 20 {
             self.store
                 .pending_challenges_to(from, self.clock.now())
@@ -380,7 +409,7 @@ impl ProviderHooks for Engine {
             crate::methods::method(c.method.method)
                 .is_some_and(|m| m.prompt(c.method.mode) == Prompt::SmsReply)
         }) else {
-            let mut ev = self.event(&ctx, SMS, None, ResultCode::FailedInvalidInput);
+            let mut ev = self.event(ctx, SMS, None, ResultCode::FailedInvalidInput);
             ev.detail = Some(format!(
                 "no challenge waits for a reply from {}",
                 masked(from)
@@ -388,7 +417,7 @@ impl ProviderHooks for Engine {
             self.store.append_audit(&ev).await?;
             return Ok(());
         };
-        match self.answer(&ctx, c, &body, Prompt::SmsReply).await {
+        match self.answer(ctx, c, &body, Prompt::SmsReply).await {
             // A late or refused reply is audited; the provider gets 200
             // either way (a retry would not change it).
             Ok(_) | Err(Error::Conflict { .. } | Error::RateLimited { .. }) => Ok(()),

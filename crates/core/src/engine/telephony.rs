@@ -100,6 +100,7 @@ impl Engine {
     /// The same engine calling and texting through `provider`.
     pub fn with_telephony(mut self, provider: std::sync::Arc<dyn crate::ports::Delivery>) -> Self {
         self.telephony = Some(provider);
+        self.outbox = false;
         self
     }
 

@@ -60,3 +60,37 @@ pub trait ProviderHooks: Send + Sync + 'static {
     /// text message challenge.
     async fn sms_received(&self, hook: &SignedHook) -> Result<()>;
 }
+
+/// One message of the development outbox, with where its challenge stands.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub message: crate::ports::OutboxMessage,
+    /// The call's challenge, while it exists (text messages: none).
+    pub state: Option<crate::challenge::ChallengeState>,
+    pub reason: Option<crate::challenge::ChallengeReason>,
+    /// What a waiting call says when answered.
+    pub says: Option<String>,
+}
+
+/// The development outbox's page: read the calls and text messages that
+/// were kept instead of sent, and play the phone — answer a call and press
+/// keys, let it ring out, reply to a text. Only while the server runs with
+/// `[delivery] provider = "outbox"`; otherwise every call is `NotFound`.
+#[async_trait]
+pub trait DevOutbox: Send + Sync + 'static {
+    /// The newest messages, newest first.
+    async fn outbox(&self, ctx: &super::Ctx) -> Result<Vec<OutboxEntry>>;
+
+    /// Answers the call `message` and presses `keys` (`#` at the end
+    /// finishes them, as on a phone); `None` lets it ring out unanswered.
+    /// What the call said back.
+    async fn outbox_call(
+        &self,
+        ctx: &super::Ctx,
+        message: i64,
+        keys: Option<&str>,
+    ) -> Result<Option<CallStep>>;
+
+    /// Replies `body` to the text message `message`, from its number.
+    async fn outbox_reply(&self, ctx: &super::Ctx, message: i64, body: &str) -> Result<()>;
+}

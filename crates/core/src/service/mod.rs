@@ -18,7 +18,7 @@ mod portal;
 mod verifier;
 
 pub use admin::{AddedToken, AdminService, ServiceAccountSpec};
-pub use hooks::{CallStep, ProviderHooks, SignedHook};
+pub use hooks::{CallStep, DevOutbox, OutboxEntry, ProviderHooks, SignedHook};
 pub use portal::PortalService;
 pub use verifier::Verifier;
 

@@ -60,6 +60,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                     "postgres"
                 }
             );
+            if config.outbox {
+                out!("warning: delivery.provider is outbox: calls and text messages are not sent (development only)");
+            }
             if let Some(t) = &config.twilio {
                 out!("  twilio    {} (from {})", t.base_url, t.from);
                 match &config.public_url {
