@@ -179,12 +179,48 @@ pub struct NewChallenge {
     /// The one-time code sent in a text message, sealed with the sealing
     /// key under `challenge_secret_label(id)`.
     pub sealed_code: Option<String>,
+    /// Proving a phone for the enrollment wizard rather than signing in.
+    pub enrolling: bool,
+    /// Dialled after the call connects.
+    pub extension: Option<String>,
+    /// The PIN chosen in the wizard (argon2id hash, sealed like the code):
+    /// asked by the call or the reply instead of a stored PIN.
+    pub sealed_pin: Option<String>,
 }
 
 /// The sealing label of a challenge's one-time code: bound to the challenge,
 /// so a sealed code cannot be moved to another one.
 pub fn challenge_secret_label(id: &str) -> String {
     format!("challenge:{id}")
+}
+
+impl NewChallenge {
+    /// The challenge as stored: pending, no attempts, for `username`.
+    pub fn stored(self, username: String) -> Challenge {
+        Challenge {
+            id: self.id,
+            user_id: self.user_id,
+            username,
+            method: self.method,
+            state: ChallengeState::Pending,
+            reason: None,
+            attempts: 0,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            completed_at: None,
+            created_by: self.created_by,
+            destination: self.destination,
+            sealed_code: self.sealed_code,
+            enrolling: self.enrolling,
+            extension: self.extension,
+            sealed_pin: self.sealed_pin,
+        }
+    }
+}
+
+/// The sealing label of the PIN hash an enrollment challenge carries.
+pub fn challenge_pin_label(id: &str) -> String {
+    format!("challenge-pin:{id}")
 }
 
 /// A stored challenge, with its user's name.
@@ -205,6 +241,9 @@ pub struct Challenge {
     pub created_by: String,
     pub destination: Option<String>,
     pub sealed_code: Option<String>,
+    pub enrolling: bool,
+    pub extension: Option<String>,
+    pub sealed_pin: Option<String>,
 }
 
 /// What the SDK's authenticate calls return. A refused start has no `id`

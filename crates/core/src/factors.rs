@@ -103,11 +103,23 @@ pub struct Enrollment {
     pub pin_hash: Option<String>,
     /// (question id, answer hash); empty when questions are not configured.
     pub answers: Vec<(i64, String)>,
+    /// The phones a phone call or text message enrollment proved.
+    pub phones: Option<EnrolledPhones>,
     /// When set, the user row must still be at this version (a method an
     /// administrator configured in advance is kept; a second wizard
     /// finishing late is refused). When `None`, the user must not have a
     /// method yet.
     pub expected_version: Option<i64>,
+}
+
+/// The phones an enrollment saves: the proved number (the phone for calls,
+/// the mobile number for texts) and an optional backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolledPhones {
+    pub method: crate::user::MethodKind,
+    pub number: String,
+    pub extension: Option<String>,
+    pub backup: Option<String>,
 }
 
 /// What a guessed secret proves: each is counted on its own, so wrong

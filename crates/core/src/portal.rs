@@ -163,6 +163,9 @@ pub struct EnrollmentOptions {
     pub questions_required: usize,
     pub questions: Vec<SecurityQuestion>,
     pub pin_rules: PinRules,
+    /// The phone step also asks for a backup phone.
+    #[serde(default)]
+    pub prompt_backup_phone: bool,
 }
 
 impl EnrollmentOptions {
@@ -201,6 +204,29 @@ pub struct FinishEnrollment {
     pub pin: Option<String>,
     /// (question id, answer)
     pub answers: Vec<(i64, String)>,
+    /// The accepted challenge of `enrollment_phone` that proved the phone
+    /// (phone call and text message); its PIN is the one chosen with it.
+    #[serde(default)]
+    pub phone_challenge: Option<String>,
+    /// A backup phone, as typed (when the wizard asks for one).
+    #[serde(default)]
+    pub backup_phone: Option<String>,
+}
+
+/// "Call Me Now to Authenticate" / "Text Me Now to Authenticate": the phone
+/// a user enrolls, proved by a call or text before anything is saved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollPhone {
+    pub method: MethodKind,
+    /// As typed: E.164, or national in `phone.default_country`.
+    pub phone: String,
+    /// Dialled after the call connects (phone call only).
+    #[serde(default)]
+    pub extension: String,
+    /// The PIN chosen now, when the mode needs one: the call or the reply
+    /// asks for it.
+    #[serde(default)]
+    pub pin: Option<String>,
 }
 
 /// What the account page shows and allows.

@@ -78,7 +78,7 @@ macro_rules! settings_model {
 
 /// The methods with a module in this build (`methods::AVAILABLE`; a test
 /// keeps the two equal): a method that does nothing is never offered.
-const METHODS: &[&str] = &["phone_call", "text_message", "oath_token"];
+const METHODS: &[&str] = &["oath_token", "phone_call", "text_message"];
 
 settings_model! {
     portal: PortalSettings {

@@ -214,6 +214,7 @@ pub fn to_enrollment_options(o: &EnrollmentOptions) -> LinkEnrollmentOptions {
         questions_required: u32::try_from(o.questions_required).unwrap_or(u32::MAX),
         questions: o.questions.iter().map(to_question).collect(),
         pin_rules: to_pin_rules(&o.pin_rules),
+        prompt_backup_phone: o.prompt_backup_phone,
     }
 }
 
@@ -405,6 +406,7 @@ pub fn from_enrollment_options(o: LinkEnrollmentOptions) -> Result<EnrollmentOpt
         questions_required: o.questions_required as usize,
         questions: o.questions.into_iter().map(from_question).collect(),
         pin_rules: from_pin_rules(&o.pin_rules),
+        prompt_backup_phone: o.prompt_backup_phone,
     })
 }
 

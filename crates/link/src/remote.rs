@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use twofold_core::challenge::{Authentication, PhoneChoice};
 use twofold_core::factors::OathToken;
 use twofold_core::portal::{
-    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, PortalConfig, Proof,
-    SignIn, Verified,
+    Account, EnrollPhone, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath,
+    PortalConfig, Proof, SignIn, Verified,
 };
 use twofold_core::user::{MethodKind, User};
 use twofold_core::{Ctx, PortalService, Result};
@@ -166,6 +166,49 @@ impl PortalService for RemoteService {
         from_verified(v)
     }
 
+    async fn enrollment_phone(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        phone: EnrollPhone,
+    ) -> Result<Authentication> {
+        let s: LinkPhoneStarted = self
+            .call(
+                ctx,
+                LinkRequest::EnrollmentPhone {
+                    username: username.into(),
+                    method: phone.method.as_str().into(),
+                    phone: phone.phone,
+                    extension: phone.extension,
+                    pin: phone.pin,
+                },
+            )
+            .await?;
+        from_phone_started(s)
+    }
+
+    async fn enrollment_phone_status(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        challenge: &str,
+        code: Option<String>,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication> {
+        let s: LinkPhoneStarted = self
+            .call(
+                ctx,
+                LinkRequest::EnrollmentPhoneStatus {
+                    username: username.into(),
+                    challenge: challenge.into(),
+                    code,
+                    wait_seconds: wait.map(|w| u32::try_from(w.as_secs()).unwrap_or(8).min(8)),
+                },
+            )
+            .await?;
+        from_phone_started(s)
+    }
+
     async fn enrollment_options(&self, ctx: &Ctx, username: &str) -> Result<EnrollmentOptions> {
         let o: LinkEnrollmentOptions = self
             .call(
@@ -245,6 +288,8 @@ impl PortalService for RemoteService {
                     oath: finish.oath,
                     pin: finish.pin,
                     answers: answers_to_wire(finish.answers),
+                    phone_challenge: finish.phone_challenge,
+                    backup_phone: finish.backup_phone,
                 },
             )
             .await?;

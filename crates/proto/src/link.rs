@@ -108,6 +108,33 @@ pub enum LinkRequest {
         pin: Option<String>,
         #[serde(default)]
         answers: Vec<LinkAnswer>,
+        /// The accepted `enrollment_phone` challenge (added in v1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone_challenge: Option<String>,
+        /// (added in v1)
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backup_phone: Option<String>,
+    },
+    /// → [`LinkPhoneStarted`]: "Call Me Now" / "Text Me Now" in the wizard
+    /// (added in v1).
+    EnrollmentPhone {
+        username: String,
+        /// `phone_call` or `text_message`.
+        method: String,
+        phone: String,
+        #[serde(default)]
+        extension: String,
+        #[serde(default)]
+        pin: Option<String>,
+    },
+    /// → [`LinkPhoneStarted`] (added in v1)
+    EnrollmentPhoneStatus {
+        username: String,
+        challenge: String,
+        #[serde(default)]
+        code: Option<String>,
+        #[serde(default)]
+        wait_seconds: Option<u32>,
     },
     /// → [`LinkAccount`]
     Account { username: String },
@@ -157,6 +184,8 @@ impl LinkRequest {
             LinkRequest::Verify { .. } => "verify",
             LinkRequest::CallOrText { .. } => "call_or_text",
             LinkRequest::VerifyPhone { .. } => "verify_phone",
+            LinkRequest::EnrollmentPhone { .. } => "enrollment_phone",
+            LinkRequest::EnrollmentPhoneStatus { .. } => "enrollment_phone_status",
             LinkRequest::EnrollmentOptions { .. } => "enrollment_options",
             LinkRequest::NewOathSecret { .. } => "new_oath_secret",
             LinkRequest::ImportOathSecret { .. } => "import_oath_secret",
@@ -379,6 +408,9 @@ pub struct LinkEnrollmentOptions {
     #[serde(default)]
     pub questions: Vec<LinkQuestion>,
     pub pin_rules: LinkPinRules,
+    /// (added in v1)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prompt_backup_phone: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

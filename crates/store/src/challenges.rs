@@ -53,12 +53,15 @@ fn challenge_from_row(row: &AnyRow) -> Result<Challenge> {
         created_by: get(row, "created_by")?,
         destination: get(row, "destination")?,
         sealed_code: get(row, "sealed_code")?,
+        enrolling: get::<String>(row, "purpose")? == "enroll",
+        extension: get(row, "extension")?,
+        sealed_pin: get(row, "sealed_pin")?,
     })
 }
 
 const CHALLENGE_COLUMNS: &str = "c.id, c.user_id, u.username, c.method, c.mode, c.state, \
      c.reason, c.attempts, c.created_at, c.expires_at, c.completed_at, c.created_by, \
-     c.destination, c.sealed_code";
+     c.destination, c.sealed_code, c.purpose, c.extension, c.sealed_pin";
 
 #[async_trait]
 impl ChallengeRepo for SqlStore {
@@ -74,8 +77,9 @@ impl ChallengeRepo for SqlStore {
         }
         sqlx::query(
             "INSERT INTO challenges (id, user_id, method, mode, state, reason, attempts, \
-             created_at, expires_at, completed_at, created_by, destination, sealed_code) \
-             VALUES ($1, $2, $3, $4, 'pending', NULL, 0, $5, $6, NULL, $7, $8, $9)",
+             created_at, expires_at, completed_at, created_by, destination, sealed_code, \
+             purpose, extension, sealed_pin) \
+             VALUES ($1, $2, $3, $4, 'pending', NULL, 0, $5, $6, NULL, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&challenge.id)
         .bind(challenge.user_id)
@@ -86,6 +90,13 @@ impl ChallengeRepo for SqlStore {
         .bind(&challenge.created_by)
         .bind(challenge.destination.as_deref())
         .bind(challenge.sealed_code.as_deref())
+        .bind(if challenge.enrolling {
+            "enroll"
+        } else {
+            "verify"
+        })
+        .bind(challenge.extension.as_deref())
+        .bind(challenge.sealed_pin.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {

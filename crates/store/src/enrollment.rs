@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::factors::Enrollment;
 use twofold_core::ports::EnrollmentRepo;
-use twofold_core::user::{User, UserId};
+use twofold_core::user::{MethodKind, User, UserId};
 use twofold_core::{ConflictReason, Error, Result};
 
 use crate::pins::write_pin;
@@ -42,6 +42,28 @@ impl EnrollmentRepo for SqlStore {
             } else {
                 Error::NotFound("user")
             });
+        }
+        if let Some(p) = &enrollment.phones {
+            // The proved number: the phone of a call, the mobile of texts.
+            let set_number = if p.method == MethodKind::PhoneCall {
+                sqlx::query("UPDATE users SET phone = $1, phone_extension = $2 WHERE id = $3")
+                    .bind(&p.number)
+                    .bind(p.extension.as_deref())
+                    .bind(user_id)
+            } else {
+                sqlx::query("UPDATE users SET mobile_phone = $1 WHERE id = $2")
+                    .bind(&p.number)
+                    .bind(user_id)
+            };
+            tx.execute(set_number).await?;
+            if let Some(backup) = &p.backup {
+                tx.execute(
+                    sqlx::query("UPDATE users SET backup_phone = $1 WHERE id = $2")
+                        .bind(backup)
+                        .bind(user_id),
+                )
+                .await?;
+            }
         }
         if let Some(token) = &enrollment.token {
             insert_token(&mut tx, user_id, token, audit.at).await?;

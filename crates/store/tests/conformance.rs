@@ -1664,6 +1664,7 @@ async fn factor_calls_on_unknown_user(backend: Backend) -> anyhow::Result<()> {
                     pin_hash: None,
                     answers: vec![],
                     expected_version: None,
+                    phones: None,
                 },
                 &e(),
             )
@@ -2094,6 +2095,7 @@ async fn enrollment_writes_everything_at_once(backend: Backend) -> anyhow::Resul
         pin_hash: Some("pinhash".into()),
         answers: vec![(q2.id, "a2".into()), (q1.id, "a1".into())],
         expected_version: None,
+        phones: None,
     };
     let events = audit_count(&store).await?;
     let enrolled = store
@@ -2138,6 +2140,7 @@ async fn enrollment_writes_everything_at_once(backend: Backend) -> anyhow::Resul
                 pin_hash: None,
                 answers: vec![],
                 expected_version: None,
+                phones: None,
             },
             &ev("enrolled", Some("vic")),
         )
@@ -2168,6 +2171,7 @@ async fn enrollment_twice_is_conflict_and_keeps_the_first(backend: Backend) -> a
                 pin_hash: Some("pin1".into()),
                 answers: vec![(q1.id, "first".into())],
                 expected_version: None,
+                phones: None,
             },
             &ev("enrolled", Some("emma")),
         )
@@ -2184,6 +2188,7 @@ async fn enrollment_twice_is_conflict_and_keeps_the_first(backend: Backend) -> a
                 pin_hash: Some("pin2".into()),
                 answers: vec![(q2.id, "second".into())],
                 expected_version: None,
+                phones: None,
             },
             &ev("enrolled", Some("emma")),
         )
@@ -2222,6 +2227,7 @@ async fn enrollment_twice_is_conflict_and_keeps_the_first(backend: Backend) -> a
                 pin_hash: None,
                 answers: vec![],
                 expected_version: None,
+                phones: None,
             },
             &ev("enrolled", Some("adm")),
         )
@@ -2247,6 +2253,7 @@ async fn enrollment_with_a_preset_method_checks_the_version(
         pin_hash: Some("pin".into()),
         answers: vec![],
         expected_version: Some(version),
+        phones: None,
     };
     // A stale version is refused and writes nothing.
     let err = store
@@ -2303,6 +2310,7 @@ async fn enrollment_rolls_back_entirely_on_failure(backend: Backend) -> anyhow::
         pin_hash: Some("pin".into()),
         answers,
         expected_version: None,
+        phones: None,
     };
 
     // The unknown question comes last: method, token and PIN were already
@@ -2375,6 +2383,7 @@ async fn concurrent_enrollments_one_wins(backend: Backend) -> anyhow::Result<()>
         pin_hash: Some(format!("pin-{label}")),
         answers: vec![],
         expected_version: None,
+        phones: None,
     };
     let (ea, eb) = (enrollment("a"), enrollment("b"));
     let (va, vb) = (ev("enrolled", Some("twin")), ev("enrolled", Some("twin")));
@@ -2652,6 +2661,9 @@ fn new_challenge(id: &str, user_id: i64, created_by: &str) -> NewChallenge {
         created_by: created_by.into(),
         destination: None,
         sealed_code: None,
+        enrolling: false,
+        extension: None,
+        sealed_pin: None,
     }
 }
 
@@ -2690,6 +2702,9 @@ async fn challenges_create_read_and_finish(backend: Backend) -> anyhow::Result<(
             created_by: "sdk:vpn".into(),
             destination: None,
             sealed_code: None,
+            enrolling: false,
+            extension: None,
+            sealed_pin: None,
         }
     );
     assert_eq!(
@@ -2862,6 +2877,27 @@ async fn phone_challenges_by_destination(backend: Backend) -> anyhow::Result<()>
     let c = stored_challenge(&store, &id(1)).await?;
     assert_eq!(c.destination.as_deref(), Some(number));
     assert_eq!(c.sealed_code.as_deref(), Some("sealed-1"));
+    assert!(!c.enrolling);
+    // An enrollment's proof: purpose, extension and the sealed PIN kept.
+    let proof = NewChallenge {
+        method: DefaultMethod::from_parts("phone_call", "pin").expect("valid"),
+        destination: Some("+31207948261".into()),
+        enrolling: true,
+        extension: Some("42".into()),
+        sealed_pin: Some("sealed-pin".into()),
+        ..new_challenge(
+            &id(9),
+            create(&store, "enroller", &[]).await?.id,
+            "user:enroller",
+        )
+    };
+    store
+        .create_challenge(&proof, &ev("challenge_started", None))
+        .await?;
+    let c = stored_challenge(&store, &id(9)).await?;
+    assert!(c.enrolling);
+    assert_eq!(c.extension.as_deref(), Some("42"));
+    assert_eq!(c.sealed_pin.as_deref(), Some("sealed-pin"));
 
     // Newest first; decided and expired ones are not waiting for a reply.
     let waiting = |now: i64| {

@@ -196,7 +196,152 @@ async fn a_text_message_from_the_second_step(backend: Backend) {
     assert!(signed_in(&mut b).await, "{}", b.page);
 }
 
+/// The wizard offers the phone methods when a provider is configured.
+async fn offer_phones(p: &Portal) {
+    p.set("portal.allow_select_method", "true").await;
+}
+
+async fn enrolling_with_call_me_now(backend: Backend) {
+    let p = Portal::start_with_phones(backend).await;
+    offer_phones(&p).await;
+    p.set("portal.enrollment_prompt_backup_phone", "true").await;
+    p.user("eva").await;
+    let mut b = p.browser();
+    b.sign_in("eva", PASSWORD).await;
+    assert!(b.has("value=\"phone_call\""), "{}", b.page);
+    b.submit("/portal/enroll/method", &[("method", "phone_call")])
+        .await;
+    assert!(b.has("Call Me Now to Authenticate"), "{}", b.page);
+    // A number that is none: said beside the field, what was typed kept.
+    b.submit(
+        "/portal/enroll/phone",
+        &[("phone", "12ab"), ("extension", "42")],
+    )
+    .await;
+    assert!(b.error().is_some(), "{}", b.page);
+    assert!(b.has("value=\"12ab\""), "the number typed stays");
+    assert!(
+        p.phone.as_ref().unwrap().calls().is_empty(),
+        "nothing called"
+    );
+    b.submit(
+        "/portal/enroll/phone",
+        &[
+            ("phone", "+31 6 1234 5678"),
+            ("extension", "42"),
+            ("backup_phone", BACKUP),
+        ],
+    )
+    .await;
+    assert!(b.has("We are calling …78"), "{}", b.page);
+    // Nothing is saved before the phone answers.
+    assert!(p
+        .engine
+        .get_user(&Ctx::cli(), "eva")
+        .await
+        .unwrap()
+        .phone
+        .is_none());
+    let call = last_call(&p);
+    assert_eq!(call.field("SendDigits"), Some("ww42"));
+    call.answer(&["#"]).await;
+    b.submit("/portal/enroll/phone/check", &[]).await;
+    assert!(signed_in(&mut b).await, "{}", b.page);
+    let eva = p.engine.get_user(&Ctx::cli(), "eva").await.unwrap();
+    assert_eq!(eva.phone.as_deref(), Some(JAN));
+    assert_eq!(eva.phone_extension.as_deref(), Some("42"));
+    assert_eq!(eva.backup_phone.as_deref(), Some(BACKUP));
+    assert_eq!(
+        eva.default_method.unwrap().to_string(),
+        "phone_call:standard"
+    );
+
+    // The next sign-in calls the enrolled phone.
+    let mut b = p.browser();
+    b.sign_in("eva", PASSWORD).await;
+    b.submit("/portal/verify/phone", &[("phone", "primary")])
+        .await;
+    last_call(&p).answer(&["#"]).await;
+    b.submit("/portal/verify/phone/check", &[]).await;
+    assert!(signed_in(&mut b).await);
+}
+
+async fn enrolling_with_a_pin_and_a_text(backend: Backend) {
+    let p = Portal::start_with_phones(backend).await;
+    offer_phones(&p).await;
+    p.user("ola").await;
+    // An administrator chose the method and a PIN mode in advance.
+    patch(
+        &p,
+        "ola",
+        UserPatch {
+            default_method: Some("text_message:sms_one_way_otp_plus_pin".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut b = p.browser();
+    b.sign_in("ola", PASSWORD).await;
+    assert!(b.has("Text Me Now to Authenticate"), "{}", b.page);
+    assert!(
+        b.has("id=\"pin-confirm\""),
+        "the PIN is chosen with the phone"
+    );
+    // PINs that differ: refused before anything is sent.
+    b.submit(
+        "/portal/enroll/phone",
+        &[("phone", JAN), ("pin", "4826"), ("pin-confirm", "4827")],
+    )
+    .await;
+    assert!(b.error().is_some());
+    assert!(p.phone.as_ref().unwrap().messages().is_empty());
+    b.submit(
+        "/portal/enroll/phone",
+        &[("phone", JAN), ("pin", "4826"), ("pin-confirm", "4826")],
+    )
+    .await;
+    let (to, code) = last_code(&p);
+    assert_eq!(to, JAN);
+    // The code alone is not enough: the PIN just chosen goes in front.
+    b.submit(
+        "/portal/enroll/phone/check",
+        &[("pin", "1111"), ("code", &code)],
+    )
+    .await;
+    assert!(b.error().is_some(), "{}", b.page);
+    assert!(p
+        .engine
+        .get_user(&Ctx::cli(), "ola")
+        .await
+        .unwrap()
+        .mobile_phone
+        .is_none());
+    b.submit(
+        "/portal/enroll/phone/check",
+        &[("pin", "4826"), ("code", &code)],
+    )
+    .await;
+    assert!(signed_in(&mut b).await, "{}", b.page);
+    let ola = p.engine.get_user(&Ctx::cli(), "ola").await.unwrap();
+    assert_eq!(ola.mobile_phone.as_deref(), Some(JAN));
+
+    // Signing in: a new code, the PIN chosen at enrollment in front.
+    let mut b = p.browser();
+    b.sign_in("ola", PASSWORD).await;
+    b.submit("/portal/verify/phone", &[("phone", "primary")])
+        .await;
+    let (_, code) = last_code(&p);
+    b.submit(
+        "/portal/verify/phone/check",
+        &[("pin", "4826"), ("code", &code)],
+    )
+    .await;
+    assert!(signed_in(&mut b).await, "{}", b.page);
+}
+
 portal_modes!(
     a_phone_call_from_the_second_step,
     a_text_message_from_the_second_step,
+    enrolling_with_call_me_now,
+    enrolling_with_a_pin_and_a_text,
 );

@@ -48,7 +48,7 @@ const STATUS: &str = "sdk.authenticate_status";
 const ANSWER: &str = "sdk.authenticate_answer";
 const FINISH: &str = "sdk.authenticate_finish";
 
-fn new_challenge_id() -> String {
+pub(super) fn new_challenge_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes.iter().fold(String::with_capacity(32), |mut s, b| {
@@ -152,26 +152,15 @@ impl Engine {
             created_by: ctx.actor.to_string(),
             destination: route.as_ref().map(|r| r.to.clone()),
             sealed_code,
+            enrolling: false,
+            extension: route.as_ref().and_then(|r| r.extension.clone()),
+            sealed_pin: None,
         };
         let mut ev = self.event(ctx, START, Some(&user.username), ResultCode::Success);
         ev.method = Some(method.to_string());
         ev.detail = Some(format!("challenge {}", short(&new.id)));
         self.store.create_challenge(&new, &ev).await?;
-        let c = Challenge {
-            id: new.id,
-            user_id: user.id,
-            username: user.username.clone(),
-            method,
-            state: ChallengeState::Pending,
-            reason: None,
-            attempts: 0,
-            created_at: new.created_at,
-            expires_at: new.expires_at,
-            completed_at: None,
-            created_by: new.created_by,
-            destination: new.destination,
-            sealed_code: new.sealed_code,
-        };
+        let c = new.stored(user.username.clone());
         match route {
             Some(route) => {
                 self.deliver(ctx, c, &user, route, code.as_deref(), &settings)
@@ -355,9 +344,27 @@ impl Engine {
     /// user disabled, locked or blocked meanwhile, their method changed, or
     /// no attempts left.
     pub(super) fn stop(&self, user: &User, c: &Challenge) -> Option<(ChallengeReason, ResultCode)> {
-        if let Some((reason, code)) = status_refusal(user, self.clock.now()) {
+        let refused = if c.enrolling {
+            // Not enrolled is what an enrolling user is.
+            match user.status(self.clock.now()) {
+                crate::user::UserStatus::Enabled => None,
+                crate::user::UserStatus::Disabled => Some((
+                    super::ValidateReason::UserDisabled,
+                    ResultCode::FailedUserDisabled,
+                )),
+                _ => Some((
+                    super::ValidateReason::UserLocked,
+                    ResultCode::FailedUserLocked,
+                )),
+            }
+        } else {
+            status_refusal(user, self.clock.now())
+        };
+        if let Some((reason, code)) = refused {
             Some((ChallengeReason::from(reason), code))
-        } else if user.default_method != Some(c.method) {
+        } else if !c.enrolling && user.default_method != Some(c.method) {
+            // (An enrollment's challenge proves a phone for a method the
+            // user does not have yet.)
             Some((
                 ChallengeReason::MethodChanged,
                 ResultCode::FailedMethodNotSupported,

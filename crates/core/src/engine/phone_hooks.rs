@@ -277,7 +277,7 @@ impl Engine {
                 }
                 Err(e) => return Err(e),
             }
-            let Some(pin) = self.store.pin(user.id).await? else {
+            let Some(pin_hash) = self.challenge_pin_hash(&user, &c).await? else {
                 return self
                     .end_call(
                         &ctx,
@@ -291,7 +291,7 @@ impl Engine {
             };
             let right = finished
                 && !digits.is_empty()
-                && self.hasher.verify(digits.clone(), pin.hash.clone()).await;
+                && self.hasher.verify(digits.clone(), pin_hash).await;
             (right, t.call_wrong_pin, ChallengeReason::WrongPin)
         } else {
             (

@@ -10,8 +10,8 @@ use crate::challenge::{Authentication, PhoneChoice};
 use crate::error::Result;
 use crate::factors::OathToken;
 use crate::portal::{
-    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, PortalConfig, Proof,
-    SignIn, Verified,
+    Account, EnrollPhone, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath,
+    PortalConfig, Proof, SignIn, Verified,
 };
 use crate::principal::Need;
 use crate::service::{Ctx, PortalService};
@@ -86,6 +86,31 @@ impl PortalService for Engine {
         validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.verify").await?;
         self.portal_verify_phone(ctx, username, challenge, code, wait)
+            .await
+    }
+
+    async fn enrollment_phone(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        phone: EnrollPhone,
+    ) -> Result<Authentication> {
+        validate::username_lookup(username)?;
+        self.portal_caller(ctx, "portal.enroll_phone").await?;
+        self.portal_enrollment_phone(ctx, username, phone).await
+    }
+
+    async fn enrollment_phone_status(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        challenge: &str,
+        code: Option<String>,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication> {
+        validate::username_lookup(username)?;
+        self.portal_caller(ctx, "portal.enroll_phone").await?;
+        self.portal_enrollment_phone_status(ctx, username, challenge, code, wait)
             .await
     }
 

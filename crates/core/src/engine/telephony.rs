@@ -13,7 +13,8 @@ use subtle::ConstantTimeEq;
 
 use crate::audit::ResultCode;
 use crate::challenge::{
-    challenge_secret_label, Authentication, Challenge, ChallengeReason, ChallengeState, PhoneChoice,
+    challenge_pin_label, challenge_secret_label, Authentication, Challenge, ChallengeReason,
+    ChallengeState, PhoneChoice,
 };
 use crate::error::Result;
 use crate::methods::text_message::{self, CODE_DIGITS};
@@ -255,6 +256,22 @@ impl Engine {
         Ok(Authentication::of(&c))
     }
 
+    /// The PIN hash a challenge's answer is checked against: the one chosen
+    /// in the enrollment wizard (sealed in the challenge), else the user's.
+    pub(super) async fn challenge_pin_hash(
+        &self,
+        user: &User,
+        c: &Challenge,
+    ) -> Result<Option<String>> {
+        match &c.sealed_pin {
+            Some(sealed) => {
+                let hash = self.sealing.open(sealed, &challenge_pin_label(&c.id))?;
+                Ok(Some(String::from_utf8_lossy(&hash).into_owned()))
+            }
+            None => Ok(self.store.pin(user.id).await?.map(|p| p.hash)),
+        }
+    }
+
     /// Checks an answer to a text message challenge: the code it carried —
     /// after the PIN when typed (`…_plus_pin`, one-way), before the PIN when
     /// replied (two-way). The code is compared in constant time, the PIN
@@ -278,7 +295,7 @@ impl Engine {
                 PasscodeCheck::WrongPasscode
             });
         }
-        let Some(pin) = self.store.pin(user.id).await? else {
+        let Some(pin_hash) = self.challenge_pin_hash(user, c).await? else {
             return Ok(PasscodeCheck::PinNotSet);
         };
         if !answer.is_ascii() || answer.len() <= CODE_DIGITS {
@@ -295,10 +312,7 @@ impl Engine {
         // Both are checked whatever the first says: the time taken tells
         // nothing about which part was wrong.
         let code_ok = equal(code_part, &code);
-        let pin_ok = self
-            .hasher
-            .verify(pin_part.to_string(), pin.hash.clone())
-            .await;
+        let pin_ok = self.hasher.verify(pin_part.to_string(), pin_hash).await;
         Ok(match (code_ok, pin_ok) {
             (true, true) => PasscodeCheck::Accepted,
             (_, false) => PasscodeCheck::WrongPin,

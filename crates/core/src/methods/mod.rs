@@ -76,10 +76,12 @@ pub trait Method: Send + Sync + 'static {
 }
 
 /// The methods this version can verify with.
+/// The first is what a portal without a choice of method offers (OATH, as
+/// before phones existed), so an upgrade changes nothing unasked.
 pub const AVAILABLE: &[&dyn Method] = &[
+    &oath::Oath,
     &phone_call::PhoneCall,
     &text_message::TextMessage,
-    &oath::Oath,
 ];
 
 /// The module of `kind`, if this version has one.

@@ -11,8 +11,8 @@ use crate::challenge::{Authentication, PhoneChoice};
 use crate::error::Result;
 use crate::factors::OathToken;
 use crate::portal::{
-    Account, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath, PortalConfig, Proof,
-    SignIn, Verified,
+    Account, EnrollPhone, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath,
+    PortalConfig, Proof, SignIn, Verified,
 };
 use crate::user::{MethodKind, User};
 
@@ -67,6 +67,24 @@ pub trait PortalService: Send + Sync + 'static {
 
     // --- Enrollment wizard -----------------------------------------------------
     async fn enrollment_options(&self, ctx: &Ctx, username: &str) -> Result<EnrollmentOptions>;
+    /// "Call Me Now" / "Text Me Now": calls or texts the phone being
+    /// enrolled (nothing is saved); the challenge is the wizard's to follow.
+    async fn enrollment_phone(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        phone: EnrollPhone,
+    ) -> Result<Authentication>;
+    /// Where the wizard's call or text stands (with the typed `code` of a
+    /// one-way text, answering it; waiting up to `wait` otherwise).
+    async fn enrollment_phone_status(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        challenge: &str,
+        code: Option<String>,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication>;
     /// A new authenticator-app secret, sealed for the round trip.
     async fn new_oath_secret(&self, ctx: &Ctx, username: &str) -> Result<PendingOath>;
     /// A third-party token's secret typed in by the user.

@@ -5,16 +5,28 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use twofold_core::challenge::{ChallengeReason, ChallengeState, Prompt};
 use twofold_core::methods::{oath::Oath as OATH, Method as _};
-use twofold_core::portal::{FinishEnrollment, PendingOath};
+use twofold_core::portal::{EnrollPhone, FinishEnrollment, PendingOath};
 use twofold_core::user::{DefaultMethod, MethodKind};
 use twofold_core::Error;
 
 use super::extract::{csrf_failure, PortalPost, Req};
-use super::pages::{questions_in, EnrollPage, EnrollStage, FinalView, OathView, PendingView};
-use super::session::{Flash, Stage, MAX_SIGNED_IN_SECONDS};
+use super::pages::{
+    questions_in, EnrollPage, EnrollStage, FinalView, OathView, PendingView, PhoneView,
+};
+use super::session::{EnrollPhoneStep, Flash, PhoneWait, Stage, MAX_SIGNED_IN_SECONDS};
 use super::{finish, html, keep_typed, now, refused, start_oath, text, Messages};
 use crate::AppState;
+
+/// Where the session's wizard stands.
+pub(super) struct Wizard<'a> {
+    pub method: Option<MethodKind>,
+    pub pending: Option<&'a PendingOath>,
+    /// The token's code has been confirmed.
+    pub confirmed: bool,
+    pub phone: Option<&'a EnrollPhoneStep>,
+}
 
 /// The wizard's current step. `method` and `pending` are the session's;
 /// `confirmed` says whether the token's code has been confirmed.
@@ -23,10 +35,14 @@ pub(super) async fn enroll_page(
     req: &Req,
     m: &Messages,
     username: &str,
-    method: Option<MethodKind>,
-    pending: Option<&PendingOath>,
-    confirmed: bool,
+    wizard: Wizard<'_>,
 ) -> Result<Response, Error> {
+    let Wizard {
+        method,
+        pending,
+        confirmed,
+        phone,
+    } = wizard;
     let svc = &state.service;
     let ctx = req.ctx(username);
     let user = svc.portal_user(&ctx, username).await?;
@@ -40,13 +56,28 @@ pub(super) async fn enroll_page(
     // The steps: the method (when there is a choice), the authenticator,
     // then the PIN and questions (when the mode or the settings ask).
     let choosing = usize::from(options.methods.len() > 1);
+    let by_phone = chosen.is_some_and(is_phone);
+    // A phone's PIN is chosen with the phone (the call asks for it).
     let last_needed = options.questions_required > 0
-        || options
-            .mode_for(chosen.unwrap_or(options.methods[0]))
-            .needs_pin();
+        || (!by_phone
+            && options
+                .mode_for(chosen.unwrap_or(options.methods[0]))
+                .needs_pin());
     let step_total = choosing + 1 + usize::from(last_needed);
-    let (stage, step_n, fields): (_, _, &[&'static str]) = match (chosen, confirmed) {
+    let proved = phone.is_some_and(|p| p.proved.is_some());
+    let (stage, step_n, fields): (_, _, &[&'static str]) = match (chosen, confirmed || proved) {
         (None, _) => (EnrollStage::Method(options.methods.clone()), 1, &[]),
+        (Some(m), false) if is_phone(m) => (
+            EnrollStage::Phone(PhoneView {
+                call: m == MethodKind::PhoneCall,
+                needs_pin: options.mode_for(m).needs_pin(),
+                pin_min: options.pin_rules.min_length,
+                ask_backup: options.prompt_backup_phone,
+                wait: phone.and_then(|p| p.wait.clone()),
+            }),
+            choosing + 1,
+            &["phone", "extension", "backup_phone", "pin", "code"],
+        ),
         (Some(_), false) => (
             EnrollStage::Oath(OathView {
                 pending: pending.map(PendingView::new),
@@ -59,7 +90,8 @@ pub(super) async fn enroll_page(
         ),
         (Some(m), true) => (
             EnrollStage::Final(FinalView {
-                needs_pin: options.mode_for(m).needs_pin(),
+                phone: proved,
+                needs_pin: !is_phone(m) && options.mode_for(m).needs_pin(),
                 pin_min: options.pin_rules.min_length,
                 questions: if options.questions_required > 0 {
                     questions_in(&options.questions, &t.lang)
@@ -87,6 +119,10 @@ pub(super) async fn enroll_page(
         step_total,
     };
     Ok(html(page.render()))
+}
+
+fn is_phone(m: MethodKind) -> bool {
+    matches!(m, MethodKind::PhoneCall | MethodKind::TextMessage)
 }
 
 /// The username of an enrolling session, or `None` (the handler then starts over).
@@ -193,7 +229,7 @@ pub(super) async fn enroll_oath_confirm(
         }
         return finish(&state, req, "/portal").await;
     }
-    complete_enrollment(state, req, username, chosen, Some(confirmed)).await
+    complete_enrollment(state, req, username, chosen, Some(confirmed), None).await
 }
 
 pub(super) async fn enroll_finish(
@@ -208,12 +244,17 @@ pub(super) async fn enroll_finish(
     let Stage::Enroll {
         username,
         method,
-        confirmed: Some(c),
+        confirmed,
+        phone,
         ..
     } = req.session.data.stage.clone()
     else {
         return csrf_failure(&state, req).await;
     };
+    let proved = phone.and_then(|p| p.proved.map(|id| (id, p.backup_phone)));
+    if confirmed.is_none() && proved.is_none() {
+        return csrf_failure(&state, req).await;
+    }
     let options = match state
         .service
         .enrollment_options(&req.ctx(&username), &username)
@@ -229,7 +270,168 @@ pub(super) async fn enroll_finish(
         method: m,
         mode: options.mode_for(m),
     };
-    complete_enrollment(state, req, username, chosen, Some(c)).await
+    complete_enrollment(state, req, username, chosen, confirmed, proved).await
+}
+
+/// "Call Me Now to Authenticate" / "Text Me Now to Authenticate": calls or
+/// texts the number typed (with the PIN chosen now, when the mode needs
+/// one); nothing is saved until the phone is proved.
+pub(super) async fn enroll_phone(
+    State(state): State<AppState>,
+    PortalPost(req): PortalPost,
+) -> Response {
+    let Stage::Enroll {
+        username,
+        method: Some(m),
+        ..
+    } = req.session.data.stage.clone()
+    else {
+        // Without a choice the only method is the one being set up.
+        return match enrolling(&req) {
+            Some(username) => enroll_phone_only(state, req, username).await,
+            None => csrf_failure(&state, req).await,
+        };
+    };
+    call_me_now(state, req, username, m).await
+}
+
+async fn enroll_phone_only(state: AppState, req: Req, username: String) -> Response {
+    match state
+        .service
+        .enrollment_options(&req.ctx(&username), &username)
+        .await
+    {
+        Ok(o) if o.methods.len() == 1 => {
+            let m = o.methods[0];
+            call_me_now(state, req, username, m).await
+        }
+        Ok(_) => csrf_failure(&state, req).await,
+        Err(e) => refused(&state, req, e, "/portal").await,
+    }
+}
+
+async fn call_me_now(state: AppState, mut req: Req, username: String, m: MethodKind) -> Response {
+    if let Some(refusal) = pin_mismatch(&req) {
+        req.session.data.error = Some(refusal);
+        keep_typed(&mut req);
+        return finish(&state, req, "/portal").await;
+    }
+    let pin = Some(req.field("pin")).filter(|p| !p.is_empty());
+    let ask = EnrollPhone {
+        method: m,
+        phone: req.field("phone"),
+        extension: req.field("extension"),
+        pin,
+    };
+    let backup = Some(req.field("backup_phone")).filter(|b| !b.trim().is_empty());
+    match state
+        .service
+        .enrollment_phone(&req.ctx(&username), &username, ask)
+        .await
+    {
+        Ok(a) => {
+            if let (Some(challenge), ChallengeState::Pending) = (a.id, a.state) {
+                if let Stage::Enroll { phone, .. } = &mut req.session.data.stage {
+                    *phone = Some(EnrollPhoneStep {
+                        wait: Some(PhoneWait {
+                            challenge,
+                            prompt: a.prompt.unwrap_or(Prompt::PhoneCall),
+                            phone: a.phone,
+                        }),
+                        proved: None,
+                        backup_phone: backup,
+                    });
+                }
+            } else {
+                req.session.data.error = Some(super::sign_in::phone_refusal(a.reason));
+                keep_typed(&mut req);
+            }
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => {
+            keep_typed(&mut req);
+            refused(&state, req, e, "/portal").await
+        }
+    }
+}
+
+/// "Continue" once the call is answered (or the reply sent), or the code of
+/// a one-way text typed in: the phone is proved, and the wizard goes on.
+pub(super) async fn enroll_phone_check(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let Stage::Enroll {
+        username,
+        method,
+        phone: Some(step),
+        ..
+    } = req.session.data.stage.clone()
+    else {
+        return csrf_failure(&state, req).await;
+    };
+    let Some(wait) = step.wait.clone() else {
+        return csrf_failure(&state, req).await;
+    };
+    let ctx = req.ctx(&username);
+    let options = match state.service.enrollment_options(&ctx, &username).await {
+        Ok(o) => o,
+        Err(e) => return refused(&state, req, e, "/portal").await,
+    };
+    let Some(m) = method.or_else(|| (options.methods.len() == 1).then(|| options.methods[0]))
+    else {
+        return csrf_failure(&state, req).await;
+    };
+    let chosen = DefaultMethod {
+        method: m,
+        mode: options.mode_for(m),
+    };
+    let code = (wait.prompt == Prompt::Passcode)
+        .then(|| format!("{}{}", req.field("pin").trim(), req.field("code").trim()));
+    let patience = code.is_none().then_some(super::sign_in::PHONE_PATIENCE);
+    let a = match state
+        .service
+        .enrollment_phone_status(&ctx, &username, &wait.challenge, code, patience)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return refused(&state, req, e, "/portal").await,
+    };
+    match a.state {
+        ChallengeState::Accepted => {
+            let proved = (wait.challenge.clone(), step.backup_phone.clone());
+            if options.questions_required > 0 {
+                if let Stage::Enroll { phone, .. } = &mut req.session.data.stage {
+                    *phone = Some(EnrollPhoneStep {
+                        wait: None,
+                        proved: Some(wait.challenge),
+                        backup_phone: step.backup_phone,
+                    });
+                }
+                return finish(&state, req, "/portal").await;
+            }
+            complete_enrollment(state, req, username, chosen, None, Some(proved)).await
+        }
+        ChallengeState::Pending => {
+            if a.reason.is_some() {
+                req.session.data.error = Some(Flash::new(if chosen.mode.needs_pin() {
+                    "err-code-pin"
+                } else {
+                    "err-code"
+                }));
+            }
+            finish(&state, req, "/portal").await
+        }
+        ChallengeState::Rejected | ChallengeState::Expired => {
+            if let Stage::Enroll { phone, .. } = &mut req.session.data.stage {
+                *phone = None;
+            }
+            req.session.data.error = Some(super::sign_in::phone_refusal(
+                a.reason.or(Some(ChallengeReason::Expired)),
+            ));
+            finish(&state, req, "/portal").await
+        }
+    }
 }
 
 /// A new PIN must be typed twice alike (when the form asks twice).
@@ -245,14 +447,19 @@ async fn complete_enrollment(
     username: String,
     method: DefaultMethod,
     oath: Option<String>,
+    phone: Option<(String, Option<String>)>,
 ) -> Response {
     let answers = req.answers();
-    let pin = Some(req.field("pin")).filter(|p| !p.is_empty());
+    // A phone's PIN went with the call or text; none is typed again.
+    let pin = Some(req.field("pin")).filter(|p| !p.is_empty() && phone.is_none());
+    let (phone_challenge, backup_phone) = phone.unzip();
     let finish_req = FinishEnrollment {
         method,
         oath,
         pin,
         answers,
+        phone_challenge,
+        backup_phone: backup_phone.flatten(),
     };
     match state
         .service

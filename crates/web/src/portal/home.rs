@@ -31,15 +31,19 @@ pub(super) async fn home(State(state): State<AppState>, PortalGet(mut req): Port
             method,
             pending,
             confirmed,
+            phone,
         } => {
             enroll::enroll_page(
                 &state,
                 &req,
                 &messages,
                 username,
-                *method,
-                pending.as_ref(),
-                confirmed.is_some(),
+                enroll::Wizard {
+                    method: *method,
+                    pending: pending.as_ref(),
+                    confirmed: confirmed.is_some(),
+                    phone: phone.as_ref(),
+                },
             )
             .await
         }

@@ -61,6 +61,11 @@ pub fn router() -> Router<AppState> {
             post(enroll::enroll_oath_confirm),
         )
         .route("/portal/enroll/finish", post(enroll::enroll_finish))
+        .route("/portal/enroll/phone", post(enroll::enroll_phone))
+        .route(
+            "/portal/enroll/phone/check",
+            post(enroll::enroll_phone_check),
+        )
         .route("/portal/account/token", get(token::token_page))
         .route("/portal/account/token/new", post(token::token_new))
         .route("/portal/account/token/import", post(token::token_import))
@@ -222,6 +227,9 @@ fn field_of(key: &str) -> Option<&'static str> {
 /// secret or an answer to the second step's questions.
 const ECHOED: &[&str] = &[
     "username",
+    "phone",
+    "extension",
+    "backup_phone",
     "label",
     "minutes",
     "kind",

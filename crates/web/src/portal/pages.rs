@@ -231,7 +231,18 @@ page!(MessagePage, "message.html" { body: &'a str });
 pub enum EnrollStage {
     Method(Vec<MethodKind>),
     Oath(OathView),
+    Phone(PhoneView),
     Final(FinalView),
+}
+
+/// The wizard's phone step: the number (and PIN) form, or the call or
+/// text under way.
+pub struct PhoneView {
+    pub call: bool,
+    pub needs_pin: bool,
+    pub pin_min: u32,
+    pub ask_backup: bool,
+    pub wait: Option<PhoneWait>,
 }
 
 pub struct OathView {
@@ -252,6 +263,8 @@ pub struct PendingView {
 }
 
 pub struct FinalView {
+    /// The phone was proved (rather than an authenticator confirmed).
+    pub phone: bool,
     pub needs_pin: bool,
     pub pin_min: u32,
     pub questions: Vec<SecurityQuestion>,

@@ -70,6 +70,9 @@ pub enum Stage {
         method: Option<MethodKind>,
         pending: Option<PendingOath>,
         confirmed: Option<String>,
+        /// The phone being proved for a phone call or text message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone: Option<EnrollPhoneStep>,
     },
     SignedIn {
         username: String,
@@ -89,6 +92,15 @@ pub struct PhoneWait {
     pub challenge: String,
     pub prompt: Prompt,
     pub phone: Option<String>,
+}
+
+/// The wizard's phone step: the call or text under way, the accepted
+/// challenge once the phone is proved, and the backup phone as typed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EnrollPhoneStep {
+    pub wait: Option<PhoneWait>,
+    pub proved: Option<String>,
+    pub backup_phone: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

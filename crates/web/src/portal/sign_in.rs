@@ -131,6 +131,7 @@ pub(super) async fn sign_in(
                 method: None,
                 pending: None,
                 confirmed: None,
+                phone: None,
             };
         }
     }
@@ -346,10 +347,10 @@ pub(super) async fn verify_phone_check(
 
 /// How long "Continue" waits for a call's or reply's decision: under
 /// the 10 seconds a portal on a separate server waits for the MFA server.
-const PHONE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(8);
+pub(super) const PHONE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// What a call or text that did not verify says, by its reason.
-fn phone_refusal(reason: Option<ChallengeReason>) -> Flash {
+pub(super) fn phone_refusal(reason: Option<ChallengeReason>) -> Flash {
     Flash::new(match reason {
         Some(ChallengeReason::NoAnswer) => "err-phone-no-answer",
         Some(ChallengeReason::FraudReported) => "err-phone-fraud",

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use twofold_core::challenge::PhoneChoice;
-use twofold_core::portal::{FinishEnrollment, ImportOath};
+use twofold_core::portal::{EnrollPhone, FinishEnrollment, ImportOath};
 use twofold_core::Error;
 use twofold_link::convert::{
     answers_from_wire, named, time_text, to_account, to_enrollment_options, to_pending,
@@ -145,6 +145,46 @@ pub(super) async fn link(
                 .await?;
             json(to_verified(&r))
         }
+        LinkRequest::EnrollmentPhone {
+            username,
+            method,
+            phone,
+            extension,
+            pin,
+        } => {
+            let method = method.parse()?;
+            let a = e
+                .enrollment_phone(
+                    &ctx.relayed_for(&username),
+                    &username,
+                    EnrollPhone {
+                        method,
+                        phone,
+                        extension,
+                        pin,
+                    },
+                )
+                .await?;
+            json(to_phone_started(&a))
+        }
+        LinkRequest::EnrollmentPhoneStatus {
+            username,
+            challenge,
+            code,
+            wait_seconds,
+        } => {
+            let wait = wait_seconds.map(|s| std::time::Duration::from_secs(u64::from(s.min(8))));
+            let a = e
+                .enrollment_phone_status(
+                    &ctx.relayed_for(&username),
+                    &username,
+                    &challenge,
+                    code,
+                    wait,
+                )
+                .await?;
+            json(to_phone_started(&a))
+        }
         LinkRequest::EnrollmentOptions { username } => {
             let o = e
                 .enrollment_options(&ctx.relayed_for(&username), &username)
@@ -193,6 +233,8 @@ pub(super) async fn link(
             oath,
             pin,
             answers,
+            phone_challenge,
+            backup_phone,
         } => {
             let method = method.parse()?;
             let u = e
@@ -204,6 +246,8 @@ pub(super) async fn link(
                         oath,
                         pin,
                         answers: answers_from_wire(answers),
+                        phone_challenge,
+                        backup_phone,
                     },
                 )
                 .await?;

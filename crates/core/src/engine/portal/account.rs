@@ -13,7 +13,6 @@ use crate::service::Ctx;
 use crate::user::{DefaultMethod, MethodKind, User};
 use crate::validate;
 
-use super::available;
 use crate::engine::Engine;
 
 impl Engine {
@@ -53,7 +52,7 @@ impl Engine {
                 .selectable_methods
                 .iter()
                 .copied()
-                .filter(|m| available(*m))
+                .filter(|m| self.available(*m))
                 .collect(),
             questions_required: Self::questions_needed(&settings, &choices),
             questions: choices,
@@ -281,7 +280,7 @@ impl Engine {
             Some(Error::Forbidden(
                 "changing the method is not allowed".into(),
             ))
-        } else if !settings.portal.selectable_methods.contains(&method) || !available(method) {
+        } else if !settings.portal.selectable_methods.contains(&method) || !self.available(method) {
             Some(Error::invalid("method", "this method cannot be chosen"))
         } else {
             let held = Holdings::of(&user, self.store.oath_tokens(user.id).await?.len());

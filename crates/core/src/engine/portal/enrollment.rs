@@ -10,7 +10,7 @@ use crate::portal::{EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath
 use crate::service::Ctx;
 use crate::user::{MethodKind, User};
 
-use super::{available, pending_label, SealedOath};
+use super::{pending_label, SealedOath};
 use crate::engine::Engine;
 
 /// The issuer when neither an organisation name nor a portal URL is set.
@@ -54,9 +54,9 @@ impl Engine {
             .selectable_methods
             .iter()
             .copied()
-            .filter(|m| available(*m))
+            .filter(|m| self.available(*m))
             .collect();
-        let preset = user.default_method.filter(|m| available(m.method));
+        let preset = user.default_method.filter(|m| self.available(m.method));
         if let Some(p) = preset {
             methods = vec![p.method];
         } else if !settings.portal.allow_select_method {
@@ -75,6 +75,7 @@ impl Engine {
             questions_required: Self::questions_needed(&settings, &questions),
             questions,
             pin_rules: settings.pin.clone(),
+            prompt_backup_phone: settings.portal.enrollment_prompt_backup_phone,
         })
     }
 
@@ -247,20 +248,27 @@ impl Engine {
             }
             let chosen = methods::method(finish.method.method)
                 .ok_or_else(|| Error::invalid("method", "this method cannot be chosen"))?;
-            let token = match chosen.enrollment() {
-                methods::Enrollment::OathSecret => Some(self.confirmed_token(
-                    &user,
-                    finish.oath.as_deref().ok_or_else(|| {
-                        Error::invalid("code", "confirm your token with a code first")
-                    })?,
-                    "",
-                )?),
-                // Not offered (`portal::available`); refused should it come.
-                methods::Enrollment::Phone => {
-                    return Err(Error::invalid("method", "this method cannot be chosen"))
-                }
+            let (token, proved) = match chosen.enrollment() {
+                methods::Enrollment::OathSecret => (
+                    Some(self.confirmed_token(
+                        &user,
+                        finish.oath.as_deref().ok_or_else(|| {
+                            Error::invalid("code", "confirm your token with a code first")
+                        })?,
+                        "",
+                    )?),
+                    None,
+                ),
+                methods::Enrollment::Phone => (
+                    None,
+                    Some(self.proved_phone(ctx, &user, &finish, &settings).await?),
+                ),
             };
-            let pin_hash = if finish.method.mode.needs_pin() {
+            let (phones, proved_pin) = proved.unzip();
+            let pin_hash = if let Some(hash) = proved_pin.flatten() {
+                // Chosen with the call or text, and asked by it.
+                Some(hash)
+            } else if finish.method.mode.needs_pin() {
                 let p = finish
                     .pin
                     .as_deref()
@@ -281,6 +289,7 @@ impl Engine {
                 pin_hash,
                 answers,
                 expected_version: Some(user.version),
+                phones,
             })
         }
         .await;

@@ -4,6 +4,7 @@
 
 mod account;
 mod enrollment;
+mod enrollment_phone;
 pub mod phone;
 mod sign_in;
 mod verify;
@@ -47,18 +48,20 @@ fn pending_label(user_id: i64, confirmed: bool) -> String {
     }
 }
 
-/// Methods the portal's pages can enroll and verify. A phone call or text
-/// message verifies through the SDK's challenges; its portal pages (the
-/// wizard's "Call Me Now", the sign-in's call) are not built yet, so the
-/// portal does not offer it.
-fn available(kind: MethodKind) -> bool {
-    portal_method(kind).is_some()
-}
+impl Engine {
+    /// Methods the portal's wizard can set up: OATH always; a phone call or
+    /// text message when a provider (or the development outbox) is set up.
+    fn available(&self, kind: MethodKind) -> bool {
+        self.portal_method(kind).is_some()
+    }
 
-/// The module of `kind` when the portal's wizard can enroll with it.
-fn portal_method(kind: MethodKind) -> Option<&'static dyn crate::methods::Method> {
-    crate::methods::method(kind)
-        .filter(|m| m.enrollment() == crate::methods::Enrollment::OathSecret)
+    /// The module of `kind` when the portal's wizard can set it up.
+    fn portal_method(&self, kind: MethodKind) -> Option<&'static dyn crate::methods::Method> {
+        crate::methods::method(kind).filter(|m| match m.enrollment() {
+            crate::methods::Enrollment::OathSecret => true,
+            crate::methods::Enrollment::Phone => self.has_telephony(),
+        })
+    }
 }
 
 impl Engine {

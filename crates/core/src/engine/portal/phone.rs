@@ -77,11 +77,11 @@ impl Engine {
                     Err(Error::Conflict {
                         reason: ConflictReason::Finished | ConflictReason::AnsweredElsewhere,
                         ..
-                    }) => self.portal_phone_state(ctx, c, None).await?,
+                    }) => self.phone_state(ctx, c, None).await?,
                     Err(e) => return Err(e),
                 }
             }
-            None => self.portal_phone_state(ctx, c, wait).await?,
+            None => self.phone_state(ctx, c, wait).await?,
         };
         match a.state {
             ChallengeState::Accepted => {
@@ -111,24 +111,5 @@ impl Engine {
                 reason: a.reason.or(Some(ChallengeReason::Expired)),
             }),
         }
-    }
-
-    /// The challenge as it stands, after waiting up to `wait` for a
-    /// decision.
-    async fn portal_phone_state(
-        &self,
-        ctx: &Ctx,
-        c: crate::challenge::Challenge,
-        wait: Option<Duration>,
-    ) -> Result<Authentication> {
-        let fresh = self.store.challenge(&c.id).await?.unwrap_or(c);
-        let c = self.settle(ctx, fresh).await?;
-        let c = match wait {
-            Some(w) if !c.state.is_final() => {
-                self.wait_for_decision(ctx, c, w.min(PORTAL_WAIT)).await?
-            }
-            _ => c,
-        };
-        Ok(Authentication::of(&c))
     }
 }

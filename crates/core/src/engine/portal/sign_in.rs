@@ -80,7 +80,13 @@ impl Engine {
         // Not enrolled: no method yet, or a method configured in advance by
         // an administrator without what it needs (an OATH token, say).
         let method = match user.default_method {
-            Some(m) if super::portal_method(m.method).is_none_or(|x| x.ready(&holdings)) => m,
+            Some(m)
+                if self
+                    .portal_method(m.method)
+                    .is_none_or(|x| x.ready(&holdings)) =>
+            {
+                m
+            }
             _ => {
                 return Ok(if settings.portal.allow_enrollment {
                     SignIn::Enroll { user }

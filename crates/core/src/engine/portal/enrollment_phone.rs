@@ -1,0 +1,236 @@
+//! "Call Me Now to Authenticate" / "Text Me Now to Authenticate": the
+//! enrollment wizard proves the phone a user enrolls — and the PIN they
+//! choose with it, which the call or the reply asks for — before anything
+//! is saved. The proof is a challenge of purpose `enroll` to the typed
+//! number; finishing the wizard takes the accepted challenge and saves its
+//! number (and the PIN it carried) with the method, in one transaction.
+
+use std::time::Duration;
+
+use crate::audit::ResultCode;
+use crate::challenge::{
+    challenge_pin_label, challenge_secret_label, Authentication, Challenge, ChallengeState,
+    NewChallenge, Prompt,
+};
+use crate::error::{ConflictReason, Error, Result};
+use crate::factors::EnrolledPhones;
+use crate::methods;
+use crate::portal::{EnrollPhone, FinishEnrollment};
+use crate::service::Ctx;
+use crate::settings::Settings;
+use crate::user::{DefaultMethod, MethodKind, User};
+use crate::validate;
+
+use crate::engine::telephony::{lifetime, new_sms_code, Route};
+use crate::engine::Engine;
+
+const EVENT: &str = "portal.enroll_phone";
+
+/// An accepted proof is good for finishing the wizard this long.
+const PROOF_MINUTES: i64 = 15;
+
+impl Engine {
+    pub(in crate::engine) async fn portal_enrollment_phone(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        phone: EnrollPhone,
+    ) -> Result<Authentication> {
+        let settings = self.settings_now().await?;
+        self.rate_limit(ctx)?;
+        let user = self.user(username).await?;
+        let checked: Result<(DefaultMethod, Route, Option<String>)> = async {
+            if !settings.portal.allow_enrollment {
+                return Err(Error::Forbidden("enrollment is not allowed".into()));
+            }
+            let options = self.portal_enrollment_options(ctx, username).await?;
+            let module = methods::method(phone.method)
+                .filter(|m| m.enrollment() == methods::Enrollment::Phone)
+                .filter(|_| options.methods.contains(&phone.method))
+                .ok_or_else(|| Error::invalid("method", "this method cannot be chosen"))?;
+            let method = DefaultMethod {
+                method: module.kind(),
+                mode: options.mode_for(module.kind()),
+            };
+            let country = Some(settings.phone.default_country.as_str()).filter(|c| !c.is_empty());
+            let to = validate::phone("phone", &phone.phone, country)?
+                .ok_or_else(|| Error::invalid("phone", "type your phone number"))?;
+            let extension = if method.method == MethodKind::PhoneCall {
+                validate::extension(&phone.extension)?
+            } else {
+                None
+            };
+            let pin_hash = if method.mode.needs_pin() {
+                let p = phone
+                    .pin
+                    .as_deref()
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| crate::pin::PinProblem::Empty.error())?;
+                Some(self.checked_pin_hash(&user, p, &settings).await?)
+            } else {
+                None
+            };
+            if !self.has_telephony() {
+                return Err(Error::Unavailable(
+                    "no telephony provider is configured".into(),
+                ));
+            }
+            Ok((method, Route { to, extension }, pin_hash))
+        }
+        .await;
+        let (method, route, pin_hash) = match checked {
+            Ok(c) => c,
+            Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
+        };
+        if let Some(limit) = self.delivery_limit(&user, &route.to, &settings).await? {
+            let mut ev = self.event(
+                ctx,
+                EVENT,
+                Some(&user.username),
+                ResultCode::FailedRateLimited,
+            );
+            ev.detail = Some(limit);
+            self.store.append_audit(&ev).await?;
+            return Ok(Authentication::refused(
+                crate::challenge::ChallengeReason::RateLimited,
+            ));
+        }
+        let now = self.clock.now();
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        let id = super::super::challenges::new_challenge_id();
+        let code = (method.method == MethodKind::TextMessage).then(new_sms_code);
+        let sealed_code = code
+            .as_ref()
+            .map(|c| {
+                self.sealing
+                    .seal(c.as_bytes(), &challenge_secret_label(&id))
+            })
+            .transpose()?;
+        let sealed_pin = pin_hash
+            .map(|h| self.sealing.seal(h.as_bytes(), &challenge_pin_label(&id)))
+            .transpose()?;
+        let new = NewChallenge {
+            id,
+            user_id: user.id,
+            method,
+            created_at: now,
+            expires_at: now + time::Duration::seconds(lifetime(method.method)),
+            created_by: ctx.actor.to_string(),
+            destination: Some(route.to.clone()),
+            sealed_code,
+            enrolling: true,
+            extension: route.extension.clone(),
+            sealed_pin,
+        };
+        let mut ev = self.event(ctx, EVENT, Some(&user.username), ResultCode::Success);
+        ev.method = Some(method.to_string());
+        ev.detail = Some(format!("challenge {}", &new.id[..8]));
+        self.store.create_challenge(&new, &ev).await?;
+        let c = new.stored(user.username.clone());
+        self.deliver(ctx, c, &user, route, code.as_deref(), &settings)
+            .await
+    }
+
+    pub(in crate::engine) async fn portal_enrollment_phone_status(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        id: &str,
+        code: Option<String>,
+        wait: Option<Duration>,
+    ) -> Result<Authentication> {
+        let user = self.user(username).await?;
+        let c = self.enrollment_challenge(ctx, &user, id).await?;
+        match code {
+            Some(code) => {
+                self.rate_limit(ctx)?;
+                match self.answer(ctx, c.clone(), &code, Prompt::Passcode).await {
+                    Ok(a) => Ok(a),
+                    Err(Error::Conflict {
+                        reason: ConflictReason::Finished | ConflictReason::AnsweredElsewhere,
+                        ..
+                    }) => self.phone_state(ctx, c, None).await,
+                    Err(e) => Err(e),
+                }
+            }
+            None => self.phone_state(ctx, c, wait).await,
+        }
+    }
+
+    /// The wizard's own enrollment challenge `id` for `user`.
+    async fn enrollment_challenge(&self, ctx: &Ctx, user: &User, id: &str) -> Result<Challenge> {
+        let c = self.own_challenge(ctx, EVENT, id).await?;
+        if c.user_id != user.id || !c.enrolling {
+            return self
+                .refuse(
+                    ctx,
+                    EVENT,
+                    Some(&user.username),
+                    Error::NotFound("challenge"),
+                )
+                .await;
+        }
+        Ok(c)
+    }
+
+    /// The phones (and the PIN hash chosen with them) an accepted
+    /// enrollment challenge proved, for `finish`.
+    pub(in crate::engine) async fn proved_phone(
+        &self,
+        ctx: &Ctx,
+        user: &User,
+        finish: &FinishEnrollment,
+        settings: &Settings,
+    ) -> Result<(EnrolledPhones, Option<String>)> {
+        let not_proved = || Error::invalid("phone", "prove the phone with a call or text first");
+        let id = finish.phone_challenge.as_deref().ok_or_else(not_proved)?;
+        let c = self.enrollment_challenge(ctx, user, id).await?;
+        let fresh = c
+            .completed_at
+            .is_some_and(|at| self.clock.now() - at < time::Duration::minutes(PROOF_MINUTES));
+        if c.state != ChallengeState::Accepted || c.method != finish.method || !fresh {
+            return Err(not_proved());
+        }
+        let number = c.destination.clone().ok_or_else(not_proved)?;
+        let country = Some(settings.phone.default_country.as_str()).filter(|c| !c.is_empty());
+        let backup = match finish.backup_phone.as_deref() {
+            Some(b) if settings.portal.enrollment_prompt_backup_phone => {
+                validate::phone("backup_phone", b, country)?
+            }
+            _ => None,
+        };
+        let pin_hash = match &c.sealed_pin {
+            Some(_) => self.challenge_pin_hash(user, &c).await?,
+            None => None,
+        };
+        Ok((
+            EnrolledPhones {
+                method: c.method.method,
+                number,
+                extension: c.extension.clone(),
+                backup,
+            },
+            pin_hash,
+        ))
+    }
+
+    /// A challenge as it stands, after waiting up to `wait` (at most the
+    /// portal's patience) for its decision.
+    pub(in crate::engine) async fn phone_state(
+        &self,
+        ctx: &Ctx,
+        c: Challenge,
+        wait: Option<Duration>,
+    ) -> Result<Authentication> {
+        let fresh = self.store.challenge(&c.id).await?.unwrap_or(c);
+        let c = self.settle(ctx, fresh).await?;
+        let c = match wait {
+            Some(w) if !c.state.is_final() => {
+                self.wait_for_decision(ctx, c, w.min(super::phone::PORTAL_WAIT))
+                    .await?
+            }
+            _ => c,
+        };
+        Ok(Authentication::of(&c))
+    }
+}
