@@ -2,7 +2,8 @@
 //! ChromeDriver, against the real `twofold serve`. A new user signs in,
 //! enrolls an authenticator app and security questions, signs in again with
 //! a code (a wrong one first), uses a one-time bypass and switches the
-//! portal to Dutch. Every page is photographed into
+//! portal to Dutch; and, with the development outbox, enrolls by text
+//! message and signs in with one. Every page is photographed into
 //! `target/e2e-screenshots/` and checked for unlabelled form controls.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (scripts/test.sh installs
@@ -677,4 +678,73 @@ async fn no_missing_text(b: &Browser, lang: &str) {
     for key in keys {
         assert!(!text.contains(key), "{lang}: {key} shown as a key:\n{text}");
     }
+}
+
+/// The code in the newest text message of the development outbox, read
+/// from its page as a developer would.
+async fn code_from_outbox(b: &Browser, outbox: &str) -> String {
+    b.goto(outbox).await.unwrap();
+    heading(b, "Development outbox").await;
+    let text = b.text("section q").await.expect("a text message");
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("a code in {text:?}"))
+        .to_string()
+}
+
+/// Issue 10 in the browser: with the development outbox, a new user enrolls
+/// by text message ("Text Me Now to Authenticate"), reading the code on
+/// `/dev/outbox`, and signs in again with "Text me a code" — no provider
+/// account anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolling_by_text_message_through_the_outbox() {
+    let mut env = Env::new(Backend::Sqlite).await;
+    env.extra = vec![("TWOFOLD_DELIVERY_PROVIDER".into(), "outbox".into())];
+    let out = env.run_with_stdin(
+        &["user", "add", USER, "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(out.code(), 0, "user add: {}", out.stderr());
+    env.ok(&["user", "set", USER, "--method", "text_message"]);
+    let server = env.start();
+    let outbox = server.url("/dev/outbox");
+    let b = Browser::start().await.expect("headless Chromium");
+
+    b.goto(&server.url("/portal")).await.unwrap();
+    heading(&b, "Sign in").await;
+    sign_in(&b, false).await;
+    heading(&b, "Set up your account").await;
+    b.wait_for_text("#phone-now", "Text Me Now to Authenticate")
+        .await
+        .expect("the phone step");
+    page(&b, "sms-enroll-phone").await;
+    b.fill("#phone", "+31 6 1234 5678").await.unwrap();
+    b.click("#phone-now").await.unwrap();
+    b.wait_for_text(r#"p[role="status"]"#, "We sent a code to …78")
+        .await
+        .expect("the code was sent");
+    page(&b, "sms-enroll-code").await;
+
+    let code = code_from_outbox(&b, &outbox).await;
+    page(&b, "dev-outbox").await;
+    b.goto(&server.url("/portal")).await.unwrap();
+    enter_code(&b, &code).await;
+    heading(&b, "Your account").await;
+    b.wait_for_text(r#"p.notice[role="status"]"#, "Your account is set up")
+        .await
+        .expect("enrolled");
+    page(&b, "sms-enrolled").await;
+
+    // Signing in again: "Text me a code", the code from the outbox.
+    sign_out(&b).await;
+    sign_in(&b, false).await;
+    heading(&b, "Two-step verification").await;
+    b.click("#phone-primary").await.unwrap();
+    b.wait_for("#code").await.expect("the code field");
+    page(&b, "sms-second-step").await;
+    let code = code_from_outbox(&b, &outbox).await;
+    b.goto(&server.url("/portal")).await.unwrap();
+    enter_code(&b, &code).await;
+    heading(&b, "Your account").await;
+    b.close().await.expect("close the browser");
 }
