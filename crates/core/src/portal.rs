@@ -213,6 +213,39 @@ pub struct FinishEnrollment {
     pub backup_phone: Option<String>,
 }
 
+/// Which of a user's numbers a change on the account page is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneSlot {
+    /// The phone calls go to (with its extension).
+    Phone,
+    Backup,
+    /// The mobile number text messages go to.
+    Mobile,
+}
+
+impl PhoneSlot {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhoneSlot::Phone => "phone",
+            PhoneSlot::Backup => "backup",
+            PhoneSlot::Mobile => "mobile",
+        }
+    }
+}
+
+/// A new number for the account page, proved by a call or text to it
+/// before it is saved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangePhone {
+    pub slot: PhoneSlot,
+    /// As typed: E.164, or national in `phone.default_country`.
+    pub phone: String,
+    /// The primary phone's extension.
+    #[serde(default)]
+    pub extension: String,
+}
+
 /// "Call Me Now to Authenticate" / "Text Me Now to Authenticate": the phone
 /// a user enrolls, proved by a call or text before anything is saved.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -260,4 +293,7 @@ pub struct AccountAllows {
     pub third_party_oath: bool,
     pub security_questions: bool,
     pub change_pin: bool,
+    /// Numbers can be changed here (a provider can prove them).
+    #[serde(default)]
+    pub change_phone: bool,
 }

@@ -256,6 +256,7 @@ pub fn to_account(a: &Account) -> LinkAccount {
             third_party_oath: w.third_party_oath,
             security_questions: w.security_questions,
             change_pin: w.change_pin,
+            change_phone: w.change_phone,
         },
         selectable_methods: a
             .selectable_methods
@@ -462,6 +463,7 @@ pub fn from_account(a: LinkAccount) -> Result<Account> {
             third_party_oath: w.third_party_oath,
             security_questions: w.security_questions,
             change_pin: w.change_pin,
+            change_phone: w.change_phone,
         },
         selectable_methods: methods_of(&a.selectable_methods)?,
         questions: a.questions.into_iter().map(from_question).collect(),

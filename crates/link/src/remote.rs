@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use twofold_core::challenge::{Authentication, PhoneChoice};
 use twofold_core::factors::OathToken;
 use twofold_core::portal::{
-    Account, EnrollPhone, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath,
-    PortalConfig, Proof, SignIn, Verified,
+    Account, ChangePhone, EnrollPhone, EnrollmentOptions, FinishEnrollment, ImportOath,
+    PendingOath, PhoneSlot, PortalConfig, Proof, SignIn, Verified,
 };
 use twofold_core::user::{MethodKind, User};
 use twofold_core::{Ctx, PortalService, Result};
@@ -164,6 +164,50 @@ impl PortalService for RemoteService {
             )
             .await?;
         from_verified(v)
+    }
+
+    async fn change_phone(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        change: ChangePhone,
+    ) -> Result<Authentication> {
+        let s: LinkPhoneStarted = self
+            .call(
+                ctx,
+                LinkRequest::ChangePhone {
+                    username: username.into(),
+                    slot: change.slot.as_str().into(),
+                    phone: change.phone,
+                    extension: change.extension,
+                },
+            )
+            .await?;
+        from_phone_started(s)
+    }
+
+    async fn change_phone_status(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        challenge: &str,
+        slot: PhoneSlot,
+        code: Option<String>,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication> {
+        let s: LinkPhoneStarted = self
+            .call(
+                ctx,
+                LinkRequest::ChangePhoneStatus {
+                    username: username.into(),
+                    challenge: challenge.into(),
+                    slot: slot.as_str().into(),
+                    code,
+                    wait_seconds: wait.map(|w| u32::try_from(w.as_secs()).unwrap_or(8).min(8)),
+                },
+            )
+            .await?;
+        from_phone_started(s)
     }
 
     async fn enrollment_phone(

@@ -138,6 +138,25 @@ pub enum LinkRequest {
     },
     /// → [`LinkAccount`]
     Account { username: String },
+    /// → [`LinkPhoneStarted`] (added in v1)
+    ChangePhone {
+        username: String,
+        /// `phone`, `backup` or `mobile`.
+        slot: String,
+        phone: String,
+        #[serde(default)]
+        extension: String,
+    },
+    /// → [`LinkPhoneStarted`] (added in v1)
+    ChangePhoneStatus {
+        username: String,
+        challenge: String,
+        slot: String,
+        #[serde(default)]
+        code: Option<String>,
+        #[serde(default)]
+        wait_seconds: Option<u32>,
+    },
     /// → [`Done`]
     ChangePin { username: String, pin: String },
     /// → [`Done`]
@@ -185,6 +204,8 @@ impl LinkRequest {
             LinkRequest::CallOrText { .. } => "call_or_text",
             LinkRequest::VerifyPhone { .. } => "verify_phone",
             LinkRequest::EnrollmentPhone { .. } => "enrollment_phone",
+            LinkRequest::ChangePhone { .. } => "change_phone",
+            LinkRequest::ChangePhoneStatus { .. } => "change_phone_status",
             LinkRequest::EnrollmentPhoneStatus { .. } => "enrollment_phone_status",
             LinkRequest::EnrollmentOptions { .. } => "enrollment_options",
             LinkRequest::NewOathSecret { .. } => "new_oath_secret",
@@ -452,6 +473,9 @@ pub struct LinkAllows {
     pub third_party_oath: bool,
     pub security_questions: bool,
     pub change_pin: bool,
+    /// (added in v1)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub change_phone: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -339,7 +339,111 @@ async fn enrolling_with_a_pin_and_a_text(backend: Backend) {
     assert!(signed_in(&mut b).await, "{}", b.page);
 }
 
+async fn changing_numbers_on_the_account_page(backend: Backend) {
+    let p = Portal::start_with_phones(backend).await;
+    p.user("ada").await;
+    patch(
+        &p,
+        "ada",
+        UserPatch {
+            phone: Some(JAN.into()),
+            default_method: Some("phone_call".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut b = p.browser();
+    b.sign_in("ada", PASSWORD).await;
+    b.submit("/portal/verify/phone", &[("phone", "primary")])
+        .await;
+    last_call(&p).answer(&["#"]).await;
+    b.submit("/portal/verify/phone/check", &[]).await;
+    assert!(b.has("id=\"h-phones\""), "{}", b.page);
+    assert!(b.has(JAN));
+
+    // A mobile number: proved by a text, saved once its code is typed.
+    b.submit(
+        "/portal/account/phone",
+        &[("slot", "mobile"), ("phone", "12ab")],
+    )
+    .await;
+    assert!(b.error().is_some(), "a number that is none: {}", b.page);
+    b.submit(
+        "/portal/account/phone",
+        &[("slot", "mobile"), ("phone", "+31 6 8765 4321")],
+    )
+    .await;
+    assert!(b.has("We sent a code to …21"), "{}", b.page);
+    let (to, code) = last_code(&p);
+    assert_eq!(to, "+31687654321");
+    assert!(p
+        .engine
+        .get_user(&Ctx::cli(), "ada")
+        .await
+        .unwrap()
+        .mobile_phone
+        .is_none());
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    b.submit("/portal/account/phone/check", &[("code", wrong)])
+        .await;
+    assert!(b.error().is_some());
+    b.submit("/portal/account/phone/check", &[("code", &code)])
+        .await;
+    assert!(
+        b.notice().is_some_and(|n| n.contains("verified and saved")),
+        "{}",
+        b.page
+    );
+    assert_eq!(
+        p.engine
+            .get_user(&Ctx::cli(), "ada")
+            .await
+            .unwrap()
+            .mobile_phone
+            .as_deref(),
+        Some("+31687654321")
+    );
+
+    // The phone calls go to: proved by a call to the new number.
+    b.submit(
+        "/portal/account/phone",
+        &[("slot", "phone"), ("phone", BACKUP), ("extension", "7")],
+    )
+    .await;
+    let call = last_call(&p);
+    assert_eq!(call.field("To"), Some(BACKUP));
+    assert_eq!(call.field("SendDigits"), Some("ww7"));
+    // Not answered: nothing changes.
+    assert_eq!(call.report("no-answer").await, 204);
+    b.submit("/portal/account/phone/check", &[]).await;
+    assert!(
+        b.error().is_some_and(|e| e.contains("not answered")),
+        "{:?}",
+        b.error()
+    );
+    assert_eq!(
+        p.engine
+            .get_user(&Ctx::cli(), "ada")
+            .await
+            .unwrap()
+            .phone
+            .as_deref(),
+        Some(JAN)
+    );
+    b.submit(
+        "/portal/account/phone",
+        &[("slot", "phone"), ("phone", BACKUP), ("extension", "7")],
+    )
+    .await;
+    last_call(&p).answer(&["#"]).await;
+    b.submit("/portal/account/phone/check", &[]).await;
+    let ada = p.engine.get_user(&Ctx::cli(), "ada").await.unwrap();
+    assert_eq!(ada.phone.as_deref(), Some(BACKUP));
+    assert_eq!(ada.phone_extension.as_deref(), Some("7"));
+}
+
 portal_modes!(
+    changing_numbers_on_the_account_page,
     a_phone_call_from_the_second_step,
     a_text_message_from_the_second_step,
     enrolling_with_call_me_now,

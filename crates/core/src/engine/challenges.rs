@@ -24,14 +24,14 @@ use std::fmt::Write as _;
 
 use crate::audit::ResultCode;
 use crate::challenge::{
-    challenge_secret_label, is_challenge_id, Authentication, Challenge, ChallengeReason,
-    ChallengeState, NewChallenge, PhoneChoice, Prompt,
+    is_challenge_id, Authentication, Challenge, ChallengeReason, ChallengeState, NewChallenge,
+    PhoneChoice, Prompt,
 };
 use crate::error::{ConflictReason, Error, Result};
 use crate::factors::Factor;
 use crate::methods::{self, Holdings};
 use crate::service::Ctx;
-use crate::user::{DefaultMethod, MethodKind, User};
+use crate::user::{DefaultMethod, User};
 
 use super::oath_check::PasscodeCheck;
 use super::validate_passcode::status_refusal;
@@ -117,57 +117,37 @@ impl Engine {
             }
         };
         let settings = self.settings_now().await?;
-        let route = super::telephony::route(&user, method, phone);
-        if let Some(route) = &route {
-            if let Some(limit) = self.delivery_limit(&user, &route.to, &settings).await? {
-                let mut ev = self.event(
-                    ctx,
-                    START,
-                    Some(&user.username),
-                    ResultCode::FailedRateLimited,
-                );
-                ev.method = Some(method.to_string());
-                ev.detail = Some(limit);
-                self.store.append_audit(&ev).await?;
-                return Ok(Authentication::refused(ChallengeReason::RateLimited));
-            }
+        if let Some(route) = super::telephony::route(&user, method, phone) {
+            let proof = super::telephony::PhoneProof {
+                method,
+                route,
+                enrolling: false,
+                pin_hash: None,
+            };
+            return self
+                .start_phone_challenge(ctx, &user, proof, START, "", &settings)
+                .await;
         }
         // Whole seconds, as stored: what the start says is what every node sees.
         let now = now.replace_nanosecond(0).unwrap_or(now);
-        let id = new_challenge_id();
-        let code = (method.method == MethodKind::TextMessage).then(super::telephony::new_sms_code);
-        let sealed_code = code
-            .as_ref()
-            .map(|c| {
-                self.sealing
-                    .seal(c.as_bytes(), &challenge_secret_label(&id))
-            })
-            .transpose()?;
         let new = NewChallenge {
-            id,
+            id: new_challenge_id(),
             user_id: user.id,
             method,
             created_at: now,
-            expires_at: now + time::Duration::seconds(super::telephony::lifetime(method.method)),
+            expires_at: now + time::Duration::seconds(CHALLENGE_SECONDS),
             created_by: ctx.actor.to_string(),
-            destination: route.as_ref().map(|r| r.to.clone()),
-            sealed_code,
+            destination: None,
+            sealed_code: None,
             enrolling: false,
-            extension: route.as_ref().and_then(|r| r.extension.clone()),
+            extension: None,
             sealed_pin: None,
         };
         let mut ev = self.event(ctx, START, Some(&user.username), ResultCode::Success);
         ev.method = Some(method.to_string());
         ev.detail = Some(format!("challenge {}", short(&new.id)));
         self.store.create_challenge(&new, &ev).await?;
-        let c = new.stored(user.username.clone());
-        match route {
-            Some(route) => {
-                self.deliver(ctx, c, &user, route, code.as_deref(), &settings)
-                    .await
-            }
-            None => Ok(Authentication::of(&c)),
-        }
+        Ok(Authentication::of(&new.stored(user.username)))
     }
 
     /// Why a challenge with `method` could never be answered by `user` now

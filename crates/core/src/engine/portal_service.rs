@@ -10,8 +10,8 @@ use crate::challenge::{Authentication, PhoneChoice};
 use crate::error::Result;
 use crate::factors::OathToken;
 use crate::portal::{
-    Account, EnrollPhone, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath,
-    PortalConfig, Proof, SignIn, Verified,
+    Account, ChangePhone, EnrollPhone, EnrollmentOptions, FinishEnrollment, ImportOath,
+    PendingOath, PhoneSlot, PortalConfig, Proof, SignIn, Verified,
 };
 use crate::principal::Need;
 use crate::service::{Ctx, PortalService};
@@ -86,6 +86,32 @@ impl PortalService for Engine {
         validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.verify").await?;
         self.portal_verify_phone(ctx, username, challenge, code, wait)
+            .await
+    }
+
+    async fn change_phone(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        change: ChangePhone,
+    ) -> Result<Authentication> {
+        validate::username_lookup(username)?;
+        self.portal_caller(ctx, "portal.change_phone").await?;
+        self.portal_change_phone(ctx, username, change).await
+    }
+
+    async fn change_phone_status(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        challenge: &str,
+        slot: PhoneSlot,
+        code: Option<String>,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication> {
+        validate::username_lookup(username)?;
+        self.portal_caller(ctx, "portal.change_phone").await?;
+        self.portal_change_phone_status(ctx, username, challenge, slot, code, wait)
             .await
     }
 

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::audit::ResultCode;
 use crate::challenge::{
     challenge_pin_label, challenge_secret_label, Authentication, Challenge, ChallengeReason,
-    ChallengeState, PhoneChoice,
+    ChallengeState, NewChallenge, PhoneChoice,
 };
 use crate::error::Result;
 use crate::methods::text_message::{self, CODE_DIGITS};
@@ -40,6 +40,16 @@ pub(super) struct Route {
     pub to: String,
     /// Dialled after the call connects (primary phone only).
     pub extension: Option<String>,
+}
+
+/// A call or text a new challenge makes: to whom, for which method, and
+/// whether it proves a number for the wizard or the account page (then
+/// with the PIN chosen with it).
+pub(super) struct PhoneProof {
+    pub method: DefaultMethod,
+    pub route: Route,
+    pub enrolling: bool,
+    pub pin_hash: Option<String>,
 }
 
 /// How long a challenge with `method` waits for its answer.
@@ -160,6 +170,120 @@ impl Engine {
         } else {
             None
         })
+    }
+
+    /// Starts a challenge that calls or texts for `user`: within the hourly
+    /// limits (else refused `rate_limited`), stored with the text's code and
+    /// the PIN hash sealed (audited as `event`, with `detail`), then handed
+    /// to the provider.
+    pub(super) async fn start_phone_challenge(
+        &self,
+        ctx: &Ctx,
+        user: &User,
+        proof: PhoneProof,
+        event: &str,
+        detail: &str,
+        settings: &Settings,
+    ) -> Result<Authentication> {
+        let method = proof.method;
+        if let Some(limit) = self.delivery_limit(user, &proof.route.to, settings).await? {
+            let mut ev = self.event(
+                ctx,
+                event,
+                Some(&user.username),
+                ResultCode::FailedRateLimited,
+            );
+            ev.method = Some(method.to_string());
+            ev.detail = Some(limit);
+            self.store.append_audit(&ev).await?;
+            return Ok(Authentication::refused(ChallengeReason::RateLimited));
+        }
+        let now = self.clock.now();
+        // Whole seconds, as stored: what the start says is what every node sees.
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        let id = super::challenges::new_challenge_id();
+        let code = (method.method == MethodKind::TextMessage).then(new_sms_code);
+        let sealed_code = code
+            .as_ref()
+            .map(|c| {
+                self.sealing
+                    .seal(c.as_bytes(), &challenge_secret_label(&id))
+            })
+            .transpose()?;
+        let sealed_pin = proof
+            .pin_hash
+            .map(|h| self.sealing.seal(h.as_bytes(), &challenge_pin_label(&id)))
+            .transpose()?;
+        let new = NewChallenge {
+            id,
+            user_id: user.id,
+            method,
+            created_at: now,
+            expires_at: now + time::Duration::seconds(lifetime(method.method)),
+            created_by: ctx.actor.to_string(),
+            destination: Some(proof.route.to.clone()),
+            sealed_code,
+            enrolling: proof.enrolling,
+            extension: proof.route.extension.clone(),
+            sealed_pin,
+        };
+        let mut ev = self.event(ctx, event, Some(&user.username), ResultCode::Success);
+        ev.method = Some(method.to_string());
+        ev.detail = Some(format!("{detail}challenge {}", &new.id[..8]));
+        self.store.create_challenge(&new, &ev).await?;
+        let c = new.stored(user.username.clone());
+        self.deliver(ctx, c, user, proof.route, code.as_deref(), settings)
+            .await
+    }
+
+    /// A phone challenge answered with the typed `code` of a text, or —
+    /// without one — as it stands after waiting up to `wait` (at most the
+    /// portal's patience) for its decision.
+    pub(super) async fn follow_or_answer(
+        &self,
+        ctx: &Ctx,
+        c: Challenge,
+        code: Option<String>,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication> {
+        let Some(code) = code else {
+            return self.phone_state(ctx, c, wait).await;
+        };
+        self.rate_limit(ctx)?;
+        match self
+            .answer(ctx, c.clone(), &code, crate::challenge::Prompt::Passcode)
+            .await
+        {
+            Ok(a) => Ok(a),
+            // Decided meanwhile (or answered on the phone): as it stands.
+            Err(crate::error::Error::Conflict {
+                reason:
+                    crate::error::ConflictReason::Finished
+                    | crate::error::ConflictReason::AnsweredElsewhere,
+                ..
+            }) => self.phone_state(ctx, c, None).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A challenge as it stands, after waiting up to `wait` (at most the
+    /// portal's patience) for its decision.
+    pub(super) async fn phone_state(
+        &self,
+        ctx: &Ctx,
+        c: Challenge,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication> {
+        let fresh = self.store.challenge(&c.id).await?.unwrap_or(c);
+        let c = self.settle(ctx, fresh).await?;
+        let c = match wait {
+            Some(w) if !c.state.is_final() => {
+                self.wait_for_decision(ctx, c, w.min(super::portal::phone::PORTAL_WAIT))
+                    .await?
+            }
+            _ => c,
+        };
+        Ok(Authentication::of(&c))
     }
 
     /// Asks the provider to call or text for the stored challenge `c`.

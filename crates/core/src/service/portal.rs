@@ -11,8 +11,8 @@ use crate::challenge::{Authentication, PhoneChoice};
 use crate::error::Result;
 use crate::factors::OathToken;
 use crate::portal::{
-    Account, EnrollPhone, EnrollmentOptions, FinishEnrollment, ImportOath, PendingOath,
-    PortalConfig, Proof, SignIn, Verified,
+    Account, ChangePhone, EnrollPhone, EnrollmentOptions, FinishEnrollment, ImportOath,
+    PendingOath, PhoneSlot, PortalConfig, Proof, SignIn, Verified,
 };
 use crate::user::{MethodKind, User};
 
@@ -112,6 +112,25 @@ pub trait PortalService: Send + Sync + 'static {
 
     // --- Account maintenance ------------------------------------------------------
     async fn account(&self, ctx: &Ctx, username: &str) -> Result<Account>;
+    /// Calls or texts a new number for one of the user's phones; nothing is
+    /// saved until `change_phone_status` sees the call or text answered.
+    async fn change_phone(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        change: ChangePhone,
+    ) -> Result<Authentication>;
+    /// Where the proof of a new number stands (answering it with the typed
+    /// `code` of a text); once accepted, the number is saved to `slot`.
+    async fn change_phone_status(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        challenge: &str,
+        slot: PhoneSlot,
+        code: Option<String>,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Authentication>;
     async fn change_pin(&self, ctx: &Ctx, username: &str, pin: String) -> Result<()>;
     async fn change_answers(
         &self,

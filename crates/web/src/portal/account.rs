@@ -5,14 +5,16 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use std::collections::HashMap;
+use twofold_core::challenge::{ChallengeReason, ChallengeState, Prompt};
+use twofold_core::portal::{ChangePhone, PhoneSlot};
 use twofold_core::user::MethodKind;
 use twofold_core::{Ctx, Error};
 
 use super::enroll::pin_mismatch;
 use super::extract::{csrf_failure, PortalPost, Req};
 use super::pages::{questions_in, AccountPage, Minutes, Msg, QuestionsView, TokenRow};
-use super::session::Flash;
-use super::{finish, html, refused, text, Messages, Tr};
+use super::session::{Flash, PhoneChange, PhoneWait};
+use super::{finish, html, keep_typed, refused, text, Messages, Tr};
 use crate::AppState;
 
 pub(super) async fn account_page(
@@ -68,6 +70,7 @@ pub(super) async fn account_page(
         view: QuestionsView {
             questions: questions_in(&a.questions, &t.lang),
         },
+        phone_change: req.session.data.phone_change.as_ref(),
     };
     Ok(html(page.render()))
 }
@@ -104,6 +107,113 @@ where
         }
         Err(e) => refused(&state, req, e, "/portal").await,
     }
+}
+
+/// A new number for one of the user's phones: calls or texts it; the
+/// account page then waits for the call (or takes the texted code).
+pub(super) async fn account_phone(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let Some(username) = req.signed_in() else {
+        return csrf_failure(&state, req).await;
+    };
+    let slot = match req.field("slot").as_str() {
+        "backup" => PhoneSlot::Backup,
+        "mobile" => PhoneSlot::Mobile,
+        _ => PhoneSlot::Phone,
+    };
+    let change = ChangePhone {
+        slot,
+        phone: req.field("phone"),
+        extension: req.field("extension"),
+    };
+    match state
+        .service
+        .change_phone(&req.ctx(&username), &username, change)
+        .await
+    {
+        Ok(a) => {
+            if let (Some(challenge), ChallengeState::Pending) = (a.id, a.state) {
+                req.session.data.phone_change = Some(PhoneChange {
+                    slot,
+                    wait: PhoneWait {
+                        challenge,
+                        prompt: a.prompt.unwrap_or(Prompt::PhoneCall),
+                        phone: a.phone,
+                    },
+                });
+            } else {
+                req.session.data.error = Some(super::sign_in::phone_refusal(a.reason));
+            }
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => {
+            keep_typed(&mut req);
+            refused(&state, req, e, "/portal").await
+        }
+    }
+}
+
+/// "Continue" once the new number answered (or its texted code): saved.
+pub(super) async fn account_phone_check(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let (Some(username), Some(change)) = (req.signed_in(), req.session.data.phone_change.clone())
+    else {
+        return csrf_failure(&state, req).await;
+    };
+    let code = (change.wait.prompt == Prompt::Passcode).then(|| req.field("code"));
+    let patience = code.is_none().then_some(super::sign_in::PHONE_PATIENCE);
+    let a = match state
+        .service
+        .change_phone_status(
+            &req.ctx(&username),
+            &username,
+            &change.wait.challenge,
+            change.slot,
+            code,
+            patience,
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            req.session.data.phone_change = None;
+            return refused(&state, req, e, "/portal").await;
+        }
+    };
+    match a.state {
+        ChallengeState::Accepted => {
+            req.session.data.phone_change = None;
+            req.session.data.notice = Some(Flash::new("ok-phone"));
+        }
+        ChallengeState::Pending => {
+            if a.reason.is_some() {
+                req.session.data.error = Some(Flash::new("err-code"));
+            }
+        }
+        ChallengeState::Rejected | ChallengeState::Expired => {
+            req.session.data.phone_change = None;
+            req.session.data.error = Some(super::sign_in::phone_refusal(
+                a.reason.or(Some(ChallengeReason::Expired)),
+            ));
+        }
+    }
+    finish(&state, req, "/portal").await
+}
+
+/// Stops proving a new number (nothing was saved).
+pub(super) async fn account_phone_cancel(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    if req.signed_in().is_none() {
+        return csrf_failure(&state, req).await;
+    }
+    req.session.data.phone_change = None;
+    finish(&state, req, "/portal").await
 }
 
 pub(super) async fn account_pin(

@@ -72,6 +72,15 @@ pub fn router() -> Router<AppState> {
         .route("/portal/account/token/confirm", post(token::token_confirm))
         .route("/portal/account/token/delete", post(token::token_delete))
         .route("/portal/account/pin", post(account::account_pin))
+        .route("/portal/account/phone", post(account::account_phone))
+        .route(
+            "/portal/account/phone/check",
+            post(account::account_phone_check),
+        )
+        .route(
+            "/portal/account/phone/cancel",
+            post(account::account_phone_cancel),
+        )
         .route(
             "/portal/account/questions",
             post(account::account_questions),

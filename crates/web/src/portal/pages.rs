@@ -15,7 +15,7 @@ use twofold_core::user::MethodKind;
 use super::extract::PortalGet;
 use super::html;
 use super::i18n::Tr;
-use super::session::PhoneWait;
+use super::session::{PhoneChange, PhoneWait};
 
 macro_rules! page {
     ($name:ident, $path:literal { $($field:ident : $ty:ty),* $(,)? }) => {
@@ -224,7 +224,7 @@ page!(SignInPage, "signin.html" { login_allowed: bool });
 page!(VerifyPage, "verify.html" { step: &'a SecondStep, by_phone: bool, phone: Option<&'a PhoneWait> });
 page!(ChoosePinPage, "choose_pin.html" { pin_min: u32 });
 page!(EnrollPage, "enroll.html" { stage: EnrollStage, step_n: usize, step_total: usize });
-page!(AccountPage, "account.html" { a: &'a Account, name: &'a str, method_key: &'a str, bypass_until: Option<Msg>, bypass_minutes: Minutes, tokens: Vec<TokenRow>, view: QuestionsView });
+page!(AccountPage, "account.html" { a: &'a Account, name: &'a str, method_key: &'a str, bypass_until: Option<Msg>, bypass_minutes: Minutes, tokens: Vec<TokenRow>, view: QuestionsView, phone_change: Option<&'a PhoneChange> });
 page!(TokenPage, "token.html" { view: OathView });
 page!(MessagePage, "message.html" { body: &'a str });
 

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use twofold_core::challenge::Prompt;
-use twofold_core::portal::{PendingOath, SecondStep};
+use twofold_core::portal::{PendingOath, PhoneSlot, SecondStep};
 use twofold_core::user::MethodKind;
 use twofold_core::{Ctx, PortalService, Result};
 
@@ -94,6 +94,13 @@ pub struct PhoneWait {
     pub phone: Option<String>,
 }
 
+/// A new number for `slot`, proved by the call or text `wait`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhoneChange {
+    pub slot: PhoneSlot,
+    pub wait: PhoneWait,
+}
+
 /// The wizard's phone step: the call or text under way, the accepted
 /// challenge once the phone is proved, and the backup phone as typed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -118,6 +125,9 @@ pub struct SessionData {
     /// PIN), shown once so they need not type it again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub echo: Vec<(String, String)>,
+    /// A new number being proved on the account page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_change: Option<PhoneChange>,
 }
 
 pub struct Session {
@@ -280,6 +290,7 @@ impl Session {
                             .username
                             .map(|u| vec![("username".to_string(), u)])
                             .unwrap_or_default(),
+                        phone_change: None,
                     },
                 });
             }

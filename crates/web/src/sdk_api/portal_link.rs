@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use twofold_core::challenge::PhoneChoice;
-use twofold_core::portal::{EnrollPhone, FinishEnrollment, ImportOath};
+use twofold_core::portal::{ChangePhone, EnrollPhone, FinishEnrollment, ImportOath};
 use twofold_core::Error;
 use twofold_link::convert::{
     answers_from_wire, named, time_text, to_account, to_enrollment_options, to_pending,
@@ -144,6 +144,49 @@ pub(super) async fn link(
                 )
                 .await?;
             json(to_verified(&r))
+        }
+        LinkRequest::ChangePhone {
+            username,
+            slot,
+            phone,
+            extension,
+        } => {
+            let slot = named("slot", &slot)
+                .map_err(|_| Error::invalid("slot", "phone, backup or mobile"))?;
+            let a = e
+                .change_phone(
+                    &ctx.relayed_for(&username),
+                    &username,
+                    ChangePhone {
+                        slot,
+                        phone,
+                        extension,
+                    },
+                )
+                .await?;
+            json(to_phone_started(&a))
+        }
+        LinkRequest::ChangePhoneStatus {
+            username,
+            challenge,
+            slot,
+            code,
+            wait_seconds,
+        } => {
+            let slot = named("slot", &slot)
+                .map_err(|_| Error::invalid("slot", "phone, backup or mobile"))?;
+            let wait = wait_seconds.map(|s| std::time::Duration::from_secs(u64::from(s.min(8))));
+            let a = e
+                .change_phone_status(
+                    &ctx.relayed_for(&username),
+                    &username,
+                    &challenge,
+                    slot,
+                    code,
+                    wait,
+                )
+                .await?;
+            json(to_phone_started(&a))
         }
         LinkRequest::EnrollmentPhone {
             username,

@@ -47,6 +47,7 @@ impl Engine {
                 third_party_oath: p.allow_third_party_oath,
                 security_questions: Self::questions_needed(&settings, &choices) > 0,
                 change_pin: needs_pin || pin.is_some(),
+                change_phone: self.has_telephony(),
             },
             selectable_methods: p
                 .selectable_methods

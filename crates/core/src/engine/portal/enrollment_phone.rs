@@ -7,12 +7,8 @@
 
 use std::time::Duration;
 
-use crate::audit::ResultCode;
-use crate::challenge::{
-    challenge_pin_label, challenge_secret_label, Authentication, Challenge, ChallengeState,
-    NewChallenge, Prompt,
-};
-use crate::error::{ConflictReason, Error, Result};
+use crate::challenge::{Authentication, Challenge, ChallengeState};
+use crate::error::{Error, Result};
 use crate::factors::EnrolledPhones;
 use crate::methods;
 use crate::portal::{EnrollPhone, FinishEnrollment};
@@ -21,7 +17,7 @@ use crate::settings::Settings;
 use crate::user::{DefaultMethod, MethodKind, User};
 use crate::validate;
 
-use crate::engine::telephony::{lifetime, new_sms_code, Route};
+use crate::engine::telephony::{PhoneProof, Route};
 use crate::engine::Engine;
 
 const EVENT: &str = "portal.enroll_phone";
@@ -82,52 +78,13 @@ impl Engine {
             Ok(c) => c,
             Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
         };
-        if let Some(limit) = self.delivery_limit(&user, &route.to, &settings).await? {
-            let mut ev = self.event(
-                ctx,
-                EVENT,
-                Some(&user.username),
-                ResultCode::FailedRateLimited,
-            );
-            ev.detail = Some(limit);
-            self.store.append_audit(&ev).await?;
-            return Ok(Authentication::refused(
-                crate::challenge::ChallengeReason::RateLimited,
-            ));
-        }
-        let now = self.clock.now();
-        let now = now.replace_nanosecond(0).unwrap_or(now);
-        let id = super::super::challenges::new_challenge_id();
-        let code = (method.method == MethodKind::TextMessage).then(new_sms_code);
-        let sealed_code = code
-            .as_ref()
-            .map(|c| {
-                self.sealing
-                    .seal(c.as_bytes(), &challenge_secret_label(&id))
-            })
-            .transpose()?;
-        let sealed_pin = pin_hash
-            .map(|h| self.sealing.seal(h.as_bytes(), &challenge_pin_label(&id)))
-            .transpose()?;
-        let new = NewChallenge {
-            id,
-            user_id: user.id,
+        let proof = PhoneProof {
             method,
-            created_at: now,
-            expires_at: now + time::Duration::seconds(lifetime(method.method)),
-            created_by: ctx.actor.to_string(),
-            destination: Some(route.to.clone()),
-            sealed_code,
+            route,
             enrolling: true,
-            extension: route.extension.clone(),
-            sealed_pin,
+            pin_hash,
         };
-        let mut ev = self.event(ctx, EVENT, Some(&user.username), ResultCode::Success);
-        ev.method = Some(method.to_string());
-        ev.detail = Some(format!("challenge {}", &new.id[..8]));
-        self.store.create_challenge(&new, &ev).await?;
-        let c = new.stored(user.username.clone());
-        self.deliver(ctx, c, &user, route, code.as_deref(), &settings)
+        self.start_phone_challenge(ctx, &user, proof, EVENT, "", &settings)
             .await
     }
 
@@ -141,24 +98,16 @@ impl Engine {
     ) -> Result<Authentication> {
         let user = self.user(username).await?;
         let c = self.enrollment_challenge(ctx, &user, id).await?;
-        match code {
-            Some(code) => {
-                self.rate_limit(ctx)?;
-                match self.answer(ctx, c.clone(), &code, Prompt::Passcode).await {
-                    Ok(a) => Ok(a),
-                    Err(Error::Conflict {
-                        reason: ConflictReason::Finished | ConflictReason::AnsweredElsewhere,
-                        ..
-                    }) => self.phone_state(ctx, c, None).await,
-                    Err(e) => Err(e),
-                }
-            }
-            None => self.phone_state(ctx, c, wait).await,
-        }
+        self.follow_or_answer(ctx, c, code, wait).await
     }
 
     /// The wizard's own enrollment challenge `id` for `user`.
-    async fn enrollment_challenge(&self, ctx: &Ctx, user: &User, id: &str) -> Result<Challenge> {
+    pub(in crate::engine) async fn enrollment_challenge(
+        &self,
+        ctx: &Ctx,
+        user: &User,
+        id: &str,
+    ) -> Result<Challenge> {
         let c = self.own_challenge(ctx, EVENT, id).await?;
         if c.user_id != user.id || !c.enrolling {
             return self
@@ -212,25 +161,5 @@ impl Engine {
             },
             pin_hash,
         ))
-    }
-
-    /// A challenge as it stands, after waiting up to `wait` (at most the
-    /// portal's patience) for its decision.
-    pub(in crate::engine) async fn phone_state(
-        &self,
-        ctx: &Ctx,
-        c: Challenge,
-        wait: Option<Duration>,
-    ) -> Result<Authentication> {
-        let fresh = self.store.challenge(&c.id).await?.unwrap_or(c);
-        let c = self.settle(ctx, fresh).await?;
-        let c = match wait {
-            Some(w) if !c.state.is_final() => {
-                self.wait_for_decision(ctx, c, w.min(super::phone::PORTAL_WAIT))
-                    .await?
-            }
-            _ => c,
-        };
-        Ok(Authentication::of(&c))
     }
 }

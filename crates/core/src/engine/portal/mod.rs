@@ -3,6 +3,7 @@
 //! the settings table states is enforced here, not by hiding a button.
 
 mod account;
+mod account_phone;
 mod enrollment;
 mod enrollment_phone;
 pub mod phone;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::audit::ResultCode;
 use crate::challenge::{Authentication, ChallengeReason, ChallengeState, PhoneChoice, Prompt};
-use crate::error::{ConflictReason, Error, Result};
+use crate::error::{Error, Result};
 use crate::methods;
 use crate::portal::Verified;
 use crate::service::Ctx;
@@ -68,21 +68,7 @@ impl Engine {
                 )
                 .await;
         }
-        let a = match code {
-            Some(code) => {
-                self.rate_limit(ctx)?;
-                match self.answer(ctx, c.clone(), &code, Prompt::Passcode).await {
-                    Ok(a) => a,
-                    // Decided meanwhile (or answered elsewhere): as it stands.
-                    Err(Error::Conflict {
-                        reason: ConflictReason::Finished | ConflictReason::AnsweredElsewhere,
-                        ..
-                    }) => self.phone_state(ctx, c, None).await?,
-                    Err(e) => return Err(e),
-                }
-            }
-            None => self.phone_state(ctx, c, wait).await?,
-        };
+        let a = self.follow_or_answer(ctx, c, code, wait).await?;
         match a.state {
             ChallengeState::Accepted => {
                 let result = if a.method.is_some_and(|m| m.method == MethodKind::PhoneCall) {
