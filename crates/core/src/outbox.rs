@@ -43,7 +43,7 @@ impl Delivery for Outbox {
                 language.clone(),
                 Some(challenge_id.clone()),
             ),
-            Outgoing::Mail { .. } | Outgoing::PushWake { .. } => {
+            Outgoing::Mail { .. } | Outgoing::PushWake { .. } | Outgoing::GatewaySms { .. } => {
                 return Err(Error::Internal(
                     "the development outbox keeps calls and text messages only".into(),
                 ))

@@ -483,6 +483,38 @@ pub trait Delivery: Send + Sync + 'static {
     }
 }
 
+/// How to hand a text message to a generic HTTP SMS gateway: the
+/// `sms_gateway.*` settings at the time of sending.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GatewayRequest {
+    pub url: String,
+    /// `POST` or `PUT`.
+    pub method: String,
+    /// The body is JSON (else form fields).
+    pub json: bool,
+    /// The body with `{to}` and `{text}`, filled in escaped for its format.
+    pub template: String,
+    /// The `Authorization` header, when set (a secret).
+    pub authorization: Option<String>,
+    /// The status that means sent; 0: any 2xx.
+    pub success_status: u16,
+}
+
+impl std::fmt::Debug for GatewayRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayRequest")
+            .field("url", &self.url)
+            .field("method", &self.method)
+            .field("json", &self.json)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "(set)"),
+            )
+            .field("success_status", &self.success_status)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One message to deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
@@ -498,6 +530,13 @@ pub enum Outgoing {
         hooks_base: String,
     },
     Sms {
+        to: String,
+        text: String,
+    },
+    /// A text message through the generic HTTP SMS gateway the settings
+    /// describe (`sms_gateway.*`).
+    GatewaySms {
+        gateway: GatewayRequest,
         to: String,
         text: String,
     },

@@ -4,9 +4,11 @@
 //! calls and text messages, the signature its webhooks carry (`signature`),
 //! and mail over SMTP (`mail`, with lettre).
 
+pub mod gateway;
 pub mod mail;
 pub mod signature;
 pub mod twilio;
 
+pub use gateway::HttpGateway;
 pub use mail::{MailTls, Smtp, SmtpConfig};
 pub use twilio::{Twilio, TwilioConfig};

@@ -209,9 +209,11 @@ impl Delivery for Twilio {
                 }
                 self.create("Calls", &form).await
             }
-            Outgoing::Mail { .. } | Outgoing::PushWake { .. } => Err(Error::Internal(
-                "the telephony provider delivers calls and text messages only".into(),
-            )),
+            Outgoing::Mail { .. } | Outgoing::PushWake { .. } | Outgoing::GatewaySms { .. } => {
+                Err(Error::Internal(
+                    "the telephony provider delivers calls and text messages only".into(),
+                ))
+            }
         }
     }
 }

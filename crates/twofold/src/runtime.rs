@@ -51,6 +51,11 @@ pub async fn open(config: &Config) -> Result<Opened> {
         )),
         None => engine,
     };
+    // Text messages go through the generic HTTP gateway while the setting
+    // `sms_gateway.url` is set.
+    let engine = engine.with_sms_gateway(Arc::new(
+        twofold_delivery::HttpGateway::new().map_err(|e| anyhow::anyhow!("SMS gateway: {e}"))?,
+    ));
     let engine = if config.outbox {
         engine.with_outbox()
     } else {

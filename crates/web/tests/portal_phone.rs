@@ -442,7 +442,114 @@ async fn changing_numbers_on_the_account_page(backend: Backend) {
     assert_eq!(ada.phone_extension.as_deref(), Some("7"));
 }
 
+/// The PIN modes at the portal's second step: the PIN and `#` on a call,
+/// the code and the PIN in a reply; wrong PINs on calls pause the user.
+async fn pin_modes_and_wrong_pins_on_calls(backend: Backend) {
+    let p = Portal::start_with_phones(backend).await;
+    p.user("pia").await;
+    p.engine.set_pin(&Ctx::cli(), "pia", "4826").await.unwrap();
+    patch(
+        &p,
+        "pia",
+        UserPatch {
+            phone: Some(JAN.into()),
+            default_method: Some("phone_call:pin".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut b = p.browser();
+    b.sign_in("pia", PASSWORD).await;
+    b.submit("/portal/verify/phone", &[("phone", "primary")])
+        .await;
+    assert!(
+        b.has("enter your PIN followed by the pound key"),
+        "{}",
+        b.page
+    );
+    let talk = last_call(&p).answer(&["1111#", "4826#"]).await;
+    assert!(
+        talk.said.iter().any(|s| s.contains("PIN is not correct")),
+        "{talk:?}"
+    );
+    b.submit("/portal/verify/phone/check", &[]).await;
+    assert!(signed_in(&mut b).await, "{}", b.page);
+
+    // Two-way with PIN: the reply is the code, then the PIN.
+    patch(
+        &p,
+        "pia",
+        UserPatch {
+            mobile_phone: Some(JAN.into()),
+            default_method: Some("text_message:sms_two_way_otp_plus_pin".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut b = p.browser();
+    b.sign_in("pia", PASSWORD).await;
+    b.submit("/portal/verify/phone", &[("phone", "primary")])
+        .await;
+    assert!(b.has("followed by your PIN"), "{}", b.page);
+    let (_, code) = last_code(&p);
+    let status = twofold_testkit::twilio::text_in(
+        &format!("{}/hooks/twilio/sms", p.server_base),
+        JAN,
+        "+3197010260001",
+        &format!("{code} 4826"),
+        twofold_testkit::twilio::AUTH_TOKEN,
+    )
+    .await;
+    assert_eq!(status, 200);
+    b.submit("/portal/verify/phone/check", &[]).await;
+    assert!(signed_in(&mut b).await, "{}", b.page);
+
+    // Wrong PINs on calls count like wrong codes: five in a row pause the
+    // user, and the next call is refused without looking at the keys.
+    patch(
+        &p,
+        "pia",
+        UserPatch {
+            default_method: Some("phone_call:pin".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut b = p.browser();
+    b.sign_in("pia", PASSWORD).await;
+    b.submit("/portal/verify/phone", &[("phone", "primary")])
+        .await;
+    last_call(&p).answer(&["1111#", "2222#", "3333#"]).await;
+    b.submit("/portal/verify/phone/check", &[]).await;
+    assert!(
+        b.has("id=\"phone-primary\""),
+        "back to the buttons: {}",
+        b.page
+    );
+    b.submit("/portal/verify/phone", &[("phone", "primary")])
+        .await;
+    last_call(&p).answer(&["4444#", "5555#", "6666#"]).await;
+    let pia = p.engine.get_user(&Ctx::cli(), "pia").await.unwrap();
+    let failures = p.engine.failures(&Ctx::cli(), "pia").await.unwrap();
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.in_a_row >= 5 || f.paused_until.is_some()),
+        "{failures:?} {pia:?}"
+    );
+    let mut b = p.browser();
+    b.sign_in("pia", PASSWORD).await;
+    b.submit("/portal/verify/phone", &[("phone", "primary")])
+        .await;
+    let talk = last_call(&p).answer(&["4826#"]).await;
+    assert!(
+        talk.last_said().contains("refused"),
+        "the right PIN, but paused: {talk:?}"
+    );
+}
+
 portal_modes!(
+    pin_modes_and_wrong_pins_on_calls,
     changing_numbers_on_the_account_page,
     a_phone_call_from_the_second_step,
     a_text_message_from_the_second_step,

@@ -182,7 +182,7 @@ impl Engine {
             if phone == PhoneChoice::Backup && !holdings.backup_phone {
                 return Ok(Some((ChallengeReason::NoPhone, ResultCode::FailedNoPhone)));
             }
-            if self.telephony.is_none() {
+            if !self.can_deliver(method.method, &self.settings_now().await?) {
                 return Ok(Some((
                     ChallengeReason::ProviderError,
                     ResultCode::FailedProviderError,

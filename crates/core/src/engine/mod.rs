@@ -68,6 +68,9 @@ pub struct Engine {
     waiting: waiting::Waiting,
     /// Calls and text messages go to the development outbox.
     outbox: bool,
+    /// The generic HTTP SMS gateway's adapter, used for text messages while
+    /// the setting `sms_gateway.url` is set.
+    gateway: Option<Arc<dyn Delivery>>,
     /// Where providers reach the webhooks (`public_url`), when configured.
     public_url: Option<String>,
     /// The address the server listens on, as a URL (set once it is bound):
@@ -103,6 +106,7 @@ impl Engine {
             telephony: None,
             waiting: waiting::Waiting::default(),
             outbox: false,
+            gateway: None,
             public_url: None,
             listen_url: std::sync::OnceLock::new(),
         }

@@ -11,6 +11,7 @@
 //! from that number takes it as its answer.
 
 use async_trait::async_trait;
+use subtle::ConstantTimeEq;
 
 use crate::audit::ResultCode;
 use crate::challenge::{is_challenge_id, Challenge, ChallengeReason, ChallengeState, Prompt};
@@ -197,6 +198,46 @@ impl ProviderHooks for Engine {
             hook.field("Body").unwrap_or_default(),
         )
         .await
+    }
+
+    async fn gateway_sms_received(&self, hook: &SignedHook) -> Result<()> {
+        let ctx = self.gateway_caller(hook).await?;
+        self.text_in(
+            &ctx,
+            hook.field("from").unwrap_or_default(),
+            hook.field("text").unwrap_or_default(),
+        )
+        .await
+    }
+}
+
+impl Engine {
+    /// Believes the generic gateway's inbound request only with the shared
+    /// secret of the settings (constant time); refuses and audits others.
+    async fn gateway_caller(&self, hook: &SignedHook) -> Result<Ctx> {
+        let ctx = Ctx::new(Actor::Provider("gateway"), Access::none(), hook.source_ip);
+        self.rate_limit(&ctx)?;
+        let settings = self.settings_now().await?;
+        let secret = settings.sms_gateway.inbound_secret.reveal();
+        let presented = hook.signature.as_bytes();
+        if !secret.is_empty()
+            && presented.len() == secret.len()
+            && bool::from(presented.ct_eq(secret.as_bytes()))
+        {
+            return Ok(ctx);
+        }
+        self.source_throttle
+            .fail(ctx.guess_source, self.clock.now());
+        let mut ev = self.event(&ctx, SMS, None, ResultCode::FailedForgedRequest);
+        ev.detail = Some(if secret.is_empty() {
+            "inbound text through the SMS gateway, but sms_gateway.inbound_secret is not set".into()
+        } else {
+            "inbound text through the SMS gateway without the shared secret".into()
+        });
+        self.store.append_audit(&ev).await?;
+        Err(Error::Forbidden(
+            "the request does not carry the gateway's shared secret".into(),
+        ))
     }
 }
 

@@ -18,7 +18,7 @@ use crate::challenge::{
 };
 use crate::error::Result;
 use crate::methods::text_message::{self, CODE_DIGITS};
-use crate::ports::Outgoing;
+use crate::ports::{GatewayRequest, Outgoing};
 use crate::service::Ctx;
 use crate::settings::Settings;
 use crate::user::{DefaultMethod, MethodKind, User};
@@ -140,9 +140,41 @@ impl Engine {
             .unwrap_or_else(|| "https://localhost".into())
     }
 
-    /// Whether calls and text messages can be sent (a provider is set up).
+    /// The same engine able to text through the generic HTTP SMS gateway
+    /// the `sms_gateway.*` settings describe (when `sms_gateway.url` is set).
+    pub fn with_sms_gateway(mut self, gateway: std::sync::Arc<dyn crate::ports::Delivery>) -> Self {
+        self.gateway = Some(gateway);
+        self
+    }
+
+    /// Whether a call or text message provider is set up at all.
     pub fn has_telephony(&self) -> bool {
         self.telephony.is_some()
+    }
+
+    /// The gateway request of the settings, when texts go through it.
+    fn gateway_request(&self, settings: &Settings) -> Option<GatewayRequest> {
+        let g = &settings.sms_gateway;
+        (self.gateway.is_some() && !g.url.trim().is_empty()).then(|| GatewayRequest {
+            url: g.url.trim().to_string(),
+            method: g.method.clone(),
+            json: g.body_format == "json",
+            template: g.body_template.clone(),
+            authorization: Some(g.authorization.reveal().to_string()).filter(|a| !a.is_empty()),
+            success_status: u16::try_from(g.success_status).unwrap_or(0),
+        })
+    }
+
+    /// Whether a challenge with `method` can reach the user now: calls need
+    /// a provider (or the outbox); texts that, or the SMS gateway.
+    pub(super) fn can_deliver(&self, method: MethodKind, settings: &Settings) -> bool {
+        match method {
+            MethodKind::PhoneCall => self.telephony.is_some(),
+            MethodKind::TextMessage => {
+                self.telephony.is_some() || self.gateway_request(settings).is_some()
+            }
+            _ => true,
+        }
     }
 
     /// Why no more calls or texts may go to `user` or `to` this hour
@@ -306,11 +338,19 @@ impl Engine {
                 } else {
                     t.sms_reply
                 };
-                Outgoing::Sms {
-                    to: route.to.clone(),
-                    text: template
-                        .replace("{code}", code.unwrap_or_default())
-                        .replace("{minutes}", &(SMS_CODE_SECONDS / 60).to_string()),
+                let text = template
+                    .replace("{code}", code.unwrap_or_default())
+                    .replace("{minutes}", &(SMS_CODE_SECONDS / 60).to_string());
+                match self.gateway_request(settings) {
+                    Some(gateway) => Outgoing::GatewaySms {
+                        gateway,
+                        to: route.to.clone(),
+                        text,
+                    },
+                    None => Outgoing::Sms {
+                        to: route.to.clone(),
+                        text,
+                    },
                 }
             }
             _ => Outgoing::VoiceCall {
@@ -321,7 +361,12 @@ impl Engine {
                 hooks_base: self.public_base(settings),
             },
         };
-        let Some(provider) = self.telephony.clone() else {
+        let adapter = if matches!(message, Outgoing::GatewaySms { .. }) {
+            self.gateway.clone()
+        } else {
+            self.telephony.clone()
+        };
+        let Some(provider) = adapter else {
             // `unready` refuses before a challenge is stored; should it
             // get here, the challenge ends as the provider's failure.
             return self

@@ -59,6 +59,11 @@ pub trait ProviderHooks: Send + Sync + 'static {
     /// A text message came in (`From`, `Body`): a reply to a two-way
     /// text message challenge.
     async fn sms_received(&self, hook: &SignedHook) -> Result<()>;
+
+    /// A text message came in through the generic SMS gateway (`from`,
+    /// `text`); `hook.signature` is the shared secret it sent
+    /// (`sms_gateway.inbound_secret`; none set refuses them all).
+    async fn gateway_sms_received(&self, hook: &SignedHook) -> Result<()>;
 }
 
 /// One message of the development outbox, with where its challenge stands.

@@ -4,6 +4,14 @@
 //! engine's `ProviderHooks`, which checks the signature and decides; they
 //! only speak the provider's dialect (`twilio`: TwiML).
 
+pub mod gateway;
 pub mod twilio;
 
-pub use twilio::router;
+use axum::Router;
+use std::sync::Arc;
+use twofold_core::service::ProviderHooks;
+
+/// Every provider's webhooks.
+pub fn router(hooks: Arc<dyn ProviderHooks>) -> Router {
+    twilio::router(hooks.clone()).merge(gateway::router(hooks))
+}

@@ -47,13 +47,14 @@ impl Engine {
                 third_party_oath: p.allow_third_party_oath,
                 security_questions: Self::questions_needed(&settings, &choices) > 0,
                 change_pin: needs_pin || pin.is_some(),
-                change_phone: self.has_telephony(),
+                change_phone: self.can_deliver(MethodKind::PhoneCall, &settings)
+                    || self.can_deliver(MethodKind::TextMessage, &settings),
             },
             selectable_methods: p
                 .selectable_methods
                 .iter()
                 .copied()
-                .filter(|m| self.available(*m))
+                .filter(|m| self.available(*m, &settings))
                 .collect(),
             questions_required: Self::questions_needed(&settings, &choices),
             questions: choices,
@@ -281,7 +282,9 @@ impl Engine {
             Some(Error::Forbidden(
                 "changing the method is not allowed".into(),
             ))
-        } else if !settings.portal.selectable_methods.contains(&method) || !self.available(method) {
+        } else if !settings.portal.selectable_methods.contains(&method)
+            || !self.available(method, &settings)
+        {
             Some(Error::invalid("method", "this method cannot be chosen"))
         } else {
             let held = Holdings::of(&user, self.store.oath_tokens(user.id).await?.len());

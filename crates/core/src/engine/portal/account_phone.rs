@@ -30,7 +30,9 @@ impl Engine {
         self.rate_limit(ctx)?;
         let user = self.user(username).await?;
         let checked: Result<(DefaultMethod, Route)> = (|| {
-            if !self.has_telephony() {
+            if !self.can_deliver(MethodKind::PhoneCall, &settings)
+                && !self.can_deliver(MethodKind::TextMessage, &settings)
+            {
                 return Err(Error::Forbidden(
                     "numbers cannot be verified here; ask your administrator".into(),
                 ));
@@ -49,6 +51,7 @@ impl Engine {
                 None
             };
             let texts = change.slot == PhoneSlot::Mobile
+                || !self.can_deliver(MethodKind::PhoneCall, &settings)
                 || user
                     .default_method
                     .is_some_and(|m| m.method == MethodKind::TextMessage);

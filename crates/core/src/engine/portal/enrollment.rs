@@ -54,9 +54,11 @@ impl Engine {
             .selectable_methods
             .iter()
             .copied()
-            .filter(|m| self.available(*m))
+            .filter(|m| self.available(*m, &settings))
             .collect();
-        let preset = user.default_method.filter(|m| self.available(m.method));
+        let preset = user
+            .default_method
+            .filter(|m| self.available(m.method, &settings));
         if let Some(p) = preset {
             methods = vec![p.method];
         } else if !settings.portal.allow_select_method {

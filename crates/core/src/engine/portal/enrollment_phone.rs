@@ -66,7 +66,7 @@ impl Engine {
             } else {
                 None
             };
-            if !self.has_telephony() {
+            if !self.can_deliver(method.method, &settings) {
                 return Err(Error::Unavailable(
                     "no telephony provider is configured".into(),
                 ));

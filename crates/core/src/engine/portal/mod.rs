@@ -52,15 +52,19 @@ fn pending_label(user_id: i64, confirmed: bool) -> String {
 impl Engine {
     /// Methods the portal's wizard can set up: OATH always; a phone call or
     /// text message when a provider (or the development outbox) is set up.
-    fn available(&self, kind: MethodKind) -> bool {
-        self.portal_method(kind).is_some()
+    fn available(&self, kind: MethodKind, settings: &Settings) -> bool {
+        self.portal_method(kind, settings).is_some()
     }
 
     /// The module of `kind` when the portal's wizard can set it up.
-    fn portal_method(&self, kind: MethodKind) -> Option<&'static dyn crate::methods::Method> {
+    fn portal_method(
+        &self,
+        kind: MethodKind,
+        settings: &Settings,
+    ) -> Option<&'static dyn crate::methods::Method> {
         crate::methods::method(kind).filter(|m| match m.enrollment() {
             crate::methods::Enrollment::OathSecret => true,
-            crate::methods::Enrollment::Phone => self.has_telephony(),
+            crate::methods::Enrollment::Phone => self.can_deliver(kind, settings),
         })
     }
 }

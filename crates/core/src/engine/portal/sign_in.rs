@@ -82,7 +82,7 @@ impl Engine {
         let method = match user.default_method {
             Some(m)
                 if self
-                    .portal_method(m.method)
+                    .portal_method(m.method, &settings)
                     .is_none_or(|x| x.ready(&holdings)) =>
             {
                 m
@@ -104,8 +104,9 @@ impl Engine {
             }
         };
         // A typed OATH code, or a call or text when a provider is set up.
-        let method_available = methods::method(method.method)
-            .is_some_and(|x| (x.code_held_by_user() || self.has_telephony()) && x.ready(&holdings));
+        let method_available = methods::method(method.method).is_some_and(|x| {
+            (x.code_held_by_user() || self.can_deliver(x.kind(), &settings)) && x.ready(&holdings)
+        });
         let fallback_questions = if settings.portal.security_questions_fallback {
             let mut mine = self.user_questions(&user).await?;
             let need = settings.portal.security_questions_required as usize;
