@@ -504,6 +504,24 @@ async fn pin_modes_and_wrong_pins_on_calls(backend: Backend) {
     b.submit("/portal/verify/phone/check", &[]).await;
     assert!(signed_in(&mut b).await, "{}", b.page);
 
+    // A PIN mode chosen in advance without a PIN: the wizard sets up the
+    // phone and the PIN together (the call could never pass otherwise).
+    p.user("pim").await;
+    patch(
+        &p,
+        "pim",
+        UserPatch {
+            phone: Some(JAN.into()),
+            default_method: Some("phone_call:pin".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut b = p.browser();
+    b.sign_in("pim", PASSWORD).await;
+    assert!(b.has("Call Me Now to Authenticate"), "{}", b.page);
+    assert!(b.has("id=\"pin-confirm\""), "{}", b.page);
+
     // Wrong PINs on calls count like wrong codes: five in a row pause the
     // user, and the next call is refused without looking at the keys.
     patch(

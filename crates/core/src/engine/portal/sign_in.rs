@@ -77,13 +77,27 @@ impl Engine {
 
         let tokens = self.store.oath_tokens(user.id).await?;
         let holdings = Holdings::of(&user, tokens.len());
+        // A phone PIN mode without a PIN (an administrator chose it in
+        // advance): the call could never pass, so the wizard sets up the
+        // phone and the PIN together.
+        let phone_pin_missing = match user.default_method {
+            Some(m)
+                if m.mode.needs_pin()
+                    && methods::method(m.method).is_some_and(|x| !x.code_held_by_user()) =>
+            {
+                self.store.pin(user.id).await?.is_none()
+            }
+            _ => false,
+        };
         // Not enrolled: no method yet, or a method configured in advance by
-        // an administrator without what it needs (an OATH token, say).
+        // an administrator without what it needs (an OATH token, a phone,
+        // a phone's PIN).
         let method = match user.default_method {
             Some(m)
-                if self
-                    .portal_method(m.method, &settings)
-                    .is_none_or(|x| x.ready(&holdings)) =>
+                if !(phone_pin_missing && self.portal_method(m.method, &settings).is_some())
+                    && self
+                        .portal_method(m.method, &settings)
+                        .is_none_or(|x| x.ready(&holdings)) =>
             {
                 m
             }
