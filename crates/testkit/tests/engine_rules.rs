@@ -30,6 +30,7 @@ twofold_testkit::both_backends!(
     end_user_may_not_administer,
     given_token_becomes_the_method_and_validates,
     audit_events_past_their_retention_are_pruned,
+    a_proof_of_a_number_never_signs_in,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -49,6 +50,11 @@ struct Rig {
 
 impl Rig {
     async fn new(backend: Backend) -> anyhow::Result<Rig> {
+        Rig::with(backend, false).await
+    }
+
+    /// `outbox`: calls and text messages go to the development outbox.
+    async fn with(backend: Backend, outbox: bool) -> anyhow::Result<Rig> {
         let db = TestDb::new(backend).await?;
         let store = db.store().await?;
         let clock = Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(
@@ -60,6 +66,7 @@ impl Rig {
             SecretHasher::new(HashCost::Fast),
             Arc::new(SealingKey::from_bytes(&[7; 32])),
         );
+        let engine = if outbox { engine.with_outbox() } else { engine };
         Ok(Rig {
             engine,
             clock,
@@ -532,5 +539,69 @@ async fn audit_events_past_their_retention_are_pruned(backend: Backend) -> anyho
             .starts_with(&format!("{} events from before", p.removed)),
         "{note:?}"
     );
+    Ok(())
+}
+
+/// A call that proves a number for the wizard is answered, but its
+/// challenge never counts as the second step of a sign-in: only a call of
+/// the user's own method does.
+async fn a_proof_of_a_number_never_signs_in(backend: Backend) -> anyhow::Result<()> {
+    use twofold_core::challenge::{ChallengeState, PhoneChoice};
+    use twofold_core::portal::EnrollPhone;
+    use twofold_core::service::DevOutbox;
+    let rig = Rig::with(backend, true).await?;
+    rig.set("portal.allow_select_method", json!(true)).await?;
+    rig.user("eva").await?;
+    let ctx = Ctx::end_user("eva", None);
+    let proof = rig
+        .engine
+        .enrollment_phone(
+            &ctx,
+            "eva",
+            EnrollPhone {
+                method: MethodKind::PhoneCall,
+                phone: "+31612345678".into(),
+                extension: String::new(),
+                pin: None,
+            },
+        )
+        .await?;
+    assert_eq!(proof.state, ChallengeState::Pending);
+    let id = proof.id.clone().expect("a challenge");
+    let call = rig.engine.outbox(&ctx).await?[0].message.id;
+    rig.engine.outbox_call(&ctx, call, Some("#")).await?;
+    let proved = rig
+        .engine
+        .enrollment_phone_status(&ctx, "eva", &id, None, None)
+        .await?;
+    assert_eq!(proved.state, ChallengeState::Accepted);
+    // The same id at the sign-in's second step: no such challenge.
+    assert!(matches!(
+        rig.engine.verify_phone(&ctx, "eva", &id, None, None).await,
+        Err(Error::NotFound(_))
+    ));
+    // And a sign-in's call is not a proof for the wizard.
+    rig.engine
+        .update_user(
+            &Ctx::cli(),
+            "eva",
+            twofold_core::user::UserPatch {
+                phone: Some("+31612345678".into()),
+                default_method: Some("phone_call".into()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let sign_in = rig
+        .engine
+        .call_or_text(&ctx, "eva", PhoneChoice::Primary)
+        .await?;
+    let id = sign_in.id.expect("a call");
+    assert!(matches!(
+        rig.engine
+            .enrollment_phone_status(&ctx, "eva", &id, None, None)
+            .await,
+        Err(Error::NotFound(_))
+    ));
     Ok(())
 }

@@ -58,7 +58,9 @@ impl Engine {
     ) -> Result<Verified> {
         let user = self.user(username).await?;
         let c = self.own_challenge(ctx, EVENT, id).await?;
-        if c.user_id != user.id {
+        // A proof of a number for the wizard or the account page never
+        // signs anyone in.
+        if c.user_id != user.id || c.enrolling {
             return self
                 .refuse(
                     ctx,
