@@ -178,20 +178,7 @@ pub(super) async fn verify(
             session_minutes,
             choose_pin,
         }) => {
-            let max = session_minutes.map_or(MAX_SIGNED_IN_SECONDS, |m| i64::from(m) * 60);
-            req.session.rotate();
-            req.session.data.stage = if choose_pin {
-                Stage::ChoosePin {
-                    username: user.username,
-                    expires_at: now() + max,
-                }
-            } else {
-                Stage::SignedIn {
-                    username: user.username,
-                    expires_at: now() + max,
-                    token_setup: None,
-                }
-            };
+            verified(&mut req, user.username, session_minutes, choose_pin);
             finish(&state, req, "/portal").await
         }
         Ok(Verified::Rejected {
@@ -297,20 +284,7 @@ pub(super) async fn verify_phone_check(
             session_minutes,
             choose_pin,
         }) => {
-            let max = session_minutes.map_or(MAX_SIGNED_IN_SECONDS, |m| i64::from(m) * 60);
-            req.session.rotate();
-            req.session.data.stage = if choose_pin {
-                Stage::ChoosePin {
-                    username: user.username,
-                    expires_at: now() + max,
-                }
-            } else {
-                Stage::SignedIn {
-                    username: user.username,
-                    expires_at: now() + max,
-                    token_setup: None,
-                }
-            };
+            verified(&mut req, user.username, session_minutes, choose_pin);
             finish(&state, req, "/portal").await
         }
         Ok(Verified::Waiting { reason, .. }) => {
@@ -362,6 +336,26 @@ pub(super) fn phone_refusal(reason: Option<ChallengeReason>) -> Flash {
         Some(ChallengeReason::UserLocked | ChallengeReason::UserDisabled) => "err-blocked",
         _ => "err-phone-failed",
     })
+}
+
+/// A passed second step: a new session id, signed in for at most
+/// `session_minutes` (or the portal's maximum) — or first to the PIN page,
+/// when the mode needs a PIN not chosen yet.
+fn verified(req: &mut Req, username: String, session_minutes: Option<u32>, choose_pin: bool) {
+    let max = session_minutes.map_or(MAX_SIGNED_IN_SECONDS, |m| i64::from(m) * 60);
+    req.session.rotate();
+    req.session.data.stage = if choose_pin {
+        Stage::ChoosePin {
+            username,
+            expires_at: now() + max,
+        }
+    } else {
+        Stage::SignedIn {
+            username,
+            expires_at: now() + max,
+            token_setup: None,
+        }
+    };
 }
 
 /// What a rejected second step says: which proof failed, without telling
