@@ -45,6 +45,12 @@ pub enum ResultCode {
     SuccessPhoneCall,
     /// The code of a text message was typed or replied.
     SuccessSmsCode,
+    /// A sign-in was approved in the mobile app with the right number.
+    SuccessMobileApp,
+    /// A mobile-app activation code was issued.
+    SuccessActivationCode,
+    SuccessDeviceActivated,
+    SuccessDeviceRemoved,
     FailedInvalidInput,
     /// The user reported the sign-in as fraud.
     FailedFraudReported,
@@ -52,8 +58,19 @@ pub enum ResultCode {
     FailedNoAnswer,
     /// The method needs a phone number the user does not have.
     FailedNoPhone,
-    /// A provider webhook without a valid signature.
+    /// A provider webhook or a device request without a valid signature,
+    /// or with a nonce used before.
     FailedForgedRequest,
+    /// The user denied a sign-in in the mobile app.
+    FailedDenied,
+    /// A mobile-app approval with another number than the one shown.
+    FailedWrongNumber,
+    /// The method is the mobile app and no device is activated.
+    FailedNoDevice,
+    /// An activation code that is wrong, expired or used.
+    FailedActivationCode,
+    /// An activation beyond `portal.max_mobile_devices`.
+    FailedDeviceLimit,
     /// A provider (mail server, telephony) refused or did not answer.
     FailedProviderError,
     FailedOathCode,

@@ -105,6 +105,13 @@ pub enum ChallengeReason {
     ProviderError,
     /// Too many calls or text messages for this user or number lately.
     RateLimited,
+    /// The method is the mobile app and the user has no activated device.
+    NoDevice,
+    /// The user denied the request in the mobile app.
+    Denied,
+    /// The mobile app's approval carried another number than the one
+    /// shown: someone else started the sign-in.
+    WrongNumber,
 }
 
 impl ChallengeReason {
@@ -151,6 +158,9 @@ pub enum Prompt {
     /// Twofold texts the user a code, who replies to the message with it
     /// (or the PIN and the code); the application follows the challenge.
     SmsReply,
+    /// Twofold asks the user's mobile app; the application shows `number`,
+    /// which the user picks in the app to approve, and follows the challenge.
+    MobileApp,
 }
 
 /// Which of the user's phones a call or text message goes to.
@@ -186,6 +196,12 @@ pub struct NewChallenge {
     /// The PIN chosen in the wizard (argon2id hash, sealed like the code):
     /// asked by the call or the reply instead of a stored PIN.
     pub sealed_pin: Option<String>,
+    /// Mobile app: the number (10..=99) the application shows and the user
+    /// picks in the app.
+    pub number: Option<u8>,
+    /// The address the sign-in comes from, as the application said (shown
+    /// in the mobile app).
+    pub source_address: Option<String>,
 }
 
 /// The sealing label of a challenge's one-time code: bound to the challenge,
@@ -214,6 +230,8 @@ impl NewChallenge {
             enrolling: self.enrolling,
             extension: self.extension,
             sealed_pin: self.sealed_pin,
+            number: self.number,
+            source_address: self.source_address,
         }
     }
 }
@@ -244,6 +262,8 @@ pub struct Challenge {
     pub enrolling: bool,
     pub extension: Option<String>,
     pub sealed_pin: Option<String>,
+    pub number: Option<u8>,
+    pub source_address: Option<String>,
 }
 
 /// What the SDK's authenticate calls return. A refused start has no `id`
@@ -263,6 +283,9 @@ pub struct Authentication {
     /// The number called or texted, masked to its last two digits (`…78`).
     #[serde(default)]
     pub phone: Option<String>,
+    /// Mobile app: the number to show, which the user picks in the app.
+    #[serde(default)]
+    pub number: Option<u8>,
 }
 
 impl Authentication {
@@ -277,6 +300,7 @@ impl Authentication {
             pin_required: false,
             expires_at: None,
             phone: None,
+            number: None,
         }
     }
 
@@ -295,6 +319,7 @@ impl Authentication {
                 .destination
                 .as_deref()
                 .map(crate::engine::telephony::masked),
+            number: c.number,
         }
     }
 }

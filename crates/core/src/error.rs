@@ -22,6 +22,14 @@ pub enum Error {
     },
     #[error("{0}")]
     Forbidden(String),
+    /// A request that does not prove who sent it (a device's signature,
+    /// timestamp or nonce), or a one-time secret that opens nothing (an
+    /// activation code); `reason` says which, for the caller to fix.
+    #[error("{message}")]
+    Unauthenticated {
+        reason: AuthFailure,
+        message: String,
+    },
     /// Too many failed attempts from one source; try again later.
     #[error("too many attempts; try again in {retry_after_seconds} seconds")]
     RateLimited { retry_after_seconds: u64 },
@@ -30,6 +38,31 @@ pub enum Error {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthFailure {
+    /// Unknown device, or a signature that does not verify.
+    Signature,
+    /// The signed timestamp is too far from the server's clock.
+    Timestamp,
+    /// The nonce was used before.
+    Nonce,
+    /// The activation code is wrong, expired or used.
+    ActivationCode,
+}
+
+impl AuthFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Signature => "signature",
+            AuthFailure::Timestamp => "timestamp",
+            AuthFailure::Nonce => "nonce",
+            AuthFailure::ActivationCode => "activation_code",
+        }
+    }
 }
 
 /// How a request clashed with the current state.
@@ -53,6 +86,8 @@ pub enum ConflictReason {
     /// The challenge is answered on the phone (a call, a text message
     /// reply), not with a typed passcode.
     AnsweredElsewhere,
+    /// The user already has `portal.max_mobile_devices` devices.
+    DeviceLimit,
 }
 
 impl ConflictReason {
@@ -66,6 +101,7 @@ impl ConflictReason {
             ConflictReason::BootstrapClosed => "bootstrap_closed",
             ConflictReason::Finished => "finished",
             ConflictReason::AnsweredElsewhere => "answered_elsewhere",
+            ConflictReason::DeviceLimit => "device_limit",
         }
     }
 
@@ -77,6 +113,13 @@ impl ConflictReason {
 impl Error {
     pub fn conflict(reason: ConflictReason, message: impl Into<String>) -> Self {
         Error::Conflict {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthenticated(reason: AuthFailure, message: impl Into<String>) -> Self {
+        Error::Unauthenticated {
             reason,
             message: message.into(),
         }
@@ -95,7 +138,12 @@ impl Error {
             Error::InvalidInput { .. } => "invalid_input",
             Error::NotFound(_) => "not_found",
             Error::Conflict { .. } => "conflict",
-            Error::Forbidden(_) => "forbidden",
+            Error::Forbidden(_)
+            | Error::Unauthenticated {
+                reason: AuthFailure::ActivationCode,
+                ..
+            } => "forbidden",
+            Error::Unauthenticated { .. } => "unauthorized",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod factors;
 pub mod methods;
+pub mod mobile;
 pub mod oath;
 pub mod outbox;
 pub mod password;

@@ -148,6 +148,9 @@ pub enum Verified {
         prompt: Prompt,
         /// What was wrong with the last typed code, if anything.
         reason: Option<ChallengeReason>,
+        /// Mobile app: the number to pick in the app.
+        #[serde(default)]
+        number: Option<u8>,
     },
 }
 
@@ -280,6 +283,9 @@ pub struct Account {
     /// The questions the user answered (any language), to show them.
     #[serde(default)]
     pub answered: Vec<SecurityQuestion>,
+    /// Activated mobile-app devices.
+    #[serde(default)]
+    pub devices: Vec<crate::mobile::DeviceView>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -296,4 +302,9 @@ pub struct AccountAllows {
     /// Numbers can be changed here (a provider can prove them).
     #[serde(default)]
     pub change_phone: bool,
+    /// "Generate Activation Code" for the mobile app is offered.
+    #[serde(default)]
+    pub activate_mobile_app: bool,
+    #[serde(default)]
+    pub max_mobile_devices: u32,
 }

@@ -51,6 +51,8 @@ pub trait Store:
     + SessionRepo
     + ServiceAccountRepo
     + OutboxRepo
+    + DeviceRepo
+    + Wakeups
     + Send
     + Sync
     + 'static
@@ -333,6 +335,84 @@ pub trait ChallengeRepo: Send + Sync {
     ) -> Result<(u64, u64)>;
     /// Removes challenges that expired before `before`; returns how many.
     async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64>;
+    /// The user's pending mobile-app challenges (method `mobile_app`, sign-in
+    /// or enrollment) not expired at `now`, oldest first (at most 10): what
+    /// their devices are asked.
+    async fn pending_mobile_challenges(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<crate::challenge::Challenge>>;
+}
+
+/// The mobile app's devices, activation codes and the nonces of signed
+/// device requests.
+#[async_trait]
+pub trait DeviceRepo: Send + Sync {
+    /// Stores an activation code's hash for `user_id` (and `audit`), one
+    /// transaction. Earlier unused codes of the user stay valid until they
+    /// expire. `NotFound("user")` without the user.
+    async fn create_activation_code(
+        &self,
+        user_id: UserId,
+        code_hash: &str,
+        expires_at: OffsetDateTime,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+    /// The code with this hash, used or not, expired or not.
+    async fn activation_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<crate::mobile::ActivationCodeRecord>>;
+    /// In one transaction: uses the code (compare-and-set: still unused and
+    /// not expired at `now`, else `NotFound("activation code")`), refuses
+    /// with `Conflict(DeviceLimit)` when its user already has `max_devices`
+    /// devices, adds `token` to the user's OATH tokens and the device
+    /// linked to it, and writes `audit`.
+    async fn activate_device(
+        &self,
+        code_hash: &str,
+        now: OffsetDateTime,
+        device: &crate::mobile::NewMobileDevice,
+        token: &NewOathToken,
+        max_devices: u32,
+        audit: &NewAuditEvent,
+    ) -> Result<crate::mobile::MobileDevice>;
+    /// The user's devices, oldest first.
+    async fn mobile_devices(&self, user_id: UserId) -> Result<Vec<crate::mobile::MobileDevice>>;
+    async fn mobile_device(&self, id: &str) -> Result<Option<crate::mobile::MobileDevice>>;
+    /// Removes the user's device and its OATH token (one transaction, with
+    /// `audit`); false when the user has no such device.
+    async fn remove_mobile_device(
+        &self,
+        user_id: UserId,
+        device_id: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<bool>;
+    /// Records a signed request of the device: remembers `nonce` (false,
+    /// and nothing changed, when the device used it before — on any node),
+    /// sets `last_used_at` to `now`, and forgets nonces older than
+    /// `forget_before` (older timestamps are refused anyway).
+    async fn device_request_seen(
+        &self,
+        device_id: &str,
+        nonce: &str,
+        now: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> Result<bool>;
+}
+
+/// Wake-ups between nodes: a decided challenge, a new request for a user's
+/// devices. A topic published on one node reaches the subscribers of every
+/// node sharing the database (PostgreSQL: LISTEN/NOTIFY; SQLite: one node,
+/// in process). Delivery is best effort: waiters still re-read the store
+/// (rarely) and wake at their deadlines, so a lost wake-up costs latency,
+/// never a decision.
+#[async_trait]
+pub trait Wakeups: Send + Sync {
+    async fn publish(&self, topic: &str) -> Result<()>;
+    /// Every topic published from now on, on any node.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String>;
 }
 
 /// The development outbox (`[delivery] provider = "outbox"`): calls and
@@ -545,8 +625,10 @@ pub enum Outgoing {
         subject: String,
         body: String,
     },
-    /// Wakes an activated device so it fetches its pending challenge.
+    /// Wakes an activated device so it fetches its pending requests (the
+    /// wake-up carries nothing else).
     PushWake {
-        device_id: i64,
+        device_id: String,
+        target: crate::mobile::PushTarget,
     },
 }

@@ -216,6 +216,14 @@ settings_model! {
             Kind::Digits { min: 1, max: 8 },
             "Code entered before # on a call to report fraud";
     }
+    mobile_app: MobileAppSettings {
+        account_name: String = String::new(),
+            Kind::Text { min: 0, max: 64 },
+            "Account name the mobile app shows (empty: the host of portal.url)";
+        request_lifetime_seconds: u32 = 60,
+            Kind::Int { min: 15, max: 300 },
+            "Seconds a sign-in request waits for the mobile app's answer";
+    }
     oath: OathSettings {
         time_step_window: u32 = 1,
             Kind::Int { min: 0, max: 10 },

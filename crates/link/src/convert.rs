@@ -9,6 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use twofold_core::challenge::{Authentication, ChallengeReason, ChallengeState};
 use twofold_core::factors::{OathParams, OathToken, SecurityQuestion};
+use twofold_core::mobile::{ActivationOffer, DeviceView, PushKind};
 use twofold_core::portal::{
     Account, AccountAllows, EnrollmentOptions, PendingOath, SecondStep, SignIn, Verified,
 };
@@ -16,9 +17,9 @@ use twofold_core::settings::{PinRules, Settings};
 use twofold_core::user::{DefaultMethod, MethodKind, User};
 use twofold_core::{Error, Result};
 use twofold_proto::link::{
-    LinkAccount, LinkAllows, LinkAnswer, LinkEnrollmentOptions, LinkOathParams, LinkPendingOath,
-    LinkPhoneStarted, LinkPinRules, LinkQuestion, LinkSecondStep, LinkSignIn, LinkToken, LinkUser,
-    LinkVerified, PortalSettings,
+    LinkAccount, LinkActivation, LinkAllows, LinkAnswer, LinkDevice, LinkEnrollmentOptions,
+    LinkOathParams, LinkPendingOath, LinkPhoneStarted, LinkPinRules, LinkQuestion, LinkSecondStep,
+    LinkSignIn, LinkToken, LinkUser, LinkVerified, PortalSettings,
 };
 
 fn bad(what: &str, why: impl std::fmt::Display) -> Error {
@@ -166,10 +167,12 @@ pub fn to_verified(v: &Verified) -> LinkVerified {
             phone,
             prompt,
             reason,
+            number,
         } => LinkVerified::Waiting {
             phone: phone.clone(),
             prompt: name(prompt),
             reason: reason.map(ChallengeReason::as_str),
+            number: *number,
         },
     }
 }
@@ -181,6 +184,7 @@ pub fn to_phone_started(a: &Authentication) -> LinkPhoneStarted {
         reason: a.reason.map(ChallengeReason::as_str),
         prompt: a.prompt.map(|p| name(&p)),
         phone: a.phone.clone(),
+        number: a.number,
     }
 }
 
@@ -199,6 +203,7 @@ pub fn from_phone_started(s: LinkPhoneStarted) -> Result<Authentication> {
         pin_required: false,
         expires_at: None,
         phone: s.phone,
+        number: s.number,
     })
 }
 
@@ -257,7 +262,10 @@ pub fn to_account(a: &Account) -> LinkAccount {
             security_questions: w.security_questions,
             change_pin: w.change_pin,
             change_phone: w.change_phone,
+            activate_mobile_app: w.activate_mobile_app,
+            max_mobile_devices: w.max_mobile_devices,
         },
+        devices: a.devices.iter().map(to_device).collect(),
         selectable_methods: a
             .selectable_methods
             .iter()
@@ -269,7 +277,51 @@ pub fn to_account(a: &Account) -> LinkAccount {
     }
 }
 
+pub fn to_device(d: &DeviceView) -> LinkDevice {
+    LinkDevice {
+        id: d.id.clone(),
+        name: d.name.clone(),
+        activated_at: time_text(d.activated_at),
+        last_used_at: d.last_used_at.map(time_text),
+        push: d.push.map(|p| p.as_str().to_string()),
+    }
+}
+
+pub fn to_activation(a: &ActivationOffer) -> LinkActivation {
+    LinkActivation {
+        code: a.code.clone(),
+        url: a.url.clone(),
+        uri: a.uri.clone(),
+        fingerprint: a.fingerprint.clone(),
+        expires_at: time_text(a.expires_at),
+    }
+}
+
 // --- wire → engine (the remote portal) ------------------------------------------
+
+pub fn from_device(d: LinkDevice) -> Result<DeviceView> {
+    Ok(DeviceView {
+        activated_at: time_of("activated_at", &d.activated_at)?,
+        last_used_at: d
+            .last_used_at
+            .as_deref()
+            .map(|t| time_of("last_used_at", t))
+            .transpose()?,
+        push: d.push.as_deref().and_then(PushKind::parse),
+        id: d.id,
+        name: d.name,
+    })
+}
+
+pub fn from_activation(a: LinkActivation) -> Result<ActivationOffer> {
+    Ok(ActivationOffer {
+        expires_at: time_of("expires_at", &a.expires_at)?,
+        code: a.code,
+        url: a.url,
+        uri: a.uri,
+        fingerprint: a.fingerprint,
+    })
+}
 
 pub fn from_user(u: LinkUser) -> Result<User> {
     Ok(User {
@@ -391,10 +443,12 @@ pub fn from_verified(v: LinkVerified) -> Result<Verified> {
             phone,
             prompt,
             reason,
+            number,
         } => Verified::Waiting {
             phone,
             prompt: named("prompt", &prompt)?,
             reason: reason.as_deref().map(reason_of).transpose()?,
+            number,
         },
     })
 }
@@ -464,7 +518,14 @@ pub fn from_account(a: LinkAccount) -> Result<Account> {
             security_questions: w.security_questions,
             change_pin: w.change_pin,
             change_phone: w.change_phone,
+            activate_mobile_app: w.activate_mobile_app,
+            max_mobile_devices: w.max_mobile_devices,
         },
+        devices: a
+            .devices
+            .into_iter()
+            .map(from_device)
+            .collect::<Result<_>>()?,
         selectable_methods: methods_of(&a.selectable_methods)?,
         questions: a.questions.into_iter().map(from_question).collect(),
         answered: a.answered.into_iter().map(from_question).collect(),

@@ -352,6 +352,34 @@ impl PortalService for RemoteService {
         from_account(a)
     }
 
+    async fn activation_code(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+    ) -> Result<twofold_core::mobile::ActivationOffer> {
+        let a: twofold_proto::link::LinkActivation = self
+            .call(
+                ctx,
+                LinkRequest::ActivationCode {
+                    username: username.into(),
+                },
+            )
+            .await?;
+        crate::convert::from_activation(a)
+    }
+
+    async fn remove_device(&self, ctx: &Ctx, username: &str, device_id: &str) -> Result<()> {
+        self.call::<Done>(
+            ctx,
+            LinkRequest::RemoveDevice {
+                username: username.into(),
+                device_id: device_id.into(),
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
     async fn change_pin(&self, ctx: &Ctx, username: &str, pin: String) -> Result<()> {
         self.call::<Done>(
             ctx,

@@ -108,6 +108,7 @@ impl Verifier for RemoteVerifier {
             pin_required: r.pin_required,
             expires_at: r.expires_at.as_deref().map(sdk_time).transpose()?,
             phone: r.phone,
+            number: r.number,
         })
     }
 
@@ -132,6 +133,7 @@ impl Verifier for RemoteVerifier {
             pin_required: false,
             expires_at: Some(sdk_time(&r.expires_at)?),
             phone: None,
+            number: None,
         })
     }
 
@@ -155,6 +157,7 @@ impl Verifier for RemoteVerifier {
             pin_required: false,
             expires_at: None,
             phone: None,
+            number: None,
         })
     }
 }

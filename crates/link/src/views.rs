@@ -19,6 +19,7 @@ pub fn prompt(p: AuthenticationPrompt) -> Prompt {
         AuthenticationPrompt::Passcode => Prompt::Passcode,
         AuthenticationPrompt::PhoneCall => Prompt::PhoneCall,
         AuthenticationPrompt::SmsReply => Prompt::SmsReply,
+        AuthenticationPrompt::MobileApp => Prompt::MobileApp,
     }
 }
 

@@ -6,6 +6,7 @@
 //! applications that want the engine's types.
 
 pub mod link;
+pub mod mobile;
 pub mod rules;
 
 use serde::{Deserialize, Serialize};
@@ -368,6 +369,9 @@ pub enum AuthenticationPrompt {
     /// Twofold texted the user, who replies to the message with the code
     /// (and the PIN when `pin_required`): follow the challenge.
     SmsReply,
+    /// Twofold asked the user's mobile app: show the user `number`, which
+    /// they pick in the app to approve; follow the challenge.
+    MobileApp,
 }
 
 /// Which of the user's phones to call or text.
@@ -420,6 +424,11 @@ pub struct StartAuthenticationResponse {
     /// null for other methods.
     #[serde(default)]
     pub phone: Option<String>,
+    /// Mobile app (`prompt` `mobile_app`): the number to show the user,
+    /// who picks it in the app to approve (number matching); null for
+    /// other methods.
+    #[serde(default)]
+    pub number: Option<u8>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

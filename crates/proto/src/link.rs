@@ -187,6 +187,10 @@ pub enum LinkRequest {
         #[serde(default)]
         seconds: Option<u32>,
     },
+    /// → [`LinkActivation`] (added in v1)
+    ActivationCode { username: String },
+    /// → [`Done`] (added in v1)
+    RemoveDevice { username: String, device_id: String },
 }
 
 impl LinkRequest {
@@ -220,6 +224,8 @@ impl LinkRequest {
             LinkRequest::ChangeLanguage { .. } => "change_language",
             LinkRequest::ChangeMethod { .. } => "change_method",
             LinkRequest::StartBypass { .. } => "start_bypass",
+            LinkRequest::ActivationCode { .. } => "activation_code",
+            LinkRequest::RemoveDevice { .. } => "remove_device",
         }
     }
 }
@@ -371,6 +377,9 @@ pub struct LinkPhoneStarted {
     /// The number, masked (`…78`).
     #[serde(default)]
     pub phone: Option<String>,
+    /// Mobile app: the number to pick in the app (added in v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -402,10 +411,13 @@ pub enum LinkVerified {
     Waiting {
         #[serde(default)]
         phone: Option<String>,
-        /// `passcode`, `phone_call` or `sms_reply`.
+        /// `passcode`, `phone_call`, `sms_reply` or `mobile_app`.
         prompt: String,
         #[serde(default)]
         reason: Option<String>,
+        /// Mobile app: the number to pick in the app (added in v1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        number: Option<u8>,
     },
 }
 
@@ -476,6 +488,39 @@ pub struct LinkAllows {
     /// (added in v1)
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub change_phone: bool,
+    /// (added in v1)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub activate_mobile_app: bool,
+    /// (added in v1)
+    #[serde(default)]
+    pub max_mobile_devices: u32,
+}
+
+/// A mobile-app device on the account page (added in v1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkDevice {
+    pub id: String,
+    pub name: String,
+    /// RFC 3339.
+    pub activated_at: String,
+    /// RFC 3339.
+    #[serde(default)]
+    pub last_used_at: Option<String>,
+    /// `ntfy`, `webhook` or none.
+    #[serde(default)]
+    pub push: Option<String>,
+}
+
+/// "Generate Activation Code" (added in v1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkActivation {
+    pub code: String,
+    pub url: String,
+    pub uri: String,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// RFC 3339.
+    pub expires_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -500,6 +545,9 @@ pub struct LinkAccount {
     /// servers).
     #[serde(default)]
     pub answered: Vec<LinkQuestion>,
+    /// Activated mobile-app devices (added in v1).
+    #[serde(default)]
+    pub devices: Vec<LinkDevice>,
 }
 
 #[cfg(test)]
@@ -531,6 +579,8 @@ mod tests {
         r#"{"op":"change_language","username":"jan","language":"nl"}"#,
         r#"{"op":"change_method","username":"jan","method":"oath_token"}"#,
         r#"{"op":"start_bypass","username":"jan"}"#,
+        r#"{"op":"activation_code","username":"jan"}"#,
+        r#"{"op":"remove_device","username":"jan","device_id":"ab"}"#,
     ];
 
     #[test]

@@ -18,4 +18,4 @@ mod tls;
 
 pub use client::{check_url, ClientOptions, SdkClient, DEFAULT_TIMEOUT};
 pub use error::SdkError;
-pub use tls::{parse_fingerprint, Trust};
+pub use tls::{client_config, parse_fingerprint, Trust};

@@ -174,7 +174,7 @@ impl ServerCertVerifier for PinnedCertificate {
 
 /// The rustls client configuration for a trust choice, on the *ring*
 /// provider (no process-wide default needed).
-pub(crate) fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, SdkError> {
+pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, SdkError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -56,12 +56,17 @@ fn challenge_from_row(row: &AnyRow) -> Result<Challenge> {
         enrolling: get::<String>(row, "purpose")? == "enroll",
         extension: get(row, "extension")?,
         sealed_pin: get(row, "sealed_pin")?,
+        number: get::<Option<i64>>(row, "number")?
+            .map(|n| u8::try_from(n).map_err(|e| bad_column("challenges.number", e)))
+            .transpose()?,
+        source_address: get(row, "source_address")?,
     })
 }
 
 const CHALLENGE_COLUMNS: &str = "c.id, c.user_id, u.username, c.method, c.mode, c.state, \
      c.reason, c.attempts, c.created_at, c.expires_at, c.completed_at, c.created_by, \
-     c.destination, c.sealed_code, c.purpose, c.extension, c.sealed_pin";
+     c.destination, c.sealed_code, c.purpose, c.extension, c.sealed_pin, c.number, \
+     c.source_address";
 
 #[async_trait]
 impl ChallengeRepo for SqlStore {
@@ -78,8 +83,9 @@ impl ChallengeRepo for SqlStore {
         sqlx::query(
             "INSERT INTO challenges (id, user_id, method, mode, state, reason, attempts, \
              created_at, expires_at, completed_at, created_by, destination, sealed_code, \
-             purpose, extension, sealed_pin) \
-             VALUES ($1, $2, $3, $4, 'pending', NULL, 0, $5, $6, NULL, $7, $8, $9, $10, $11, $12)",
+             purpose, extension, sealed_pin, number, source_address) \
+             VALUES ($1, $2, $3, $4, 'pending', NULL, 0, $5, $6, NULL, $7, $8, $9, $10, $11, $12, \
+             $13, $14)",
         )
         .bind(&challenge.id)
         .bind(challenge.user_id)
@@ -97,6 +103,8 @@ impl ChallengeRepo for SqlStore {
         })
         .bind(challenge.extension.as_deref())
         .bind(challenge.sealed_pin.as_deref())
+        .bind(challenge.number.map(i64::from))
+        .bind(challenge.source_address.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
@@ -228,6 +236,25 @@ impl ChallengeRepo for SqlStore {
         )
         .await?;
         Ok((by_user, to_number))
+    }
+
+    async fn pending_mobile_challenges(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Challenge>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHALLENGE_COLUMNS} FROM challenges c JOIN users u ON u.id = c.user_id \
+             WHERE c.user_id = $1 AND c.method = 'mobile_app' AND c.state = 'pending' \
+             AND c.expires_at > $2 \
+             ORDER BY c.created_at, c.id LIMIT 10"
+        ))
+        .bind(user_id)
+        .bind(unix_seconds(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(challenge_from_row).collect()
     }
 
     async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64> {

@@ -15,13 +15,16 @@
 //! file — `users.rs`, `admins.rs`, `settings.rs`, `audit.rs`, the factors
 //! (`tokens.rs`, `pins.rs`, `questions.rs`, `bypass.rs`, `lockout.rs`,
 //! `enrollment.rs`, with what they share in `factors.rs`), `challenges.rs`,
-//! `sessions.rs` and `accounts.rs`. `rows.rs` and `errors.rs` are shared.
+//! `devices.rs` (the mobile app), `sessions.rs` and `accounts.rs`;
+//! `wakeups.rs` carries wake-ups between nodes. `rows.rs` and `errors.rs`
+//! are shared.
 
 mod accounts;
 mod admins;
 mod audit;
 mod bypass;
 mod challenges;
+mod devices;
 mod enrollment;
 mod errors;
 mod factors;
@@ -35,6 +38,7 @@ mod settings;
 mod store;
 mod tokens;
 mod users;
+mod wakeups;
 mod write;
 
 pub use lockout::LOCKED_UNTIL_UNBLOCKED;

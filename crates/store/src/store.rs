@@ -40,6 +40,8 @@ enum Backend {
 pub struct SqlStore {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// What `Wakeups::subscribe` hands out (see `wakeups.rs`).
+    pub(crate) wakeups: tokio::sync::broadcast::Sender<String>,
 }
 
 struct Target {
@@ -207,9 +209,24 @@ impl SqlStore {
                 make_private(&file);
             }
         }
+        let wakeups = crate::wakeups::channel();
+        if let Backend::Postgres = target.backend {
+            let listening = crate::wakeups::listen_postgres(
+                &target.url,
+                CONNECT_TIMEOUT,
+                &wakeups,
+                pool.close_event(),
+            )
+            .await;
+            if let Err(e) = listening {
+                pool.close().await;
+                return Err(e);
+            }
+        }
         Ok(SqlStore {
             pool,
             backend: target.backend,
+            wakeups,
         })
     }
 

@@ -80,6 +80,16 @@ twofold_testkit::both_backends!(
     challenge_create_refusals_write_nothing,
     concurrent_challenge_moves_one_wins,
     user_delete_cascades_challenges,
+    // The mobile app (migration 0012).
+    activation_codes_are_used_once,
+    expired_activation_codes_are_refused,
+    the_device_limit_refuses_and_keeps_the_code,
+    concurrent_activations_on_two_nodes_respect_the_limit,
+    devices_are_listed_and_removed_with_their_token,
+    replayed_nonces_are_refused,
+    a_nonce_races_on_two_nodes_one_wins,
+    pending_mobile_challenges_are_the_users_waiting_ones,
+    wakeups_reach_every_node,
 );
 
 const T0: OffsetDateTime = datetime!(2026-03-01 10:00:00.987654321 UTC);
@@ -2664,6 +2674,8 @@ fn new_challenge(id: &str, user_id: i64, created_by: &str) -> NewChallenge {
         enrolling: false,
         extension: None,
         sealed_pin: None,
+        number: None,
+        source_address: None,
     }
 }
 
@@ -2705,6 +2717,8 @@ async fn challenges_create_read_and_finish(backend: Backend) -> anyhow::Result<(
             enrolling: false,
             extension: None,
             sealed_pin: None,
+            number: None,
+            source_address: None,
         }
     );
     assert_eq!(
@@ -3327,5 +3341,627 @@ async fn audit_prune_deletes_only_older_events_in_batches(backend: Backend) -> a
     assert!(left.iter().any(|e| e.id == kept_at_cut));
     assert!(left.iter().any(|e| e.id == kept_later));
     store.close().await;
+    Ok(())
+}
+
+// --- The mobile app (migration 0012) ---------------------------------------------------
+
+use twofold_core::mobile::{MobileDevice, NewMobileDevice, PushKind, PushTarget};
+use twofold_core::ConflictReason;
+
+const CODE: &str = "c0de";
+const MAX: u32 = 5;
+
+fn device(n: u8, push: Option<PushTarget>) -> NewMobileDevice {
+    NewMobileDevice {
+        id: format!("{n:032x}"),
+        name: format!("Phone {n}"),
+        public_key: (0..32).map(|i| i ^ n).collect(),
+        push,
+    }
+}
+
+fn app_token(n: u8) -> NewOathToken {
+    token(&format!("Mobile app: Phone {n}"), OathKind::Totp, i64::MIN)
+}
+
+async fn issue(store: &SqlStore, user: &User, hash: &str, expires: i64) -> anyhow::Result<()> {
+    Ok(store
+        .create_activation_code(
+            user.id,
+            hash,
+            at(expires),
+            &ev("activation_code_issued", Some(&user.username)),
+        )
+        .await?)
+}
+
+async fn activate(
+    store: &SqlStore,
+    hash: &str,
+    now: i64,
+    n: u8,
+    max: u32,
+) -> twofold_core::Result<MobileDevice> {
+    store
+        .activate_device(
+            hash,
+            at(now),
+            &device(n, None),
+            &app_token(n),
+            max,
+            &ev_at("device_activated", None, at(now)),
+        )
+        .await
+}
+
+async fn activation_codes_are_used_once(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "Mira", &[]).await?;
+    assert_eq!(store.activation_code(CODE).await?, None);
+
+    let events = audit_count(&store).await?;
+    issue(&store, &u, CODE, 600).await?;
+    assert_eq!(audit_count(&store).await?, events + 1);
+    assert_eq!(newest_event(&store).await?, "activation_code_issued");
+    let record = store.activation_code(CODE).await?.context("code missing")?;
+    assert_eq!(record.user_id, u.id);
+    assert_eq!(record.username, "Mira");
+    assert_eq!(record.expires_at, secs(at(600)));
+    assert!(!record.used);
+
+    let d = activate(&store, CODE, 10, 1, MAX).await?;
+    assert_eq!(d.user_id, u.id);
+    assert_eq!(d.username, "Mira");
+    assert_eq!(d.activated_at, secs(at(10)));
+    assert_eq!(newest_event(&store).await?, "device_activated");
+    assert!(store.activation_code(CODE).await?.context("code")?.used);
+    // The device's token is one of the user's OATH tokens.
+    let tokens = store.oath_tokens(u.id).await?;
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(Some(tokens[0].id), d.token_id);
+    assert_eq!(tokens[0].label, "Mobile app: Phone 1");
+    assert_eq!(tokens[0].counter, i64::MIN);
+
+    // Used: a second activation with it finds no code, and writes nothing.
+    let events = audit_count(&store).await?;
+    let err = activate(&store, CODE, 11, 2, MAX).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound("activation code")), "{err:?}");
+    assert!(matches!(
+        activate(&store, "unknown", 11, 2, MAX).await,
+        Err(Error::NotFound("activation code"))
+    ));
+    assert_eq!(audit_count(&store).await?, events);
+    assert_eq!(store.mobile_devices(u.id).await?, vec![d]);
+
+    // Codes for nobody are refused; a duplicate hash is a conflict.
+    let err = store
+        .create_activation_code(999_999, "other", at(600), &ev("x", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound("user")), "{err:?}");
+    let err = store
+        .create_activation_code(u.id, CODE, at(900), &ev("x", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+    assert_eq!(audit_count(&store).await?, events);
+    store.close().await;
+    Ok(())
+}
+
+async fn expired_activation_codes_are_refused(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "late", &[]).await?;
+    issue(&store, &u, CODE, 600).await?;
+    issue(&store, &u, "second", 600).await?;
+    let err = activate(&store, CODE, 600, 1, MAX).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound("activation code")), "{err:?}");
+    let record = store.activation_code(CODE).await?.context("kept")?;
+    assert!(!record.used, "an expired code is not used by trying it");
+    assert!(store.mobile_devices(u.id).await?.is_empty());
+    activate(&store, "second", 599, 1, MAX).await?;
+
+    // Codes long expired go when the user is issued a new one; recent ones
+    // stay readable (used or not).
+    issue(&store, &u, "third", 90_000).await?;
+    store
+        .create_activation_code(
+            u.id,
+            "fourth",
+            at(200_000),
+            &ev_at("activation_code_issued", Some("late"), at(100_000)),
+        )
+        .await?;
+    assert_eq!(store.activation_code(CODE).await?, None);
+    assert_eq!(store.activation_code("second").await?, None);
+    assert!(store.activation_code("third").await?.is_some());
+    store.close().await;
+    Ok(())
+}
+
+async fn the_device_limit_refuses_and_keeps_the_code(backend: Backend) -> anyhow::Result<()> {
+    let (db, store) = setup(backend).await?;
+    let u = create(&store, "limited", &[]).await?;
+    issue(&store, &u, "one", 600).await?;
+    issue(&store, &u, "two", 600).await?;
+    let first = activate(&store, "one", 10, 1, 1).await?;
+    let version = user(&store, "limited").await?.version;
+
+    let events = audit_count(&store).await?;
+    let err = activate(&store, "two", 20, 2, 1).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                reason: ConflictReason::DeviceLimit,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(audit_count(&store).await?, events, "nothing recorded");
+    assert!(!store.activation_code("two").await?.context("code")?.used);
+    assert_eq!(store.mobile_devices(u.id).await?, vec![first.clone()]);
+    assert_eq!(store.oath_tokens(u.id).await?.len(), 1);
+    assert_eq!(raw_count(&db, "mobile_devices").await?, 1);
+    assert_eq!(user(&store, "limited").await?.version, version);
+
+    // Room again: the same code works.
+    assert!(
+        store
+            .remove_mobile_device(u.id, &first.id, &ev("device_removed", Some("limited")))
+            .await?
+    );
+    let second = activate(&store, "two", 30, 2, 1).await?;
+    assert_eq!(store.mobile_devices(u.id).await?, vec![second]);
+    store.close().await;
+    Ok(())
+}
+
+async fn concurrent_activations_on_two_nodes_respect_the_limit(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let (db, node_a) = setup(backend).await?;
+    let node_b = db.store().await?;
+    let u = create(&node_a, "racer", &[]).await?;
+    for round in 0..4u8 {
+        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        issue(&node_a, &u, &a, 600).await?;
+        issue(&node_a, &u, &b, 600).await?;
+        let (x, y) = tokio::join!(
+            activate(&node_a, &a, 10, 2 * round + 1, u32::from(round) + 1),
+            activate(&node_b, &b, 10, 2 * round + 2, u32::from(round) + 1),
+        );
+        let won = [&x, &y].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "round {round}: {x:?} {y:?}");
+        for r in [x, y] {
+            if let Err(e) = r {
+                assert!(
+                    matches!(
+                        e,
+                        Error::Conflict {
+                            reason: ConflictReason::DeviceLimit,
+                            ..
+                        }
+                    ),
+                    "round {round}: {e:?}"
+                );
+            }
+        }
+        assert_eq!(
+            node_b.mobile_devices(u.id).await?.len(),
+            usize::from(round) + 1
+        );
+    }
+    // The same code on both nodes: one activation.
+    issue(&node_a, &u, "shared", 600).await?;
+    let (x, y) = tokio::join!(
+        activate(&node_a, "shared", 10, 100, MAX + 10),
+        activate(&node_b, "shared", 10, 101, MAX + 10),
+    );
+    assert!(x.is_ok() ^ y.is_ok(), "{x:?} {y:?}");
+    node_a.close().await;
+    node_b.close().await;
+    Ok(())
+}
+
+async fn devices_are_listed_and_removed_with_their_token(backend: Backend) -> anyhow::Result<()> {
+    let (db, store) = setup(backend).await?;
+    let u = create(&store, "dora", &[]).await?;
+    let other = create(&store, "dan", &[]).await?;
+    let kept = store
+        .add_oath_token(
+            u.id,
+            &token("keyfob", OathKind::Hotp, 0),
+            &ev("token_added", Some("dora")),
+        )
+        .await?;
+    let ntfy = PushTarget {
+        kind: PushKind::Ntfy,
+        url: "https://ntfy.example/abc".into(),
+    };
+    let hook = PushTarget {
+        kind: PushKind::Webhook,
+        url: "https://hooks.example/x?y=1".into(),
+    };
+    let mut made = Vec::new();
+    for (n, when, push, owner) in [
+        (1, 30, Some(ntfy.clone()), &u),
+        (2, 10, None, &u),
+        (3, 20, Some(hook.clone()), &u),
+        (4, 5, None, &other),
+    ] {
+        let hash = format!("code{n}");
+        issue(&store, owner, &hash, 600).await?;
+        let d = store
+            .activate_device(
+                &hash,
+                at(when),
+                &device(n, push.clone()),
+                &app_token(n),
+                MAX,
+                &ev("device_activated", Some(&owner.username)),
+            )
+            .await?;
+        assert_eq!(d.push, push);
+        assert_eq!(d.public_key, device(n, None).public_key);
+        assert_eq!(d.last_used_at, None);
+        made.push(d);
+    }
+    // Oldest first, read back exactly as activation returned them.
+    assert_eq!(
+        store.mobile_devices(u.id).await?,
+        vec![made[1].clone(), made[2].clone(), made[0].clone()]
+    );
+    assert_eq!(store.mobile_devices(other.id).await?, vec![made[3].clone()]);
+    assert_eq!(
+        store.mobile_device(&made[0].id).await?,
+        Some(made[0].clone())
+    );
+    assert_eq!(store.mobile_device(&format!("{:032x}", 99)).await?, None);
+
+    // Another user's device is "no such device"; nothing recorded.
+    let events = audit_count(&store).await?;
+    assert!(
+        !store
+            .remove_mobile_device(other.id, &made[0].id, &ev("device_removed", Some("dan")))
+            .await?
+    );
+    assert_eq!(audit_count(&store).await?, events);
+
+    let version = user(&store, "dora").await?.version;
+    assert!(
+        store
+            .remove_mobile_device(u.id, &made[0].id, &ev("device_removed", Some("dora")))
+            .await?
+    );
+    assert_eq!(newest_event(&store).await?, "device_removed");
+    assert_eq!(store.mobile_device(&made[0].id).await?, None);
+    assert!(user(&store, "dora").await?.version > version);
+    let token_ids: Vec<_> = store
+        .oath_tokens(u.id)
+        .await?
+        .into_iter()
+        .map(|t| Some(t.id))
+        .collect();
+    assert_eq!(
+        token_ids,
+        vec![Some(kept.id), made[1].token_id, made[2].token_id],
+        "the device's token went with it, the others stay"
+    );
+    assert!(
+        !store
+            .remove_mobile_device(u.id, &made[0].id, &ev("device_removed", Some("dora")))
+            .await?
+    );
+
+    // A token deleted on its own leaves its device without one.
+    let token_id = made[1].token_id.context("token")?;
+    assert!(
+        store
+            .delete_oath_token(u.id, token_id, &ev("token_deleted", Some("dora")))
+            .await?
+    );
+    let orphan = store.mobile_device(&made[1].id).await?.context("device")?;
+    assert_eq!(orphan.token_id, None);
+    assert!(
+        store
+            .remove_mobile_device(u.id, &orphan.id, &ev("device_removed", Some("dora")))
+            .await?
+    );
+
+    // Deleting the user takes their devices, codes and nonces.
+    assert!(
+        store
+            .device_request_seen(&made[2].id, "n", at(40), at(0))
+            .await?
+    );
+    assert!(
+        store
+            .delete_user(u.id, &ev("user_deleted", Some("dora")))
+            .await?
+    );
+    assert_eq!(raw_count(&db, "mobile_devices").await?, 1);
+    assert_eq!(raw_count(&db, "device_nonces").await?, 0);
+    assert_eq!(raw_count(&db, "activation_codes").await?, 1);
+    store.close().await;
+    Ok(())
+}
+
+async fn replayed_nonces_are_refused(backend: Backend) -> anyhow::Result<()> {
+    let (db, store) = setup(backend).await?;
+    let u = create(&store, "nonna", &[]).await?;
+    issue(&store, &u, "one", 600).await?;
+    issue(&store, &u, "two", 600).await?;
+    let a = activate(&store, "one", 0, 1, MAX).await?;
+    let b = activate(&store, "two", 0, 2, MAX).await?;
+    let last_used = |id: String| {
+        let store = &store;
+        async move {
+            Ok::<_, anyhow::Error>(
+                store
+                    .mobile_device(&id)
+                    .await?
+                    .context("device")?
+                    .last_used_at,
+            )
+        }
+    };
+
+    let events = audit_count(&store).await?;
+    assert!(
+        store
+            .device_request_seen(&a.id, "n1", at(10), at(-290))
+            .await?
+    );
+    assert_eq!(last_used(a.id.clone()).await?, Some(secs(at(10))));
+    // A replay: refused, and the device's last use stays the genuine one.
+    assert!(
+        !store
+            .device_request_seen(&a.id, "n1", at(20), at(-280))
+            .await?
+    );
+    assert_eq!(last_used(a.id.clone()).await?, Some(secs(at(10))));
+    // Nonces are per device.
+    assert!(
+        store
+            .device_request_seen(&b.id, "n1", at(20), at(-280))
+            .await?
+    );
+    assert!(
+        store
+            .device_request_seen(&a.id, "n2", at(30), at(-270))
+            .await?
+    );
+    assert_eq!(raw_count(&db, "device_nonces").await?, 3);
+
+    // Nonces from before `forget_before` are forgotten (their requests are
+    // refused as stale anyway), the device's own only.
+    assert!(
+        store
+            .device_request_seen(&a.id, "n3", at(400), at(25))
+            .await?
+    );
+    assert_eq!(
+        raw_count(&db, "device_nonces").await?,
+        3,
+        "n1 of a forgotten"
+    );
+    assert!(
+        !store
+            .device_request_seen(&a.id, "n2", at(401), at(25))
+            .await?
+    );
+    assert!(
+        !store
+            .device_request_seen(&b.id, "n1", at(401), at(25))
+            .await?
+    );
+    assert!(
+        store
+            .device_request_seen(&a.id, "n1", at(402), at(25))
+            .await?
+    );
+
+    let err = store
+        .device_request_seen(&format!("{:032x}", 99), "n", at(0), at(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    assert_eq!(audit_count(&store).await?, events, "not audited here");
+    store.close().await;
+    Ok(())
+}
+
+async fn a_nonce_races_on_two_nodes_one_wins(backend: Backend) -> anyhow::Result<()> {
+    let (db, node_a) = setup(backend).await?;
+    let node_b = db.store().await?;
+    let u = create(&node_a, "twin", &[]).await?;
+    issue(&node_a, &u, CODE, 600).await?;
+    let d = activate(&node_a, CODE, 0, 1, MAX).await?;
+    for round in 0..10 {
+        let nonce = format!("nonce-{round}");
+        let (x, y, z) = tokio::join!(
+            node_a.device_request_seen(&d.id, &nonce, at(round), at(-300)),
+            node_b.device_request_seen(&d.id, &nonce, at(round), at(-300)),
+            node_b.device_request_seen(&d.id, &nonce, at(round), at(-300)),
+        );
+        let won = [x?, y?, z?].into_iter().filter(|w| *w).count();
+        assert_eq!(won, 1, "round {round}");
+    }
+    node_a.close().await;
+    node_b.close().await;
+    Ok(())
+}
+
+async fn pending_mobile_challenges_are_the_users_waiting_ones(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "appy", &[]).await?;
+    let other = create(&store, "other", &[]).await?;
+    let id = |n: u8| format!("{}{n:02x}", &CHALLENGE_ID[..CHALLENGE_ID.len() - 2]);
+    let app = |n: u8, user: i64, created: i64| NewChallenge {
+        method: DefaultMethod::from_parts("mobile_app", "phone_app_standard").expect("valid"),
+        created_at: at(created),
+        expires_at: at(created + 60),
+        number: Some(10 + n),
+        source_address: Some(format!("192.0.2.{n}")),
+        ..new_challenge(&id(n), user, "sdk:vpn")
+    };
+    for (c, user) in [
+        (app(1, u.id, 20), u.id),
+        (app(2, u.id, 0), u.id),
+        (
+            NewChallenge {
+                enrolling: true,
+                source_address: None,
+                ..app(3, u.id, 10)
+            },
+            u.id,
+        ),
+        (app(4, other.id, 5), other.id),
+        // Another method, same user.
+        (
+            NewChallenge {
+                number: None,
+                source_address: None,
+                ..new_challenge(&id(5), u.id, "sdk:vpn")
+            },
+            u.id,
+        ),
+        (app(6, u.id, 15), u.id),
+    ] {
+        ensure!(c.user_id == user);
+        store
+            .create_challenge(&c, &ev("challenge_started", None))
+            .await?;
+    }
+    // Round trip of the mobile app's fields.
+    let c = stored_challenge(&store, &id(1)).await?;
+    assert_eq!(c.number, Some(11));
+    assert_eq!(c.source_address.as_deref(), Some("192.0.2.1"));
+    let mut expected = app(1, u.id, 20).stored("appy".into());
+    expected.created_at = secs(expected.created_at);
+    expected.expires_at = secs(expected.expires_at);
+    assert_eq!(c, expected);
+    let c = stored_challenge(&store, &id(3)).await?;
+    assert!(c.enrolling);
+    assert_eq!((c.number, c.source_address), (Some(13), None));
+    let c = stored_challenge(&store, &id(5)).await?;
+    assert_eq!((c.number, c.source_address), (None, None));
+
+    let waiting = |user: i64, now: i64| {
+        let store = &store;
+        async move {
+            Ok::<_, anyhow::Error>(
+                store
+                    .pending_mobile_challenges(user, at(now))
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.id, c.username))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let named = |ns: &[u8], name: &str| {
+        ns.iter()
+            .map(|n| (id(*n), name.to_string()))
+            .collect::<Vec<_>>()
+    };
+    // Oldest first; sign-ins and enrollments; not another user's or method's.
+    assert_eq!(waiting(u.id, 30).await?, named(&[2, 3, 6, 1], "appy"));
+    assert_eq!(waiting(other.id, 30).await?, named(&[4], "other"));
+    // Decided ones are not waiting.
+    assert!(
+        store
+            .finish_challenge(
+                &id(3),
+                ChallengeState::Pending,
+                ChallengeState::Rejected,
+                Some("denied"),
+                at(31),
+                &ev("challenge_finished", None),
+            )
+            .await?
+    );
+    assert_eq!(waiting(u.id, 31).await?, named(&[2, 6, 1], "appy"));
+    // Expired ones neither (expires_at is exclusive).
+    assert_eq!(waiting(u.id, 60).await?, named(&[6, 1], "appy"));
+    assert_eq!(waiting(u.id, 80).await?, Vec::<(String, String)>::new());
+
+    // At most ten.
+    for n in 20..35 {
+        store
+            .create_challenge(&app(n, u.id, 100 + i64::from(n)), &ev("x", None))
+            .await?;
+    }
+    let ten = waiting(u.id, 130).await?;
+    assert_eq!(ten.len(), 10);
+    assert_eq!(ten[0].0, id(20));
+    store.close().await;
+    Ok(())
+}
+
+async fn wakeups_reach_every_node(backend: Backend) -> anyhow::Result<()> {
+    use tokio::sync::broadcast::error::TryRecvError;
+    use tokio::time::timeout;
+    const WAIT: Duration = Duration::from_secs(5);
+    let (db, node_a) = setup(backend).await?;
+    let mut on_a = node_a.subscribe();
+    node_a.publish("challenge:1").await?;
+    assert_eq!(timeout(WAIT, on_a.recv()).await??, "challenge:1");
+
+    if backend == Backend::Postgres {
+        // Another node on the same database hears it, and so does the
+        // publishing node itself — once.
+        let node_b = db.store().await?;
+        let mut on_b = node_b.subscribe();
+        let mut on_b2 = node_b.subscribe();
+        node_a.publish("user:42").await?;
+        assert_eq!(timeout(WAIT, on_b.recv()).await??, "user:42");
+        assert_eq!(timeout(WAIT, on_b2.recv()).await??, "user:42");
+        assert_eq!(timeout(WAIT, on_a.recv()).await??, "user:42");
+        node_b.publish("challenge:2").await?;
+        assert_eq!(timeout(WAIT, on_a.recv()).await??, "challenge:2");
+        assert_eq!(timeout(WAIT, on_b.recv()).await??, "challenge:2");
+        // In order, nothing twice: a marker published last arrives next.
+        node_a.publish("marker").await?;
+        assert_eq!(timeout(WAIT, on_a.recv()).await??, "marker");
+        assert_eq!(timeout(WAIT, on_b.recv()).await??, "marker");
+        assert!(matches!(on_a.try_recv(), Err(TryRecvError::Empty)));
+
+        // The listeners' connections are cut: they listen again by
+        // themselves. Wake-ups in the gap may be lost, so publish until one
+        // arrives.
+        let mut admin = sqlx::AnyConnection::connect(&db.url).await?;
+        let cut: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND query LIKE 'LISTEN%'",
+        )
+        .fetch_all(&mut admin)
+        .await?;
+        admin.close().await?;
+        assert_eq!(cut, vec![true, true], "both nodes' listeners");
+        let heard = timeout(Duration::from_secs(15), async {
+            loop {
+                node_a.publish("again").await?;
+                if let Ok(topic) = timeout(Duration::from_millis(200), on_b.recv()).await {
+                    return anyhow::Ok(topic?);
+                }
+            }
+        })
+        .await??;
+        assert_eq!(heard, "again");
+        node_b.close().await;
+    } else {
+        assert!(matches!(on_a.try_recv(), Err(TryRecvError::Empty)));
+    }
+    // Publishing with nobody listening is fine.
+    drop(on_a);
+    node_a.publish("nobody").await?;
+    node_a.close().await;
     Ok(())
 }

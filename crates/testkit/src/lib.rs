@@ -2,6 +2,7 @@
 
 pub mod browser;
 pub mod db;
+pub mod mobile;
 pub mod sms_gateway;
 pub mod smtp;
 pub mod twilio;

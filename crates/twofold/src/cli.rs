@@ -53,6 +53,9 @@ pub enum Command {
     /// Manage the security questions users choose from.
     #[command(subcommand)]
     Questions(QuestionsCommand),
+    /// Manage users' mobile-app devices (twofold-authenticator or another app).
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Manage service accounts of the Web Service SDK.
     #[command(subcommand, name = "service-account")]
     ServiceAccount(ServiceAccountCommand),
@@ -365,4 +368,30 @@ pub enum AdminCommand {
     },
     /// Take a user's administrator rights away.
     Revoke { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Issue a mobile-app activation code for a user (helpdesk): prints the
+    /// code, the Mobile App Web Service URL and the activation URI
+    /// (`twofold-authenticator activate URI`). Valid 10 minutes, once;
+    /// refused when the user has `portal.max_mobile_devices` devices.
+    #[command(name = "activation-code")]
+    ActivationCode {
+        username: String,
+        /// Print {code, url, uri, fingerprint, expires_at} as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also draw the URI as a QR code on the terminal.
+        #[arg(long)]
+        qr: bool,
+    },
+    /// List a user's activated devices.
+    List {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a device (and the OATH secret the app shows codes of).
+    Remove { username: String, id: String },
 }

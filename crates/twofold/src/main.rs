@@ -53,7 +53,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         Some(twofold_core::Error::InvalidInput { .. }) => 2,
         Some(twofold_core::Error::NotFound(_)) => 3,
         Some(twofold_core::Error::Conflict { .. }) => 4,
-        Some(twofold_core::Error::Forbidden(_)) => 5,
+        Some(twofold_core::Error::Forbidden(_) | twofold_core::Error::Unauthenticated { .. }) => 5,
         Some(twofold_core::Error::Unavailable(_)) => 69,
         _ => 1,
     }

@@ -65,6 +65,17 @@ pub async fn open(config: &Config) -> Result<Opened> {
         Some(url) => engine.with_public_url(url),
         None => engine,
     };
+    // Mobile-app devices that asked for a wake-up get one (ntfy, webhook).
+    let engine = engine.with_push(Arc::new(
+        twofold_delivery::PushWake::new().map_err(|e| anyhow::anyhow!("push wake-ups: {e}"))?,
+    ));
+    // Activation URIs carry the fingerprint of the certificate this server
+    // presents, so an app pins a self-signed server (`serve` has made or
+    // loaded it before this; other commands read it when it exists).
+    let engine = match crate::tls::served_certificate_sha256(config) {
+        Some(fp) => engine.with_tls_fingerprint(fp),
+        None => engine,
+    };
     Ok(Opened {
         engine: Arc::new(engine),
         sealing_key_created: created,

@@ -30,6 +30,18 @@ pub fn fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
+/// The SHA-256 of the certificate the server presents (configured, or the
+/// self-signed one once generated); `None` when there is none yet or it
+/// cannot be read (the activation URI then goes without it).
+pub fn served_certificate_sha256(config: &Config) -> Option<[u8; 32]> {
+    let path = match &config.tls_files {
+        Some((c, _)) => c.clone(),
+        None => config.self_signed_paths().0,
+    };
+    let certs = read_certs(&path).ok()?;
+    Some(Sha256::digest(certs.first()?.as_ref()).into())
+}
+
 pub fn load_or_generate(config: &Config) -> Result<LoadedTls> {
     let (cert_path, key_path, generated) = if let Some((c, k)) = &config.tls_files {
         (c.clone(), k.clone(), false)

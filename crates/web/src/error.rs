@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use twofold_core::error::AuthFailure;
 use twofold_core::Error;
 
 pub struct ApiError(pub Error);
@@ -29,7 +30,12 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict { .. } => StatusCode::CONFLICT,
-        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Forbidden(_)
+        | Error::Unauthenticated {
+            reason: AuthFailure::ActivationCode,
+            ..
+        } => StatusCode::FORBIDDEN,
+        Error::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -57,6 +63,7 @@ impl IntoResponse for ApiError {
         };
         let reason = match &self.0 {
             Error::Conflict { reason, .. } => Some(reason.as_str()),
+            Error::Unauthenticated { reason, .. } => Some(reason.as_str()),
             _ => None,
         };
         (

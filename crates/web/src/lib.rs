@@ -8,13 +8,14 @@ pub mod dev_outbox;
 pub mod error;
 pub mod health;
 pub mod hooks;
+pub mod mobile;
 pub mod portal;
 pub mod sdk_api;
 pub mod security_headers;
 
 use axum::Router;
 use std::sync::Arc;
-use twofold_core::service::{DevOutbox, ProviderHooks};
+use twofold_core::service::{DevOutbox, MobileService, ProviderHooks};
 use twofold_core::{PortalService, SdkBackend};
 
 #[derive(Clone)]
@@ -31,14 +32,18 @@ pub struct ServerParts {
     pub hooks: Arc<dyn ProviderHooks>,
     /// The development outbox's page (404 unless that mode is on).
     pub outbox: Arc<dyn DevOutbox>,
+    pub mobile: Arc<dyn MobileService>,
 }
 
 impl ServerParts {
     /// All from one engine.
-    pub fn of<T: SdkBackend + ProviderHooks + DevOutbox>(engine: Arc<T>) -> ServerParts {
+    pub fn of<T: SdkBackend + ProviderHooks + DevOutbox + MobileService>(
+        engine: Arc<T>,
+    ) -> ServerParts {
         ServerParts {
             sdk: engine.clone(),
             hooks: engine.clone(),
+            mobile: engine.clone(),
             outbox: engine,
         }
     }
@@ -61,7 +66,9 @@ pub fn app_behind(
     let (sdk, hooks) = match server {
         Some(s) => (
             sdk_api::router(s.sdk),
-            hooks::router(s.hooks).merge(dev_outbox::router(s.outbox)),
+            hooks::router(s.hooks)
+                .merge(dev_outbox::router(s.outbox))
+                .merge(mobile::router(s.mobile)),
         ),
         None => (Router::new(), Router::new()),
     };

@@ -357,6 +357,47 @@ impl AdminService for Engine {
         self.admin_delete_token(ctx, username, token_id).await
     }
 
+    async fn device_activation_code(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+    ) -> Result<crate::mobile::ActivationOffer> {
+        const EVENT: &str = "device.activation_code";
+        validate::username_lookup(username)?;
+        let user = self
+            .subject_for(ctx, EVENT, username, perm(Permission::ManageDevices))
+            .await?;
+        let settings = self.settings_now().await?;
+        self.issue_activation_code(ctx, EVENT, &user, &settings)
+            .await
+    }
+
+    async fn mobile_devices(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+    ) -> Result<Vec<crate::mobile::DeviceView>> {
+        validate::username_lookup(username)?;
+        let user = self
+            .subject_for(
+                ctx,
+                "device.list",
+                username,
+                perm(Permission::ManageDevices),
+            )
+            .await?;
+        self.device_views(&user).await
+    }
+
+    async fn remove_mobile_device(&self, ctx: &Ctx, username: &str, device_id: &str) -> Result<()> {
+        const EVENT: &str = "device.remove";
+        validate::username_lookup(username)?;
+        let user = self
+            .subject_for(ctx, EVENT, username, perm(Permission::ManageDevices))
+            .await?;
+        self.remove_device(ctx, EVENT, &user, device_id).await
+    }
+
     async fn resync_token(
         &self,
         ctx: &Ctx,

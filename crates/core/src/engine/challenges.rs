@@ -117,6 +117,21 @@ impl Engine {
             }
         };
         let settings = self.settings_now().await?;
+        if method.method == crate::user::MethodKind::MobileApp {
+            return self
+                .start_app_challenge(
+                    ctx,
+                    &user,
+                    super::mobile_app::AppAsk {
+                        method,
+                        enrolling: false,
+                        pin_hash: None,
+                    },
+                    START,
+                    &settings,
+                )
+                .await;
+        }
         if let Some(route) = super::telephony::route(&user, method, phone) {
             let proof = super::telephony::PhoneProof {
                 method,
@@ -142,6 +157,8 @@ impl Engine {
             enrolling: false,
             extension: None,
             sealed_pin: None,
+            number: None,
+            source_address: None,
         };
         let mut ev = self.event(ctx, START, Some(&user.username), ResultCode::Success);
         ev.method = Some(method.to_string());
@@ -170,15 +187,23 @@ impl Engine {
         } else {
             0
         };
-        let holdings = Holdings::of(user, tokens);
+        let app = method.method == crate::user::MethodKind::MobileApp;
+        let devices = if app {
+            self.store.mobile_devices(user.id).await?.len()
+        } else {
+            0
+        };
+        let holdings = Holdings::of(user, tokens).with_devices(devices);
         if !module.ready(&holdings) {
             return Ok(Some(if module.code_held_by_user() {
                 (ChallengeReason::NoToken, ResultCode::FailedNoToken)
+            } else if app {
+                (ChallengeReason::NoDevice, ResultCode::FailedNoDevice)
             } else {
                 (ChallengeReason::NoPhone, ResultCode::FailedNoPhone)
             }));
         }
-        if !module.code_held_by_user() {
+        if !module.code_held_by_user() && !app {
             if phone == PhoneChoice::Backup && !holdings.backup_phone {
                 return Ok(Some((ChallengeReason::NoPhone, ResultCode::FailedNoPhone)));
             }
@@ -511,7 +536,7 @@ impl Engine {
             )
             .await?
         {
-            self.waiting.wake(&c.id);
+            self.publish(&super::waiting::challenge_topic(&c.id)).await;
             return Ok((
                 true,
                 Challenge {

@@ -7,7 +7,10 @@ mod admin;
 mod admin_factors;
 mod challenges;
 mod dev_outbox;
+pub mod devices;
 mod guessing;
+pub(crate) mod mobile_app;
+mod mobile_service;
 mod oath_check;
 mod phone_hooks;
 pub mod phone_texts;
@@ -23,6 +26,8 @@ mod verifier;
 pub mod waiting;
 mod welcome;
 
+pub use devices::activation_uri;
+pub use mobile_service::signed_message as mobile_signed_message;
 pub use oath_check::PasscodeCheck;
 pub use validate_passcode::{ValidateReason, Validation};
 
@@ -64,8 +69,13 @@ pub struct Engine {
     mailer: Option<Arc<dyn Delivery>>,
     /// Calls and text messages (a Twilio-compatible provider), when configured.
     telephony: Option<Arc<dyn Delivery>>,
-    /// Callers waiting for a challenge's decision.
-    waiting: waiting::Waiting,
+    /// Callers waiting for a challenge's decision or a device's request.
+    waiting: Arc<waiting::Waiting>,
+    /// Push wake-ups of mobile-app devices (ntfy, webhook).
+    push: Option<Arc<dyn Delivery>>,
+    /// SHA-256 of the TLS certificate this server presents, for the
+    /// activation URI (an app pins it).
+    tls_fingerprint: Option<[u8; 32]>,
     /// Calls and text messages go to the development outbox.
     outbox: bool,
     /// The generic HTTP SMS gateway's adapter, used for text messages while
@@ -104,7 +114,9 @@ impl Engine {
             directory_cache: std::sync::Mutex::new(service_accounts::DirectoryCache::default()),
             mailer: None,
             telephony: None,
-            waiting: waiting::Waiting::default(),
+            waiting: Arc::default(),
+            push: None,
+            tls_fingerprint: None,
             outbox: false,
             gateway: None,
             public_url: None,
@@ -324,6 +336,11 @@ impl Engine {
             } => ResultCode::FailedUserExists,
             Error::Conflict { .. } => ResultCode::FailedConcurrentChange,
             Error::Forbidden(_) => ResultCode::FailedNotAllowed,
+            Error::Unauthenticated {
+                reason: crate::error::AuthFailure::ActivationCode,
+                ..
+            } => ResultCode::FailedActivationCode,
+            Error::Unauthenticated { .. } => ResultCode::FailedForgedRequest,
             Error::RateLimited { .. } => ResultCode::FailedRateLimited,
             // Nothing was decided when the database is down or a bug struck.
             Error::Unavailable(_) | Error::Internal(_) => return Err(err),

@@ -131,7 +131,12 @@ impl Engine {
 
     /// Fraud reported on the call: the challenge is rejected and, when the
     /// settings say so, the user blocked until an administrator unblocks.
-    async fn report_fraud(&self, ctx: &Ctx, c: Challenge, settings: &Settings) -> Result<()> {
+    pub(super) async fn report_fraud(
+        &self,
+        ctx: &Ctx,
+        c: Challenge,
+        settings: &Settings,
+    ) -> Result<()> {
         let username = c.username.clone();
         let (won, _) = self
             .finish(
@@ -156,8 +161,7 @@ impl Engine {
             }
             user.fraud_blocked = true;
             let mut ev = self.event(ctx, FRAUD, Some(&username), ResultCode::FailedFraudReported);
-            ev.detail =
-                Some("blocked: fraud reported on a call; an administrator must unblock".into());
+            ev.detail = Some("blocked: fraud reported; an administrator must unblock".into());
             match self.store.update_user(&user, &ev).await {
                 Ok(_) => return Ok(()),
                 Err(Error::Conflict { .. }) => {}

@@ -192,6 +192,22 @@ impl PortalService for Engine {
         self.portal_account(ctx, username).await
     }
 
+    async fn activation_code(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+    ) -> Result<crate::mobile::ActivationOffer> {
+        validate::username_lookup(username)?;
+        self.portal_caller(ctx, "portal.activation_code").await?;
+        self.portal_activation_code(ctx, username).await
+    }
+
+    async fn remove_device(&self, ctx: &Ctx, username: &str, device_id: &str) -> Result<()> {
+        validate::username_lookup(username)?;
+        self.portal_caller(ctx, "portal.device_remove").await?;
+        self.portal_remove_device(ctx, username, device_id).await
+    }
+
     async fn change_pin(&self, ctx: &Ctx, username: &str, pin: String) -> Result<()> {
         validate::username_lookup(username)?;
         self.portal_caller(ctx, "portal.pin").await?;

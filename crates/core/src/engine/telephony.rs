@@ -258,6 +258,8 @@ impl Engine {
             enrolling: proof.enrolling,
             extension: proof.route.extension.clone(),
             sealed_pin,
+            number: None,
+            source_address: None,
         };
         let mut ev = self.event(ctx, event, Some(&user.username), ResultCode::Success);
         ev.method = Some(method.to_string());

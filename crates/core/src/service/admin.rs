@@ -83,6 +83,19 @@ pub trait AdminService: Send + Sync + 'static {
     ) -> Result<AddedToken>;
     async fn tokens(&self, ctx: &Ctx, username: &str) -> Result<Vec<OathToken>>;
     async fn delete_token(&self, ctx: &Ctx, username: &str, token_id: i64) -> Result<()>;
+    /// A mobile-app activation code for the user (helpdesk), with the
+    /// service URL and the activation URI.
+    async fn device_activation_code(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+    ) -> Result<crate::mobile::ActivationOffer>;
+    async fn mobile_devices(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+    ) -> Result<Vec<crate::mobile::DeviceView>>;
+    async fn remove_mobile_device(&self, ctx: &Ctx, username: &str, device_id: &str) -> Result<()>;
     /// Brings an event-based token that drifted back in step with two codes.
     async fn resync_token(
         &self,

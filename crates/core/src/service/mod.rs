@@ -14,11 +14,13 @@
 
 pub mod admin;
 pub mod hooks;
+pub mod mobile;
 mod portal;
 mod verifier;
 
 pub use admin::{AddedToken, AdminService, ServiceAccountSpec};
 pub use hooks::{CallStep, DevOutbox, OutboxEntry, ProviderHooks, SignedHook};
+pub use mobile::MobileService;
 pub use portal::PortalService;
 pub use verifier::Verifier;
 
@@ -44,9 +46,9 @@ pub trait CallerAuthenticator: Send + Sync + 'static {
 }
 
 /// Everything the server's HTTP front-end serves besides the portal: the
-/// SDK and the providers' webhooks.
-pub trait ServerBackend: SdkBackend + ProviderHooks {}
-impl<T: SdkBackend + ProviderHooks> ServerBackend for T {}
+/// SDK, the providers' webhooks and the Mobile App Web Service.
+pub trait ServerBackend: SdkBackend + ProviderHooks + MobileService {}
+impl<T: SdkBackend + ProviderHooks + MobileService> ServerBackend for T {}
 
 /// Everything the Web Service SDK serves: its callers may hold any role.
 pub trait SdkBackend: Verifier + PortalService + AdminService + CallerAuthenticator {}
@@ -62,6 +64,9 @@ pub enum Actor {
     User(String),
     /// A telephony provider's callback (signature checked): `provider:twilio`.
     Provider(&'static str),
+    /// A mobile-app device's signed request (`via` of its user), by the
+    /// first 8 digits of its id: `device:9b2f41c0`.
+    Device(String),
     System,
 }
 
@@ -73,6 +78,7 @@ impl fmt::Display for Actor {
             Actor::ServiceAccount(n) => write!(f, "sdk:{n}"),
             Actor::User(n) => write!(f, "user:{n}"),
             Actor::Provider(n) => write!(f, "provider:{n}"),
+            Actor::Device(id) => write!(f, "device:{}", id.get(..8).unwrap_or(id)),
             Actor::System => f.write_str("system"),
         }
     }

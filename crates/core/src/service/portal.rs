@@ -132,6 +132,16 @@ pub trait PortalService: Send + Sync + 'static {
         wait: Option<std::time::Duration>,
     ) -> Result<Authentication>;
     async fn change_pin(&self, ctx: &Ctx, username: &str, pin: String) -> Result<()>;
+    /// "Generate Activation Code": a code for the mobile app, with the
+    /// service URL and the activation URI (wizard and account page).
+    async fn activation_code(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+    ) -> Result<crate::mobile::ActivationOffer>;
+    /// Removes one of the user's mobile-app devices (refused when their
+    /// method stands on it alone).
+    async fn remove_device(&self, ctx: &Ctx, username: &str, device_id: &str) -> Result<()>;
     async fn change_answers(
         &self,
         ctx: &Ctx,

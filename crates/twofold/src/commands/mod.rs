@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit;
+mod device;
 mod output;
 mod questions;
 mod service_account;
@@ -138,6 +139,21 @@ pub async fn run(cli: Cli) -> Result<()> {
             logging::init_cli();
             let opened = runtime::open(&config).await?;
             service_account::run(
+                opened.engine.as_ref(),
+                &acting(&opened, cli.act_as.as_deref()).await?,
+                cmd,
+            )
+            .await
+        }
+        Command::Device(cmd) => {
+            logging::init_cli();
+            let opened = runtime::open(&config).await?;
+            // Where devices reach the server, unless public_url or the
+            // portal.url setting says otherwise: where `serve` listens.
+            opened
+                .engine
+                .listening_at(&format!("https://{}", config.listen));
+            device::run(
                 opened.engine.as_ref(),
                 &acting(&opened, cli.act_as.as_deref()).await?,
                 cmd,

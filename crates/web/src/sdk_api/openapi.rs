@@ -35,6 +35,8 @@ use super::{authenticate, settings, tokens, users};
         tokens::list, tokens::add, tokens::delete, tokens::resync,
         tokens::questions, tokens::add_question, tokens::delete_question,
         settings::settings, settings::set_setting, settings::reset_setting,
+        crate::mobile::activate, crate::mobile::requests, crate::mobile::answer,
+        crate::mobile::deactivate,
     ),
     modifiers(&BasicAuth, &Parameters, &CommonAnswers),
     tags(
@@ -45,6 +47,7 @@ use super::{authenticate, settings, tokens, users};
         (name = "questions", description = "Security questions"),
         (name = "audit", description = "The audit log"),
         (name = "settings", description = "Runtime settings, shared by every node"),
+        (name = "mobile", description = "The Mobile App Web Service: what an authenticator app calls, each request signed with the device's Ed25519 key (headers X-Twofold-Device, -Timestamp, -Nonce, -Signature; docs/mobile-protocol.md). No HTTP Basic credentials."),
     )
 )]
 pub struct ApiDoc;

@@ -300,6 +300,20 @@ pub(super) async fn link(
             let a = e.account(&ctx.relayed_for(&username), &username).await?;
             json(to_account(&a))
         }
+        LinkRequest::ActivationCode { username } => {
+            let a = e
+                .activation_code(&ctx.relayed_for(&username), &username)
+                .await?;
+            json(twofold_link::convert::to_activation(&a))
+        }
+        LinkRequest::RemoveDevice {
+            username,
+            device_id,
+        } => {
+            e.remove_device(&ctx.relayed_for(&username), &username, &device_id)
+                .await?;
+            json(Done {})
+        }
         LinkRequest::ChangePin { username, pin } => {
             e.change_pin(&ctx.relayed_for(&username), &username, pin)
                 .await?;

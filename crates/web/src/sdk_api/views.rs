@@ -145,10 +145,12 @@ pub fn start_authentication_response(a: &Authentication) -> StartAuthenticationR
             Prompt::Passcode => AuthenticationPrompt::Passcode,
             Prompt::PhoneCall => AuthenticationPrompt::PhoneCall,
             Prompt::SmsReply => AuthenticationPrompt::SmsReply,
+            Prompt::MobileApp => AuthenticationPrompt::MobileApp,
         }),
         pin_required: a.pin_required,
         expires_at: a.expires_at.map(rfc3339),
         phone: a.phone.clone(),
+        number: a.number,
     }
 }
 

@@ -49,7 +49,10 @@ impl Engine {
                 change_pin: needs_pin || pin.is_some(),
                 change_phone: self.can_deliver(MethodKind::PhoneCall, &settings)
                     || self.can_deliver(MethodKind::TextMessage, &settings),
+                activate_mobile_app: p.allow_mobile_app_activation,
+                max_mobile_devices: p.max_mobile_devices,
             },
+            devices: self.device_views(&user).await?,
             selectable_methods: p
                 .selectable_methods
                 .iter()
@@ -287,7 +290,8 @@ impl Engine {
         {
             Some(Error::invalid("method", "this method cannot be chosen"))
         } else {
-            let held = Holdings::of(&user, self.store.oath_tokens(user.id).await?.len());
+            let held = Holdings::of(&user, self.store.oath_tokens(user.id).await?.len())
+                .with_devices(self.store.mobile_devices(user.id).await?.len());
             methods::method(method)
                 .filter(|m| !m.ready(&held))
                 .map(|m| Error::invalid("method", m.not_ready_hint()))

@@ -263,10 +263,19 @@ impl Engine {
                 ),
                 methods::Enrollment::Phone => (
                     None,
-                    Some(self.proved_phone(ctx, &user, &finish, &settings).await?),
+                    Some(
+                        self.proved_phone(ctx, &user, &finish, &settings)
+                            .await
+                            .map(|(phones, pin)| (Some(phones), pin))?,
+                    ),
                 ),
+                methods::Enrollment::MobileApp => {
+                    let pin = self.proved_app(ctx, &user, &finish).await?;
+                    (None, Some((None, pin)))
+                }
             };
             let (phones, proved_pin) = proved.unzip();
+            let phones = phones.flatten();
             let pin_hash = if let Some(hash) = proved_pin.flatten() {
                 // Chosen with the call or text, and asked by it.
                 Some(hash)

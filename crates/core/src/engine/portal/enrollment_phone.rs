@@ -35,6 +35,11 @@ impl Engine {
         let settings = self.settings_now().await?;
         self.rate_limit(ctx)?;
         let user = self.user(username).await?;
+        if phone.method == MethodKind::MobileApp {
+            return self
+                .portal_enrollment_app(ctx, &user, phone, &settings)
+                .await;
+        }
         let checked: Result<(DefaultMethod, Route, Option<String>)> = async {
             if !settings.portal.allow_enrollment {
                 return Err(Error::Forbidden("enrollment is not allowed".into()));
@@ -120,6 +125,91 @@ impl Engine {
                 .await;
         }
         Ok(c)
+    }
+
+    /// "Authenticate Me Now": asks the devices the user activated in the
+    /// wizard to approve (with the PIN chosen there, in PIN mode). Nothing
+    /// is saved; `finish` takes the accepted challenge.
+    async fn portal_enrollment_app(
+        &self,
+        ctx: &Ctx,
+        user: &User,
+        ask: EnrollPhone,
+        settings: &Settings,
+    ) -> Result<Authentication> {
+        let checked: Result<(DefaultMethod, Option<String>)> = async {
+            if !settings.portal.allow_enrollment {
+                return Err(Error::Forbidden("enrollment is not allowed".into()));
+            }
+            let options = self.portal_enrollment_options(ctx, &user.username).await?;
+            if !options.methods.contains(&MethodKind::MobileApp)
+                || self
+                    .portal_method(MethodKind::MobileApp, settings)
+                    .is_none()
+            {
+                return Err(Error::invalid("method", "this method cannot be chosen"));
+            }
+            let method = DefaultMethod {
+                method: MethodKind::MobileApp,
+                mode: options.mode_for(MethodKind::MobileApp),
+            };
+            let pin_hash = if method.mode.needs_pin() {
+                let p = ask
+                    .pin
+                    .as_deref()
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| crate::pin::PinProblem::Empty.error())?;
+                Some(self.checked_pin_hash(user, p, settings).await?)
+            } else {
+                None
+            };
+            Ok((method, pin_hash))
+        }
+        .await;
+        let (method, pin_hash) = match checked {
+            Ok(c) => c,
+            Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
+        };
+        self.start_app_challenge(
+            ctx,
+            user,
+            crate::engine::mobile_app::AppAsk {
+                method,
+                enrolling: true,
+                pin_hash,
+            },
+            EVENT,
+            settings,
+        )
+        .await
+    }
+
+    /// The PIN hash (chosen in the wizard) an accepted "Authenticate Me
+    /// Now" carried, for `finish`.
+    pub(in crate::engine) async fn proved_app(
+        &self,
+        ctx: &Ctx,
+        user: &User,
+        finish: &FinishEnrollment,
+    ) -> Result<Option<String>> {
+        let not_proved = || {
+            Error::invalid(
+                "app",
+                "approve a sign-in in the app with Authenticate Me Now first",
+            )
+        };
+        let id = finish.phone_challenge.as_deref().ok_or_else(not_proved)?;
+        let c = self.enrollment_challenge(ctx, user, id).await?;
+        let fresh = c
+            .completed_at
+            .is_some_and(|at| self.clock.now() - at < time::Duration::minutes(PROOF_MINUTES));
+        if c.state != ChallengeState::Accepted || c.method != finish.method || !fresh {
+            return Err(not_proved());
+        }
+        match &c.sealed_pin {
+            Some(_) => self.challenge_pin_hash(user, &c).await,
+            None => Ok(None),
+        }
     }
 
     /// The phones (and the PIN hash chosen with them) an accepted

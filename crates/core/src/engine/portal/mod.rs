@@ -3,6 +3,7 @@
 //! the settings table states is enforced here, not by hiding a button.
 
 mod account;
+mod account_app;
 mod account_phone;
 mod enrollment;
 mod enrollment_phone;
@@ -65,6 +66,7 @@ impl Engine {
         crate::methods::method(kind).filter(|m| match m.enrollment() {
             crate::methods::Enrollment::OathSecret => true,
             crate::methods::Enrollment::Phone => self.can_deliver(kind, settings),
+            crate::methods::Enrollment::MobileApp => settings.portal.allow_mobile_app_activation,
         })
     }
 }

@@ -73,10 +73,10 @@ impl Engine {
         let a = self.follow_or_answer(ctx, c, code, wait).await?;
         match a.state {
             ChallengeState::Accepted => {
-                let result = if a.method.is_some_and(|m| m.method == MethodKind::PhoneCall) {
-                    ResultCode::SuccessPhoneCall
-                } else {
-                    ResultCode::SuccessSmsCode
+                let result = match a.method.map(|m| m.method) {
+                    Some(MethodKind::PhoneCall) => ResultCode::SuccessPhoneCall,
+                    Some(MethodKind::MobileApp) => ResultCode::SuccessMobileApp,
+                    _ => ResultCode::SuccessSmsCode,
                 };
                 self.audit_result(ctx, EVENT, &user.username, result, None)
                     .await?;
@@ -91,6 +91,7 @@ impl Engine {
                 phone: a.phone,
                 prompt: a.prompt.unwrap_or(Prompt::Passcode),
                 reason: a.reason,
+                number: a.number,
             }),
             ChallengeState::Rejected | ChallengeState::Expired => Ok(Verified::Rejected {
                 locked: a.reason == Some(ChallengeReason::UserLocked),

@@ -76,7 +76,8 @@ impl Engine {
         }
 
         let tokens = self.store.oath_tokens(user.id).await?;
-        let holdings = Holdings::of(&user, tokens.len());
+        let holdings = Holdings::of(&user, tokens.len())
+            .with_devices(self.store.mobile_devices(user.id).await?.len());
         // A phone PIN mode without a PIN (an administrator chose it in
         // advance): the call could never pass, so the wizard sets up the
         // phone and the PIN together.
