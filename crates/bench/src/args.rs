@@ -1,13 +1,15 @@
 //! Command line: parsed by clap, then checked into a `Command` so every bound
 //! (users, concurrency, time, request cap, loopback target) is enforced in one
-//! place that the unit tests can reach.
+//! place that the unit tests can reach. The validate load run and the PIN
+//! probe are the top-level flags; the mobile app's push round trip is the
+//! `push` subcommand.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 
 pub const MAX_USERS: u32 = 100_000;
@@ -16,6 +18,16 @@ pub const MAX_DURATION_SECS: u64 = 3600;
 pub const MAX_REQUESTS_CAP: u64 = 10_000_000;
 pub const MAX_ITERATIONS: u32 = 1000;
 pub const MAX_PREFIX_CHARS: usize = 64;
+/// Push mode: timed round trips per run.
+pub const MAX_ROUND_TRIPS: u64 = 1_000_000;
+/// Push mode: concurrent round trips (one user each at a time).
+pub const MAX_PUSH_CONCURRENCY: u32 = 256;
+/// Push mode: users (devices) read from the activation-code file.
+pub const MAX_PUSH_USERS: usize = 10_000;
+/// Push mode: the server refuses a longer `?wait=`.
+pub const MAX_WAIT_SECS: u64 = 60;
+pub const MAX_SETTLE_MS: u64 = 1000;
+pub const MAX_ROUND_TRIP_TIMEOUT_SECS: u64 = 600;
 
 /// How each validate request proves the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,9 +66,14 @@ impl Mode {
                   for --duration-secs seconds (or --max-requests requests, whichever comes first) \
                   and prints throughput and latency percentiles.\n\n\
                   With --pin-hash-cost it instead times one production-cost argon2id PIN check \
-                  in-process and prints the per-core bound on PIN+OTP validations."
+                  in-process and prints the per-core bound on PIN+OTP validations.\n\n\
+                  `twofold-bench push --help`: the mobile app's push round trip instead.",
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub sub: Option<Sub>,
     /// Base URL of the server, e.g. https://127.0.0.1:8443 (loopback only).
     #[arg(long, required_unless_present = "pin_hash_cost")]
     pub url: Option<String>,
@@ -110,11 +127,201 @@ pub struct Cli {
     pub iterations: u32,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Time the mobile app's push round trip: SDK start → device → caller.
+    Push(PushArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Activates one device (a fresh Ed25519 key) per line of --activation-codes on \
+                  --device-url, checks each with one untimed round trip, then times \
+                  --round-trips round trips from --concurrency clients, each on its own user: \
+                  the device long-polls GET /mobile/v1/requests?wait=W on --device-url; the \
+                  caller POSTs /sdk/v1/authenticate on --url (t0); the device receives the \
+                  request (t1), approves it with the number from the SDK's answer; the \
+                  caller's GET /sdk/v1/authenticate/{id}?wait=W returns accepted (t2). Prints \
+                  percentiles of t1-t0 and t2-t0 and round trips per second. Loopback targets \
+                  only."
+)]
+pub struct PushArgs {
+    /// Base URL of the node the SDK caller uses, e.g. https://127.0.0.1:8443
+    /// (loopback only).
+    #[arg(long)]
+    pub url: String,
+    /// Base URL of the node the devices use (default: --url); another node
+    /// sharing the database for a multi-node run (loopback only).
+    #[arg(long)]
+    pub device_url: Option<String>,
+    /// Service account (role `validate`) name (HTTP Basic user).
+    #[arg(long)]
+    pub account: String,
+    /// Service account secret. Prefer the environment variable: a command
+    /// line is visible to every local user.
+    #[arg(long, env = "TWOFOLD_BENCH_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// PEM certificate to trust as the only root (`<data_dir>/tls/cert.pem`;
+    /// every node must serve a certificate it signs or is).
+    #[arg(long)]
+    pub ca_file: PathBuf,
+    /// File of `USERNAME CODE` lines, one per user (method `mobile_app`, no
+    /// device yet), from `twofold device activation-code USERNAME`; `#`
+    /// comments and blank lines are skipped.
+    #[arg(long)]
+    pub activation_codes: PathBuf,
+    /// Timed round trips.
+    #[arg(long, default_value_t = 1000)]
+    pub round_trips: u64,
+    /// Round trips in flight at once, each on its own user (at most the
+    /// users in --activation-codes).
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: u32,
+    /// `?wait=` of the device's and the caller's long-polls, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub wait_secs: u64,
+    /// Pause between sending the device's long-poll and starting the sign-in,
+    /// so the poll is parked on the server when the request is created.
+    #[arg(long, default_value_t = 20)]
+    pub poll_settle_ms: u64,
+    /// A round trip not accepted within this is a failure.
+    #[arg(long, default_value_t = 70)]
+    pub round_trip_timeout_secs: u64,
+    /// No round trip starts after this much of the timed phase (the run
+    /// then fails for the ones not done).
+    #[arg(long, default_value_t = 900)]
+    pub max_duration_secs: u64,
+}
+
 /// What to run, with every bound checked.
 #[derive(Debug)]
 pub enum Command {
     Load(Box<LoadConfig>),
     PinHashCost { iterations: u32 },
+    Push(Box<PushConfig>),
+}
+
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    pub base: Url,
+    pub device_base: Url,
+    pub account: String,
+    pub secret: String,
+    pub ca_file: PathBuf,
+    pub activation_codes: PathBuf,
+    pub round_trips: u64,
+    pub concurrency: u32,
+    pub wait: Duration,
+    pub poll_settle: Duration,
+    pub round_trip_timeout: Duration,
+    pub max_duration: Duration,
+}
+
+/// One line of the activation-code file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationLine {
+    pub username: String,
+    /// Digits only (the spaces of `4821 0937 5526` removed).
+    pub code: String,
+}
+
+/// Reads `USERNAME CODE` lines (the code may keep its reading spaces);
+/// between 1 and `MAX_PUSH_USERS` users, each once.
+pub fn parse_activation_codes(text: &str) -> Result<Vec<ActivationLine>> {
+    let mut out: Vec<ActivationLine> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let username = words.next().unwrap_or_default();
+        let code: String = words.collect();
+        if username.chars().count() > 256 || username.contains(':') {
+            bail!("activation codes, line {}: bad username", n + 1);
+        }
+        if !(6..=32).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
+            bail!(
+                "activation codes, line {}: expected `USERNAME CODE` with a code of digits",
+                n + 1
+            );
+        }
+        if out.iter().any(|l| l.username == username) {
+            bail!(
+                "activation codes, line {}: {username} appears twice (one device per user)",
+                n + 1
+            );
+        }
+        if out.len() == MAX_PUSH_USERS {
+            bail!("activation codes: more than {MAX_PUSH_USERS} users");
+        }
+        out.push(ActivationLine {
+            username: username.to_string(),
+            code,
+        });
+    }
+    if out.is_empty() {
+        bail!("activation codes: no `USERNAME CODE` line");
+    }
+    Ok(out)
+}
+
+/// Each user is driven by one client at a time, so no more clients than
+/// users.
+pub fn check_push_users(users: usize, concurrency: u32) -> Result<()> {
+    if concurrency as usize > users {
+        bail!(
+            "--concurrency ({concurrency}) must not exceed the users in --activation-codes ({users}): \
+             each user is driven by one client at a time"
+        );
+    }
+    Ok(())
+}
+
+impl PushArgs {
+    pub fn into_config(self) -> Result<PushConfig> {
+        let base = loopback_base(&self.url)?;
+        let device_base = match &self.device_url {
+            Some(u) => loopback_base(u).context("--device-url")?,
+            None => base.clone(),
+        };
+        if self.account.trim().is_empty() || self.account.contains(':') {
+            bail!("--account must be a non-empty name without ':'");
+        }
+        if self.secret.is_empty() {
+            bail!("--secret must not be empty");
+        }
+        let round_trips = in_range("round-trips", self.round_trips, 1, MAX_ROUND_TRIPS)?;
+        let concurrency = in_range("concurrency", self.concurrency, 1, MAX_PUSH_CONCURRENCY)?;
+        let wait_secs = in_range("wait-secs", self.wait_secs, 1, MAX_WAIT_SECS)?;
+        let settle_ms = in_range("poll-settle-ms", self.poll_settle_ms, 0, MAX_SETTLE_MS)?;
+        let timeout_secs = in_range(
+            "round-trip-timeout-secs",
+            self.round_trip_timeout_secs,
+            5,
+            MAX_ROUND_TRIP_TIMEOUT_SECS,
+        )?;
+        let max_duration_secs = in_range(
+            "max-duration-secs",
+            self.max_duration_secs,
+            1,
+            MAX_DURATION_SECS,
+        )?;
+        Ok(PushConfig {
+            base,
+            device_base,
+            account: self.account,
+            secret: self.secret,
+            ca_file: self.ca_file,
+            activation_codes: self.activation_codes,
+            round_trips,
+            concurrency,
+            wait: Duration::from_secs(wait_secs),
+            poll_settle: Duration::from_millis(settle_ms),
+            round_trip_timeout: Duration::from_secs(timeout_secs),
+            max_duration: Duration::from_secs(max_duration_secs),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +408,9 @@ fn default_prefix(mode: Mode) -> String {
 
 impl Cli {
     pub fn into_command(self) -> Result<Command> {
+        if let Some(Sub::Push(push)) = self.sub {
+            return Ok(Command::Push(Box::new(push.into_config()?)));
+        }
         if self.pin_hash_cost {
             let iterations = in_range("iterations", self.iterations, 1, MAX_ITERATIONS)?;
             return Ok(Command::PinHashCost { iterations });
@@ -391,8 +601,167 @@ mod tests {
     fn pin_hash_cost_needs_nothing_else() {
         match parse(&["--pin-hash-cost", "--iterations", "5"]).unwrap() {
             Command::PinHashCost { iterations } => assert_eq!(iterations, 5),
-            other @ Command::Load(_) => panic!("unexpected {other:?}"),
+            other @ (Command::Load(_) | Command::Push(_)) => panic!("unexpected {other:?}"),
         }
         assert!(parse(&["--pin-hash-cost", "--iterations", "0"]).is_err());
+    }
+
+    const PUSH: &[&str] = &[
+        "push",
+        "--url",
+        "https://127.0.0.1:8443",
+        "--account",
+        "bench",
+        "--secret",
+        "s3cret",
+        "--ca-file",
+        "cert.pem",
+        "--activation-codes",
+        "codes.txt",
+    ];
+
+    fn push_with(extra: &[&str]) -> Result<Box<PushConfig>> {
+        let mut v: Vec<&str> = PUSH.to_vec();
+        v.extend_from_slice(extra);
+        match parse(&v)? {
+            Command::Push(c) => Ok(c),
+            other => panic!("expected a push run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn push_defaults_are_the_documented_ones() {
+        let c = push_with(&[]).unwrap();
+        assert_eq!(c.round_trips, 1000);
+        assert_eq!(c.concurrency, 8);
+        assert_eq!(c.wait, Duration::from_secs(30));
+        assert_eq!(c.poll_settle, Duration::from_millis(20));
+        assert_eq!(c.round_trip_timeout, Duration::from_secs(70));
+        assert_eq!(c.max_duration, Duration::from_mins(15));
+        // The devices use the main URL unless told otherwise.
+        assert_eq!(c.device_base, c.base);
+        assert_eq!(c.base.as_str(), "https://127.0.0.1:8443/");
+    }
+
+    #[test]
+    fn push_takes_a_second_node_for_devices() {
+        let c = push_with(&["--device-url", "https://[::1]:9443"]).unwrap();
+        assert_eq!(c.device_base.as_str(), "https://[::1]:9443/");
+        assert_eq!(c.base.as_str(), "https://127.0.0.1:8443/");
+        for bad in [
+            "https://10.0.0.2:9443",
+            "http://127.0.0.1:9443",
+            "https://127.0.0.1:9443/mobile/v1",
+        ] {
+            assert!(
+                push_with(&["--device-url", bad]).is_err(),
+                "{bad} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn push_bounds_are_enforced() {
+        for extra in [
+            &["--round-trips", "0"][..],
+            &["--round-trips", "1000001"],
+            &["--concurrency", "0"],
+            &["--concurrency", "257"],
+            &["--wait-secs", "0"],
+            &["--wait-secs", "61"],
+            &["--poll-settle-ms", "1001"],
+            &["--round-trip-timeout-secs", "4"],
+            &["--round-trip-timeout-secs", "601"],
+            &["--max-duration-secs", "0"],
+            &["--max-duration-secs", "3601"],
+            &["--account", "a:b"],
+            &["--url", "https://192.168.1.1:8443"],
+        ] {
+            assert!(push_with(extra).is_err(), "{extra:?} should be refused");
+        }
+        let c = push_with(&[
+            "--round-trips",
+            "1000000",
+            "--concurrency",
+            "256",
+            "--wait-secs",
+            "60",
+            "--poll-settle-ms",
+            "0",
+            "--round-trip-timeout-secs",
+            "5",
+            "--max-duration-secs",
+            "3600",
+        ])
+        .unwrap();
+        assert_eq!(c.round_trips, MAX_ROUND_TRIPS);
+        assert_eq!(c.concurrency, MAX_PUSH_CONCURRENCY);
+        assert_eq!(c.poll_settle, Duration::ZERO);
+    }
+
+    #[test]
+    fn push_needs_its_target_and_codes() {
+        assert!(parse(&["push"]).is_err());
+        let without_codes: Vec<&str> = PUSH[..PUSH.len() - 2].to_vec();
+        assert!(parse(&without_codes).is_err());
+    }
+
+    #[test]
+    fn push_does_not_mix_with_the_load_flags() {
+        // Load flags belong to the validate run, not before `push`.
+        let mut v = vec!["--users", "10"];
+        v.extend_from_slice(PUSH);
+        assert!(parse(&v).is_err());
+        // And the validate run is unchanged by the subcommand's existence.
+        assert!(matches!(parse(BASE).unwrap(), Command::Load(_)));
+    }
+
+    #[test]
+    fn activation_code_files_parse() {
+        let lines = parse_activation_codes(
+            "# username code\n\nbench-push-00000 4821 0937 5526\n  bench-push-00001\t123456789012  \n",
+        )
+        .unwrap();
+        assert_eq!(
+            lines,
+            vec![
+                ActivationLine {
+                    username: "bench-push-00000".into(),
+                    code: "482109375526".into()
+                },
+                ActivationLine {
+                    username: "bench-push-00001".into(),
+                    code: "123456789012".into()
+                },
+            ]
+        );
+        for bad in [
+            "",
+            "# only a comment\n",
+            "alice\n",
+            "alice 12ab56789012\n",
+            "alice 12345\n",
+            "alice 123456789012\nalice 210987654321\n",
+            "a:b 123456789012\n",
+        ] {
+            assert!(
+                parse_activation_codes(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+        let mut many = String::new();
+        for i in 0..=MAX_PUSH_USERS {
+            many.push('u');
+            many.push_str(&i.to_string());
+            many.push_str(" 123456789012\n");
+        }
+        assert!(parse_activation_codes(&many).is_err());
+    }
+
+    #[test]
+    fn push_concurrency_is_at_most_the_users() {
+        assert!(check_push_users(8, 8).is_ok());
+        assert!(check_push_users(16, 8).is_ok());
+        assert!(check_push_users(7, 8).is_err());
     }
 }

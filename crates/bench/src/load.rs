@@ -88,7 +88,7 @@ pub fn client(cfg: &LoadConfig) -> Result<Client> {
     builder.build().context("building the HTTPS client")
 }
 
-fn quote(body: &[u8]) -> String {
+pub fn quote(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let mut out: String = text.chars().take(BODY_QUOTE).collect();
     if text.chars().count() > BODY_QUOTE {

@@ -1,9 +1,11 @@
-//! `twofold-bench`: load generator for Twofold's Web Service SDK API and a
-//! probe of the PIN hash cost. See `docs/benchmarks.md`.
+//! `twofold-bench`: load generator for Twofold's Web Service SDK API, the
+//! mobile app's push round trip (`push`), and a probe of the PIN hash cost.
+//! See `docs/benchmarks.md`.
 
 mod args;
 mod load;
 mod pin_cost;
+mod push;
 mod report;
 mod stats;
 
@@ -32,6 +34,11 @@ fn main() -> ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(load::run(*cfg))),
+        Command::Push(cfg) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(push::run(*cfg))),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,9 +1,11 @@
 //! What a run prints: a readable block, then one `RESULT key=value ...` line
-//! that `scripts/bench.sh` reads.
+//! that `scripts/bench.sh` (and `scripts/bench-push.sh`) reads.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
-use crate::args::{LoadConfig, Mode};
+use crate::args::{LoadConfig, Mode, PushConfig};
+use crate::push::PushRecord;
 use crate::stats::{ms, Outcome, Recorder, Summary};
 
 pub fn text(cfg: &LoadConfig, s: &Summary, rec: &Recorder) -> String {
@@ -65,10 +67,127 @@ pub fn result_line(mode: Mode, s: &Summary, failed: u64) -> String {
     )
 }
 
+fn percentiles(s: &Summary) -> String {
+    format!(
+        "p50 {}  p90 {}  p99 {}  max {}",
+        ms(s.p50_us),
+        ms(s.p90_us),
+        ms(s.p99_us),
+        ms(s.max_us)
+    )
+}
+
+/// Round trips per second: `n` over `elapsed`.
+pub fn per_sec(n: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        n as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+pub fn push_text(
+    cfg: &PushConfig,
+    rec: &PushRecord,
+    received: &Summary,
+    released: &Summary,
+    elapsed: Duration,
+) -> String {
+    let mut out = String::new();
+    let done = rec.round_trips();
+    let failed = done - rec.accepted();
+    let _ = writeln!(out, "round trips   {done} of {}", cfg.round_trips);
+    let _ = writeln!(out, "accepted      {}", rec.accepted());
+    let _ = writeln!(out, "not accepted  {failed}");
+    for (outcome, n) in rec
+        .outcomes
+        .iter()
+        .filter(|(o, _)| **o != Outcome::Accepted)
+    {
+        let _ = writeln!(out, "  {outcome}: {n}");
+    }
+    if done < cfg.round_trips {
+        let _ = writeln!(
+            out,
+            "not started   {} (--max-duration-secs {} passed)",
+            cfg.round_trips - done,
+            cfg.max_duration.as_secs()
+        );
+    }
+    let _ = writeln!(out, "elapsed       {:.2} s", elapsed.as_secs_f64());
+    let _ = writeln!(out, "round trips/s {:.1}", per_sec(done, elapsed));
+    let _ = writeln!(
+        out,
+        "created → device received (ms)  {}",
+        percentiles(received)
+    );
+    let _ = writeln!(
+        out,
+        "created → caller released (ms)  {}",
+        percentiles(released)
+    );
+    let _ = writeln!(
+        out,
+        "device polls that came back without the request: {}",
+        rec.extra_polls
+    );
+    if !rec.failure_samples.is_empty() {
+        let _ = writeln!(out, "first failures:");
+        for f in &rec.failure_samples {
+            let _ = writeln!(out, "  {f}");
+        }
+    }
+    if failed > 0 {
+        let _ = writeln!(
+            out,
+            "WARNING: {failed} of {done} round trips were not accepted"
+        );
+    }
+    out
+}
+
+pub fn push_result_line(
+    done: u64,
+    accepted: u64,
+    failed: u64,
+    received: &Summary,
+    released: &Summary,
+    elapsed: Duration,
+) -> String {
+    format!(
+        "RESULT mode=push round_trips={done} accepted={accepted} failed={failed} rps={:.1} \
+         recv_p50_ms={} recv_p90_ms={} recv_p99_ms={} recv_max_ms={} \
+         rel_p50_ms={} rel_p90_ms={} rel_p99_ms={} rel_max_ms={}",
+        per_sec(done, elapsed),
+        ms(received.p50_us),
+        ms(received.p90_us),
+        ms(received.p99_us),
+        ms(received.max_us),
+        ms(released.p50_us),
+        ms(released.p90_us),
+        ms(released.p99_us),
+        ms(released.max_us),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn push_result_line_is_key_value() {
+        let e = Duration::from_secs(4);
+        let r = Summary::from_samples(vec![1000, 2000, 3000, 4000], 4, e);
+        let l = Summary::from_samples(vec![5000, 6000, 7000, 8000], 4, e);
+        assert_eq!(
+            push_result_line(4, 4, 0, &r, &l, e),
+            "RESULT mode=push round_trips=4 accepted=4 failed=0 rps=1.0 \
+             recv_p50_ms=2.00 recv_p90_ms=4.00 recv_p99_ms=4.00 recv_max_ms=4.00 \
+             rel_p50_ms=6.00 rel_p90_ms=8.00 rel_p99_ms=8.00 rel_max_ms=8.00"
+        );
+        assert!(per_sec(1, Duration::ZERO).abs() < f64::EPSILON);
+    }
 
     #[test]
     fn result_line_is_key_value() {

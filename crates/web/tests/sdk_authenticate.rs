@@ -282,7 +282,7 @@ async fn wrong_answers_reject_after_three(backend: Backend) {
         (
             StatusCode::OK,
             json!({"id": null, "state": "rejected", "reason": "user_locked", "method": null,
-                   "prompt": null, "pin_required": false, "expires_at": null, "phone": null})
+                   "prompt": null, "pin_required": false, "expires_at": null, "phone": null, "number": null})
         )
     );
     // A right answer clears the denials, as with validate.
@@ -379,7 +379,7 @@ async fn refusals_use_validate_reasons(backend: Backend) {
     let api = Api::new(&p, "radius").await;
     let refused = |reason: &str| {
         json!({"id": null, "state": "rejected", "reason": reason, "method": null,
-               "prompt": null, "pin_required": false, "expires_at": null, "phone": null})
+               "prompt": null, "pin_required": false, "expires_at": null, "phone": null, "number": null})
     };
     let same_as_validate = |username: &'static str, reason: &'static str| {
         let api = api.clone();
@@ -424,7 +424,22 @@ async fn refusals_use_validate_reasons(backend: Backend) {
     api.post("/users", json!({"username": "app"})).await;
     api.put("/users/app/method", json!({"method": "mobile_app"}))
         .await;
-    same_as_validate("app", "method_not_supported").await;
+    // `validate` cannot ask an app in one call; a challenge can, once the
+    // user has activated a device.
+    let (s, v) = api
+        .post(
+            "/validate",
+            json!({"username": "app", "passcode": "123456"}),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["reason"]),
+        (StatusCode::OK, &json!("method_not_supported"))
+    );
+    assert_eq!(
+        api.start("app").await,
+        (StatusCode::OK, refused("no_device"))
+    );
 
     api.post("/users", json!({"username": "tokenless"})).await;
     api.put("/users/tokenless/method", json!({"method": "oath_token"}))

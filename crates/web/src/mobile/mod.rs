@@ -85,7 +85,7 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 /// Activates a device with an activation code. The request is signed with
 /// the Ed25519 key it registers (no `X-Twofold-Device` yet). Answers the
 /// device id and the OATH secret the app shows codes of.
-#[utoipa::path(post, path = "/mobile/v1/activate", tag = "mobile", security(()),
+#[utoipa::path(post, path = "/mobile/v1/activate", tag = "mobile", operation_id = "mobile_activate", security(()),
     params(
         ("x-twofold-timestamp" = String, Header, description = "Unix seconds when signed", pattern = "^[0-9]{1,12}$"),
         ("x-twofold-nonce" = String, Header, description = "16-64 characters of A-Z a-z 0-9 - _, never reused", pattern = "^[A-Za-z0-9_-]{16,64}$"),
@@ -141,7 +141,7 @@ pub(crate) async fn activate(
 
 /// The device's user's pending sign-in requests. With `wait`, answers the
 /// moment one arrives, or after `wait` seconds with none (a long-poll).
-#[utoipa::path(get, path = "/mobile/v1/requests", tag = "mobile", security(()),
+#[utoipa::path(get, path = "/mobile/v1/requests", tag = "mobile", operation_id = "mobile_requests", security(()),
     params(
         ("wait" = Option<u32>, Query, minimum = 0, maximum = 60, description = "Seconds to wait for a request (0-60)"),
         ("x-twofold-device" = String, Header, description = "The device id", pattern = "^[0-9a-f]{32}$"),
@@ -189,7 +189,7 @@ pub(crate) async fn requests(
 
 /// Approves (with the number shown on the sign-in screen, and the PIN when
 /// `pin_required`), denies or reports fraud for one pending request.
-#[utoipa::path(post, path = "/mobile/v1/requests/{id}/answer", tag = "mobile", security(()),
+#[utoipa::path(post, path = "/mobile/v1/requests/{id}/answer", tag = "mobile", operation_id = "mobile_answer", security(()),
     params(
         ("id" = String, Path, description = "The request id", pattern = "^[0-9a-f]{32}$"),
         ("x-twofold-device" = String, Header, description = "The device id", pattern = "^[0-9a-f]{32}$"),
@@ -229,12 +229,14 @@ pub(crate) async fn answer(
         .await?;
     Ok(Json(DeviceAnswerResult {
         state: a.state.as_str().to_string(),
-        reason: a.reason.map(twofold_core::challenge::ChallengeReason::as_str),
+        reason: a
+            .reason
+            .map(twofold_core::challenge::ChallengeReason::as_str),
     }))
 }
 
 /// Removes this device and its OATH secret.
-#[utoipa::path(post, path = "/mobile/v1/deactivate", tag = "mobile", security(()),
+#[utoipa::path(post, path = "/mobile/v1/deactivate", tag = "mobile", operation_id = "mobile_deactivate", security(()),
     params(
         ("x-twofold-device" = String, Header, description = "The device id", pattern = "^[0-9a-f]{32}$"),
         ("x-twofold-timestamp" = String, Header, description = "Unix seconds when signed", pattern = "^[0-9]{1,12}$"),

@@ -6,15 +6,18 @@ use axum::extract::State;
 use axum::response::Response;
 use std::collections::HashMap;
 use twofold_core::challenge::{ChallengeReason, ChallengeState, Prompt};
-use twofold_core::portal::{ChangePhone, PhoneSlot};
+use twofold_core::portal::{Account, ChangePhone, PhoneSlot};
 use twofold_core::user::MethodKind;
-use twofold_core::{Ctx, Error};
+use twofold_core::{ConflictReason, Ctx, Error};
 
 use super::enroll::pin_mismatch;
 use super::extract::{csrf_failure, PortalPost, Req};
-use super::pages::{questions_in, AccountPage, Minutes, Msg, QuestionsView, TokenRow};
-use super::session::{Flash, PhoneChange, PhoneWait};
-use super::{finish, html, keep_typed, refused, text, Messages, Tr};
+use super::pages::{
+    questions_in, AccountAppView, AccountPage, DeviceRow, Minutes, Msg, OfferView, QuestionsView,
+    TokenRow,
+};
+use super::session::{Flash, PhoneChange, PhoneWait, ShownActivation};
+use super::{activation_refused, finish, html, keep_typed, refused, text, Messages, Tr};
 use crate::AppState;
 
 pub(super) async fn account_page(
@@ -42,6 +45,7 @@ pub(super) async fn account_page(
             kind: tok.params.kind,
         })
         .collect();
+    let app = app_view(&t, &a, req.session.data.activation.as_ref());
     // An expired PIN is the first thing the user is asked to fix.
     let error = m
         .error
@@ -54,7 +58,11 @@ pub(super) async fn account_page(
         signed_in: true,
         notice: text(&t, m.notice.as_ref()),
         error: text(&t, error.as_ref()),
-        error_field: m.error_field(&["pin", "questions", "minutes"]),
+        error_field: m.error_field(if app.shown {
+            &["pin", "questions", "minutes", "activation", "device"]
+        } else {
+            &["pin", "questions", "minutes"]
+        }),
         echo: &m.echo,
         languages: &t.languages,
         lang_saves: a.allow.select_language,
@@ -71,8 +79,94 @@ pub(super) async fn account_page(
             questions: questions_in(&a.questions, &t.lang),
         },
         phone_change: req.session.data.phone_change.as_ref(),
+        app,
     };
     Ok(html(page.render()))
+}
+
+/// The mobile-app section: the devices, and the activation code when one
+/// was generated and is still of use (not expired, no device activated
+/// since).
+fn app_view(t: &Tr, a: &Account, shown: Option<&ShownActivation>) -> AccountAppView {
+    let devices: Vec<DeviceRow> = a
+        .devices
+        .iter()
+        .map(|d| DeviceRow {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            activated: t.date(d.activated_at),
+            last_used: d
+                .last_used_at
+                .map(|u| format!("{} {}", t.date(u), t.time(u))),
+        })
+        .collect();
+    let max = a.allow.max_mobile_devices;
+    let below_limit = a.devices.len() < usize::try_from(max).unwrap_or(usize::MAX);
+    let can_activate = a.allow.activate_mobile_app && below_limit;
+    let offer = shown
+        .filter(|_| can_activate)
+        .filter(|s| s.offer.expires_at > time::OffsetDateTime::now_utc())
+        .filter(|s| a.devices.iter().all(|d| s.devices.contains(&d.id)))
+        .map(|s| OfferView::new(t, &s.offer));
+    AccountAppView {
+        shown: a.allow.activate_mobile_app || !devices.is_empty(),
+        devices,
+        can_activate,
+        limit: (a.allow.activate_mobile_app && !below_limit).then_some(max),
+        offer,
+    }
+}
+
+/// "Generate Activation Code" on the account page.
+pub(super) async fn account_app_code(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let Some(username) = req.signed_in() else {
+        return csrf_failure(&state, req).await;
+    };
+    let ctx = req.ctx(&username);
+    // The devices before this code: one more, and the code has been used.
+    let devices = match state.service.account(&ctx, &username).await {
+        Ok(a) => a.devices.into_iter().map(|d| d.id).collect(),
+        Err(e) => return refused(&state, req, e, "/portal").await,
+    };
+    match state.service.activation_code(&ctx, &username).await {
+        Ok(offer) => {
+            req.session.data.activation = Some(ShownActivation { offer, devices });
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => activation_refused(&state, req, e).await,
+    }
+}
+
+/// Removes one of the user's devices; not the one their method needs.
+pub(super) async fn account_device_remove(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let Some(username) = req.signed_in() else {
+        return csrf_failure(&state, req).await;
+    };
+    let device = req.field("device");
+    match state
+        .service
+        .remove_device(&req.ctx(&username), &username, &device)
+        .await
+    {
+        Ok(()) => {
+            req.session.data.notice = Some(Flash::new("ok-device-removed"));
+            finish(&state, req, "/portal").await
+        }
+        Err(Error::Conflict {
+            reason: ConflictReason::LastFactor,
+            ..
+        }) => {
+            req.session.data.error = Some(Flash::new("err-device-last"));
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => refused(&state, req, e, "/portal").await,
+    }
 }
 
 /// A token's name as the user reads it: the names the engine gives tokens
@@ -141,6 +235,7 @@ pub(super) async fn account_phone(
                         challenge,
                         prompt: a.prompt.unwrap_or(Prompt::PhoneCall),
                         phone: a.phone,
+                        number: a.number,
                     },
                 });
             } else {

@@ -13,10 +13,15 @@ use twofold_core::Error;
 
 use super::extract::{csrf_failure, PortalPost, Req};
 use super::pages::{
-    questions_in, EnrollPage, EnrollStage, FinalView, OathView, PendingView, PhoneView,
+    questions_in, AppView, EnrollPage, EnrollStage, FinalView, OathView, OfferView, PendingView,
+    PhoneView,
 };
-use super::session::{EnrollPhoneStep, Flash, PhoneWait, Stage, MAX_SIGNED_IN_SECONDS};
-use super::{finish, html, keep_typed, now, refused, start_oath, text, Messages};
+use super::session::{
+    EnrollPhoneStep, Flash, PhoneWait, ShownActivation, Stage, MAX_SIGNED_IN_SECONDS,
+};
+use super::{
+    activation_refused, finish, html, keep_typed, now, refused, start_oath, text, Messages,
+};
 use crate::AppState;
 
 /// Where the session's wizard stands.
@@ -56,8 +61,9 @@ pub(super) async fn enroll_page(
     // The steps: the method (when there is a choice), the authenticator,
     // then the PIN and questions (when the mode or the settings ask).
     let choosing = usize::from(options.methods.len() > 1);
-    let by_phone = chosen.is_some_and(is_phone);
-    // A phone's PIN is chosen with the phone (the call asks for it).
+    let by_phone = chosen.is_some_and(challenged);
+    // A phone's PIN is chosen with the phone (the call asks for it), the
+    // app's with the app (its request asks for it).
     let last_needed = options.questions_required > 0
         || (!by_phone
             && options
@@ -67,6 +73,23 @@ pub(super) async fn enroll_page(
     let proved = phone.is_some_and(|p| p.proved.is_some());
     let (stage, step_n, fields): (_, _, &[&'static str]) = match (chosen, confirmed || proved) {
         (None, _) => (EnrollStage::Method(options.methods.clone()), 1, &[]),
+        (Some(MethodKind::MobileApp), false) => (
+            EnrollStage::App(AppView {
+                needs_pin: options.mode_for(MethodKind::MobileApp).needs_pin(),
+                pin_min: options.pin_rules.min_length,
+                offer: req
+                    .session
+                    .data
+                    .activation
+                    .as_ref()
+                    .map(|a| &a.offer)
+                    .filter(|o| o.expires_at > time::OffsetDateTime::now_utc())
+                    .map(|o| OfferView::new(&t, o)),
+                wait: phone.and_then(|p| p.wait.clone()),
+            }),
+            choosing + 1,
+            &["app", "pin", "activation"],
+        ),
         (Some(m), false) if is_phone(m) => (
             EnrollStage::Phone(PhoneView {
                 call: m == MethodKind::PhoneCall,
@@ -90,8 +113,9 @@ pub(super) async fn enroll_page(
         ),
         (Some(m), true) => (
             EnrollStage::Final(FinalView {
-                phone: proved,
-                needs_pin: !is_phone(m) && options.mode_for(m).needs_pin(),
+                phone: proved && is_phone(m),
+                app: proved && m == MethodKind::MobileApp,
+                needs_pin: !challenged(m) && options.mode_for(m).needs_pin(),
                 pin_min: options.pin_rules.min_length,
                 questions: if options.questions_required > 0 {
                     questions_in(&options.questions, &t.lang)
@@ -123,6 +147,12 @@ pub(super) async fn enroll_page(
 
 fn is_phone(m: MethodKind) -> bool {
     matches!(m, MethodKind::PhoneCall | MethodKind::TextMessage)
+}
+
+/// Set up by answering a challenge (a call, a text, the app's request):
+/// a PIN goes with that challenge.
+fn challenged(m: MethodKind) -> bool {
+    is_phone(m) || m == MethodKind::MobileApp
 }
 
 /// The username of an enrolling session, or `None` (the handler then starts over).
@@ -337,6 +367,7 @@ async fn call_me_now(state: AppState, mut req: Req, username: String, m: MethodK
                             challenge,
                             prompt: a.prompt.unwrap_or(Prompt::PhoneCall),
                             phone: a.phone,
+                            number: a.number,
                         }),
                         proved: None,
                         backup_phone: backup,
@@ -395,10 +426,21 @@ pub(super) async fn enroll_phone_check(
         .await
     {
         Ok(a) => a,
-        Err(e) => return refused(&state, req, e, "/portal").await,
+        Err(e) => {
+            // A request that cannot be followed any more: back to its button
+            // (a page that waits would wait for nothing).
+            if matches!(e, Error::NotFound(_)) {
+                if let Stage::Enroll { phone, .. } = &mut req.session.data.stage {
+                    *phone = None;
+                }
+            }
+            return refused(&state, req, e, "/portal").await;
+        }
     };
     match a.state {
         ChallengeState::Accepted => {
+            // A code shown for the app is of no more use.
+            req.session.data.activation = None;
             let proved = (wait.challenge.clone(), step.backup_phone.clone());
             if options.questions_required > 0 {
                 if let Stage::Enroll { phone, .. } = &mut req.session.data.stage {
@@ -413,7 +455,10 @@ pub(super) async fn enroll_phone_check(
             complete_enrollment(state, req, username, chosen, None, Some(proved)).await
         }
         ChallengeState::Pending => {
-            if a.reason.is_some() {
+            if a.reason.is_some() && wait.prompt == Prompt::MobileApp {
+                // A wrong PIN typed in the app: it asks again.
+                req.session.data.error = Some(Flash::new("err-app-pin-retry"));
+            } else if a.reason.is_some() {
                 req.session.data.error = Some(Flash::new(if chosen.mode.needs_pin() {
                     "err-code-pin"
                 } else {
@@ -426,11 +471,88 @@ pub(super) async fn enroll_phone_check(
             if let Stage::Enroll { phone, .. } = &mut req.session.data.stage {
                 *phone = None;
             }
-            req.session.data.error = Some(super::sign_in::phone_refusal(
+            req.session.data.error = Some(super::sign_in::refusal_for(
+                wait.prompt,
                 a.reason.or(Some(ChallengeReason::Expired)),
+                true,
             ));
             finish(&state, req, "/portal").await
         }
+    }
+}
+
+/// "Generate Activation Code" in the wizard: a code (with the service URL
+/// and the QR code) for the app; nothing else changes.
+pub(super) async fn enroll_app_code(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let Some(username) = enrolling(&req) else {
+        return csrf_failure(&state, req).await;
+    };
+    match state
+        .service
+        .activation_code(&req.ctx(&username), &username)
+        .await
+    {
+        Ok(offer) => {
+            req.session.data.activation = Some(ShownActivation {
+                offer,
+                devices: Vec::new(),
+            });
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => activation_refused(&state, req, e).await,
+    }
+}
+
+/// "Authenticate Me Now": asks the activated app to approve (with the PIN
+/// chosen now, when the mode needs one); the page then shows the number to
+/// pick and waits. Nothing is saved until the app approves.
+pub(super) async fn enroll_app(
+    State(state): State<AppState>,
+    PortalPost(mut req): PortalPost,
+) -> Response {
+    let Some(username) = enrolling(&req) else {
+        return csrf_failure(&state, req).await;
+    };
+    if let Some(refusal) = pin_mismatch(&req) {
+        req.session.data.error = Some(refusal);
+        return finish(&state, req, "/portal").await;
+    }
+    let ask = EnrollPhone {
+        method: MethodKind::MobileApp,
+        phone: String::new(),
+        extension: String::new(),
+        pin: Some(req.field("pin")).filter(|p| !p.is_empty()),
+    };
+    match state
+        .service
+        .enrollment_phone(&req.ctx(&username), &username, ask)
+        .await
+    {
+        Ok(a) => {
+            if let (Some(challenge), ChallengeState::Pending) = (a.id, a.state) {
+                if let Stage::Enroll { method, phone, .. } = &mut req.session.data.stage {
+                    // The engine started it: the app is the method chosen.
+                    *method = Some(MethodKind::MobileApp);
+                    *phone = Some(EnrollPhoneStep {
+                        wait: Some(PhoneWait {
+                            challenge,
+                            prompt: Prompt::MobileApp,
+                            phone: None,
+                            number: a.number,
+                        }),
+                        proved: None,
+                        backup_phone: None,
+                    });
+                }
+            } else {
+                req.session.data.error = Some(super::sign_in::app_refusal(a.reason, true));
+            }
+            finish(&state, req, "/portal").await
+        }
+        Err(e) => refused(&state, req, e, "/portal").await,
     }
 }
 
@@ -468,6 +590,7 @@ async fn complete_enrollment(
     {
         Ok(user) => {
             req.session.rotate();
+            req.session.data.activation = None;
             req.session.data.stage = Stage::SignedIn {
                 username: user.username,
                 expires_at: now() + MAX_SIGNED_IN_SECONDS,

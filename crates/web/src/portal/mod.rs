@@ -66,6 +66,8 @@ pub fn router() -> Router<AppState> {
             "/portal/enroll/phone/check",
             post(enroll::enroll_phone_check),
         )
+        .route("/portal/enroll/app/code", post(enroll::enroll_app_code))
+        .route("/portal/enroll/app", post(enroll::enroll_app))
         .route("/portal/account/token", get(token::token_page))
         .route("/portal/account/token/new", post(token::token_new))
         .route("/portal/account/token/import", post(token::token_import))
@@ -84,6 +86,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/portal/account/questions",
             post(account::account_questions),
+        )
+        .route("/portal/account/app/code", post(account::account_app_code))
+        .route(
+            "/portal/account/device/remove",
+            post(account::account_device_remove),
         )
         .route("/portal/account/language", post(account::account_language))
         .route("/portal/account/method", post(account::account_method))
@@ -185,13 +192,18 @@ fn flash_for(e: &Error) -> Option<Flash> {
             "secret" => Flash::new("err-secret"),
             "seconds" => Flash::new("err-minutes"),
             "label" => Flash::new("err-label"),
+            "app" => Flash::new("err-app-not-proved"),
             _ => Flash::new("err-generic"),
         },
-        Error::Forbidden(_) => Flash::new("err-not-allowed"),
+        Error::Forbidden(_) | Error::Unauthenticated { .. } => Flash::new("err-not-allowed"),
         Error::Conflict {
             reason: ConflictReason::LastFactor,
             ..
         } => Flash::new("err-token-last"),
+        Error::Conflict {
+            reason: ConflictReason::DeviceLimit,
+            ..
+        } => Flash::new("err-activation-limit"),
         Error::Conflict { .. } | Error::NotFound(_) => Flash::new("err-generic"),
         Error::RateLimited {
             retry_after_seconds,
@@ -224,6 +236,9 @@ fn field_of(key: &str) -> Option<&'static str> {
         k if k.starts_with("err-code") => "code",
         k if k.starts_with("err-fallback-code") => "fallback-code",
         k if k.starts_with("err-answers") => "answers",
+        k if k.starts_with("err-app") => "app",
+        k if k.starts_with("err-activation") => "activation",
+        k if k.starts_with("err-device") => "device",
         "err-secret" => "secret",
         "err-minutes" => "minutes",
         "err-label" => "label",
@@ -315,6 +330,16 @@ async fn refused(state: &AppState, mut req: Req, e: Error, to: &str) -> Response
         }
         None => unavailable(&req.tr(None), &e),
     }
+}
+
+/// "Generate Activation Code" refused: switched off (said so), or the
+/// engine's other refusals as usual.
+async fn activation_refused(state: &AppState, mut req: Req, e: Error) -> Response {
+    if matches!(e, Error::Forbidden(_)) {
+        req.session.data.error = Some(Flash::new("err-activation-not-allowed"));
+        return finish(state, req, "/portal").await;
+    }
+    refused(state, req, e, "/portal").await
 }
 
 /// A new OATH secret — generated for an app, or a third-party token's typed

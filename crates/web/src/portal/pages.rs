@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 use twofold_core::challenge::Prompt;
 use twofold_core::factors::{OathKind, SecurityQuestion};
+use twofold_core::mobile::{grouped_code, ActivationOffer};
 use twofold_core::portal::{Account, PendingOath, SecondStep};
 use twofold_core::questions::ANSWERS_REQUIRED_AT_ENROLLMENT;
 use twofold_core::user::MethodKind;
@@ -221,10 +222,10 @@ pub(super) fn message_page(t: &Tr, status: StatusCode, title: &str, body: &str) 
 }
 
 page!(SignInPage, "signin.html" { login_allowed: bool });
-page!(VerifyPage, "verify.html" { step: &'a SecondStep, by_phone: bool, phone: Option<&'a PhoneWait> });
+page!(VerifyPage, "verify.html" { step: &'a SecondStep, by_phone: bool, by_app: bool, phone: Option<&'a PhoneWait> });
 page!(ChoosePinPage, "choose_pin.html" { pin_min: u32 });
 page!(EnrollPage, "enroll.html" { stage: EnrollStage, step_n: usize, step_total: usize });
-page!(AccountPage, "account.html" { a: &'a Account, name: &'a str, method_key: &'a str, bypass_until: Option<Msg>, bypass_minutes: Minutes, tokens: Vec<TokenRow>, view: QuestionsView, phone_change: Option<&'a PhoneChange> });
+page!(AccountPage, "account.html" { a: &'a Account, name: &'a str, method_key: &'a str, bypass_until: Option<Msg>, bypass_minutes: Minutes, tokens: Vec<TokenRow>, view: QuestionsView, phone_change: Option<&'a PhoneChange>, app: AccountAppView });
 page!(TokenPage, "token.html" { view: OathView });
 page!(MessagePage, "message.html" { body: &'a str });
 
@@ -232,7 +233,84 @@ pub enum EnrollStage {
     Method(Vec<MethodKind>),
     Oath(OathView),
     Phone(PhoneView),
+    App(AppView),
     Final(FinalView),
+}
+
+/// The wizard's mobile-app step: the activation code (once generated) and
+/// "Authenticate Me Now" (with the PIN fields in a PIN mode), or the
+/// request under way with its number.
+pub struct AppView {
+    pub needs_pin: bool,
+    pub pin_min: u32,
+    pub offer: Option<OfferView>,
+    pub wait: Option<PhoneWait>,
+}
+
+/// The account page's mobile-app section.
+pub struct AccountAppView {
+    /// The section is shown (activation allowed, or devices to list).
+    pub shown: bool,
+    pub devices: Vec<DeviceRow>,
+    /// "Generate Activation Code" is offered (allowed, and below the limit).
+    pub can_activate: bool,
+    /// Activation allowed but the limit reached: at most this many.
+    pub limit: Option<u32>,
+    pub offer: Option<OfferView>,
+}
+
+/// A device on the account page: its name, when it was activated and last
+/// used (in the portal's time zone).
+pub struct DeviceRow {
+    pub id: String,
+    pub name: String,
+    pub activated: String,
+    pub last_used: Option<String>,
+}
+
+/// An activation code as the page shows it: grouped, with the service URL,
+/// the QR code of the activation URI (inline SVG: no script, no data URI)
+/// and the URI itself to copy.
+pub struct OfferView {
+    pub code: String,
+    pub url: String,
+    pub uri: String,
+    pub fingerprint: Option<String>,
+    pub qr_svg: String,
+    pub expires: Msg,
+}
+
+impl OfferView {
+    pub fn new(t: &Tr, offer: &ActivationOffer) -> OfferView {
+        OfferView {
+            code: grouped_code(&offer.code),
+            url: offer.url.clone(),
+            uri: offer.uri.clone(),
+            fingerprint: offer.fingerprint.clone(),
+            qr_svg: inline_svg(&qr_svg(&offer.uri)),
+            expires: Msg::at(t, "app-code-expires", &[], offer.expires_at),
+        }
+    }
+}
+
+/// `data` as a QR code in SVG.
+fn qr_svg(data: &str) -> String {
+    qrcode::QrCode::new(data.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(240, 240)
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default()
+}
+
+/// An SVG document as markup inside HTML: without its XML declaration, and
+/// labelled for screen readers by the element around it.
+fn inline_svg(svg: &str) -> String {
+    svg.find("<svg")
+        .map(|i| svg[i..].replacen("<svg ", "<svg aria-hidden=\"true\" focusable=\"false\" ", 1))
+        .unwrap_or_default()
 }
 
 /// The wizard's phone step: the number (and PIN) form, or the call or
@@ -265,6 +343,8 @@ pub struct PendingView {
 pub struct FinalView {
     /// The phone was proved (rather than an authenticator confirmed).
     pub phone: bool,
+    /// The mobile app was activated and approved a request.
+    pub app: bool,
     pub needs_pin: bool,
     pub pin_min: u32,
     pub questions: Vec<SecurityQuestion>,
@@ -304,14 +384,7 @@ pub struct TokenRow {
 impl PendingView {
     pub fn new(p: &PendingOath) -> PendingView {
         use base64::Engine as _;
-        let svg = qrcode::QrCode::new(p.uri.as_bytes())
-            .map(|code| {
-                code.render::<qrcode::render::svg::Color<'_>>()
-                    .min_dimensions(240, 240)
-                    .quiet_zone(true)
-                    .build()
-            })
-            .unwrap_or_default();
+        let svg = qr_svg(&p.uri);
         let grouped = p
             .secret_base32
             .as_bytes()

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use twofold_core::challenge::Prompt;
+use twofold_core::mobile::ActivationOffer;
 use twofold_core::portal::{PendingOath, PhoneSlot, SecondStep};
 use twofold_core::user::MethodKind;
 use twofold_core::{Ctx, PortalService, Result};
@@ -92,6 +93,9 @@ pub struct PhoneWait {
     pub challenge: String,
     pub prompt: Prompt,
     pub phone: Option<String>,
+    /// Mobile app: the number the user picks in the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u8>,
 }
 
 /// A new number for `slot`, proved by the call or text `wait`.
@@ -128,6 +132,20 @@ pub struct SessionData {
     /// A new number being proved on the account page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_change: Option<PhoneChange>,
+    /// The mobile app's activation code last generated (wizard or account
+    /// page), shown until it expires or a device is activated. Server-side
+    /// only, as the whole stored session is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<ShownActivation>,
+}
+
+/// An activation code shown to the user, and the devices they had when it
+/// was made: a device beyond those was activated with it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShownActivation {
+    pub offer: ActivationOffer,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 pub struct Session {
@@ -291,6 +309,7 @@ impl Session {
                             .map(|u| vec![("username".to_string(), u)])
                             .unwrap_or_default(),
                         phone_change: None,
+                        activation: None,
                     },
                 });
             }

@@ -61,7 +61,7 @@ pub(super) fn verify_page(
         signed_in: false,
         notice: text(&t, m.notice.as_ref()),
         error: text(&t, m.error.as_ref()),
-        error_field: m.error_field(&["code", "fallback-code", "answers"]),
+        error_field: m.error_field(&["code", "fallback-code", "answers", "app"]),
         echo: &m.echo,
         languages: &t.languages,
         lang_saves: false,
@@ -70,6 +70,7 @@ pub(super) fn verify_page(
             step.method.method,
             MethodKind::PhoneCall | MethodKind::TextMessage
         ),
+        by_app: step.method.method == MethodKind::MobileApp,
         phone,
     };
     html(page.render())
@@ -235,11 +236,16 @@ pub(super) async fn verify_phone(
                             challenge,
                             prompt: a.prompt.unwrap_or(Prompt::PhoneCall),
                             phone: a.phone,
+                            number: a.number,
                         }),
                     };
                 }
                 _ => {
-                    req.session.data.error = Some(phone_refusal(a.reason));
+                    req.session.data.error = Some(if step.method.method == MethodKind::MobileApp {
+                        app_refusal(a.reason, false)
+                    } else {
+                        phone_refusal(a.reason)
+                    });
                 }
             }
             finish(&state, req, "/portal").await
@@ -288,7 +294,12 @@ pub(super) async fn verify_phone_check(
             finish(&state, req, "/portal").await
         }
         Ok(Verified::Waiting { reason, .. }) => {
-            if let Some(r) = reason {
+            if wait.prompt == Prompt::MobileApp {
+                // A wrong PIN typed in the app: it asks again.
+                if reason.is_some() {
+                    req.session.data.error = Some(Flash::new("err-app-pin-retry"));
+                }
+            } else if let Some(r) = reason {
                 let with_pin = step.method.mode.needs_pin();
                 req.session.data.error =
                     Some(Flash::new(if r == ChallengeReason::WrongPin || with_pin {
@@ -311,7 +322,7 @@ pub(super) async fn verify_phone_check(
                     step,
                     phone: None,
                 };
-                req.session.data.error = Some(phone_refusal(reason));
+                req.session.data.error = Some(refusal_for(wait.prompt, reason, false));
             }
             finish(&state, req, "/portal").await
         }
@@ -336,6 +347,39 @@ pub(super) fn phone_refusal(reason: Option<ChallengeReason>) -> Flash {
         Some(ChallengeReason::UserLocked | ChallengeReason::UserDisabled) => "err-blocked",
         _ => "err-phone-failed",
     })
+}
+
+/// What a request to the mobile app that did not verify says, by its
+/// reason; `enrolling`: in the wizard, where the app is being activated.
+pub(super) fn app_refusal(reason: Option<ChallengeReason>, enrolling: bool) -> Flash {
+    Flash::new(match reason {
+        Some(ChallengeReason::Denied) => "err-app-denied",
+        Some(ChallengeReason::WrongNumber) => "err-app-wrong-number",
+        Some(ChallengeReason::NoDevice) if enrolling => "err-app-not-activated",
+        Some(ChallengeReason::NoDevice) => "err-app-no-device",
+        Some(ChallengeReason::FraudReported) => "err-app-fraud",
+        Some(ChallengeReason::Expired) => "err-app-expired",
+        Some(
+            ChallengeReason::WrongPin
+            | ChallengeReason::PinNotSet
+            | ChallengeReason::TooManyAttempts,
+        ) => "err-app-wrong-pin",
+        Some(ChallengeReason::UserLocked | ChallengeReason::UserDisabled) => "err-blocked",
+        _ => "err-app-failed",
+    })
+}
+
+/// A refusal of what `prompt` asked: the app's words or the phone's.
+pub(super) fn refusal_for(
+    prompt: Prompt,
+    reason: Option<ChallengeReason>,
+    enrolling: bool,
+) -> Flash {
+    if prompt == Prompt::MobileApp {
+        app_refusal(reason, enrolling)
+    } else {
+        phone_refusal(reason)
+    }
 }
 
 /// A passed second step: a new session id, signed in for at most
