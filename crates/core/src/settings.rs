@@ -219,7 +219,7 @@ settings_model! {
     mobile_app: MobileAppSettings {
         account_name: String = String::new(),
             Kind::Text { min: 0, max: 64 },
-            "Account name the mobile app shows (empty: the host of portal.url)";
+            "Account name the mobile app shows (empty: the host of the server's public URL)";
         request_lifetime_seconds: u32 = 60,
             Kind::Int { min: 15, max: 300 },
             "Seconds a sign-in request waits for the mobile app's answer";
