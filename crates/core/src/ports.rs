@@ -335,6 +335,13 @@ pub trait ChallengeRepo: Send + Sync {
     ) -> Result<(u64, u64)>;
     /// Removes challenges that expired before `before`; returns how many.
     async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64>;
+    /// Challenges still `pending` whose `expires_at` is not after `now`,
+    /// soonest expired first (at most `limit`): what the sweep expires.
+    async fn overdue_challenges(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<crate::challenge::Challenge>>;
     /// The user's pending mobile-app challenges (method `mobile_app`, sign-in
     /// or enrollment) not expired at `now`, oldest first (at most 10): what
     /// their devices are asked.

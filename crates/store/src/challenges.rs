@@ -257,6 +257,20 @@ impl ChallengeRepo for SqlStore {
         rows.iter().map(challenge_from_row).collect()
     }
 
+    async fn overdue_challenges(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Challenge>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHALLENGE_COLUMNS} FROM challenges c JOIN users u ON u.id = c.user_id \
+             WHERE c.state = 'pending' AND c.expires_at <= $1 \
+             ORDER BY c.expires_at, c.id LIMIT $2"
+        ))
+        .bind(unix_seconds(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(challenge_from_row).collect()
+    }
+
     async fn purge_challenges(&self, before: OffsetDateTime) -> Result<u64> {
         let purged = sqlx::query("DELETE FROM challenges WHERE expires_at < $1")
             .bind(before.unix_timestamp())

@@ -18,8 +18,12 @@ use crate::{logging, runtime, startup, tls};
 const SETTINGS_POLL: Duration = Duration::from_secs(5);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const SESSION_PURGE: Duration = Duration::from_mins(10);
-/// How often audit events past `audit.retention_days` are deleted.
+/// How often audit events past `audit.retention_days` are deleted (and
+/// challenges decided more than a day ago).
 const AUDIT_PRUNE: Duration = Duration::from_hours(1);
+/// How often pending challenges past their lifetime are moved to expired:
+/// a request nobody asks about any more still ends within seconds.
+const CHALLENGE_SWEEP: Duration = Duration::from_secs(5);
 
 pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Result<()> {
     let logging = logging::init_server(&config);
@@ -67,6 +71,19 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
         }
     });
 
+    let sweep_engine = engine.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHALLENGE_SWEEP);
+        loop {
+            tick.tick().await;
+            match sweep_engine.expire_overdue_challenges().await {
+                Ok(n) if n > 0 => tracing::debug!(expired = n, "overdue challenges expired"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot expire overdue challenges"),
+            }
+        }
+    });
+
     let purge_engine = engine.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SESSION_PURGE);
@@ -95,6 +112,11 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot prune the audit log"),
+            }
+            match prune_engine.purge_old_challenges().await {
+                Ok(n) if n > 0 => tracing::debug!(removed = n, "old challenges deleted"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot delete old challenges"),
             }
         }
     });

@@ -3,7 +3,8 @@
 //! enrolls an authenticator app and security questions, signs in again with
 //! a code (a wrong one first), uses a one-time bypass and switches the
 //! portal to Dutch; and, with the development outbox, enrolls by text
-//! message and signs in with one. Every page is photographed into
+//! message and signs in with one; and activates the mobile app from the
+//! URI on the page and approves sign-ins in it. Every page is photographed into
 //! `target/e2e-screenshots/` and checked for unlabelled form controls.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (scripts/test.sh installs
@@ -19,8 +20,10 @@ use fantoccini::key::Key;
 use std::time::Instant;
 use twofold_core::factors::OathAlgorithm;
 use twofold_core::oath;
+use twofold_proto::mobile::ActivationUri;
 use twofold_testkit::browser::Browser;
 use twofold_testkit::db::Backend;
+use twofold_testkit::mobile::TestDevice;
 
 const USER: &str = "jan";
 const PASSWORD: &str = "correct horse 1";
@@ -746,5 +749,95 @@ async fn enrolling_by_text_message_through_the_outbox() {
     b.goto(&server.url("/portal")).await.unwrap();
     enter_code(&b, &code).await;
     heading(&b, "Your account").await;
+    b.close().await.expect("close the browser");
+}
+
+/// The number the waiting page asks the user to pick in the app.
+async fn number_on_page(b: &Browser) -> u64 {
+    b.wait_for("#app-number").await.expect("the number to pick");
+    b.text("#app-number")
+        .await
+        .expect("number text")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// Approves the newest request on `device` with `number`, as its user
+/// would after reading the number on the screen.
+async fn approve_in_app(device: &TestDevice, number: u64) {
+    let pending = device.pending(10).await;
+    let request = pending.last().expect("a request reached the app");
+    let id = request["id"].as_str().unwrap();
+    let (status, v) = device.answer(id, "approve", Some(number), None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "accepted", "{v}");
+}
+
+/// Issue 11 in the browser: a new user generates an activation code in the
+/// wizard, a device activates with the URI read from the page (its QR
+/// code's content), "Authenticate Me Now" is approved in the app with the
+/// number the page shows, and a later sign-in is approved the same way —
+/// the pages continue by themselves (`portal.js`) once the app answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolling_and_signing_in_with_the_mobile_app() {
+    let env = Env::new(Backend::Sqlite).await;
+    let out = env.run_with_stdin(
+        &["user", "add", USER, "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(out.code(), 0, "user add: {}", out.stderr());
+    env.ok(&["user", "set", USER, "--method", "mobile_app"]);
+    env.ok(&[
+        "settings",
+        "set",
+        "portal.allow_mobile_app_activation",
+        "true",
+    ]);
+    let server = env.start();
+    let b = Browser::start().await.expect("headless Chromium");
+
+    b.goto(&server.url("/portal")).await.unwrap();
+    sign_in(&b, false).await;
+    heading(&b, "Set up your account").await;
+    b.wait_for("#app-generate")
+        .await
+        .expect("Generate Activation Code");
+    page(&b, "app-enroll").await;
+    b.click("#app-generate").await.unwrap();
+    b.wait_for("#activation-uri")
+        .await
+        .expect("the activation URI");
+    b.wait_for(".qr svg").await.expect("the QR code");
+    page(&b, "app-activation-code").await;
+
+    let uri = b.text("#activation-uri").await.unwrap();
+    let parsed = ActivationUri::parse(uri.trim()).expect("a twofold:// activation URI");
+    let fingerprint = server.fingerprint.replace(':', "").to_lowercase();
+    assert_eq!(parsed.fingerprint.as_deref(), Some(fingerprint.as_str()));
+    let mut device = TestDevice::new(parsed.url.trim_end_matches("/mobile/v1"));
+    let (status, v) = device.activate(&parsed.code).await;
+    assert_eq!(status, 200, "{v}");
+
+    b.click("#app-now").await.unwrap();
+    let number = number_on_page(&b).await;
+    page(&b, "app-enroll-waiting").await;
+    approve_in_app(&device, number).await;
+    heading(&b, "Your account").await;
+    page(&b, "app-enrolled").await;
+
+    // Signing in again: a request to the app, approved with the number.
+    sign_out(&b).await;
+    sign_in(&b, false).await;
+    heading(&b, "Two-step verification").await;
+    b.click("#app-request").await.unwrap();
+    let number = number_on_page(&b).await;
+    page(&b, "app-second-step").await;
+    approve_in_app(&device, number).await;
+    heading(&b, "Your account").await;
+    b.wait_for_text("main", "Test phone")
+        .await
+        .expect("the device on the account page");
+    page(&b, "app-account").await;
     b.close().await.expect("close the browser");
 }

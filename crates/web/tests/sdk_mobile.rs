@@ -24,6 +24,7 @@ twofold_testkit::both_backends!(
     forgeries_are_refused,
     activation_codes_and_device_limit,
     expired_requests_and_the_long_poll,
+    push_wake_ups,
 );
 
 const PIN: &str = "4826";
@@ -544,10 +545,19 @@ async fn expired_requests_and_the_long_poll(backend: Backend) {
     assert_eq!((s, &v["state"]), (StatusCode::OK, &json!("accepted")));
 
     // Past its lifetime a request is gone from the device and takes no
-    // answer; the SDK sees it expired.
+    // answer; the SDK sees it expired. The server's sweep records the
+    // expiry even when nobody asks (once, whichever node sweeps).
+    let forgotten = start(&api, "jan").await;
     let started = start(&api, "jan").await;
     let id = started["id"].as_str().unwrap();
     p.advance(61);
+    assert_eq!(p.engine.expire_overdue_challenges().await.unwrap(), 2);
+    assert_eq!(p.engine.expire_overdue_challenges().await.unwrap(), 0);
+    let st = status(&api, forgotten["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (&st["state"], &st["reason"]),
+        (&json!("expired"), &json!("expired"))
+    );
     let mut late = d;
     late.clock_offset = 61;
     assert!(late.pending(0).await.is_empty());
@@ -560,4 +570,96 @@ async fn expired_requests_and_the_long_poll(backend: Backend) {
         "{v}"
     );
     assert_eq!(status(&api, id).await["state"], "expired");
+}
+
+/// What a push service received: (path, body).
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A push service on loopback (plain http is allowed there) recording every
+/// POST: an ntfy server's topic and a webhook receiver at once.
+async fn push_service() -> (String, Received, tokio::task::JoinHandle<()>) {
+    use axum::extract::{OriginalUri, State};
+    let got: Received = Received::default();
+    let app = axum::Router::new()
+        .fallback(
+            |State(got): State<Received>, OriginalUri(uri): OriginalUri, body: String| async move {
+                got.lock().unwrap().push((uri.path().to_string(), body));
+                "ok"
+            },
+        )
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (base, got, task)
+}
+
+async fn push_wake_ups(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let api = Api::new(&p, "vpn").await;
+    app_user(&api, "jan", "phone_app_standard").await;
+    p.set("portal.max_mobile_devices", "3").await;
+    let (push, got, _task) = push_service().await;
+
+    let mut ids = Vec::new();
+    for (kind, path) in [("ntfy", "/twofold-topic"), ("webhook", "/hook")] {
+        let offer = p
+            .engine
+            .device_activation_code(&Ctx::cli(), "jan")
+            .await
+            .unwrap();
+        let d = TestDevice::new(&p.server_base);
+        let body = json!({
+            "code": offer.code,
+            "device_name": kind,
+            "public_key": d.public_key(),
+            "push": {"kind": kind, "url": format!("{push}{path}")},
+        });
+        let (s, v) = d
+            .call(Method::POST, "/mobile/v1/activate", Some(body))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        ids.push(v["device_id"].as_str().unwrap().to_string());
+    }
+    // A push URL that is neither https nor loopback is refused.
+    let offer = p
+        .engine
+        .device_activation_code(&Ctx::cli(), "jan")
+        .await
+        .unwrap();
+    let d = TestDevice::new(&p.server_base);
+    let body = json!({"code": offer.code, "device_name": "x", "public_key": d.public_key(),
+                      "push": {"kind": "ntfy", "url": "http://ntfy.example.org/t"}});
+    let (s, v) = d
+        .call(Method::POST, "/mobile/v1/activate", Some(body))
+        .await;
+    assert_eq!(
+        (s, &v["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("push.url"))
+    );
+
+    start(&api, "jan").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut got = got.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got.len(), 2, "{got:?}");
+    // The wake-ups say nothing of the sign-in: no user, application or number.
+    assert_eq!(got[0].0, "/hook");
+    let hook: Value = serde_json::from_str(&got[0].1).unwrap();
+    assert_eq!(hook, json!({"event": "request", "device_id": ids[1]}));
+    assert_eq!(
+        got[1],
+        (
+            "/twofold-topic".to_string(),
+            "Sign-in request waiting".to_string()
+        )
+    );
+    for (_, body) in &got {
+        assert!(!body.contains("jan") && !body.contains("vpn"), "{body}");
+    }
 }

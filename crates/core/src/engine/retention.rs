@@ -64,3 +64,46 @@ impl Engine {
         })
     }
 }
+
+/// Challenges expired per sweep (a backlog after downtime clears over a few
+/// sweeps rather than in one long burst).
+const SWEEP_BATCH: u32 = 500;
+/// Decided challenges are kept this long (for the hourly call and text
+/// counts and the wizard's proofs), then deleted.
+const CHALLENGES_KEPT: Duration = Duration::days(1);
+
+impl Engine {
+    /// Moves every pending challenge past its lifetime to `expired`
+    /// (audited `FAILED_CHALLENGE_EXPIRED`, waiters woken on every node), so
+    /// none stays pending because nobody asked about it; returns how many.
+    /// Run by `twofold serve` every few seconds on each node; the store's
+    /// compare-and-set lets exactly one node record each.
+    pub async fn expire_overdue_challenges(&self) -> Result<u64> {
+        let ctx = Ctx::system();
+        let overdue = self
+            .store
+            .overdue_challenges(self.clock.now(), SWEEP_BATCH)
+            .await?;
+        let mut expired = 0;
+        for c in overdue {
+            let (won, _) = self
+                .finish(
+                    &ctx,
+                    c,
+                    crate::challenge::ChallengeState::Expired,
+                    crate::challenge::ChallengeReason::Expired,
+                    ResultCode::FailedChallengeExpired,
+                )
+                .await?;
+            expired += u64::from(won);
+        }
+        Ok(expired)
+    }
+
+    /// Deletes challenges that expired more than a day ago.
+    pub async fn purge_old_challenges(&self) -> Result<u64> {
+        self.store
+            .purge_challenges(self.clock.now() - CHALLENGES_KEPT)
+            .await
+    }
+}

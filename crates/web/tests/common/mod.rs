@@ -173,7 +173,10 @@ impl Portal {
             clock.clone(),
             SecretHasher::new(HashCost::Fast),
             Arc::new(SealingKey::from_bytes(&rand_key())),
-        );
+        )
+        .with_push(Arc::new(
+            twofold_delivery::PushWake::new().expect("push wake-ups"),
+        ));
         let engine = Arc::new(match &phone {
             Some(emu) => engine.with_telephony(Arc::new(
                 twofold_delivery::Twilio::new(twofold_delivery::TwilioConfig {
