@@ -223,6 +223,9 @@ settings_model! {
         request_lifetime_seconds: u32 = 60,
             Kind::Int { min: 15, max: 300 },
             "Seconds a sign-in request waits for the mobile app's answer";
+        pin_certificate: bool = true,
+            Kind::Bool,
+            "Activation codes carry the SHA-256 of this server's certificate for the app to pin (off: phones reach the server through a proxy with a certificate of its own, verified the usual way)";
     }
     oath: OathSettings {
         time_step_window: u32 = 1,

@@ -112,6 +112,11 @@ async fn helpdesk_activates_lists_and_removes_devices(backend: Backend) {
         (status.as_u16(), &v["reason"]),
         (401, &serde_json::json!("signature"))
     );
+    // Behind a proxy with a certificate of its own: no pin in the URI.
+    env.ok(&["settings", "set", "mobile_app.pin_certificate", "false"]);
+    let offer = env.json(&["device", "activation-code", "jan", "--json"]);
+    assert!(offer["fingerprint"].is_null(), "{offer}");
+    assert!(!offer["uri"].as_str().unwrap().contains("fp="), "{offer}");
     let audit = env.ok(&["audit", "tail", "--lines", "50"]);
     for code in [
         "SUCCESS_ACTIVATION_CODE",

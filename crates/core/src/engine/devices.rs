@@ -105,7 +105,10 @@ impl Engine {
             .create_activation_code(user.id, &activation_code_hash(&code), expires_at, &ev)
             .await?;
         let url = self.mobile_service_url(settings);
-        let fingerprint = self.tls_fingerprint.map(hex::encode);
+        let fingerprint = self
+            .tls_fingerprint
+            .filter(|_| settings.mobile_app.pin_certificate)
+            .map(hex::encode);
         Ok(ActivationOffer {
             uri: activation_uri(&url, &code, fingerprint.as_deref()),
             code,
