@@ -41,105 +41,23 @@ USERS="${BENCH_PUSH_USERS:-16}"
 WAIT_SECS="${BENCH_PUSH_WAIT_SECS:-30}"
 SETTLE_MS="${BENCH_PUSH_SETTLE_MS:-20}"
 BACKENDS="${BENCH_PUSH_BACKENDS:-sqlite postgres}"
-PG_ADMIN_URL="${BENCH_PG_URL:-${TWOFOLD_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
-DB_MAX_CONNECTIONS="${BENCH_DB_MAX_CONNECTIONS:-}"
-LOG_LEVEL="${BENCH_LOG_LEVEL:-info}"
 ACCOUNT=bench-push
 PREFIX=bench-push
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench-push.sh: %s\n' "$*" >&2; exit 1; }
+# BENCH_PG_URL, BENCH_DB_MAX_CONNECTIONS, BENCH_LOG_LEVEL; log, die, the
+# servers, the database, the work directory and its cleanup.
+# shellcheck source-path=SCRIPTDIR/..
+source scripts/bench-common.sh
 
-for n in ROUND_TRIPS CONCURRENCY USERS WAIT_SECS SETTLE_MS; do
-  [[ "${!n}" =~ ^[0-9]+$ ]] || die "$n must be a whole number, not '${!n}'"
-done
+require_whole_numbers ROUND_TRIPS CONCURRENCY USERS WAIT_SECS SETTLE_MS
 ((USERS >= 1 && USERS <= 10000)) || die "BENCH_PUSH_USERS must be 1 to 10000, not $USERS"
 ((CONCURRENCY >= 1 && CONCURRENCY <= USERS)) ||
   die "BENCH_PUSH_CONCURRENCY must be 1 to BENCH_PUSH_USERS ($USERS), not $CONCURRENCY"
-for b in $BACKENDS; do
-  [[ "$b" == sqlite || "$b" == postgres ]] || die "unknown backend '$b' in BENCH_PUSH_BACKENDS"
-done
+check_backends BENCH_PUSH_BACKENDS
 
-# The servers and the CLI get exactly the configuration set below, nothing
-# inherited from the caller's shell.
-while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^TWOFOLD_' || true)
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/twofold-bench-push.XXXXXX")"
-SERVER_PIDS=()
-PG_DB=""
-
-stop_servers() {
-  local pid
-  for pid in "${SERVER_PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${SERVER_PIDS[@]}"; do
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  SERVER_PIDS=()
-}
-
-drop_database() {
-  [ -n "$PG_DB" ] || return 0
-  psql "$PG_ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 ||
-    printf 'bench-push.sh: could not drop database %s; drop it by hand\n' "$PG_DB" >&2
-  PG_DB=""
-}
-
-cleanup() {
-  stop_servers
-  drop_database
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# The admin URL with another database name (query string kept).
-pg_url_for() {
-  local url="$1" db="$2" base query="" rest
-  base="${url%%\?*}"
-  [[ "$url" == *\?* ]] && query="?${url#*\?}"
-  rest="${base#*://}"
-  [[ "$rest" == */* ]] && base="${base%/*}"
-  printf '%s/%s%s' "$base" "$db" "$query"
-}
-
-if [[ " $BACKENDS " == *" postgres "* ]]; then
-  psql "$PG_ADMIN_URL" -qAtc 'select 1' >/dev/null 2>&1 ||
-    die "PostgreSQL at $PG_ADMIN_URL does not accept connections (start the cluster, e.g. by running scripts/test.sh once, set BENCH_PG_URL, or set BENCH_PUSH_BACKENDS=sqlite)"
-fi
-
-log "building release binaries"
-cargo build --release --quiet -p twofold -p twofold-bench
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-TWOFOLD="$(cd "$TARGET_DIR/release" && pwd)/twofold"
-BENCH="$(cd "$TARGET_DIR/release" && pwd)/twofold-bench"
-
-# Starts `twofold serve` on 127.0.0.1:<free port> as node NAME; adds its pid
-# to SERVER_PIDS and sets ADDR.
-start_server() {
-  local dir="$1" name="$2" out="$1/serve-$2.out" err="$1/serve-$2.err" pid
-  "$TWOFOLD" serve --listen 127.0.0.1:0 </dev/null >"$out" 2>"$err" &
-  pid=$!
-  SERVER_PIDS+=("$pid")
-  ADDR=""
-  for _ in $(seq 1 600); do
-    ADDR="$(sed -n 's|^Twofold is serving https://\([^/]*\)/.*|\1|p' "$out" | head -n 1)"
-    [ -n "$ADDR" ] && return 0
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 20 "$err" >&2
-      die "twofold serve ($name) exited before announcing its address"
-    fi
-    sleep 0.1
-  done
-  tail -n 20 "$err" >&2
-  die "twofold serve ($name) did not announce its address within 60 s"
-}
+bench_init twofold-bench-push
+require_postgres BENCH_PUSH_BACKENDS
+build_release
 
 # The CLI with its warnings (users without a password, ...) in $CLI_ERR,
 # shown only when it fails.
@@ -169,22 +87,10 @@ prepare_users() {
 declare -a ROWS=()
 STATUS=0
 
-# key=value from a RESULT line.
-field() { sed -n "s/.* $2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
-
 run_backend() {
-  local backend="$1" dir="$WORK/$backend" nodes sdk_addr device_addr
-  mkdir -p "$dir"
-  export TWOFOLD_DATA_DIR="$dir/data"
-  export TWOFOLD_LOG_LEVEL="$LOG_LEVEL"
-  [ -n "$DB_MAX_CONNECTIONS" ] && export TWOFOLD_DATABASE_MAX_CONNECTIONS="$DB_MAX_CONNECTIONS"
-  if [ "$backend" = postgres ]; then
-    PG_DB="twofold_bench_push_$$_$(date +%s)"
-    psql "$PG_ADMIN_URL" -qAtc "CREATE DATABASE \"$PG_DB\"" >/dev/null
-    export TWOFOLD_DATABASE_URL="$(pg_url_for "$PG_ADMIN_URL" "$PG_DB")"
-  else
-    unset TWOFOLD_DATABASE_URL
-  fi
+  local backend="$1"
+  local dir="$WORK/$backend" nodes sdk_addr device_addr
+  backend_begin "$backend" "$dir" twofold_bench_push
 
   # Node A first: it creates the schema, the sealing key and the TLS
   # certificate; node B (PostgreSQL only) shares all three.
@@ -249,8 +155,7 @@ run_backend() {
       tail -n 20 "$f" >&2 || true
     done
   fi
-  drop_database
-  unset TWOFOLD_DATABASE_URL TWOFOLD_DATA_DIR
+  backend_end
 }
 
 for backend in $BACKENDS; do
