@@ -78,7 +78,7 @@ macro_rules! settings_model {
 
 /// The methods with a module in this build (`methods::AVAILABLE`; a test
 /// keeps the two equal): a method that does nothing is never offered.
-const METHODS: &[&str] = &["oath_token", "phone_call", "text_message"];
+const METHODS: &[&str] = &["oath_token", "phone_call", "text_message", "mobile_app"];
 
 settings_model! {
     portal: PortalSettings {
@@ -917,11 +917,11 @@ mod tests {
         // and says so.
         let (back, unknown) = Settings::from_rows([(
             "portal.selectable_methods".to_string(),
-            r#"["mobile_app","oath_token"]"#.to_string(),
+            r#"["webauthn","oath_token"]"#.to_string(),
         )])
         .unwrap();
         assert_eq!(back.portal.selectable_methods, vec![MethodKind::OathToken]);
-        assert_eq!(unknown, vec![r#"portal.selectable_methods="mobile_app""#]);
+        assert_eq!(unknown, vec![r#"portal.selectable_methods="webauthn""#]);
     }
 
     #[test]

@@ -663,7 +663,7 @@ mod tests {
         assert!(t("https://ntfy.example.org/topic").is_ok());
         assert!(t("http://127.0.0.1:8080/topic").is_ok());
         assert!(t("http://ntfy.example.org/topic").is_err());
-        assert!(t("https://x/\n").is_err());
+        assert!(t("https://x/a\u{7}b").is_err());
         assert!(push_target(None).unwrap().is_none());
     }
 
