@@ -148,7 +148,7 @@ async fn activate(path: &Path, a: ActivateArgs) -> Result<u8, Error> {
              remove that device on your account page and activate again"
         )));
     }
-    println!("{line}");
+    out!("{line}");
     Ok(0)
 }
 
@@ -191,11 +191,11 @@ fn list(path: &Path, a: &ListArgs) -> Result<u8, Error> {
                 })
             })
             .collect();
-        println!("{}", json_text(&rows)?);
+        out!("{}", json_text(&rows)?);
         return Ok(0);
     }
     for (i, acc) in store.accounts.iter().enumerate() {
-        println!(
+        out!(
             "{i}\t{}\t{}\t{}\t{}",
             clean(&acc.account),
             clean(&acc.username),
@@ -232,10 +232,10 @@ async fn pending(path: &Path, a: &PendingArgs) -> Result<u8, Error> {
                 Ok(value)
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        println!("{}", json_text(&rows)?);
+        out!("{}", json_text(&rows)?);
     } else {
         for (_, r) in &found {
-            println!(
+            out!(
                 "{}\t{}@{}\t{}\t{}\t{}\t{}",
                 clean(&r.id),
                 clean(&r.username),
@@ -309,7 +309,7 @@ async fn answer(
         )
         .await?;
     let outcome = outcome_line(&result);
-    println!("{outcome}");
+    out!("{outcome}");
     if is_expected(decision, &result) {
         Ok(0)
     } else {
@@ -329,7 +329,7 @@ fn code(path: &Path, selector: Option<&str>) -> Result<u8, Error> {
     let store = Store::load(path)?;
     let account = &store.accounts[select_one(&store.accounts, selector)?];
     let code = Totp::from_seed(&account.oath)?.at(now_unix());
-    println!("{} ({} s left)", code.code, code.seconds_left);
+    out!("{} ({} s left)", code.code, code.seconds_left);
     Ok(0)
 }
 
@@ -356,7 +356,7 @@ async fn deactivate(path: &Path, a: &DeactivateArgs) -> Result<u8, Error> {
         !(acc.device_id == account.device_id && acc.service_url == account.service_url)
     });
     store.save()?;
-    println!(
+    out!(
         "deactivated {} at {} (device {})",
         clean(&account.username),
         clean(&account.account),

@@ -1,5 +1,21 @@
 //! `twofold-authenticator`: the reference mobile-app client as a command.
 
+/// `println!` that ends the program quietly when stdout is closed early
+/// (`twofold-authenticator pending | head -1`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = writeln!(stdout, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("twofold-authenticator: cannot write output: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 mod cli;
 mod commands;
 mod watch;

@@ -33,7 +33,7 @@ pub async fn run(path: &Path, selector: Option<&str>) -> Result<u8, Error> {
     let mut input = Input::start();
     // Requests answered or skipped: (account index, request id).
     let mut done: HashSet<(usize, String)> = HashSet::new();
-    println!(
+    out!(
         "watching {} account(s) for sign-in requests; q or Ctrl-D quits",
         sessions.len()
     );
@@ -44,7 +44,7 @@ pub async fn run(path: &Path, selector: Option<&str>) -> Result<u8, Error> {
                 if is_quit(line.as_deref()) {
                     return Ok(0);
                 }
-                println!("(no request to answer yet; q quits)");
+                out!("(no request to answer yet; q quits)");
                 continue;
             }
         };
@@ -102,30 +102,30 @@ fn is_quit(line: Option<&str>) -> bool {
 
 /// Shows one request and answers it; asks again after a wrong PIN.
 async fn handle(session: &Session, request: &PendingRequest, input: &mut Input) -> Flow {
-    println!();
-    println!("sign-in request {}", clean(&request.id));
-    println!(
+    out!();
+    out!("sign-in request {}", clean(&request.id));
+    out!(
         "  account:     {}@{}",
         clean(&request.username),
         clean(&request.account)
     );
-    println!("  application: {}", clean(&request.application));
+    out!("  application: {}", clean(&request.application));
     if let Some(source) = &request.source_address {
-        println!("  from:        {}", clean(source));
+        out!("  from:        {}", clean(source));
     }
-    println!(
+    out!(
         "  at:          {} (expires {})",
         clean(&request.created_at),
         clean(&request.expires_at)
     );
     if request.pin_required {
-        println!("  the PIN is required to approve");
+        out!("  the PIN is required to approve");
     }
     loop {
         print!("number on the sign-in screen to approve, d deny, f report fraud, s skip, q quit: ");
         let _ = std::io::stdout().flush();
         let Some(line) = input.next().await else {
-            println!();
+            out!();
             return Flow::Quit;
         };
         let (decision, number) = match line.trim() {
@@ -136,7 +136,7 @@ async fn handle(session: &Session, request: &PendingRequest, input: &mut Input) 
             n => match n.parse::<u32>() {
                 Ok(n) if n <= 99 => (Decision::Approve, Some(n)),
                 _ => {
-                    println!("type the number shown where you are signing in, or d, f, s, q");
+                    out!("type the number shown where you are signing in, or d, f, s, q");
                     continue;
                 }
             },
@@ -156,7 +156,7 @@ async fn handle(session: &Session, request: &PendingRequest, input: &mut Input) 
         };
         match session.answer(&request.id, &answer).await {
             Ok(result) => {
-                println!("{}", outcome_line(&result));
+                out!("{}", outcome_line(&result));
                 if result.state != "pending" {
                     return Flow::Next;
                 }
