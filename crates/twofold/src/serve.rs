@@ -164,10 +164,7 @@ pub async fn listen(
     handle: axum_server::Handle,
     app: axum::Router,
 ) -> std::io::Result<()> {
-    let app = app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        connections::REQUEST_TIMEOUT,
-    ));
+    let app = app.layer(axum::middleware::from_fn(connections::answer_in_time));
     let mut server = axum_server::bind(addr)
         .acceptor(connections::acceptor(RustlsConfig::from_config(tls)))
         .handle(handle);

@@ -126,3 +126,23 @@ async fn helpdesk_activates_lists_and_removes_devices(backend: Backend) {
         assert!(audit.contains(code), "{code}: {audit}");
     }
 }
+
+/// A device's long-poll (and the SDK's) may wait up to 60 s: the server
+/// lets it outlive the 30 s every other request gets, instead of cutting
+/// it off with 408.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_outlives_the_request_timeout() {
+    let mut env = Env::new(Backend::Sqlite).await;
+    let server = env.start();
+    let base = server.url("");
+    env.extra.push(("TWOFOLD_PUBLIC_URL".into(), base.clone()));
+    env.ok(&["user", "add", "jan"]);
+    env.ok(&["user", "set", "jan", "--method", "mobile_app"]);
+    let offer = env.json(&["device", "activation-code", "jan", "--json"]);
+    let mut device = TestDevice::new(&base);
+    let (status, v) = device.activate(offer["code"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{v}");
+    let started = std::time::Instant::now();
+    assert!(device.pending(33).await.is_empty());
+    assert!(started.elapsed() >= std::time::Duration::from_secs(33));
+}

@@ -10,7 +10,9 @@
 //!   `IDLE_TIMEOUT`, whatever the client sends meanwhile: HTTP/2 pings,
 //!   settings or a header block that never ends keep nothing open.
 //! * A request must be answered within `REQUEST_TIMEOUT`, its body
-//!   included (408 otherwise), so a body sent a byte at a time ends too.
+//!   included (408 otherwise), so a body sent a byte at a time ends too;
+//!   a long-poll (a bodiless GET with `wait`, at most 60 s) within
+//!   `LONG_POLL_TIMEOUT`.
 //!
 //! These are constants, not settings: they bound abuse rather than shape
 //! the service, and every request Twofold serves is small and quick.
@@ -40,9 +42,44 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Every request is answered in milliseconds; argon2 under load in seconds.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A long-poll (`GET /sdk/v1/authenticate/{id}?wait=`, `GET
+/// /mobile/v1/requests?wait=`) may be answered only when its `wait` (at most
+/// 60 s) has passed; it gets this long instead.
+pub const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(75);
 /// Requests one HTTP/2 connection may have in progress at once (hyper's
 /// default is 200).
 const HTTP2_MAX_STREAMS: u32 = 32;
+
+/// Whether `req` is a long-poll, which waits on purpose: a GET with `wait`
+/// on one of the two routes that take it (bodiless, so no slow body can
+/// hide behind the longer limit).
+pub fn is_long_poll(req: &axum::extract::Request) -> bool {
+    let path = req.uri().path();
+    req.method() == axum::http::Method::GET
+        && (path.starts_with("/sdk/v1/authenticate/") || path == "/mobile/v1/requests")
+        && req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("wait=")))
+}
+
+/// Answers 408 when a request takes longer than `REQUEST_TIMEOUT`
+/// (`LONG_POLL_TIMEOUT` for a long-poll), its body included.
+pub async fn answer_in_time(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let limit = if is_long_poll(&req) {
+        LONG_POLL_TIMEOUT
+    } else {
+        REQUEST_TIMEOUT
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => axum::http::StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
+}
 
 /// Sets the protocol timeouts and limits on the server's HTTP builder.
 pub fn configure(builder: &mut auto::Builder<TokioExecutor>) {
@@ -328,5 +365,56 @@ mod tests {
         drop(stream);
         let (_c3, s3) = tokio::io::duplex(64);
         assert!(admission.accept(s3, ()).await.is_ok());
+    }
+
+    fn request(method: &str, uri: &str) -> axum::extract::Request {
+        axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    }
+
+    #[test]
+    fn only_bodiless_waits_on_the_two_long_poll_routes_are_long_polls() {
+        let id = "0".repeat(32);
+        assert!(is_long_poll(&request(
+            "GET",
+            &format!("/sdk/v1/authenticate/{id}?wait=60")
+        )));
+        assert!(is_long_poll(&request(
+            "GET",
+            "/mobile/v1/requests?x=1&wait=60"
+        )));
+        for (method, uri) in [
+            ("GET", format!("/sdk/v1/authenticate/{id}")),
+            ("POST", format!("/sdk/v1/authenticate/{id}?wait=60")),
+            ("POST", "/mobile/v1/requests?wait=60".to_string()),
+            ("GET", "/sdk/v1/users?wait=60".to_string()),
+            ("GET", "/mobile/v1/requests?nowait=1".to_string()),
+        ] {
+            assert!(!is_long_poll(&request(method, &uri)), "{method} {uri}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_poll_outlives_the_request_timeout_and_nothing_else_does() {
+        use tower::ServiceExt as _;
+        let slow = || async {
+            tokio::time::sleep(Duration::from_secs(40)).await;
+            "late"
+        };
+        let app = axum::Router::new()
+            .route("/mobile/v1/requests", axum::routing::get(slow))
+            .route("/sdk/v1/users", axum::routing::get(slow))
+            .layer(axum::middleware::from_fn(answer_in_time));
+        let poll = app
+            .clone()
+            .oneshot(request("GET", "/mobile/v1/requests?wait=40"))
+            .await
+            .unwrap();
+        assert_eq!(poll.status(), axum::http::StatusCode::OK);
+        let other = app.oneshot(request("GET", "/sdk/v1/users")).await.unwrap();
+        assert_eq!(other.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
     }
 }
