@@ -17,6 +17,7 @@ use std::time::Duration;
 use twofold_core::{Ctx, PortalService};
 use twofold_link::RemoteService;
 use twofold_sdk::{ClientOptions, SdkClient, Trust};
+use twofold_web::mobile::relay::Relay;
 use twofold_web::AppState;
 
 use crate::config::{Config, ConfigError, SdkTrust};
@@ -27,22 +28,26 @@ const SETTINGS_RETRY: Duration = Duration::from_mins(1);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const SELF_TEST_TIMEOUT: Duration = Duration::from_secs(8);
 
-/// The SDK client from the configuration; every problem is a configuration
-/// error naming its key.
-fn sdk_client(config: &Config) -> Result<SdkClient, ConfigError> {
+/// The SDK client from the configuration, and the relay of the Mobile App
+/// Web Service to the same server with the same trust; every problem is a
+/// configuration error naming its key.
+fn sdk_client(config: &Config) -> Result<(SdkClient, Relay), ConfigError> {
     let target = config.portal_sdk()?;
     let trust = match &target.trust {
         SdkTrust::CaFile(path) => Trust::ca_file(path)
             .map_err(|e| ConfigError(format!("sdk.ca_file (TWOFOLD_SDK_CA_FILE): {e}")))?,
         SdkTrust::Fingerprint(fp) => Trust::Fingerprint(*fp),
     };
-    SdkClient::new(ClientOptions::new(
+    let tls = twofold_sdk::client_config(&trust).map_err(|e| ConfigError(format!("sdk: {e}")))?;
+    let client = SdkClient::new(ClientOptions::new(
         &target.url,
         &target.username,
         &target.password.0,
         trust,
     ))
-    .map_err(|e| ConfigError(format!("sdk: {e}")))
+    .map_err(|e| ConfigError(format!("sdk: {e}")))?;
+    let relay = Relay::new(client.base_url(), tls).map_err(|e| ConfigError(format!("sdk: {e}")))?;
+    Ok((client, relay))
 }
 
 pub async fn run(mut config: Config, listen: Option<String>) -> Result<()> {
@@ -52,7 +57,7 @@ pub async fn run(mut config: Config, listen: Option<String>) -> Result<()> {
             .map_err(|_| ConfigError(format!("--listen: {listen:?} is not an address and port")))?;
     }
     // Configuration first: a portal that cannot be configured never starts.
-    let client = sdk_client(&config)?;
+    let (client, relay) = sdk_client(&config)?;
     rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("a TLS crypto provider was already installed"))?;
@@ -137,9 +142,10 @@ pub async fn run(mut config: Config, listen: Option<String>) -> Result<()> {
         }
     });
 
-    let app = twofold_web::app_behind(
+    // Phones reach the Mobile App Web Service here and are passed on.
+    let app = twofold_web::portal_app(
         AppState { service },
-        None,
+        Arc::new(relay),
         twofold_web::client_ip::TrustedProxies(Arc::new(config.trusted_proxies.clone())),
     );
     let handle = axum_server::Handle::new();

@@ -512,3 +512,83 @@ fn portal_configuration_errors_name_the_key() {
         assert!(example.contains(var), "{var} missing from config example");
     }
 }
+
+/// Phones reach the portal on its own server: `/mobile/v1` is passed on to
+/// the MFA server exactly as signed (activation, the long-poll, the
+/// answer), and the SDK caller on the MFA server sees the approval. With
+/// the MFA server gone, the portal answers 503 `unavailable`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phones_reach_the_mobile_app_service_through_the_portal() {
+    let mut env = Env::new(Backend::Sqlite).await;
+    // The portal (127.0.0.1) is a trusted proxy: the phone's address counts.
+    env.extra
+        .push(("TWOFOLD_TRUSTED_PROXIES".into(), "127.0.0.1".into()));
+    let mut server = env.start();
+    let created = env.ok(&["service-account", "create", "portal", "--role", "portal"]);
+    let sdk_secret = created.lines().last().unwrap().trim().to_string();
+    let vpn = env.ok(&["service-account", "create", "vpn", "--role", "validate"]);
+    let vpn_secret = vpn.lines().last().unwrap().trim().to_string();
+    env.ok(&["user", "add", "jan"]);
+    env.ok(&["user", "set", "jan", "--method", "mobile_app"]);
+
+    let host = tempfile::tempdir().unwrap();
+    let data_dir = host.path().join("portal-data");
+    let vars = vec![
+        ("TWOFOLD_SDK_URL", format!("https://{}", server.addr)),
+        ("TWOFOLD_SDK_USERNAME", "portal".to_string()),
+        ("TWOFOLD_SDK_PASSWORD", sdk_secret),
+        ("TWOFOLD_SDK_FINGERPRINT", server.fingerprint.clone()),
+    ];
+    let portal = start_portal(portal_command(&data_dir, &vars));
+    // Activation codes point phones at the portal.
+    env.extra
+        .push(("TWOFOLD_PUBLIC_URL".into(), portal.url("")));
+    let offer = env.json(&["device", "activation-code", "jan", "--json"]);
+    assert_eq!(offer["url"], portal.url("/mobile/v1").as_str());
+
+    let mut device = twofold_testkit::mobile::TestDevice::new(&portal.url(""));
+    let (status, v) = device.activate(offer["code"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{v}");
+    let sdk = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let started: serde_json::Value = sdk
+        .post(server.url("/sdk/v1/authenticate"))
+        .basic_auth("vpn", Some(&vpn_secret))
+        .json(&serde_json::json!({"username": "jan"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["id"].as_str().unwrap();
+    let pending = device.pending(10).await;
+    assert_eq!(pending[0]["id"], id);
+    let (status, v) = device
+        .answer(id, "approve", started["number"].as_u64(), None)
+        .await;
+    assert_eq!(
+        (status.as_u16(), &v["state"]),
+        (200, &serde_json::json!("accepted"))
+    );
+    // A replay through the portal is still a replay at the MFA server.
+    let sent = device.sign(reqwest::Method::GET, "/mobile/v1/requests", b"");
+    assert_eq!(device.send(&sent).await.0, 200);
+    let (status, v) = device.send(&sent).await;
+    assert_eq!(
+        (status.as_u16(), &v["reason"]),
+        (401, &serde_json::json!("nonce"))
+    );
+
+    server.terminate();
+    let (status, v) = device
+        .call(reqwest::Method::GET, "/mobile/v1/requests", None)
+        .await;
+    assert_eq!(
+        (status.as_u16(), &v["error"]),
+        (503, &serde_json::json!("unavailable")),
+        "{v}"
+    );
+}

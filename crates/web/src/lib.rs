@@ -63,6 +63,25 @@ pub fn app_behind(
     server: Option<ServerParts>,
     proxies: client_ip::TrustedProxies,
 ) -> Router {
+    app_with(state, server, proxies, Router::new())
+}
+
+/// A portal on a separate server: the portal, and the Mobile App Web
+/// Service passed on to the MFA server through `relay`.
+pub fn portal_app(
+    state: AppState,
+    relay: Arc<mobile::relay::Relay>,
+    proxies: client_ip::TrustedProxies,
+) -> Router {
+    app_with(state, None, proxies, mobile::relay::router(relay))
+}
+
+fn app_with(
+    state: AppState,
+    server: Option<ServerParts>,
+    proxies: client_ip::TrustedProxies,
+    extra: Router,
+) -> Router {
     let (sdk, hooks) = match server {
         Some(s) => (
             sdk_api::router(s.sdk),
@@ -78,6 +97,7 @@ pub fn app_behind(
         .with_state(state)
         .merge(sdk)
         .merge(hooks)
+        .merge(extra)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             proxies,

@@ -30,6 +30,8 @@ use twofold_proto::ErrorBody;
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 
+pub mod relay;
+
 type Mobile = Arc<dyn MobileService>;
 type ApiResult<T> = Result<T, ApiError>;
 
