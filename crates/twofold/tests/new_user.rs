@@ -66,7 +66,8 @@ async fn settings_show_fits_a_100_column_terminal(backend: Backend) {
         .find(|r| r["key"] == "portal.selectable_methods")
         .unwrap();
     assert_eq!(
-        methods["allowed"], "comma-separated subset of oath_token, phone_call, text_message",
+        methods["allowed"],
+        "comma-separated subset of oath_token, phone_call, text_message, mobile_app",
         "only the methods this build can verify with"
     );
     let ranges = rows
