@@ -184,6 +184,27 @@ impl Engine {
         .await
     }
 
+    /// The wizard's proof `finish` names: the user's own enrollment
+    /// challenge, accepted for the method being saved, less than
+    /// `PROOF_MINUTES` ago; anything else is `not_proved`.
+    async fn accepted_proof(
+        &self,
+        ctx: &Ctx,
+        user: &User,
+        finish: &FinishEnrollment,
+        not_proved: impl Fn() -> Error,
+    ) -> Result<Challenge> {
+        let id = finish.phone_challenge.as_deref().ok_or_else(&not_proved)?;
+        let c = self.enrollment_challenge(ctx, user, id).await?;
+        let fresh = c
+            .completed_at
+            .is_some_and(|at| self.clock.now() - at < time::Duration::minutes(PROOF_MINUTES));
+        if c.state != ChallengeState::Accepted || c.method != finish.method || !fresh {
+            return Err(not_proved());
+        }
+        Ok(c)
+    }
+
     /// The PIN hash (chosen in the wizard) an accepted "Authenticate Me
     /// Now" carried, for `finish`.
     pub(in crate::engine) async fn proved_app(
@@ -198,14 +219,7 @@ impl Engine {
                 "approve a sign-in in the app with Authenticate Me Now first",
             )
         };
-        let id = finish.phone_challenge.as_deref().ok_or_else(not_proved)?;
-        let c = self.enrollment_challenge(ctx, user, id).await?;
-        let fresh = c
-            .completed_at
-            .is_some_and(|at| self.clock.now() - at < time::Duration::minutes(PROOF_MINUTES));
-        if c.state != ChallengeState::Accepted || c.method != finish.method || !fresh {
-            return Err(not_proved());
-        }
+        let c = self.accepted_proof(ctx, user, finish, not_proved).await?;
         match &c.sealed_pin {
             Some(_) => self.challenge_pin_hash(user, &c).await,
             None => Ok(None),
@@ -222,14 +236,7 @@ impl Engine {
         settings: &Settings,
     ) -> Result<(EnrolledPhones, Option<String>)> {
         let not_proved = || Error::invalid("phone", "prove the phone with a call or text first");
-        let id = finish.phone_challenge.as_deref().ok_or_else(not_proved)?;
-        let c = self.enrollment_challenge(ctx, user, id).await?;
-        let fresh = c
-            .completed_at
-            .is_some_and(|at| self.clock.now() - at < time::Duration::minutes(PROOF_MINUTES));
-        if c.state != ChallengeState::Accepted || c.method != finish.method || !fresh {
-            return Err(not_proved());
-        }
+        let c = self.accepted_proof(ctx, user, finish, not_proved).await?;
         let number = c.destination.clone().ok_or_else(not_proved)?;
         let country = Some(settings.phone.default_country.as_str()).filter(|c| !c.is_empty());
         let backup = match finish.backup_phone.as_deref() {
