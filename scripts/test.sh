@@ -28,7 +28,19 @@ PACKAGES=(
   # A real SMTP server (aiosmtpd, run by the harness on a loopback port)
   # receives the welcome mail.
   python3-aiosmtpd
+  # Directories for sign-in with directory credentials: a real OpenLDAP
+  # and a real FreeRADIUS, each started by the harness in a temp dir on a
+  # loopback port (see DAEMONS below).
+  slapd
+  ldap-utils
+  freeradius
+  freeradius-utils
 )
+
+# Packages whose Debian install would start a system service the tests do
+# not use (the harness runs its own instances): installed with services
+# kept from starting.
+DAEMONS=(slapd freeradius)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -37,7 +49,23 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq >/dev/null
+  quiet_daemons=0
+  for p in "${missing[@]}"; do
+    for d in "${DAEMONS[@]}"; do [ "$p" = "$d" ] && quiet_daemons=1; done
+  done
+  if [ "$quiet_daemons" -eq 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    # invoke-rc.d's policy hook: 101 = "do not start services now".
+    as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+    trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
+  else
+    # Someone else's policy is in place: leave it as it is.
+    quiet_daemons=0
+  fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "$quiet_daemons" -eq 1 ]; then
+    as_root rm -f /usr/sbin/policy-rc.d
+    trap - EXIT
+  fi
 fi
 
 # PostgreSQL: the store suite runs on it as well as on SQLite.

@@ -73,6 +73,9 @@ pub enum ResultCode {
     FailedDeviceLimit,
     /// A provider (mail server, telephony) refused or did not answer.
     FailedProviderError,
+    /// The primary directory (LDAP, RADIUS) could not be reached: not the
+    /// user's failed attempt.
+    FailedDirectoryUnavailable,
     FailedOathCode,
     FailedOathCodeDuplicate,
     FailedSecurityAnswers,

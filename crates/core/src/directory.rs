@@ -5,9 +5,9 @@
 use async_trait::async_trait;
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::password::SecretHasher;
-use crate::ports::{Directory, DirectoryEntry, Store};
+use crate::ports::{Directory, DirectoryEntry, PasswordCheck, Store};
 use crate::settings::PrimaryAuth;
 use crate::user::User;
 
@@ -28,23 +28,32 @@ impl Directory for LocalDirectory {
         PrimaryAuth::Local
     }
 
+    async fn resolve(&self, login: &str) -> Result<Option<String>> {
+        Ok(Some(login.trim().to_string()))
+    }
+
     async fn check_password(
         &self,
         _username: &str,
         local: Option<&User>,
         password: String,
-    ) -> Result<bool> {
+    ) -> Result<PasswordCheck> {
         let hash = match local {
             Some(u) => self.store.password_hash(u.id).await?,
             None => None,
         };
-        Ok(if let Some(h) = hash {
+        let matched = if let Some(h) = hash {
             self.hasher.verify(password, h).await
         } else {
             // Unknown users (and users without a local password) cost the
             // same hash as real ones.
             self.hasher.verify_dummy(password).await;
             false
+        };
+        Ok(if matched {
+            PasswordCheck::Accepted { groups: None }
+        } else {
+            PasswordCheck::Rejected
         })
     }
 
@@ -61,6 +70,41 @@ impl Directory for LocalDirectory {
                 language: u.language,
                 phone: u.phone,
                 mobile_phone: u.mobile_phone,
+                dn: String::new(),
             }))
     }
+
+    async fn search(
+        &self,
+        _filter: Option<&str>,
+        _group: Option<&str>,
+    ) -> Result<Vec<DirectoryEntry>> {
+        Err(Error::invalid(
+            "directory",
+            "the local directory is Twofold's own user list: there is nothing to import from it",
+        ))
+    }
+
+    async fn probe(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// How `/readyz` sees the primary directory when it is not the local one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryHealth {
+    pub kind: PrimaryAuth,
+    pub reachable: bool,
+    /// Why not, when it is not.
+    pub error: Option<String>,
+}
+
+/// What `ready` reports beyond "the database answers".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// The LDAP or RADIUS directory behind `portal.primary_auth`; a
+    /// directory that is down is reported, not a reason to leave the load
+    /// balancer (the portal still serves users of trusted addresses and
+    /// bypasses, and the SDK's passcode checks).
+    pub directory: Option<DirectoryHealth>,
 }

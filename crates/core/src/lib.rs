@@ -9,6 +9,7 @@ pub mod display;
 pub mod engine;
 pub mod error;
 pub mod factors;
+pub mod import;
 pub mod methods;
 pub mod mobile;
 pub mod oath;

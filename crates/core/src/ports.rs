@@ -515,37 +515,92 @@ pub trait ServiceAccountRepo: Send + Sync {
 
 /// Where users and their passwords come from: the setting
 /// `portal.primary_auth`. `local` is `crate::directory::LocalDirectory`; the
-/// LDAP/Active Directory and RADIUS adapters live in the crate `directory`
-/// (added with them). The engine asks it for every primary check: portal
-/// sign-in, the SDK's `primary`, and the SDK administrators' group.
+/// LDAP/Active Directory and RADIUS adapters live in the crate
+/// `twofold-directory`. The engine asks the one the setting names for every
+/// primary check: portal sign-in, the SDK's `primary` and `authenticate`,
+/// and the SDK administrators' group.
+///
+/// A directory that cannot be reached (down, slow past its timeout) answers
+/// `Error::Unavailable`: the engine shows a clear sign-in error and does not
+/// count it as the user's failed attempt.
 #[async_trait]
 pub trait Directory: Send + Sync + 'static {
     fn kind(&self) -> crate::settings::PrimaryAuth;
 
-    /// Whether `password` is the password of `username`. `local` is the
-    /// user's local record when one exists. Must take the same time whether
-    /// or not the user exists (no enumeration by timing).
+    /// The username a sign-in name stands for: Active Directory maps
+    /// `DOMAIN\user`, `user@upn` and `user` to the entry's
+    /// `sAMAccountName`; OpenLDAP's `uid` is itself. `None` when the
+    /// directory has no such person. Local and RADIUS: the name as typed
+    /// (trimmed), as they have nothing to search.
+    async fn resolve(&self, login: &str) -> Result<Option<String>>;
+
+    /// Whether `password` is the password of `username` (as `resolve`
+    /// returned it). `local` is the user's local record when one exists.
+    /// Must take about the same time whether or not the user exists (no
+    /// enumeration by timing).
     async fn check_password(
         &self,
         username: &str,
         local: Option<&User>,
         password: String,
-    ) -> Result<bool>;
+    ) -> Result<PasswordCheck>;
 
-    /// A person as the directory knows them (import and synchronisation).
+    /// A person as the directory knows them.
     async fn lookup(&self, username: &str) -> Result<Option<DirectoryEntry>>;
+
+    /// Everyone the directory's person filter selects, narrowed by `filter`
+    /// (an LDAP filter) and/or `group` (members only): import and
+    /// synchronisation. Directories that cannot list people (RADIUS) refuse
+    /// with `InvalidInput`.
+    async fn search(
+        &self,
+        filter: Option<&str>,
+        group: Option<&str>,
+    ) -> Result<Vec<DirectoryEntry>>;
+
+    /// Whether the directory answers now (`/readyz` reports it).
+    async fn probe(&self) -> Result<()>;
+}
+
+/// The outcome of a password check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Rejected,
+    /// The password is right. `groups` is the person's group membership as
+    /// the directory knows it now (LDAP), for the engine to bring the local
+    /// record up to date; `None` where the local record is the source
+    /// (local, RADIUS).
+    Accepted {
+        groups: Option<Vec<String>>,
+    },
+}
+
+impl PasswordCheck {
+    pub fn accepted(&self) -> bool {
+        matches!(self, PasswordCheck::Accepted { .. })
+    }
 }
 
 /// A person as a directory describes them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DirectoryEntry {
+    /// `sAMAccountName` (Active Directory) or `uid` (OpenLDAP).
     pub username: String,
+    /// `displayName`, else `cn`.
     pub display_name: Option<String>,
     pub email: Option<String>,
+    /// Group names: the `cn` of each group DN (`memberOf`), as
+    /// administrator scopes and `sdk.admin_group` name them.
     pub groups: Vec<String>,
+    /// `preferredLanguage` (a BCP 47 tag such as `nl` or `de-AT`).
     pub language: Option<String>,
+    /// `telephoneNumber` as the directory holds it: an `x` may mark an
+    /// extension (`+31 20 555 0101x204`); the import mapping splits it.
     pub phone: Option<String>,
+    /// `mobile`.
     pub mobile_phone: Option<String>,
+    /// Where the entry lives (its DN), for messages; empty for local users.
+    pub dn: String,
 }
 
 /// How Twofold reaches a person outside the browser: a voice call, a text

@@ -289,6 +289,16 @@ pub enum PrimaryAuth {
     Radius,
 }
 
+impl PrimaryAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrimaryAuth::Local => "local",
+            PrimaryAuth::Ldap => "ldap",
+            PrimaryAuth::Radius => "radius",
+        }
+    }
+}
+
 /// How a field of the model turns into its key's JSON value for the
 /// engine: as it serialises, except a secret, which serialises hidden.
 trait SettingField {
@@ -690,12 +700,6 @@ impl Settings {
     /// Rules that tie keys together.
     pub fn check_consistency(&self) -> Result<()> {
         let p = &self.portal;
-        if p.primary_auth != PrimaryAuth::Local {
-            return Err(Error::invalid(
-                "portal.primary_auth",
-                "only local primary authentication is available in this version; LDAP and RADIUS arrive with the directory adapters",
-            ));
-        }
         if p.languages.is_empty() {
             return Err(Error::invalid(
                 "portal.languages",
@@ -862,10 +866,8 @@ mod tests {
         assert!(set(&s, "portal.selectable_methods", "").is_err());
         assert!(set(&d, "portal.selectable_methods", "").is_ok());
         assert!(set(&d, "portal.bypass_default_seconds", "3601").is_err());
-        assert!(set(&d, "portal.primary_auth", "ldap")
-            .unwrap_err()
-            .to_string()
-            .contains("only local"));
+        // Whether this node has the directory is the engine's check.
+        assert!(set(&d, "portal.primary_auth", "ldap").is_ok());
     }
 
     #[test]

@@ -97,6 +97,13 @@ pub struct NewUser {
     pub groups: Vec<String>,
     pub language: Option<String>,
     pub password_hash: Option<String>,
+    /// Phones in E.164 (import, synchronisation): a new user arrives with
+    /// them in the same transaction.
+    pub phone: Option<String>,
+    pub phone_extension: Option<String>,
+    pub backup_phone: Option<String>,
+    pub mobile_phone: Option<String>,
+    pub default_method: Option<DefaultMethod>,
 }
 
 /// A change to a user's profile; `None` leaves a field as it is.

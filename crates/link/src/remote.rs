@@ -58,10 +58,22 @@ impl RemoteService {
 
 #[async_trait]
 impl PortalService for RemoteService {
-    async fn ready(&self, ctx: &Ctx) -> Result<()> {
-        self.call::<Ready>(ctx, LinkRequest::Ready)
-            .await
-            .map(|_| ())
+    async fn ready(&self, ctx: &Ctx) -> Result<twofold_core::directory::Readiness> {
+        let r: Ready = self.call(ctx, LinkRequest::Ready).await?;
+        Ok(twofold_core::directory::Readiness {
+            directory: r.directory.and_then(|d| {
+                let kind = match d.kind.as_str() {
+                    "ldap" => twofold_core::settings::PrimaryAuth::Ldap,
+                    "radius" => twofold_core::settings::PrimaryAuth::Radius,
+                    _ => return None,
+                };
+                Some(twofold_core::directory::DirectoryHealth {
+                    kind,
+                    reachable: d.status == "reachable",
+                    error: d.error,
+                })
+            }),
+        })
     }
 
     async fn portal_settings(&self, ctx: &Ctx) -> Result<PortalConfig> {

@@ -459,3 +459,31 @@ pub struct AnswerResponse {
     /// `too_many_attempts`, `user_locked`, `expired`, `method_changed`, ...).
     pub reason: Option<String>,
 }
+
+/// What an import did (or, in a dry run, would do).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportReportView {
+    pub dry_run: bool,
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub refused: u64,
+    /// Every row added, updated or refused, in file order (refused lines
+    /// found while reading the file first); unchanged rows are only counted.
+    pub rows: Vec<ImportRowView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportRowView {
+    /// The row's line in the file (1-based).
+    pub line: u64,
+    pub username: String,
+    /// `added`, `updated` or `refused`.
+    pub outcome: String,
+    /// For `updated`: the fields that changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// For `refused`: why (the field first, as `phone: ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

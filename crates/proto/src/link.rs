@@ -234,6 +234,21 @@ impl LinkRequest {
 pub struct Ready {
     /// `ready`.
     pub status: String,
+    /// The primary directory (LDAP, RADIUS) when it is not the local one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectoryStatus>,
+}
+
+/// Whether the primary directory answers (`/readyz` shows it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryStatus {
+    /// `ldap` or `radius`.
+    pub kind: String,
+    /// `reachable` or `unreachable`.
+    pub status: String,
+    /// Why not, when unreachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// An operation that returns nothing.

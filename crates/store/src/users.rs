@@ -191,10 +191,16 @@ impl UserRepo for SqlStore {
         if legacy != key && user_by_key(&mut tx, &legacy).await?.is_some() {
             return Err(exists(&user.username));
         }
+        let (method, mode) = match user.default_method {
+            Some(d) => (Some(d.method.as_str()), Some(d.mode.as_str())),
+            None => (None, None),
+        };
         let inserted = sqlx::query(
             "INSERT INTO users (username, username_key, display_name, email, language, enabled, \
-             fraud_blocked, password_hash, created_at, updated_at, version) \
-             VALUES ($1, $2, $3, $4, $5, 1, 0, $6, $7, $7, 1) RETURNING id",
+             fraud_blocked, password_hash, created_at, updated_at, version, phone, \
+             phone_extension, backup_phone, mobile_phone, default_method, default_mode) \
+             VALUES ($1, $2, $3, $4, $5, 1, 0, $6, $7, $7, 1, $8, $9, $10, $11, $12, $13) \
+             RETURNING id",
         )
         .bind(&user.username)
         .bind(&key)
@@ -203,6 +209,12 @@ impl UserRepo for SqlStore {
         .bind(user.language.as_deref())
         .bind(user.password_hash.as_deref())
         .bind(now)
+        .bind(user.phone.as_deref())
+        .bind(user.phone_extension.as_deref())
+        .bind(user.backup_phone.as_deref())
+        .bind(user.mobile_phone.as_deref())
+        .bind(method)
+        .bind(mode)
         .fetch_one(&mut *tx)
         .await;
         let row = match inserted {

@@ -195,6 +195,7 @@ async fn create_and_find_in_any_case(backend: Backend) -> anyhow::Result<()> {
                 groups: vec!["Sales".into(), "admins".into()],
                 language: Some("nl".into()),
                 password_hash: Some("$argon2id$fake".into()),
+                ..NewUser::default()
             },
             &ev("user_created", Some("Alice.Smith")),
         )
@@ -218,6 +219,32 @@ async fn create_and_find_in_any_case(backend: Backend) -> anyhow::Result<()> {
     }
     assert_eq!(store.find_user("alice").await?, None);
     assert_eq!(store.count_users().await?, 1);
+
+    // An imported user arrives with phones and a method in the same row.
+    let imported = store
+        .create_user(
+            &NewUser {
+                username: "bob".into(),
+                phone: Some("+31205550101".into()),
+                phone_extension: Some("204".into()),
+                backup_phone: Some("+31205550199".into()),
+                mobile_phone: Some("+31612345678".into()),
+                default_method: Some("phone_call:pin".parse::<DefaultMethod>()?),
+                ..NewUser::default()
+            },
+            &ev("user_created", Some("bob")),
+        )
+        .await?;
+    assert_eq!(imported.phone.as_deref(), Some("+31205550101"));
+    assert_eq!(imported.phone_extension.as_deref(), Some("204"));
+    assert_eq!(imported.backup_phone.as_deref(), Some("+31205550199"));
+    assert_eq!(imported.mobile_phone.as_deref(), Some("+31612345678"));
+    assert_eq!(
+        imported.default_method,
+        Some("phone_call:pin".parse::<DefaultMethod>()?)
+    );
+    assert_eq!(store.find_user("bob").await?.as_ref(), Some(&imported));
+    assert_eq!(store.count_users().await?, 2);
     assert_eq!(
         store.password_hash(created.id).await?.as_deref(),
         Some("$argon2id$fake")

@@ -2,7 +2,9 @@
 
 pub mod browser;
 pub mod db;
+pub mod freeradius;
 pub mod mobile;
+pub mod slapd;
 pub mod sms_gateway;
 pub mod smtp;
 pub mod twilio;

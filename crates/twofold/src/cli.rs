@@ -59,8 +59,46 @@ pub enum Command {
     /// Manage service accounts of the Web Service SDK.
     #[command(subcommand, name = "service-account")]
     ServiceAccount(ServiceAccountCommand),
+    /// Add and update users from a CSV file or the LDAP / Active Directory.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Print the Web Service SDK's OpenAPI document.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// From a CSV file (`-` reads standard input). Columns, in this order
+    /// or named by a header line: username, display_name, email, phone,
+    /// extension, mobile, language, method, groups (separated by `;`). An
+    /// empty cell leaves what an existing user has. Each user is one
+    /// transaction; refused rows are listed by line and make the exit code
+    /// non-zero.
+    Csv {
+        file: PathBuf,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// From the directory of [ldap] (ldap.url): everyone its person filter
+    /// finds, or only those of --filter and --group. Maps names, mail,
+    /// telephoneNumber (an `x` marks the extension), mobile,
+    /// preferredLanguage and groups.
+    Ldap {
+        /// An LDAP filter, e.g. "(department=Sales)".
+        #[arg(long)]
+        filter: Option<String>,
+        /// Members of this group only (its name or DN).
+        #[arg(long)]
+        group: Option<String>,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

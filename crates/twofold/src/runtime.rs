@@ -65,6 +65,23 @@ pub async fn open(config: &Config) -> Result<Opened> {
         Some(url) => engine.with_public_url(url),
         None => engine,
     };
+    // Directories the setting `portal.primary_auth` may name. Connections
+    // are made on first use, so a directory that is down does not stop the
+    // server (sign-ins say so, and /readyz reports it).
+    let engine = match &config.directories.ldap {
+        Some(ldap) => engine.with_directory(Arc::new(
+            twofold_directory::LdapDirectory::new(ldap.clone())
+                .map_err(|e| anyhow::anyhow!("[ldap] {e}"))?,
+        )),
+        None => engine,
+    };
+    let engine = match &config.directories.radius {
+        Some(radius) => engine.with_directory(Arc::new(
+            twofold_directory::RadiusDirectory::new(radius.clone())
+                .map_err(|e| anyhow::anyhow!("[radius] {e}"))?,
+        )),
+        None => engine,
+    };
     // Mobile-app devices that asked for a wake-up get one (ntfy, webhook).
     let engine = engine.with_push(Arc::new(
         twofold_delivery::PushWake::new().map_err(|e| anyhow::anyhow!("push wake-ups: {e}"))?,

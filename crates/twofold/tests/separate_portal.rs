@@ -6,7 +6,7 @@
 #[allow(unused_macros)]
 mod common;
 
-use common::{client_trusting, Env, BIN};
+use common::{client_trusting, Env, MiniBrowser, BIN};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -151,63 +151,6 @@ fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// A browser in miniature: keeps the portal's session cookie, reads the
-/// CSRF token, posts forms and follows the redirect.
-struct MiniBrowser {
-    client: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-    page: String,
-}
-
-impl MiniBrowser {
-    fn keep_cookie(&mut self, res: &reqwest::Response) {
-        for v in res.headers().get_all("set-cookie") {
-            let v = v.to_str().unwrap();
-            if let Some(pair) = v.split(';').next() {
-                if pair.starts_with("__Host-twofold=") {
-                    self.cookie = Some(pair.to_string());
-                }
-            }
-        }
-    }
-
-    async fn open(&mut self, path: &str) -> u16 {
-        let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
-        }
-        let res = req.send().await.unwrap();
-        self.keep_cookie(&res);
-        let status = res.status().as_u16();
-        self.page = res.text().await.unwrap();
-        status
-    }
-
-    async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.page.find(marker).expect("CSRF token on the page") + marker.len();
-        let csrf = self.page[start..start + self.page[start..].find('"').unwrap()].to_string();
-        let mut form = vec![("csrf", csrf.as_str())];
-        form.extend_from_slice(fields);
-        let mut req = self.client.post(format!("{}{path}", self.base)).form(&form);
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
-        }
-        let res = req.send().await.unwrap();
-        assert_eq!(res.status(), 303, "POST {path}");
-        self.keep_cookie(&res);
-        let to = res.headers()["location"].to_str().unwrap().to_string();
-        assert_eq!(self.open(&to).await, 200);
-    }
-
-    fn h1(&self) -> String {
-        let start = self.page.find("<h1>").map_or(0, |i| i + 4);
-        let end = self.page[start..].find("</h1>").unwrap_or(0) + start;
-        self.page[start..end].trim().to_string()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn portal_on_its_own_server_signs_users_in_through_the_sdk() {
     let env = Env::new(Backend::Sqlite).await;
@@ -257,23 +200,10 @@ async fn portal_on_its_own_server_signs_users_in_through_the_sdk() {
         .unwrap();
     assert_eq!(res.status(), 404);
 
-    let mut b = MiniBrowser {
-        client: reqwest::Client::builder()
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(
-                    &std::fs::read(data_dir.join("tls/cert.pem")).unwrap(),
-                )
-                .unwrap(),
-            )
-            .tls_built_in_root_certs(false)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
-        base: format!("https://{}", portal.addr),
-        cookie: None,
-        page: String::new(),
-    };
+    let mut b = MiniBrowser::new(
+        &data_dir.join("tls/cert.pem"),
+        &format!("https://{}", portal.addr),
+    );
     assert_eq!(b.open("/portal").await, 200);
     assert_eq!(b.h1(), "Sign in");
     b.submit(

@@ -119,6 +119,7 @@ err-label = Der Name eines Tokens hat höchstens 64 Zeichen.
 err-not-allowed = Das ist hier nicht erlaubt.
 err-generic = Das hat nicht geklappt: Prüfen Sie Ihre Eingaben und versuchen Sie es erneut.
 err-unavailable = Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es gleich noch einmal.
+err-password-unchecked = Ihr Passwort kann gerade nicht geprüft werden. Bitte versuchen Sie es gleich noch einmal.
 err-token-last = Dies ist Ihr einziges Token, und Sie brauchen es zur Anmeldung. Fügen Sie zuerst ein weiteres Token hinzu.
 err-expired = Diese Einrichtung ist abgelaufen. Bitte beginnen Sie erneut.
 ok-enrolled = Ihr Konto ist eingerichtet. Sie sind angemeldet.

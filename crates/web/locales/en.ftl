@@ -119,6 +119,7 @@ err-label = A token's name has at most 64 characters.
 err-not-allowed = That is not allowed here.
 err-generic = That did not work: check what you entered and try again.
 err-unavailable = The service is unavailable right now. Please try again in a moment.
+err-password-unchecked = Your password cannot be checked right now. Please try again in a moment.
 err-token-last = This is your only token and you need it to sign in. Add another token first.
 err-expired = This setup has expired. Please start it again.
 ok-enrolled = Your account is set up. You are signed in.

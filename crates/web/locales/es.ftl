@@ -119,6 +119,7 @@ err-label = El nombre de un token puede tener como máximo 64 caracteres.
 err-not-allowed = Esta acción no está permitida aquí.
 err-generic = No ha funcionado: revise los datos introducidos y vuelva a intentarlo.
 err-unavailable = El servicio no está disponible en este momento. Vuelva a intentarlo en unos instantes.
+err-password-unchecked = Su contraseña no se puede comprobar en este momento. Vuelva a intentarlo en unos instantes.
 err-token-last = Este es su único token y lo necesita para iniciar sesión. Añada antes otro token.
 err-expired = Esta configuración ha caducado. Vuelva a empezar.
 ok-enrolled = Su cuenta está configurada. Ha iniciado sesión.

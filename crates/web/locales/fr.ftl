@@ -119,6 +119,7 @@ err-label = Le nom d'un jeton ne peut pas dépasser 64 caractères.
 err-not-allowed = Cette action n'est pas autorisée ici.
 err-generic = Cela n'a pas fonctionné : vérifiez votre saisie et réessayez.
 err-unavailable = Le service est momentanément indisponible. Veuillez réessayer dans un instant.
+err-password-unchecked = Votre mot de passe ne peut pas être vérifié pour le moment. Veuillez réessayer dans un instant.
 err-token-last = C'est votre seul jeton et vous en avez besoin pour vous connecter. Ajoutez d'abord un autre jeton.
 err-expired = Cette configuration a expiré. Veuillez recommencer.
 ok-enrolled = Votre compte est configuré. Connexion réussie.

@@ -119,6 +119,7 @@ err-label = De naam van een token heeft hoogstens 64 tekens.
 err-not-allowed = Dat is hier niet toegestaan.
 err-generic = Dat lukte niet: controleer wat u invulde en probeer het opnieuw.
 err-unavailable = De dienst is nu niet beschikbaar. Probeer het zo opnieuw.
+err-password-unchecked = Uw wachtwoord kan nu niet worden gecontroleerd. Probeer het zo opnieuw.
 err-token-last = Dit is uw enige token en u hebt het nodig om u aan te melden. Voeg eerst een ander token toe.
 err-expired = Deze instelling is verlopen. Begin opnieuw.
 ok-enrolled = Uw account is ingesteld. U bent aangemeld.

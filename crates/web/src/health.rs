@@ -22,7 +22,12 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 only when the database answers within a few seconds.
+/// 200 only when the database answers within a few seconds. The primary
+/// directory (LDAP, RADIUS), when configured, is reported in the body —
+/// `"directory": {"kind": "ldap", "status": "unreachable", ...}` — without
+/// failing readiness: taking every node out of the load balancer because a
+/// domain controller is down would also stop trusted-address sign-ins and
+/// the SDK's passcode checks.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match tokio::time::timeout(
         READY_TIMEOUT,
@@ -32,7 +37,17 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     )
     .await
     {
-        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(Ok(r)) => {
+            let mut body = json!({ "status": "ready" });
+            if let Some(d) = r.directory {
+                body["directory"] = json!({
+                    "kind": d.kind.as_str(),
+                    "status": if d.reachable { "reachable" } else { "unreachable" },
+                    "error": d.error,
+                });
+            }
+            (StatusCode::OK, Json(body))
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
             (

@@ -49,7 +49,7 @@ fn patch_needs(patch: &UserPatch) -> Vec<Need> {
 
 /// A group-scoped administrator keeps the users they touch inside their
 /// group: a user they create or edit must stay a member of it.
-fn keeps_in_scope(scope: &Scope, groups: &[String]) -> Result<()> {
+pub(super) fn keeps_in_scope(scope: &Scope, groups: &[String]) -> Result<()> {
     match scope {
         Scope::All => Ok(()),
         Scope::Group(g) if groups.iter().any(|x| x.eq_ignore_ascii_case(g)) => Ok(()),
@@ -84,7 +84,13 @@ impl AdminService for Engine {
         self.authorize_global(ctx, EVENT, perm(Permission::ManageSettings))
             .await?;
         let current = self.load_settings().await?;
-        let (next, value) = match current.with_value(key, &value) {
+        let (next, value) = match current.with_value(key, &value).and_then(|v| {
+            if v.0.portal.primary_auth == current.portal.primary_auth {
+                Ok(v)
+            } else {
+                self.check_directory_setting(&v.0).map(|()| v)
+            }
+        }) {
             Ok(v) => v,
             Err(e) => return self.refuse(ctx, EVENT, None, e).await,
         };

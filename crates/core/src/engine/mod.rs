@@ -9,6 +9,7 @@ mod challenges;
 mod dev_outbox;
 pub mod devices;
 mod guessing;
+mod import;
 pub(crate) mod mobile_app;
 mod mobile_service;
 mod oath_check;
@@ -16,6 +17,7 @@ mod phone_hooks;
 pub mod phone_texts;
 mod portal;
 mod portal_service;
+mod primary;
 mod retention;
 pub use retention::Pruned;
 mod service_accounts;
@@ -37,7 +39,6 @@ use crate::audit::{NewAuditEvent, ResultCode};
 use crate::clock::Clock;
 use crate::directory::LocalDirectory;
 use crate::error::{ConflictReason, Error, Result};
-use crate::factors::Factor;
 use crate::password::SecretHasher;
 use crate::ports::{Delivery, Directory, Store};
 use crate::principal::{Need, Subject};
@@ -53,8 +54,9 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     hasher: SecretHasher,
     sealing: Arc<SealingKey>,
-    /// Primary authentication (`portal.primary_auth`): local by default.
-    directory: Arc<dyn Directory>,
+    /// Primary authentication: the directories this node can use; the
+    /// setting `portal.primary_auth` picks one.
+    directories: primary::Directories,
     /// Failed end-user secrets per person's address (`Ctx::guess_source`).
     source_throttle: Throttle,
     /// Failed SDK credentials per connecting address.
@@ -102,7 +104,10 @@ impl Engine {
         sealing: Arc<SealingKey>,
     ) -> Self {
         Engine {
-            directory: Arc::new(LocalDirectory::new(store.clone(), hasher)),
+            directories: primary::Directories::new(Arc::new(LocalDirectory::new(
+                store.clone(),
+                hasher,
+            ))),
             store,
             clock,
             hasher,
@@ -200,89 +205,10 @@ impl Engine {
         Ok(settings)
     }
 
-    /// Checks a password (the primary factor) within every bound: the
-    /// person's address, the user's password record — or, for a name that
-    /// does not exist, a phantom record slowed alike. Returns the user (if
-    /// one exists) and whether the password matched; `RateLimited` while
-    /// guessing is paused. Unknown users cost the same hash as real ones.
-    /// Audits the outcome.
-    async fn primary_check(
-        &self,
-        ctx: &Ctx,
-        username: &str,
-        password: String,
-    ) -> Result<(Option<User>, bool)> {
-        const EVENT: &str = "primary.password";
-        self.rate_limit(ctx)?;
-        if password.len() > validate::PASSWORD_MAX_BYTES
-            || username.len() > 4 * validate::USERNAME_MAX
-        {
-            self.hasher.verify_dummy(String::new()).await;
-            let mut ev = self.event(ctx, EVENT, None, ResultCode::FailedInvalidInput);
-            ev.detail = Some("oversized credentials".into());
-            self.store.append_audit(&ev).await?;
-            return Ok((None, false));
-        }
-        let settings = self.settings_now().await?;
-        let policy = guessing::guess_policy(&settings, Factor::Password);
-        let phantom = validate::username_key(username);
-        let user = self.store.find_user(username).await?;
-        match &user {
-            Some(u) => {
-                self.gate(ctx, EVENT, u, Factor::Password, &settings)
-                    .await?;
-            }
-            None => {
-                if let Some(until) = self
-                    .phantoms
-                    .closed_until(&phantom, self.clock.now(), &policy)
-                {
-                    return self
-                        .closed(ctx, EVENT, username.trim(), Factor::Password, until)
-                        .await;
-                }
-            }
-        }
-        let matched = self
-            .directory
-            .check_password(username, user.as_ref(), password)
-            .await?;
-        match (&user, matched) {
-            (Some(u), true) => {
-                self.count_success(ctx, EVENT, u, Factor::Password, &settings)
-                    .await?;
-            }
-            (Some(u), false) => {
-                self.count_failure(ctx, EVENT, u, Factor::Password, &settings)
-                    .await?;
-            }
-            (None, _) => {
-                let now = self.clock.now();
-                self.source_throttle.fail(ctx.guess_source, now);
-                self.phantoms.fail(&phantom, now, &policy);
-            }
-        }
-        let now = self.clock.now();
-        let code = match &user {
-            None => ResultCode::FailedUserNotFound,
-            Some(_) if !matched => ResultCode::FailedPasswordWrong,
-            Some(u) => match u.status(now) {
-                crate::user::UserStatus::Enabled => ResultCode::SuccessPasswordVerified,
-                crate::user::UserStatus::Disabled => ResultCode::FailedUserDisabled,
-                _ => ResultCode::FailedUserLocked,
-            },
-        };
-        let subject = user
-            .as_ref()
-            .map_or_else(|| username.trim().to_string(), |u| u.username.clone());
-        let ev = self.event(ctx, EVENT, Some(&subject), code);
-        self.store.append_audit(&ev).await?;
-        Ok((user, matched))
-    }
-
-    /// The same engine with another primary directory (LDAP, RADIUS).
+    /// The same engine able to use `directory` (LDAP, RADIUS) when the
+    /// setting `portal.primary_auth` names its kind.
     pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
-        self.directory = directory;
+        self.directories.add(directory);
         self
     }
 
@@ -476,6 +402,7 @@ impl Engine {
             groups,
             language,
             password_hash,
+            ..NewUser::default()
         })
     }
 

@@ -27,10 +27,13 @@ impl Engine {
 
 #[async_trait]
 impl PortalService for Engine {
-    async fn ready(&self, ctx: &Ctx) -> Result<()> {
+    async fn ready(&self, ctx: &Ctx) -> Result<crate::directory::Readiness> {
         // Not audited when allowed: load balancers poll it.
         self.portal_caller(ctx, "portal.ready").await?;
-        self.store.ping().await
+        self.store.ping().await?;
+        Ok(crate::directory::Readiness {
+            directory: self.directory_health().await?,
+        })
     }
 
     async fn portal_settings(&self, ctx: &Ctx) -> Result<PortalConfig> {

@@ -212,15 +212,8 @@ impl Engine {
         ctx: &Ctx,
     ) -> Result<Option<Actor>> {
         let settings = self.settings_now().await?;
-        let Some(user) = self.store.find_user(name).await? else {
-            self.hasher.verify_dummy(password.to_string()).await;
-            return Ok(None);
-        };
-        let in_group = user
-            .groups
-            .iter()
-            .any(|g| g.eq_ignore_ascii_case(&settings.sdk.admin_group));
-        let key: [u8; 32] = Sha256::digest(format!("{}\0{password}", user.id).as_bytes()).into();
+        let key: [u8; 32] =
+            Sha256::digest(format!("{}\0{password}", name.trim().to_lowercase()).as_bytes()).into();
         let cached = self
             .directory_cache
             .lock()
@@ -228,14 +221,30 @@ impl Engine {
             .entries
             .get(&key)
             .is_some_and(|at| at.elapsed() < DIRECTORY_CACHE);
-        let valid = cached || {
-            let (_, matched) = self
-                .primary_check(ctx, &user.username, password.to_string())
-                .await?;
-            matched
+        // Only names of users Twofold has are checked against the
+        // directory; others cost a hash, as before any directory.
+        let local = self.local_name(name).await?;
+        let Some(known) = self.store.find_user(&local).await? else {
+            self.hasher.verify_dummy(password.to_string()).await;
+            return Ok(None);
         };
-        if !valid || !in_group || user.status(self.clock.now()) != crate::user::UserStatus::Enabled
-        {
+        let user = if cached {
+            Some(known)
+        } else {
+            // The directory's answer also refreshes the user's groups.
+            let (user, matched) = self
+                .primary_check(ctx, &known.username, password.to_string())
+                .await?;
+            user.filter(|_| matched)
+        };
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        let in_group = user
+            .groups
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(&settings.sdk.admin_group));
+        if !in_group || user.status(self.clock.now()) != crate::user::UserStatus::Enabled {
             return Ok(None);
         }
         let mut cache = self

@@ -35,7 +35,8 @@ impl Verifier for Engine {
         validate::username_lookup(username)?;
         self.authorize(ctx, "sdk.validate", Need::Verify, Subject::Global)
             .await?;
-        self.validate_passcode(ctx, username, passcode).await
+        let username = self.local_name(username).await?;
+        self.validate_passcode(ctx, &username, passcode).await
     }
 
     async fn start_authentication(
@@ -47,7 +48,8 @@ impl Verifier for Engine {
         validate::username_lookup(username)?;
         self.authorize(ctx, "sdk.authenticate_start", Need::Verify, Subject::Global)
             .await?;
-        self.start_challenge(ctx, username, phone).await
+        let username = self.local_name(username).await?;
+        self.start_challenge(ctx, &username, phone).await
     }
 
     async fn authentication_status(

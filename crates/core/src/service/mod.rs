@@ -14,12 +14,14 @@
 
 pub mod admin;
 pub mod hooks;
+pub mod import;
 pub mod mobile;
 mod portal;
 mod verifier;
 
 pub use admin::{AddedToken, AdminService, ServiceAccountSpec};
 pub use hooks::{CallStep, DevOutbox, OutboxEntry, ProviderHooks, SignedHook};
+pub use import::ImportService;
 pub use mobile::MobileService;
 pub use portal::PortalService;
 pub use verifier::Verifier;
@@ -51,8 +53,14 @@ pub trait ServerBackend: SdkBackend + ProviderHooks + MobileService {}
 impl<T: SdkBackend + ProviderHooks + MobileService> ServerBackend for T {}
 
 /// Everything the Web Service SDK serves: its callers may hold any role.
-pub trait SdkBackend: Verifier + PortalService + AdminService + CallerAuthenticator {}
-impl<T: Verifier + PortalService + AdminService + CallerAuthenticator> SdkBackend for T {}
+pub trait SdkBackend:
+    Verifier + PortalService + AdminService + ImportService + CallerAuthenticator
+{
+}
+impl<T: Verifier + PortalService + AdminService + ImportService + CallerAuthenticator> SdkBackend
+    for T
+{
+}
 
 /// Who is asking; recorded in every audit event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +76,8 @@ pub enum Actor {
     /// first 8 digits of its id: `device:9b2f41c0`.
     Device(String),
     System,
+    /// A background job of the server: `system:sync`, `system:directory`.
+    Job(&'static str),
 }
 
 impl fmt::Display for Actor {
@@ -80,6 +90,7 @@ impl fmt::Display for Actor {
             Actor::Provider(n) => write!(f, "provider:{n}"),
             Actor::Device(id) => write!(f, "device:{}", id.get(..8).unwrap_or(id)),
             Actor::System => f.write_str("system"),
+            Actor::Job(name) => write!(f, "system:{name}"),
         }
     }
 }
@@ -139,6 +150,11 @@ impl Ctx {
     /// The engine's own housekeeping and the process's health checks.
     pub fn system() -> Self {
         Ctx::new(Actor::System, Access::full(), None)
+    }
+
+    /// A background job (`system:sync`), with full access.
+    pub fn system_job(name: &'static str) -> Self {
+        Ctx::new(Actor::Job(name), Access::full(), None)
     }
 
     /// An end user in the in-process portal, from their browser's address.

@@ -18,8 +18,9 @@ use crate::user::{MethodKind, User};
 
 #[async_trait]
 pub trait PortalService: Send + Sync + 'static {
-    /// Ready to serve: the database answers.
-    async fn ready(&self, ctx: &Ctx) -> Result<()>;
+    /// Ready to serve: the database answers. Also says whether the primary
+    /// directory (LDAP, RADIUS) answers, which does not fail readiness.
+    async fn ready(&self, ctx: &Ctx) -> Result<crate::directory::Readiness>;
 
     /// The settings the portal renders by (a projection).
     async fn portal_settings(&self, ctx: &Ctx) -> Result<PortalConfig>;

@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod device;
+mod import;
 mod output;
 mod questions;
 mod service_account;
@@ -154,6 +155,16 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .engine
                 .listening_at(&format!("https://{}", config.listen));
             device::run(
+                opened.engine.as_ref(),
+                &acting(&opened, cli.act_as.as_deref()).await?,
+                cmd,
+            )
+            .await
+        }
+        Command::Import(cmd) => {
+            logging::init_cli();
+            let opened = runtime::open(&config).await?;
+            import::run(
                 opened.engine.as_ref(),
                 &acting(&opened, cli.act_as.as_deref()).await?,
                 cmd,

@@ -207,3 +207,78 @@ pub fn client_trusting(cert_pem: &Path) -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// A browser in miniature: keeps the portal's session cookie, reads the
+/// CSRF token, posts forms and follows the redirect.
+pub struct MiniBrowser {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub cookie: Option<String>,
+    pub page: String,
+}
+
+impl MiniBrowser {
+    /// A browser trusting only `cert_pem`, at `base` (https://host:port).
+    pub fn new(cert_pem: &Path, base: &str) -> MiniBrowser {
+        MiniBrowser {
+            client: reqwest::Client::builder()
+                .add_root_certificate(
+                    reqwest::Certificate::from_pem(&std::fs::read(cert_pem).unwrap()).unwrap(),
+                )
+                .tls_built_in_root_certs(false)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+            cookie: None,
+            page: String::new(),
+        }
+    }
+
+    pub fn keep_cookie(&mut self, res: &reqwest::Response) {
+        for v in res.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            if let Some(pair) = v.split(';').next() {
+                if pair.starts_with("__Host-twofold=") {
+                    self.cookie = Some(pair.to_string());
+                }
+            }
+        }
+    }
+
+    pub async fn open(&mut self, path: &str) -> u16 {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let res = req.send().await.unwrap();
+        self.keep_cookie(&res);
+        let status = res.status().as_u16();
+        self.page = res.text().await.unwrap();
+        status
+    }
+
+    pub async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.page.find(marker).expect("CSRF token on the page") + marker.len();
+        let csrf = self.page[start..start + self.page[start..].find('"').unwrap()].to_string();
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let mut req = self.client.post(format!("{}{path}", self.base)).form(&form);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 303, "POST {path}");
+        self.keep_cookie(&res);
+        let to = res.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(self.open(&to).await, 200);
+    }
+
+    pub fn h1(&self) -> String {
+        let start = self.page.find("<h1>").map_or(0, |i| i + 4);
+        let end = self.page[start..].find("</h1>").unwrap_or(0) + start;
+        self.page[start..end].trim().to_string()
+    }
+}

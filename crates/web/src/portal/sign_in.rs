@@ -88,6 +88,18 @@ pub(super) async fn sign_in(
         // A name no account can have (control characters): to the person,
         // just wrong credentials, as an unknown name is.
         Err(Error::InvalidInput { field, .. }) if field == "username" => SignIn::Rejected,
+        // The directory (or the MFA server behind a separate portal) did
+        // not answer: said on the sign-in page, the name kept, and nothing
+        // counted against the user.
+        Err(Error::Unavailable(e)) => {
+            tracing::warn!(error = %e, "password could not be checked");
+            req.session.data.error = Some(Flash::new("err-password-unchecked"));
+            req.session.data.echo = vec![("username".into(), username)]
+                .into_iter()
+                .filter(|(_, u)| u.len() <= 256 && !u.chars().any(char::is_control))
+                .collect();
+            return finish(&state, req, "/portal").await;
+        }
         Err(e) => return refused(&state, req, e, "/portal").await,
     };
     req.session.rotate();

@@ -5,6 +5,7 @@
 
 mod auth;
 mod authenticate;
+mod import;
 mod json;
 mod openapi;
 mod portal_link;
@@ -83,6 +84,10 @@ pub fn router(engine: Arc<dyn SdkBackend>) -> Router {
         )
         .route("/sdk/v1/audit", get(audit))
         .route("/sdk/v1/users", get(users::list).post(users::create))
+        .route(
+            "/sdk/v1/import",
+            post(import::import).layer(axum::extract::DefaultBodyLimit::max(import::MAX_BODY)),
+        )
         .route(
             "/sdk/v1/users/{username}",
             get(users::show).patch(users::update).delete(users::delete),
@@ -194,7 +199,8 @@ async fn validate(
 /// Primary sign-in: checks a username and password against the configured
 /// primary authentication.
 #[utoipa::path(post, path = "/sdk/v1/primary", tag = "validate", request_body = PrimaryRequest,
-    responses((status = 200, body = PrimaryResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = PrimaryResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "The directory (LDAP, RADIUS) that checks passwords cannot be reached; not counted against the user")))]
 async fn primary(
     State(s): State<SdkState>,
     Caller(ctx): Caller,

@@ -17,7 +17,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::OpenApi;
 
-use super::{authenticate, settings, tokens, users};
+use super::{authenticate, import, settings, tokens, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,7 +31,7 @@ use super::{authenticate, settings, tokens, users};
         authenticate::start, authenticate::status, authenticate::answer,
         users::list, users::create, users::show, users::update, users::delete,
         users::enable, users::disable, users::unblock, users::password, users::pin,
-        users::method, users::language, users::bypass,
+        users::method, users::language, users::bypass, import::import,
         tokens::list, tokens::add, tokens::delete, tokens::resync,
         tokens::questions, tokens::add_question, tokens::delete_question,
         settings::settings, settings::set_setting, settings::reset_setting,

@@ -53,9 +53,19 @@ pub(super) async fn link(
     tracing::debug!(op = req.op(), caller = %ctx.actor, "portal link");
     Ok(match req {
         LinkRequest::Ready => {
-            e.ready(&ctx).await?;
+            let r = e.ready(&ctx).await?;
             json(Ready {
                 status: "ready".into(),
+                directory: r.directory.map(|d| twofold_proto::link::DirectoryStatus {
+                    kind: d.kind.as_str().into(),
+                    status: if d.reachable {
+                        "reachable"
+                    } else {
+                        "unreachable"
+                    }
+                    .into(),
+                    error: d.error,
+                }),
             })
         }
         LinkRequest::Settings => {

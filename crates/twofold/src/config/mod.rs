@@ -11,13 +11,22 @@ use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod directory;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Text,
     Path,
     Addr,
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     Choice(&'static [&'static str]),
+    /// `true` or `false` (a TOML boolean).
+    Bool,
+    /// A TOML array of strings; in the environment, comma-separated.
+    List,
 }
 
 struct Key {
@@ -54,6 +63,22 @@ const KEYS: &[Key] = &[
     Key { path: "smtp.username", env: "TWOFOLD_SMTP_USERNAME", kind: Kind::Text, default: "<unset>: no authentication", help: "Mail server account; set together with smtp.password.", secret: false },
     Key { path: "smtp.password", env: "TWOFOLD_SMTP_PASSWORD", kind: Kind::Text, default: "<unset>", help: "Mail server password. Prefer TWOFOLD_SMTP_PASSWORD_FILE.", secret: true },
     Key { path: "smtp.from", env: "TWOFOLD_SMTP_FROM", kind: Kind::Text, default: "<unset>; required with smtp.host", help: "Sender of Twofold's mail, e.g. Twofold <mfa@example.org>.", secret: false },
+    Key { path: "ldap.url", env: "TWOFOLD_LDAP_URL", kind: Kind::Text, default: "<unset>: no LDAP / Active Directory", help: "Directory for sign-in with directory credentials (when the setting portal.primary_auth is ldap) and for `twofold import ldap`: ldaps://dc1.example.org, or ldap://... with starttls on (plain ldap:// only to a loopback address).", secret: false },
+    Key { path: "ldap.starttls", env: "TWOFOLD_LDAP_STARTTLS", kind: Kind::Bool, default: "false", help: "Upgrade an ldap:// connection with StartTLS.", secret: false },
+    Key { path: "ldap.ca_file", env: "TWOFOLD_LDAP_CA_FILE", kind: Kind::Path, default: "<unset>: the public CA roots", help: "PEM file with the CA certificate(s) of the directory's TLS certificate (an internal CA).", secret: false },
+    Key { path: "ldap.bind_dn", env: "TWOFOLD_LDAP_BIND_DN", kind: Kind::Text, default: "<unset>; required with ldap.url", help: "The service account that searches the directory, e.g. CN=twofold,OU=Service,DC=example,DC=org.", secret: false },
+    Key { path: "ldap.bind_password", env: "TWOFOLD_LDAP_BIND_PASSWORD", kind: Kind::Text, default: "<unset>; required with ldap.url", help: "The service account's password. Prefer bind_password_file (TWOFOLD_LDAP_BIND_PASSWORD_FILE).", secret: true },
+    Key { path: "ldap.base_dn", env: "TWOFOLD_LDAP_BASE_DN", kind: Kind::Text, default: "<unset>; required with ldap.url", help: "Where people (and groups) are searched, e.g. DC=example,DC=org.", secret: false },
+    Key { path: "ldap.preset", env: "TWOFOLD_LDAP_PRESET", kind: Kind::Choice(&["active_directory", "openldap"]), default: "active_directory", help: "active_directory: sign in as user, DOMAIN\\user or user@upn (sAMAccountName, userPrincipalName, groups from memberOf); openldap: uid, groups from memberOf or a group search.", secret: false },
+    Key { path: "ldap.user_filter", env: "TWOFOLD_LDAP_USER_FILTER", kind: Kind::Text, default: "<unset>: the preset's", help: "LDAP filter finding one person, with a {username} placeholder (escaped), e.g. (&(objectClass=person)(uid={username})).", secret: false },
+    Key { path: "ldap.group_attribute", env: "TWOFOLD_LDAP_GROUP_ATTRIBUTE", kind: Kind::Text, default: "memberOf", help: "Attribute of a person holding the DNs of their groups.", secret: false },
+    Key { path: "ldap.timeout", env: "TWOFOLD_LDAP_TIMEOUT", kind: Kind::Int { min: 1, max: 60 }, default: "5", help: "Seconds to wait for the directory (connect, and each operation) before a sign-in fails with a clear error.", secret: false },
+    Key { path: "ldap.pool_size", env: "TWOFOLD_LDAP_POOL_SIZE", kind: Kind::Int { min: 1, max: 64 }, default: "4", help: "Service-account connections kept open.", secret: false },
+    Key { path: "radius.servers", env: "TWOFOLD_RADIUS_SERVERS", kind: Kind::List, default: "<unset>: no RADIUS", help: "RADIUS servers for sign-in (when the setting portal.primary_auth is radius), host:port each, tried in order, e.g. [\"nps1.example.org:1812\", \"nps2.example.org:1812\"] (environment: comma-separated). The server must send Message-Authenticator in its replies.", secret: false },
+    Key { path: "radius.secret", env: "TWOFOLD_RADIUS_SECRET", kind: Kind::Text, default: "<unset>; required with radius.servers", help: "The shared secret. Prefer secret_file (TWOFOLD_RADIUS_SECRET_FILE).", secret: true },
+    Key { path: "radius.timeout", env: "TWOFOLD_RADIUS_TIMEOUT", kind: Kind::Int { min: 1, max: 30 }, default: "3", help: "Seconds to wait for one reply.", secret: false },
+    Key { path: "radius.retries", env: "TWOFOLD_RADIUS_RETRIES", kind: Kind::Int { min: 0, max: 10 }, default: "1", help: "Retransmissions to one server before the next is tried.", secret: false },
+    Key { path: "radius.nas_identifier", env: "TWOFOLD_RADIUS_NAS_IDENTIFIER", kind: Kind::Text, default: "twofold", help: "NAS-Identifier sent in each request (a server's client rules may match it).", secret: false },
     Key { path: "delivery.provider", env: "TWOFOLD_DELIVERY_PROVIDER", kind: Kind::Choice(&["twilio", "outbox"]), default: "twilio", help: "Where calls and text messages go: twilio (the [twilio] account, when set) or outbox (DEVELOPMENT ONLY: nothing is sent; they are kept for the page /dev/outbox, which anyone reaching the server can use).", secret: false },
     Key { path: "twilio.base_url", env: "TWOFOLD_TWILIO_BASE_URL", kind: Kind::Text, default: "https://api.twilio.com", help: "REST API of a Twilio-compatible provider (calls and text messages). https:// (plain http only to a loopback address).", secret: false },
     Key { path: "twilio.account_sid", env: "TWOFOLD_TWILIO_ACCOUNT_SID", kind: Kind::Text, default: "<unset>: no calls or text messages", help: "Account SID; setting it turns phone call and text message verification on.", secret: false },
@@ -138,6 +163,8 @@ pub struct Config {
     pub outbox: bool,
     /// Where providers reach the webhooks, when set.
     pub public_url: Option<String>,
+    /// `[ldap]` and `[radius]`, when set.
+    pub directories: directory::Directories,
 }
 
 impl Config {
@@ -226,7 +253,33 @@ fn read_file(path: &Path, raw: &mut BTreeMap<&'static str, String>) -> Result<()
     })?;
     let mut flat = Vec::new();
     flatten("", &toml::Value::Table(table), &mut flat);
+    let names: Vec<String> = flat.iter().map(|(n, _)| n.clone()).collect();
     for (name, value) in flat {
+        // `bind_password_file = "/etc/twofold/ldap.pass"`: a secret read
+        // from a file, as <VARIABLE>_FILE does in the environment.
+        if let Some(k) = name
+            .strip_suffix("_file")
+            .and_then(|base| KEYS.iter().find(|k| k.path == base && k.secret))
+        {
+            let toml::Value::String(file) = value else {
+                return Err(ConfigError(format!("{name}: expected a file name")));
+            };
+            if names.iter().any(|n| n == k.path) {
+                return Err(ConfigError(format!(
+                    "{}: {} and {name} are both set; use one",
+                    path.display(),
+                    k.path
+                )));
+            }
+            let v = std::fs::read_to_string(&file)
+                .map_err(|e| ConfigError(format!("{name}: cannot read {file}: {e}")))?;
+            let v = v.trim().to_string();
+            if v.is_empty() {
+                return Err(ConfigError(format!("{name}: {file} is empty")));
+            }
+            raw.insert(k.path, v);
+            continue;
+        }
         let Some(k) = KEYS.iter().find(|k| k.path == name) else {
             let known: Vec<&str> = KEYS.iter().map(|k| k.path).collect();
             return Err(ConfigError(format!(
@@ -242,6 +295,20 @@ fn read_file(path: &Path, raw: &mut BTreeMap<&'static str, String>) -> Result<()
                     "{name}: expected an integer, found {}",
                     other.type_str()
                 )))
+            }
+            (Kind::Bool, toml::Value::Boolean(b)) => b.to_string(),
+            (Kind::List, toml::Value::Array(items)) => {
+                let mut texts = Vec::new();
+                for item in items {
+                    let toml::Value::String(t) = item else {
+                        return Err(ConfigError(format!(
+                            "{name}: expected a list of strings, found a {} in it",
+                            item.type_str()
+                        )));
+                    };
+                    texts.push(t);
+                }
+                texts.join(",")
             }
             (_, toml::Value::String(s)) => s,
             (_, other) => {
@@ -487,6 +554,10 @@ fn resolve(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> 
         twilio,
         outbox,
         public_url,
+        directories: directory::Directories {
+            ldap: directory::ldap_of(raw)?,
+            radius: directory::radius_of(raw)?,
+        },
     })
 }
 
@@ -643,12 +714,17 @@ pub fn example() -> String {
         out.push('\n');
         let kind = match k.kind {
             Kind::Int { min, max } => format!(" ({min}..={max})"),
+            Kind::Bool => " (true | false)".to_string(),
             Kind::Choice(c) => format!(" ({})", c.join(" | ")),
             _ => String::new(),
         };
         let _ = writeln!(out, "# Default: {}{kind}", k.default);
         let value = match k.kind {
-            Kind::Int { .. } => k.default.to_string(),
+            Kind::Int { .. } | Kind::Bool => k.default.to_string(),
+            Kind::List => {
+                let _ = writeln!(out, "# {name} = []");
+                continue;
+            }
             _ if k.default.contains('<') => {
                 let _ = writeln!(out, "# {name} = \"\"");
                 continue;
