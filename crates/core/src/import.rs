@@ -58,6 +58,9 @@ pub struct ImportRow {
     pub language: Option<String>,
     pub method: Option<String>,
     pub groups: Option<Vec<String>>,
+    /// The sync item a new user is added for (synchronisation only).
+    #[serde(skip)]
+    pub sync_item: Option<i64>,
 }
 
 /// What happened to one row (or, in a dry run, would happen).
@@ -337,6 +340,7 @@ pub fn from_directory(line: usize, entry: &DirectoryEntry) -> ImportRow {
         language: entry.language.clone(),
         method: None,
         groups: Some(entry.groups.clone()),
+        sync_item: None,
     }
 }
 

@@ -23,6 +23,7 @@ pub mod questions;
 pub mod sealing;
 pub mod service;
 pub mod settings;
+pub mod sync;
 pub mod throttle;
 pub mod user;
 pub mod validate;

@@ -53,6 +53,7 @@ pub trait Store:
     + OutboxRepo
     + DeviceRepo
     + Wakeups
+    + SyncRepo
     + Send
     + Sync
     + 'static
@@ -487,6 +488,45 @@ pub trait SessionRepo: Send + Sync {
     async fn session_delete(&self, id_hash: &str) -> Result<()>;
     /// Removes expired sessions; returns how many.
     async fn session_purge(&self, now: OffsetDateTime) -> Result<u64>;
+}
+
+/// Synchronisation with the directory: its items, the users each added,
+/// the one-node lease and what is kept between runs.
+#[async_trait]
+pub trait SyncRepo: Send + Sync {
+    /// Conflict (`Exists`) when the name (any case) is taken.
+    async fn create_sync_item(
+        &self,
+        item: &crate::sync::NewSyncItem,
+        audit: &NewAuditEvent,
+    ) -> Result<crate::sync::SyncItem>;
+    /// In the order they were created.
+    async fn sync_items(&self) -> Result<Vec<crate::sync::SyncItem>>;
+    /// Returns false when there is no such item (any case). The users it
+    /// added stay, no longer marked as its.
+    async fn delete_sync_item(&self, name: &str, audit: &NewAuditEvent) -> Result<bool>;
+    /// The users `item_id` added (or adopted), in username order.
+    async fn synced_users(&self, item_id: i64) -> Result<Vec<User>>;
+    /// Marks a user as added by `item_id` (`None`: by no item).
+    async fn set_synced_by(&self, user_id: UserId, item_id: Option<i64>) -> Result<()>;
+    /// Takes the cluster's sync lease for `holder` until `until` when it is
+    /// free, expired at `now`, or already `holder`'s; false when another
+    /// node holds it (a compare-and-set, so one node wins).
+    async fn acquire_sync_lease(
+        &self,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Gives the lease up if `holder` has it.
+    async fn release_sync_lease(&self, holder: &str) -> Result<()>;
+    async fn sync_state(&self) -> Result<crate::sync::SyncState>;
+    /// Replaces the state, with `audit` in the same transaction.
+    async fn set_sync_state(
+        &self,
+        state: &crate::sync::SyncState,
+        audit: Option<&NewAuditEvent>,
+    ) -> Result<()>;
 }
 
 /// Service accounts (SDK).

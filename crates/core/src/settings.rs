@@ -240,6 +240,17 @@ settings_model! {
             Kind::Text { min: 1, max: 256 },
             "Directory group whose members may use the Web Service SDK";
     }
+    sync: SyncSettings {
+        enabled: bool = false,
+            Kind::Bool,
+            "Synchronise users with the LDAP directory on a schedule (the sync items of `twofold sync`)";
+        interval_minutes: u32 = 60,
+            Kind::Int { min: 1, max: 1440 },
+            "Minutes between scheduled synchronisations (1 minute to 24 hours)";
+        threshold: u32 = 5,
+            Kind::Int { min: 1, max: 999 },
+            "Users a synchronisation may disable or delete before it stops and waits for approval (`twofold sync approve`)";
+    }
     audit: AuditSettings {
         retention_days: u32 = 365,
             Kind::Int { min: 0, max: 36_500 },

@@ -104,6 +104,9 @@ pub struct NewUser {
     pub backup_phone: Option<String>,
     pub mobile_phone: Option<String>,
     pub default_method: Option<DefaultMethod>,
+    /// The sync item that adds this user (synchronisation), in the same
+    /// transaction.
+    pub synced_by: Option<i64>,
 }
 
 /// A change to a user's profile; `None` leaves a field as it is.

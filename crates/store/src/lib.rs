@@ -15,7 +15,8 @@
 //! file — `users.rs`, `admins.rs`, `settings.rs`, `audit.rs`, the factors
 //! (`tokens.rs`, `pins.rs`, `questions.rs`, `bypass.rs`, `lockout.rs`,
 //! `enrollment.rs`, with what they share in `factors.rs`), `challenges.rs`,
-//! `devices.rs` (the mobile app), `sessions.rs` and `accounts.rs`;
+//! `devices.rs` (the mobile app), `sessions.rs`, `accounts.rs` and `sync.rs`
+//! (directory synchronisation);
 //! `wakeups.rs` carries wake-ups between nodes. `rows.rs` and `errors.rs`
 //! are shared.
 
@@ -36,6 +37,7 @@ mod rows;
 mod sessions;
 mod settings;
 mod store;
+mod sync;
 mod tokens;
 mod users;
 mod wakeups;

@@ -124,6 +124,21 @@ pub(crate) async fn load_user(conn: &mut AnyConnection, id: UserId) -> Result<Op
     Ok(users.pop())
 }
 
+/// The users sync item `item_id` added (`users.synced_by`, migration 0014),
+/// with their groups, in username order.
+pub(crate) async fn users_synced_by(conn: &mut AnyConnection, item_id: i64) -> Result<Vec<User>> {
+    let sql =
+        format!("SELECT {USER_COLUMNS} FROM users WHERE synced_by = $1 ORDER BY username_key");
+    let rows = sqlx::query(&sql)
+        .bind(item_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
+    attach_groups(conn, &mut users).await?;
+    Ok(users)
+}
+
 /// Fills in `groups` for a page of users with one query.
 async fn attach_groups(conn: &mut AnyConnection, users: &mut [User]) -> Result<()> {
     if users.is_empty() {
@@ -198,8 +213,9 @@ impl UserRepo for SqlStore {
         let inserted = sqlx::query(
             "INSERT INTO users (username, username_key, display_name, email, language, enabled, \
              fraud_blocked, password_hash, created_at, updated_at, version, phone, \
-             phone_extension, backup_phone, mobile_phone, default_method, default_mode) \
-             VALUES ($1, $2, $3, $4, $5, 1, 0, $6, $7, $7, 1, $8, $9, $10, $11, $12, $13) \
+             phone_extension, backup_phone, mobile_phone, default_method, default_mode, \
+             synced_by) \
+             VALUES ($1, $2, $3, $4, $5, 1, 0, $6, $7, $7, 1, $8, $9, $10, $11, $12, $13, $14) \
              RETURNING id",
         )
         .bind(&user.username)
@@ -215,6 +231,7 @@ impl UserRepo for SqlStore {
         .bind(user.mobile_phone.as_deref())
         .bind(method)
         .bind(mode)
+        .bind(user.synced_by)
         .fetch_one(&mut *tx)
         .await;
         let row = match inserted {

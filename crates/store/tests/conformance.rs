@@ -90,6 +90,11 @@ twofold_testkit::both_backends!(
     a_nonce_races_on_two_nodes_one_wins,
     pending_mobile_challenges_are_the_users_waiting_ones,
     wakeups_reach_every_node,
+    // Directory synchronisation (migration 0014).
+    sync_items_are_created_listed_and_deleted,
+    synced_users_are_the_items_users,
+    the_sync_lease_is_compare_and_set,
+    sync_state_round_trips,
 );
 
 const T0: OffsetDateTime = datetime!(2026-03-01 10:00:00.987654321 UTC);
@@ -3992,3 +3997,307 @@ async fn wakeups_reach_every_node(backend: Backend) -> anyhow::Result<()> {
     node_a.close().await;
     Ok(())
 }
+
+mod directory_sync {
+    use super::*;
+    use twofold_core::sync::{GoneAction, NewSyncItem, SyncState};
+    use twofold_core::ConflictReason;
+
+    fn item(name: &str) -> NewSyncItem {
+        NewSyncItem {
+            name: name.into(),
+            ..NewSyncItem::default()
+        }
+    }
+
+    async fn usernames(store: &SqlStore, item_id: i64) -> anyhow::Result<Vec<String>> {
+        Ok(store
+            .synced_users(item_id)
+            .await?
+            .into_iter()
+            .map(|u| u.username)
+            .collect())
+    }
+
+    pub(super) async fn sync_items_are_created_listed_and_deleted(
+        backend: Backend,
+    ) -> anyhow::Result<()> {
+        let (db, store) = setup(backend).await?;
+        let staff = store
+            .create_sync_item(
+                &NewSyncItem {
+                    name: "Staff".into(),
+                    filter: Some("(department=IT)".into()),
+                    group: Some("cn=staff,ou=groups,dc=example,dc=nl".into()),
+                    default_method: Some("phone_call:pin".parse::<DefaultMethod>()?),
+                    default_language: Some("nl".into()),
+                    gone: Some(GoneAction::Delete),
+                },
+                &ev("sync_item.create", Some("Staff")),
+            )
+            .await?;
+        ensure!(staff.id > 0);
+        assert_eq!(staff.name, "Staff");
+        assert_eq!(staff.filter.as_deref(), Some("(department=IT)"));
+        assert_eq!(
+            staff.group.as_deref(),
+            Some("cn=staff,ou=groups,dc=example,dc=nl")
+        );
+        assert_eq!(
+            staff.default_method,
+            Some("phone_call:pin".parse::<DefaultMethod>()?)
+        );
+        assert_eq!(staff.default_language.as_deref(), Some("nl"));
+        assert_eq!(staff.gone, GoneAction::Delete);
+        assert_eq!(newest_event(&store).await?, "sync_item.create");
+
+        // Everything unset: `gone` defaults to disabling.
+        let all = store
+            .create_sync_item(&item("all"), &ev("sync_item.create", Some("all")))
+            .await?;
+        assert_eq!(all.gone, GoneAction::Disable);
+        assert_eq!(
+            (
+                &all.filter,
+                &all.group,
+                &all.default_method,
+                &all.default_language
+            ),
+            (&None, &None, &None, &None)
+        );
+        assert_eq!(store.sync_items().await?, vec![staff.clone(), all.clone()]);
+
+        // The same name in another case is refused and writes nothing.
+        let events = audit_count(&store).await?;
+        let err = store
+            .create_sync_item(&item("STAFF"), &ev("sync_item.create", Some("STAFF")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Conflict {
+                    reason: ConflictReason::Exists,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(audit_count(&store).await?, events);
+        assert_eq!(raw_count(&db, "sync_items").await?, 2);
+
+        // Deleting (any case) keeps the item's users, no longer marked.
+        let ann = store
+            .create_user(
+                &NewUser {
+                    synced_by: Some(staff.id),
+                    ..new_user("ann", &[])
+                },
+                &ev("user_created", Some("ann")),
+            )
+            .await?;
+        assert_eq!(usernames(&store, staff.id).await?, ["ann"]);
+        assert!(
+            store
+                .delete_sync_item("sTaFf", &ev("sync_item.delete", Some("Staff")))
+                .await?
+        );
+        assert_eq!(newest_event(&store).await?, "sync_item.delete");
+        assert_eq!(store.sync_items().await?, vec![all.clone()]);
+        assert!(store.synced_users(staff.id).await?.is_empty());
+        let kept = store.find_user("ann").await?.context("ann stays")?;
+        assert_eq!(kept.id, ann.id);
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await?;
+        let marked: Option<i64> = sqlx::query_scalar("SELECT synced_by FROM users WHERE id = $1")
+            .bind(ann.id)
+            .fetch_one(&mut conn)
+            .await?;
+        conn.close().await?;
+        assert_eq!(marked, None);
+
+        // No such item: false, nothing recorded.
+        let events = audit_count(&store).await?;
+        assert!(
+            !store
+                .delete_sync_item("staff", &ev("sync_item.delete", Some("staff")))
+                .await?
+        );
+        assert_eq!(audit_count(&store).await?, events);
+
+        // The name is free again; ids are not reused.
+        let again = store
+            .create_sync_item(&item("staff"), &ev("sync_item.create", Some("staff")))
+            .await?;
+        ensure!(again.id > all.id);
+        assert_eq!(store.sync_items().await?, vec![all, again]);
+        store.close().await;
+        Ok(())
+    }
+
+    pub(super) async fn synced_users_are_the_items_users(backend: Backend) -> anyhow::Result<()> {
+        let (_db, store) = setup(backend).await?;
+        let a = store
+            .create_sync_item(&item("a"), &ev("sync_item.create", Some("a")))
+            .await?;
+        let b = store
+            .create_sync_item(&item("b"), &ev("sync_item.create", Some("b")))
+            .await?;
+        for (name, by) in [
+            ("Zoe", Some(a.id)),
+            ("bob", Some(a.id)),
+            ("kim", Some(b.id)),
+        ] {
+            store
+                .create_user(
+                    &NewUser {
+                        synced_by: by,
+                        ..new_user(name, &["Sales"])
+                    },
+                    &ev("user_created", Some(name)),
+                )
+                .await?;
+        }
+        let local = create(&store, "local", &[]).await?;
+        // In username order, whole users (with their groups).
+        let users = store.synced_users(a.id).await?;
+        assert_eq!(
+            users
+                .iter()
+                .map(|u| u.username.as_str())
+                .collect::<Vec<_>>(),
+            ["bob", "Zoe"]
+        );
+        assert_eq!(users[0], user(&store, "bob").await?);
+        assert_eq!(users[0].groups, ["Sales"]);
+        assert_eq!(usernames(&store, b.id).await?, ["kim"]);
+
+        // Adopting a local user, moving one, and unmarking one: bookkeeping,
+        // no audit row and no new version.
+        let events = audit_count(&store).await?;
+        store.set_synced_by(local.id, Some(b.id)).await?;
+        let zoe = user(&store, "zoe").await?;
+        store.set_synced_by(zoe.id, Some(b.id)).await?;
+        let bob = user(&store, "bob").await?;
+        store.set_synced_by(bob.id, None).await?;
+        assert!(store.synced_users(a.id).await?.is_empty());
+        assert_eq!(usernames(&store, b.id).await?, ["kim", "local", "Zoe"]);
+        assert_eq!(audit_count(&store).await?, events);
+        assert_eq!(user(&store, "local").await?.version, local.version);
+        assert_eq!(user(&store, "bob").await?, bob);
+
+        // Unknown users and items.
+        let err = store.set_synced_by(9999, Some(a.id)).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+        let err = store.set_synced_by(bob.id, Some(9999)).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+        assert!(store.synced_users(9999).await?.is_empty());
+
+        // A deleted user is no item's.
+        assert!(
+            store
+                .delete_user(zoe.id, &ev("user_deleted", Some("Zoe")))
+                .await?
+        );
+        assert_eq!(usernames(&store, b.id).await?, ["kim", "local"]);
+        store.close().await;
+        Ok(())
+    }
+
+    pub(super) async fn the_sync_lease_is_compare_and_set(backend: Backend) -> anyhow::Result<()> {
+        let (db, store) = setup(backend).await?;
+        // Free: A takes it.
+        assert!(store.acquire_sync_lease("node-a", at(0), at(60)).await?);
+        // B is refused while it is valid.
+        assert!(!store.acquire_sync_lease("node-b", at(30), at(90)).await?);
+        assert!(!store.acquire_sync_lease("node-b", at(59), at(119)).await?);
+        // A renews its own.
+        assert!(store.acquire_sync_lease("node-a", at(50), at(110)).await?);
+        assert!(!store.acquire_sync_lease("node-b", at(100), at(160)).await?);
+        // Expired (at its end): B takes it, and A is refused.
+        assert!(store.acquire_sync_lease("node-b", at(110), at(170)).await?);
+        assert!(!store.acquire_sync_lease("node-a", at(120), at(180)).await?);
+        // Releasing someone else's lease does nothing; the holder's frees it.
+        store.release_sync_lease("node-a").await?;
+        assert!(!store.acquire_sync_lease("node-a", at(130), at(190)).await?);
+        store.release_sync_lease("node-b").await?;
+        assert!(store.acquire_sync_lease("node-a", at(131), at(191)).await?);
+        store.release_sync_lease("node-a").await?;
+        // The lease leaves the state alone, and the state the lease.
+        assert_eq!(store.sync_state().await?, SyncState::default());
+
+        // Two nodes racing for a free lease: one wins.
+        let other = db.store().await?;
+        let (one, two) = tokio::join!(
+            store.acquire_sync_lease("node-a", at(200), at(260)),
+            other.acquire_sync_lease("node-b", at(200), at(260)),
+        );
+        let (one, two) = (one?, two?);
+        assert!(one ^ two, "exactly one node wins: {one} {two}");
+        let loser = if one { "node-b" } else { "node-a" };
+        assert!(!store.acquire_sync_lease(loser, at(210), at(270)).await?);
+        other.close().await;
+        store.close().await;
+        Ok(())
+    }
+
+    pub(super) async fn sync_state_round_trips(backend: Backend) -> anyhow::Result<()> {
+        let (_db, store) = setup(backend).await?;
+        assert_eq!(store.sync_state().await?, SyncState::default());
+        let events = audit_count(&store).await?;
+
+        let held = SyncState {
+            last_run_at: Some(T0),
+            last_report: Some(r#"{"added":["ann"],"disabled":[]}"#.into()),
+            held: Some(r#"{"would_delete":["bob","kim"]}"#.into()),
+            approved: false,
+        };
+        store.set_sync_state(&held, None).await?;
+        // Times to the second.
+        assert_eq!(
+            store.sync_state().await?,
+            SyncState {
+                last_run_at: Some(secs(T0)),
+                ..held.clone()
+            }
+        );
+        assert_eq!(audit_count(&store).await?, events, "no audit asked for");
+
+        // Approved, with its audit row in the same transaction.
+        let approved = SyncState {
+            approved: true,
+            ..held.clone()
+        };
+        store
+            .set_sync_state(&approved, Some(&ev("sync.approve", None)))
+            .await?;
+        assert!(store.sync_state().await?.approved);
+        assert_eq!(audit_count(&store).await?, events + 1);
+        assert_eq!(newest_event(&store).await?, "sync.approve");
+
+        // The lease is not part of the state and survives its replacement.
+        assert!(store.acquire_sync_lease("node-a", at(0), at(60)).await?);
+        let ran = SyncState {
+            last_run_at: Some(at(90)),
+            last_report: Some("{}".into()),
+            held: None,
+            approved: false,
+        };
+        store.set_sync_state(&ran, None).await?;
+        assert!(!store.acquire_sync_lease("node-b", at(1), at(61)).await?);
+        assert_eq!(
+            store.sync_state().await?,
+            SyncState {
+                last_run_at: Some(secs(at(90))),
+                ..ran
+            }
+        );
+        store.set_sync_state(&SyncState::default(), None).await?;
+        assert_eq!(store.sync_state().await?, SyncState::default());
+        store.close().await;
+        Ok(())
+    }
+}
+use directory_sync::{
+    sync_items_are_created_listed_and_deleted, sync_state_round_trips,
+    synced_users_are_the_items_users, the_sync_lease_is_compare_and_set,
+};

@@ -62,8 +62,62 @@ pub enum Command {
     /// Add and update users from a CSV file or the LDAP / Active Directory.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Keep users in step with the LDAP / Active Directory: sync items, runs
+    /// on a schedule (settings sync.*) or now, approval of held runs.
+    #[command(subcommand)]
+    Sync(SyncCommand),
     /// Print the Web Service SDK's OpenAPI document.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Add a sync item: the people of the directory it selects become
+    /// users, and users it added who are gone are disabled or deleted.
+    Add {
+        name: String,
+        /// An LDAP filter, e.g. "(department=Sales)".
+        #[arg(long)]
+        filter: Option<String>,
+        /// Members of this group only (its name or DN).
+        #[arg(long)]
+        group: Option<String>,
+        /// The method new users get, e.g. oath_token or phone_call:pin.
+        #[arg(long)]
+        method: Option<String>,
+        /// The language new users get when the directory has none.
+        #[arg(long)]
+        language: Option<String>,
+        /// What happens to a user the item added once gone from the directory.
+        #[arg(long, value_parser = ["disable", "delete"], default_value = "disable")]
+        gone: String,
+    },
+    /// List the sync items.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a sync item (its users stay, no longer synchronised).
+    Remove { name: String },
+    /// Synchronise now.
+    Now {
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a held run (more removals than sync.threshold) disable or delete
+    /// the users it named, and run it now.
+    Approve {
+        #[arg(long)]
+        json: bool,
+    },
+    /// When the last run was, what it did, and whether one is held.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,6 +24,10 @@ const AUDIT_PRUNE: Duration = Duration::from_hours(1);
 /// How often pending challenges past their lifetime are moved to expired:
 /// a request nobody asks about any more still ends within seconds.
 const CHALLENGE_SWEEP: Duration = Duration::from_secs(5);
+/// How often a node asks whether a scheduled synchronisation with the
+/// directory is due (`sync.enabled`, `sync.interval_minutes`); the lease
+/// in the database lets one node run it.
+const SYNC_CHECK: Duration = Duration::from_secs(30);
 
 pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Result<()> {
     let logging = logging::init_server(&config);
@@ -117,6 +121,31 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
                 Ok(n) if n > 0 => tracing::debug!(removed = n, "old challenges deleted"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot delete old challenges"),
+            }
+        }
+    });
+
+    let sync_engine = engine.clone();
+    let holder = format!("serve-{}-{}", std::process::id(), config.listen);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SYNC_CHECK);
+        loop {
+            tick.tick().await;
+            match sync_engine.sync_when_due(&holder).await {
+                Ok(Some(r)) if r.held => tracing::warn!(
+                    would_remove = r.removals().count(),
+                    "synchronisation held: more users would be disabled or deleted than sync.threshold; `twofold sync approve` lets it go on"
+                ),
+                Ok(Some(r)) => tracing::info!(
+                    added = r.added,
+                    updated = r.updated,
+                    disabled = r.disabled,
+                    deleted = r.deleted,
+                    refused = r.refused,
+                    "synchronised with the directory"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "synchronisation with the directory failed"),
             }
         }
     });

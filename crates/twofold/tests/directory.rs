@@ -16,6 +16,7 @@ use twofold_testkit::slapd::{self, Slapd, SlapdOptions};
 twofold_testkit::both_backends!(
     ldap_people_are_imported_sign_in_and_outlive_an_outage,
     csv_import_reports_bad_rows_by_line_and_writes_the_good_ones,
+    sync_adds_updates_and_removes_but_holds_past_the_threshold,
 );
 
 fn ldap_env(env: &mut Env, slapd: &Slapd) {
@@ -414,4 +415,117 @@ async fn csv_import_reports_bad_rows_by_line_and_writes_the_good_ones(backend: B
         body["message"].as_str().unwrap().contains("unknown column"),
         "{body}"
     );
+}
+
+fn enabled(env: &Env, name: &str) -> bool {
+    env.json(&["user", "show", name, "--json"])["enabled"] == true
+}
+
+async fn sync_adds_updates_and_removes_but_holds_past_the_threshold(backend: Backend) {
+    let slapd = Slapd::with_people(SlapdOptions::default());
+    let mut env = Env::new(backend).await;
+    ldap_env(&mut env, &slapd);
+    env.ok(&["user", "add", "zed"]); // a local user: never the sync's
+    let refused = env.run(&["sync", "now"]);
+    assert_ne!(refused.code(), 0);
+    assert!(
+        refused.stderr().contains("no sync items"),
+        "{}",
+        refused.stderr()
+    );
+    let bad = env.run(&["sync", "add", "people", "--filter", "(mail=*"]);
+    assert_ne!(
+        bad.code(),
+        0,
+        "a filter the directory cannot read is refused at once"
+    );
+    env.ok(&[
+        "sync",
+        "add",
+        "people",
+        "--filter",
+        "(mail=*)",
+        "--method",
+        "oath_token",
+        "--language",
+        "de",
+    ]);
+    assert!(env.ok(&["sync", "list"]).contains("people"));
+
+    // The schedule: a server with sync.enabled runs it by itself.
+    env.ok(&["settings", "set", "sync.enabled", "true"]);
+    env.ok(&["settings", "set", "sync.interval_minutes", "60"]);
+    let server = env.start();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = env.json(&["sync", "status", "--json"]);
+        if !status["last_run_at"].is_null() {
+            assert_eq!(status["last_report"]["added"], 3, "{status}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled run: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    drop(server);
+    env.ok(&["settings", "set", "sync.enabled", "false"]);
+    let carol = env.json(&["user", "show", "carol", "--json"]);
+    assert_eq!(
+        carol["language"], "de",
+        "the item's language where the directory has none"
+    );
+    assert_eq!(carol["default_method"]["method"], "oath_token", "{carol}");
+    assert_eq!(
+        env.json(&["user", "show", "alice", "--json"])["language"],
+        "nl"
+    );
+
+    // A changed attribute is updated; nothing else is written.
+    slapd.modify_ldif(
+        "dn: uid=alice,ou=people,dc=example,dc=org\nchangetype: modify\nreplace: mail\nmail: alice.adams@example.org\n",
+    );
+    let r = env.json(&["sync", "now", "--json"]);
+    assert_eq!(
+        (r["added"].as_u64(), r["updated"].as_u64()),
+        (Some(0), Some(1)),
+        "{r}"
+    );
+    assert_eq!(
+        env.json(&["user", "show", "alice", "--json"])["email"],
+        "alice.adams@example.org"
+    );
+
+    // Someone gone from the directory is disabled; the local user is not.
+    slapd.modify_ldif("dn: uid=carol,ou=people,dc=example,dc=org\nchangetype: delete\n");
+    let r = env.json(&["sync", "now", "--dry-run", "--json"]);
+    assert_eq!(r["items"][0]["gone"], json!(["carol"]), "{r}");
+    assert!(enabled(&env, "carol"), "a dry run changes nothing");
+    let r = env.json(&["sync", "now", "--json"]);
+    assert_eq!(r["disabled"], 1, "{r}");
+    assert!(!enabled(&env, "carol"));
+    assert!(enabled(&env, "zed"));
+
+    // More removals than the threshold: held, nothing changed, until approved.
+    env.ok(&["settings", "set", "sync.threshold", "1"]);
+    for who in ["alice", "bob"] {
+        slapd.modify_ldif(&format!(
+            "dn: uid={who},ou=people,dc=example,dc=org\nchangetype: delete\n"
+        ));
+    }
+    let held = env.run(&["sync", "now"]);
+    assert_ne!(held.code(), 0);
+    assert!(held.stderr().contains("sync approve"), "{}", held.stderr());
+    assert!(enabled(&env, "alice") && enabled(&env, "bob"));
+    assert_eq!(env.json(&["sync", "status", "--json"])["held"], true);
+    let approved = env.json(&["sync", "approve", "--json"]);
+    assert_eq!(approved["disabled"], 2, "{approved}");
+    assert!(!enabled(&env, "alice") && !enabled(&env, "bob"));
+    assert!(enabled(&env, "zed"));
+    let again = env.run(&["sync", "approve"]);
+    assert_ne!(again.code(), 0, "nothing is held any more");
+
+    let audit = env.ok(&["audit", "tail", "--user", "alice", "-n", "50", "--json"]);
+    assert!(audit.contains("system:sync"), "{audit}");
 }

@@ -168,7 +168,12 @@ fn needs_of(patch: &UserPatch) -> Vec<Permission> {
 }
 
 impl Engine {
-    async fn import_row(&self, ctx: &Ctx, row: ImportRow, dry_run: bool) -> Result<RowOutcome> {
+    pub(super) async fn import_row(
+        &self,
+        ctx: &Ctx,
+        row: ImportRow,
+        dry_run: bool,
+    ) -> Result<RowOutcome> {
         let country = self.settings_now().await?.phone.default_country;
         validate::username_lookup(&row.username)?;
         let checked = check(&row, &country)?;
@@ -218,6 +223,7 @@ impl Engine {
             backup_phone: None,
             mobile_phone: c.mobile,
             default_method: c.method,
+            synced_by: row.sync_item,
         };
         if dry_run {
             if !ctx.access.allows(Need::Permission(Permission::AddUsers)) {

@@ -22,6 +22,7 @@ mod retention;
 pub use retention::Pruned;
 mod service_accounts;
 mod sessions;
+mod sync;
 pub mod telephony;
 mod validate_passcode;
 mod verifier;

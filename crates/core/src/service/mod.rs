@@ -17,6 +17,7 @@ pub mod hooks;
 pub mod import;
 pub mod mobile;
 mod portal;
+pub mod sync;
 mod verifier;
 
 pub use admin::{AddedToken, AdminService, ServiceAccountSpec};
@@ -24,6 +25,7 @@ pub use hooks::{CallStep, DevOutbox, OutboxEntry, ProviderHooks, SignedHook};
 pub use import::ImportService;
 pub use mobile::MobileService;
 pub use portal::PortalService;
+pub use sync::SyncService;
 pub use verifier::Verifier;
 
 use serde::{Deserialize, Serialize};

@@ -8,6 +8,7 @@ mod output;
 mod questions;
 mod service_account;
 mod settings;
+mod sync;
 mod token;
 mod user;
 
@@ -165,6 +166,16 @@ pub async fn run(cli: Cli) -> Result<()> {
             logging::init_cli();
             let opened = runtime::open(&config).await?;
             import::run(
+                opened.engine.as_ref(),
+                &acting(&opened, cli.act_as.as_deref()).await?,
+                cmd,
+            )
+            .await
+        }
+        Command::Sync(cmd) => {
+            logging::init_cli();
+            let opened = runtime::open(&config).await?;
+            sync::run(
                 opened.engine.as_ref(),
                 &acting(&opened, cli.act_as.as_deref()).await?,
                 cmd,
