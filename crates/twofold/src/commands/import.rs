@@ -77,16 +77,36 @@ fn progress_bar(total: usize, json: bool) -> ProgressBar {
     }
     let bar = ProgressBar::new(u64::try_from(total).unwrap_or(u64::MAX));
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} users  {per_sec}  eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{bar:40} {human_pos}/{human_len} users  {elapsed_precise}  eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
 }
 
+/// Added and updated rows shown by name before the rest are only counted.
+const SHOWN_CHANGES: usize = 50;
+
 fn summary(r: &ImportReport) {
+    // Every refused row (someone has to fix it), and the changes while
+    // they are few enough to read; `--json` lists them all.
+    let changes = r
+        .rows
+        .iter()
+        .filter(|row| !matches!(row.outcome, RowOutcome::Refused { .. }))
+        .count();
+    let mut shown_changes = 0;
     let rows: Vec<Vec<String>> = r
         .rows
         .iter()
+        .filter(|row| {
+            if matches!(row.outcome, RowOutcome::Refused { .. }) {
+                return true;
+            }
+            shown_changes += 1;
+            changes <= SHOWN_CHANGES
+        })
         .map(|row| {
             let (what, detail) = match &row.outcome {
                 RowOutcome::Added => ("added", String::new()),
@@ -104,6 +124,9 @@ fn summary(r: &ImportReport) {
         .collect();
     if !rows.is_empty() {
         output::table(&["LINE", "USERNAME", "OUTCOME", "DETAIL"], &rows);
+        if changes > SHOWN_CHANGES {
+            out!("({shown_changes} added or updated rows not listed; --json lists them)");
+        }
         out!("");
     }
     let would = if r.dry_run { "would be " } else { "" };
