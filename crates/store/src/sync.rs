@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::ports::SyncRepo;
 use twofold_core::sync::{GoneAction, NewSyncItem, SyncItem, SyncState};
-use twofold_core::user::{DefaultMethod, User, UserId};
+use twofold_core::user::{User, UserId};
 use twofold_core::validate::username_key;
 use twofold_core::{ConflictReason, Error, Result};
 
@@ -26,22 +26,7 @@ const ITEM_COLUMNS: &str =
     "id, name, filter, group_name, default_method, default_mode, default_language, gone";
 
 fn item_from_row(row: &AnyRow) -> Result<SyncItem> {
-    let default_method = match (
-        get::<Option<String>>(row, "default_method")?,
-        get::<Option<String>>(row, "default_mode")?,
-    ) {
-        (None, None) => None,
-        (Some(method), Some(mode)) => Some(
-            DefaultMethod::from_parts(&method, &mode)
-                .map_err(|e| bad_column("sync_items.default_method", e))?,
-        ),
-        _ => {
-            return Err(bad_column(
-                "sync_items.default_method",
-                "method and mode must both be set or both be empty",
-            ))
-        }
-    };
+    let default_method = crate::users::default_method_of(row, "sync_items")?;
     let gone: String = get(row, "gone")?;
     Ok(SyncItem {
         id: get(row, "id")?,

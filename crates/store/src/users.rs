@@ -43,24 +43,28 @@ fn exists(username: &str) -> Error {
     )
 }
 
-/// A user row without its groups.
-fn user_from_row(row: &AnyRow) -> Result<User> {
-    let default_method = match (
+/// The method and mode a row keeps in its `default_method` and
+/// `default_mode` columns (users, sync items); `table` names it in errors.
+pub(crate) fn default_method_of(row: &AnyRow, table: &str) -> Result<Option<DefaultMethod>> {
+    let column = format!("{table}.default_method");
+    match (
         get::<Option<String>>(row, "default_method")?,
         get::<Option<String>>(row, "default_mode")?,
     ) {
-        (None, None) => None,
-        (Some(method), Some(mode)) => Some(
-            DefaultMethod::from_parts(&method, &mode)
-                .map_err(|e| bad_column("users.default_method", e))?,
-        ),
-        _ => {
-            return Err(bad_column(
-                "users.default_method",
-                "method and mode must both be set or both be empty",
-            ))
-        }
-    };
+        (None, None) => Ok(None),
+        (Some(method), Some(mode)) => Ok(Some(
+            DefaultMethod::from_parts(&method, &mode).map_err(|e| bad_column(&column, e))?,
+        )),
+        _ => Err(bad_column(
+            &column,
+            "method and mode must both be set or both be empty",
+        )),
+    }
+}
+
+/// A user row without its groups.
+fn user_from_row(row: &AnyRow) -> Result<User> {
+    let default_method = default_method_of(row, "users")?;
     Ok(User {
         id: get(row, "id")?,
         username: get(row, "username")?,
