@@ -25,7 +25,7 @@ const fn perm(p: Permission) -> Need {
 }
 
 /// The permissions a profile change needs, field by field.
-fn patch_needs(patch: &UserPatch) -> Vec<Need> {
+pub(super) fn patch_needs(patch: &UserPatch) -> Vec<Need> {
     let mut needs = Vec::new();
     if patch.display_name.is_some()
         || patch.email.is_some()

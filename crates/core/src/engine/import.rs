@@ -148,25 +148,6 @@ fn patch_for(user: &User, c: &Checked) -> (UserPatch, Vec<String>) {
     (patch, fields)
 }
 
-/// The permissions a patch needs (as `update_user` asks them).
-fn needs_of(patch: &UserPatch) -> Vec<Permission> {
-    let mut needs = Vec::new();
-    if patch.display_name.is_some()
-        || patch.email.is_some()
-        || patch.groups.is_some()
-        || patch.language.is_some()
-    {
-        needs.push(Permission::EditUsers);
-    }
-    if patch.phone.is_some() || patch.phone_extension.is_some() || patch.mobile_phone.is_some() {
-        needs.push(Permission::ChangePhone);
-    }
-    if patch.default_method.is_some() {
-        needs.push(Permission::ChangeMethod);
-    }
-    needs
-}
-
 impl Engine {
     pub(super) async fn import_row(
         &self,
@@ -186,12 +167,10 @@ impl Engine {
             return Ok(RowOutcome::Unchanged);
         }
         if dry_run {
-            for need in needs_of(&patch) {
-                if !ctx.access.allows(Need::Permission(need)) {
-                    return Err(Error::Forbidden(format!(
-                        "not allowed: this needs {}",
-                        Need::Permission(need)
-                    )));
+            // What `update_user` will ask, asked without writing.
+            for need in super::admin::patch_needs(&patch) {
+                if !ctx.access.allows(need) {
+                    return Err(Error::Forbidden(format!("not allowed: this needs {need}")));
                 }
             }
             super::admin::keeps_in_scope(ctx.access.scope(), &user.groups)?;
@@ -374,7 +353,10 @@ mod tests {
         let (patch, fields) = patch_for(&user(), &c);
         assert_eq!(fields, ["extension"]);
         assert_eq!(patch.phone_extension.as_deref(), Some("204"));
-        assert_eq!(needs_of(&patch), [Permission::ChangePhone]);
+        assert_eq!(
+            super::super::admin::patch_needs(&patch),
+            [Need::Permission(Permission::ChangePhone)]
+        );
         let same = ImportRow {
             username: "alice".into(),
             ..ImportRow::default()

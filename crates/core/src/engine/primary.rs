@@ -52,10 +52,6 @@ impl Directories {
     }
 }
 
-fn kind_name(kind: PrimaryAuth) -> &'static str {
-    kind.as_str()
-}
-
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What a person sees when the directory cannot answer: the same words
@@ -75,7 +71,7 @@ impl Engine {
         if self.has_directory(kind) {
             return Ok(());
         }
-        let name = kind_name(kind);
+        let name = PrimaryAuth::as_str(kind);
         Err(Error::invalid(
             "portal.primary_auth",
             format!(
@@ -91,8 +87,8 @@ impl Engine {
         self.directories.get(kind).cloned().ok_or_else(|| {
             Error::Unavailable(format!(
                 "portal.primary_auth is {}, but this node has no [{}] configuration",
-                kind_name(kind),
-                kind_name(kind)
+                PrimaryAuth::as_str(kind),
+                PrimaryAuth::as_str(kind)
             ))
         })
     }
@@ -245,7 +241,7 @@ impl Engine {
             .map_or_else(|| escape_control(name).into_owned(), |u| u.username.clone());
         let mut ev = self.event(ctx, EVENT, Some(&subject), code);
         if directory.kind() != PrimaryAuth::Local {
-            ev.method = Some(kind_name(directory.kind()).to_string());
+            ev.method = Some(PrimaryAuth::as_str(directory.kind()).to_string());
         }
         self.store.append_audit(&ev).await?;
         Ok((user, matched))
