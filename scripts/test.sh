@@ -35,12 +35,17 @@ PACKAGES=(
   ldap-utils
   freeradius
   freeradius-utils
+  # Forward-auth (passed sessions): a real nginx (auth_request) and a real
+  # Caddy (forward_auth) in front of a small site, each started by the
+  # harness in a temp dir on a loopback port.
+  nginx
+  caddy
 )
 
 # Packages whose Debian install would start a system service the tests do
 # not use (the harness runs its own instances): installed with services
 # kept from starting.
-DAEMONS=(slapd freeradius)
+DAEMONS=(slapd freeradius nginx caddy)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

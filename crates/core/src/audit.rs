@@ -51,6 +51,10 @@ pub enum ResultCode {
     SuccessActivationCode,
     SuccessDeviceActivated,
     SuccessDeviceRemoved,
+    /// A passed session (forward-auth) was opened after the portal's sign-in.
+    SuccessSessionPassed,
+    /// A passed session was ended by signing out.
+    SuccessSignedOut,
     FailedInvalidInput,
     /// The user reported the sign-in as fraud.
     FailedFraudReported,

@@ -14,6 +14,7 @@ pub mod methods;
 pub mod mobile;
 pub mod oath;
 pub mod outbox;
+pub mod passed;
 pub mod password;
 pub mod pin;
 pub mod portal;

@@ -54,6 +54,7 @@ pub trait Store:
     + DeviceRepo
     + Wakeups
     + SyncRepo
+    + PassedSessionRepo
     + Send
     + Sync
     + 'static
@@ -488,6 +489,36 @@ pub trait SessionRepo: Send + Sync {
     async fn session_delete(&self, id_hash: &str) -> Result<()>;
     /// Removes expired sessions; returns how many.
     async fn session_purge(&self, now: OffsetDateTime) -> Result<u64>;
+}
+
+/// Passed sessions (forward-auth), by the hash of their token. A user's
+/// sessions go with the user (deleted in the same transaction).
+#[async_trait]
+pub trait PassedSessionRepo: Send + Sync {
+    /// Stores a new session of `user` (`NotFound` when the user is gone).
+    async fn passed_put(
+        &self,
+        session: &crate::passed::PassedSession,
+        user: UserId,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+    /// The session if it exists and has not expired at `now`.
+    async fn passed_get(
+        &self,
+        id_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<crate::passed::PassedSession>>;
+    /// Records a use: the session's new last use and expiry.
+    async fn passed_touch(
+        &self,
+        id_hash: &str,
+        last_seen_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Ends one session; false when there was none (nothing recorded).
+    async fn passed_delete(&self, id_hash: &str, audit: &NewAuditEvent) -> Result<bool>;
+    /// Removes expired sessions; returns how many.
+    async fn passed_purge(&self, now: OffsetDateTime) -> Result<u64>;
 }
 
 /// Synchronisation with the directory: its items, the users each added,

@@ -158,10 +158,28 @@ settings_model! {
     passed_sessions: PassedSessions {
         enabled: bool = false,
             Kind::Bool,
-            "Pass verified sessions on to a form-based website";
-        lifetime_seconds: u32 = 60,
-            Kind::Int { min: 5, max: 3600 },
-            "Seconds a passed session may be redeemed in";
+            "Pass verified sessions on to web sites behind a reverse proxy (forward-auth at /auth/nginx and /auth/forward)";
+        lifetime_seconds: u32 = 1800,
+            Kind::Int { min: 5, max: 86_400 },
+            "Seconds without a request after which a passed session ends (inactivity timeout)";
+        max_lifetime_seconds: u32 = 43_200,
+            Kind::Int { min: 60, max: 2_592_000 },
+            "Seconds after sign-in at which a passed session ends however active it is (absolute lifetime)";
+        cookie_domain: String = String::new(),
+            Kind::Domain,
+            "Domain of the passed-session cookie, covering the portal and every protected site (e.g. example.com); empty: the portal's host alone";
+        sites: Vec<String> = Vec::new(),
+            Kind::SiteList,
+            "Protected sites: host names or *.domain patterns; the portal sends signed-in browsers back only to these";
+        rules: Vec<String> = Vec::new(),
+            Kind::RuleList,
+            "Access rules, first match wins: HOST PATH POLICY [GROUPS], policy bypass, one_factor, two_factor or deny; a protected site no rule matches needs two_factor, any other host is denied";
+        bypass_counts: bool = false,
+            Kind::Bool,
+            "A one-time bypass counts as the second step for two_factor sites";
+        trusted_ip_counts: bool = false,
+            Kind::Bool,
+            "A sign-in from a trusted IP counts as the second step for two_factor sites";
     }
     trusted_ips: TrustedIps {
         enabled: bool = false,
@@ -382,6 +400,38 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+impl PassedSessions {
+    fn check_consistency(&self) -> Result<()> {
+        if self.lifetime_seconds > self.max_lifetime_seconds {
+            return Err(Error::invalid(
+                "passed_sessions.lifetime_seconds",
+                format!(
+                    "{} is more than passed_sessions.max_lifetime_seconds ({})",
+                    self.lifetime_seconds, self.max_lifetime_seconds
+                ),
+            ));
+        }
+        // The browser sends the cookie only within its domain: a site
+        // outside it could never see a passed session.
+        let domain = &self.cookie_domain;
+        if !domain.is_empty() {
+            let suffix = format!(".{domain}");
+            for site in &self.sites {
+                let host = site.strip_prefix("*.").unwrap_or(site);
+                if host != domain && !host.ends_with(&suffix) {
+                    return Err(Error::invalid(
+                        "passed_sessions.sites",
+                        format!(
+                            "{site} is outside passed_sessions.cookie_domain ({domain}): browsers would not send it the passed-session cookie"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl TrustedIps {
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.enabled
@@ -423,6 +473,13 @@ pub enum Kind {
     Secret {
         max: usize,
     },
+    /// Empty, or a domain name (a cookie's `Domain`).
+    Domain,
+    /// Comma-separated host names or `*.domain` patterns (protected sites).
+    SiteList,
+    /// Access rules `HOST PATH POLICY [GROUPS]`, separated by `;` or new
+    /// lines when typed (commas separate a rule's groups).
+    RuleList,
 }
 
 /// How a secret's value shows: `(set)`, or empty when it is not.
@@ -453,6 +510,12 @@ impl Kind {
                 format!("secret text of up to {max} characters (write-only; empty clears)")
             }
             Kind::TimeZone => "IANA time zone such as UTC or Europe/Amsterdam".into(),
+            Kind::Domain => "domain name such as example.com, or empty".into(),
+            Kind::SiteList => {
+                "comma-separated host names or *.domain patterns (app.example.com, *.example.com)"
+                    .into()
+            }
+            Kind::RuleList => "access rules HOST PATH POLICY [GROUPS] separated by ; (policy bypass, one_factor, two_factor or deny)".into(),
         }
     }
 }
@@ -494,7 +557,14 @@ pub fn parse_text(def: &KeyDef, raw: &str) -> Result<Value> {
             raw.parse::<i64>()
                 .map_err(|_| bad(format!("{raw:?} is not a whole number")))?,
         ),
-        Kind::ChoiceSet(_) | Kind::CidrList => Value::Array(
+        Kind::RuleList => Value::Array(
+            raw.split([';', '\n'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        ),
+        Kind::ChoiceSet(_) | Kind::CidrList | Kind::SiteList => Value::Array(
             raw.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
@@ -506,6 +576,7 @@ pub fn parse_text(def: &KeyDef, raw: &str) -> Result<Value> {
         | Kind::Digits { .. }
         | Kind::Text { .. }
         | Kind::TimeZone
+        | Kind::Domain
         | Kind::Secret { .. } => Value::String(raw.to_string()),
     };
     check_value(def, &v)
@@ -619,6 +690,49 @@ pub fn check_value(def: &KeyDef, v: &Value) -> Result<Value> {
             }
             Ok(Value::String(s.to_string()))
         }
+        Kind::Domain => {
+            let s = v.as_str().ok_or_else(want)?;
+            crate::passed::check_cookie_domain(s)
+                .map(Value::String)
+                .map_err(|_| bad(format!("{s:?} is not {}", def.kind.describe())))
+        }
+        Kind::SiteList => {
+            let items = v.as_array().ok_or_else(want)?;
+            let mut out: Vec<String> = Vec::new();
+            for item in items {
+                let s = item.as_str().ok_or_else(want)?;
+                let site = crate::passed::HostPattern::parse_site(s).map_err(|e| match e {
+                    Error::InvalidInput { message, .. } => bad(message),
+                    other => other,
+                })?;
+                let text = site.to_string();
+                if !out.contains(&text) {
+                    out.push(text);
+                }
+            }
+            if out.len() > 200 {
+                return Err(bad("at most 200 sites".into()));
+            }
+            Ok(Value::Array(out.into_iter().map(Value::String).collect()))
+        }
+        Kind::RuleList => {
+            let items = v.as_array().ok_or_else(want)?;
+            if items.len() > 500 {
+                return Err(bad("at most 500 rules".into()));
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let s = item.as_str().ok_or_else(want)?;
+                let rule = s
+                    .parse::<crate::passed::AccessRule>()
+                    .map_err(|e| match e {
+                        Error::InvalidInput { message, .. } => bad(message),
+                        other => other,
+                    })?;
+                out.push(Value::String(rule.to_string()));
+            }
+            Ok(Value::Array(out))
+        }
         Kind::Secret { max } => {
             let s = v.as_str().ok_or_else(want)?.trim();
             // Never echo any of it back: the message names the rule only.
@@ -730,6 +844,7 @@ impl Settings {
                 format!("{country:?} is not an ISO country code such as NL or US"),
             ));
         }
+        self.passed_sessions.check_consistency()?;
         if p.bypass_default_seconds > p.bypass_max_seconds {
             return Err(Error::invalid(
                 "portal.bypass_default_seconds",
@@ -790,6 +905,42 @@ mod tests {
     }
 
     #[test]
+    fn passed_session_settings_check_sites_rules_and_domain_together() {
+        let d = Settings::default();
+        let s = set(
+            &d,
+            "passed_sessions.sites",
+            "App.Example.com, *.example.com",
+        )
+        .unwrap();
+        assert_eq!(
+            s.passed_sessions.sites,
+            vec!["app.example.com", "*.example.com"]
+        );
+        let s = set(&s, "passed_sessions.cookie_domain", ".Example.com").unwrap();
+        assert_eq!(s.passed_sessions.cookie_domain, "example.com");
+        let err = set(&s, "passed_sessions.sites", "intranet.example.org").unwrap_err();
+        assert!(err.to_string().contains("outside"), "{err}");
+        assert!(set(&d, "passed_sessions.sites", "*").is_err());
+        let s = set(
+            &s,
+            "passed_sessions.rules",
+            "app.example.com /public/* bypass; app.example.com /admin/* two_factor Domain Admins, helpdesk",
+        )
+        .unwrap();
+        assert_eq!(s.passed_sessions.rules.len(), 2);
+        assert_eq!(
+            s.passed_sessions.rules[1],
+            "app.example.com /admin/* two_factor Domain Admins, helpdesk"
+        );
+        let err = set(&s, "passed_sessions.rules", "app.example.com /x maybe").unwrap_err();
+        assert!(err.to_string().contains("passed_sessions.rules"), "{err}");
+        let err = set(&d, "passed_sessions.lifetime_seconds", "50000").unwrap_err();
+        assert!(err.to_string().contains("max_lifetime_seconds"), "{err}");
+        assert!(set(&d, "passed_sessions.cookie_domain", "exa mple.com").is_err());
+    }
+
+    #[test]
     fn every_int_boundary_is_enforced() {
         let d = Settings::default();
         for def in KEYS {
@@ -804,6 +955,16 @@ mod tests {
                     set(&base, "portal.bypass_default_seconds", "1").unwrap()
                 } else {
                     base
+                };
+                // Likewise the passed session's inactivity timeout and lifetime.
+                let base = match def.key {
+                    "passed_sessions.lifetime_seconds" => {
+                        set(&base, "passed_sessions.max_lifetime_seconds", "2592000").unwrap()
+                    }
+                    "passed_sessions.max_lifetime_seconds" => {
+                        set(&base, "passed_sessions.lifetime_seconds", "5").unwrap()
+                    }
+                    _ => base,
                 };
                 for ok in [min, max] {
                     set(&base, def.key, &ok.to_string())

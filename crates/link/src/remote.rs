@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use twofold_core::challenge::{Authentication, PhoneChoice};
 use twofold_core::factors::OathToken;
+use twofold_core::passed::{PassedTicket, PassedVia, ReturnRefused};
 use twofold_core::portal::{
     Account, ChangePhone, EnrollPhone, EnrollmentOptions, FinishEnrollment, ImportOath,
     PendingOath, PhoneSlot, PortalConfig, Proof, SignIn, Verified,
@@ -20,8 +21,9 @@ use twofold_core::portal::{
 use twofold_core::user::{MethodKind, User};
 use twofold_core::{Ctx, PortalService, Result};
 use twofold_proto::link::{
-    Bypass, Confirmed, Done, LinkAccount, LinkEnrollmentOptions, LinkPendingOath, LinkPhoneStarted,
-    LinkRequest, LinkSignIn, LinkToken, LinkUser, LinkVerified, PortalSettings, Ready, SessionData,
+    Bypass, Confirmed, Done, LinkAccount, LinkCookieDomain, LinkEnrollmentOptions, LinkPassed,
+    LinkPendingOath, LinkPhoneStarted, LinkRequest, LinkSignIn, LinkToken, LinkUser, LinkVerified,
+    PortalSettings, Ready, SessionData,
 };
 use twofold_sdk::SdkClient;
 
@@ -496,6 +498,44 @@ impl PortalService for RemoteService {
             )
             .await?;
         time_of("until", &b.until)
+    }
+
+    async fn pass_session(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        via: PassedVia,
+        return_to: Option<String>,
+    ) -> Result<Option<PassedTicket>> {
+        let p: LinkPassed = self
+            .call(
+                ctx,
+                LinkRequest::PassSession {
+                    username: username.into(),
+                    via: via.as_str().into(),
+                    return_to,
+                },
+            )
+            .await?;
+        Ok(p.enabled.then(|| PassedTicket {
+            token: p.token,
+            cookie_domain: p.cookie_domain,
+            max_age_seconds: p.max_age_seconds,
+            return_to: p.return_to,
+            refused: p.refused.as_deref().and_then(ReturnRefused::parse),
+        }))
+    }
+
+    async fn end_passed_session(&self, ctx: &Ctx, token: &str) -> Result<Option<String>> {
+        let d: LinkCookieDomain = self
+            .call(
+                ctx,
+                LinkRequest::EndPassedSession {
+                    token: token.into(),
+                },
+            )
+            .await?;
+        Ok(d.cookie_domain)
     }
 
     async fn session_load(&self, ctx: &Ctx, id_hash: &str) -> Result<Option<String>> {

@@ -191,6 +191,16 @@ pub enum LinkRequest {
     ActivationCode { username: String },
     /// → [`Done`] (added in v1)
     RemoveDevice { username: String, device_id: String },
+    /// → [`LinkPassed`] (added in v1)
+    PassSession {
+        username: String,
+        /// `second_step`, `bypass`, `trusted_ip` or `enrollment`.
+        via: String,
+        #[serde(default)]
+        return_to: Option<String>,
+    },
+    /// → [`LinkCookieDomain`] (added in v1)
+    EndPassedSession { token: String },
 }
 
 impl LinkRequest {
@@ -226,8 +236,36 @@ impl LinkRequest {
             LinkRequest::StartBypass { .. } => "start_bypass",
             LinkRequest::ActivationCode { .. } => "activation_code",
             LinkRequest::RemoveDevice { .. } => "remove_device",
+            LinkRequest::PassSession { .. } => "pass_session",
+            LinkRequest::EndPassedSession { .. } => "end_passed_session",
         }
     }
+}
+
+/// A passed session opened (forward-auth); all empty while passed
+/// sessions are off (`enabled: false`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkPassed {
+    pub enabled: bool,
+    /// The cookie's value.
+    #[serde(default)]
+    pub token: String,
+    #[serde(default)]
+    pub cookie_domain: Option<String>,
+    #[serde(default)]
+    pub max_age_seconds: i64,
+    #[serde(default)]
+    pub return_to: Option<String>,
+    /// `not_protected`, `needs_second_step` or `denied`.
+    #[serde(default)]
+    pub refused: Option<String>,
+}
+
+/// The domain of the passed-session cookie, to clear it there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCookieDomain {
+    #[serde(default)]
+    pub cookie_domain: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,8 +15,8 @@
 //! file — `users.rs`, `admins.rs`, `settings.rs`, `audit.rs`, the factors
 //! (`tokens.rs`, `pins.rs`, `questions.rs`, `bypass.rs`, `lockout.rs`,
 //! `enrollment.rs`, with what they share in `factors.rs`), `challenges.rs`,
-//! `devices.rs` (the mobile app), `sessions.rs`, `accounts.rs` and `sync.rs`
-//! (directory synchronisation);
+//! `devices.rs` (the mobile app), `sessions.rs`, `passed.rs` (forward-auth),
+//! `accounts.rs` and `sync.rs` (directory synchronisation);
 //! `wakeups.rs` carries wake-ups between nodes. `rows.rs` and `errors.rs`
 //! are shared.
 
@@ -31,6 +31,7 @@ mod errors;
 mod factors;
 mod lockout;
 mod outbox;
+mod passed;
 mod pins;
 mod questions;
 mod rows;

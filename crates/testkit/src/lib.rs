@@ -1,9 +1,11 @@
 //! Test harness shared by Twofold's crates.
 
 pub mod browser;
+pub mod caddy;
 pub mod db;
 pub mod freeradius;
 pub mod mobile;
+pub mod nginx;
 pub mod slapd;
 pub mod sms_gateway;
 pub mod smtp;

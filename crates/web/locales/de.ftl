@@ -132,6 +132,9 @@ ok-method = Die Art der Bestätigung wurde geändert.
 ok-bypass = Einmal-Umgehung gestartet.
 ok-bypass-cancelled = Die Einmal-Umgehung wurde aufgehoben: Bei Ihrer nächsten Anmeldung wird der zweite Schritt wieder abgefragt.
 ok-signed-out = Sie haben sich abgemeldet.
+passed-not-protected = Die Adresse, von der Sie kamen, ist keine Website, für die dieses Portal Sie anmeldet; Sie bleiben hier.
+passed-needs-second-step = Diese Website verlangt Ihren zweiten Schritt, den diese Anmeldung übersprungen hat. Melden Sie sich ab und erneut mit ihm an.
+passed-denied = Sie sind angemeldet, aber Ihr Konto darf diese Website nicht öffnen.
 ok-bypass-used = Ihre Einmal-Umgehung wurde genutzt: Sie sind ohne zweiten Schritt angemeldet.
 ok-trusted-ip = Sie melden sich aus einem vertrauenswürdigen Netzwerk an: Kein zweiter Schritt nötig.
 

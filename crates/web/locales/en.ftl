@@ -132,6 +132,9 @@ ok-method = How you verify has been changed.
 ok-bypass = One-time bypass started.
 ok-bypass-cancelled = The one-time bypass has been cancelled: your next sign-in asks for the second step again.
 ok-signed-out = You have signed out.
+passed-not-protected = The address you came from is not a site this portal signs you in to, so you stay here.
+passed-needs-second-step = That site needs your second step, which this sign-in skipped. Sign out and sign in again with it.
+passed-denied = You are signed in, but your account may not open that site.
 ok-bypass-used = Your one-time bypass has been used: you are signed in without a second step.
 ok-trusted-ip = You are signing in from a trusted network: no second step needed.
 

@@ -132,6 +132,9 @@ ok-method = Se ha cambiado su forma de verificación.
 ok-bypass = Se ha activado la omisión única.
 ok-bypass-cancelled = Se ha cancelado la omisión única: su próximo inicio de sesión volverá a pedir el segundo paso.
 ok-signed-out = Ha cerrado la sesión.
+passed-not-protected = La dirección de la que viene no es un sitio para el que este portal inicia su sesión; se queda aquí.
+passed-needs-second-step = Ese sitio requiere su segundo paso, que este inicio de sesión omitió. Cierre la sesión y vuelva a iniciarla con él.
+passed-denied = Ha iniciado sesión, pero su cuenta no puede abrir ese sitio.
 ok-bypass-used = Se ha usado su omisión única: ha iniciado sesión sin el segundo paso.
 ok-trusted-ip = Está iniciando sesión desde una red de confianza: no hace falta el segundo paso.
 

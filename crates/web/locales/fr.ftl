@@ -132,6 +132,9 @@ ok-method = Votre méthode de vérification a été modifiée.
 ok-bypass = Contournement unique activé.
 ok-bypass-cancelled = Le contournement unique a été annulé : votre prochaine connexion demandera de nouveau la deuxième étape.
 ok-signed-out = Déconnexion effectuée.
+passed-not-protected = L'adresse d'où vous venez n'est pas un site pour lequel ce portail vous connecte ; vous restez ici.
+passed-needs-second-step = Ce site exige votre deuxième étape, que cette connexion a sautée. Déconnectez-vous et reconnectez-vous avec elle.
+passed-denied = Vous êtes connecté, mais votre compte ne peut pas ouvrir ce site.
 ok-bypass-used = Votre contournement unique a été utilisé : connexion effectuée sans deuxième étape.
 ok-trusted-ip = Vous vous connectez depuis un réseau de confiance : aucune deuxième étape n'est nécessaire.
 

@@ -132,6 +132,9 @@ ok-method = Hoe u verifieert is gewijzigd.
 ok-bypass = Eenmalig overslaan is gestart.
 ok-bypass-cancelled = Eenmalig overslaan is geannuleerd: bij uw volgende aanmelding wordt de tweede stap weer gevraagd.
 ok-signed-out = U bent afgemeld.
+passed-not-protected = Het adres waar u vandaan kwam is geen site waarvoor dit portaal u aanmeldt; u blijft hier.
+passed-needs-second-step = Die site vraagt uw tweede stap, die deze aanmelding oversloeg. Meld u af en meld u opnieuw aan met die stap.
+passed-denied = U bent aangemeld, maar uw account mag die site niet openen.
 ok-bypass-used = Uw eenmalige overslag is gebruikt: u bent aangemeld zonder tweede stap.
 ok-trusted-ip = U meldt zich aan vanaf een vertrouwd netwerk: geen tweede stap nodig.
 

@@ -20,7 +20,8 @@ pub struct ClientIp(pub IpAddr);
 pub struct TrustedProxies(pub Arc<Vec<IpNet>>);
 
 impl TrustedProxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is one of the operator's reverse proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(&ip))
     }
 

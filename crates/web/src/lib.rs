@@ -6,6 +6,7 @@
 pub mod client_ip;
 pub mod dev_outbox;
 pub mod error;
+pub mod forward_auth;
 pub mod health;
 pub mod hooks;
 pub mod mobile;
@@ -15,7 +16,7 @@ pub mod security_headers;
 
 use axum::Router;
 use std::sync::Arc;
-use twofold_core::service::{DevOutbox, MobileService, ProviderHooks};
+use twofold_core::service::{DevOutbox, ForwardAuth, MobileService, ProviderHooks};
 use twofold_core::{PortalService, SdkBackend};
 
 #[derive(Clone)]
@@ -33,17 +34,20 @@ pub struct ServerParts {
     /// The development outbox's page (404 unless that mode is on).
     pub outbox: Arc<dyn DevOutbox>,
     pub mobile: Arc<dyn MobileService>,
+    /// Forward-auth for reverse proxies (passed sessions).
+    pub forward: Arc<dyn ForwardAuth>,
 }
 
 impl ServerParts {
     /// All from one engine.
-    pub fn of<T: SdkBackend + ProviderHooks + DevOutbox + MobileService>(
+    pub fn of<T: SdkBackend + ProviderHooks + DevOutbox + MobileService + ForwardAuth>(
         engine: Arc<T>,
     ) -> ServerParts {
         ServerParts {
             sdk: engine.clone(),
             hooks: engine.clone(),
             mobile: engine.clone(),
+            forward: engine.clone(),
             outbox: engine,
         }
     }
@@ -87,7 +91,8 @@ fn app_with(
             sdk_api::router(s.sdk),
             hooks::router(s.hooks)
                 .merge(dev_outbox::router(s.outbox))
-                .merge(mobile::router(s.mobile)),
+                .merge(mobile::router(s.mobile))
+                .merge(forward_auth::router(s.forward, proxies.clone())),
         ),
         None => (Router::new(), Router::new()),
     };

@@ -13,6 +13,7 @@ mod import;
 pub(crate) mod mobile_app;
 mod mobile_service;
 mod oath_check;
+mod passed_sessions;
 mod phone_hooks;
 pub mod phone_texts;
 mod portal;

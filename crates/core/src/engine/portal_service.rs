@@ -271,6 +271,24 @@ impl PortalService for Engine {
         self.portal_start_bypass(ctx, username, seconds).await
     }
 
+    async fn pass_session(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        via: crate::passed::PassedVia,
+        return_to: Option<String>,
+    ) -> Result<Option<crate::passed::PassedTicket>> {
+        validate::username_lookup(username)?;
+        self.portal_caller(ctx, "passed.open").await?;
+        self.open_passed_session(ctx, username, via, return_to)
+            .await
+    }
+
+    async fn end_passed_session(&self, ctx: &Ctx, token: &str) -> Result<Option<String>> {
+        self.portal_caller(ctx, "passed.close").await?;
+        self.close_passed_session(ctx, token).await
+    }
+
     async fn session_load(&self, ctx: &Ctx, id_hash: &str) -> Result<Option<String>> {
         validate::identifier("session", id_hash)?;
         self.portal_caller(ctx, "portal.session").await?;

@@ -45,7 +45,7 @@ impl Engine {
     /// server runs this periodically.
     pub async fn purge_sessions(&self) -> Result<u64> {
         let now = self.clock.now();
-        let sessions = self.store.session_purge(now).await?;
+        let sessions = self.store.session_purge(now).await? + self.store.passed_purge(now).await?;
         let challenges = self.store.purge_challenges(now - Duration::days(1)).await?;
         Ok(sessions + challenges)
     }

@@ -13,6 +13,7 @@
 //! only hide what it would refuse.
 
 pub mod admin;
+pub mod forward;
 pub mod hooks;
 pub mod import;
 pub mod mobile;
@@ -21,6 +22,7 @@ pub mod sync;
 mod verifier;
 
 pub use admin::{AddedToken, AdminService, ServiceAccountSpec};
+pub use forward::ForwardAuth;
 pub use hooks::{CallStep, DevOutbox, OutboxEntry, ProviderHooks, SignedHook};
 pub use import::ImportService;
 pub use mobile::MobileService;
@@ -50,9 +52,10 @@ pub trait CallerAuthenticator: Send + Sync + 'static {
 }
 
 /// Everything the server's HTTP front-end serves besides the portal: the
-/// SDK, the providers' webhooks and the Mobile App Web Service.
-pub trait ServerBackend: SdkBackend + ProviderHooks + MobileService {}
-impl<T: SdkBackend + ProviderHooks + MobileService> ServerBackend for T {}
+/// SDK, the providers' webhooks, the Mobile App Web Service and
+/// forward-auth.
+pub trait ServerBackend: SdkBackend + ProviderHooks + MobileService + ForwardAuth {}
+impl<T: SdkBackend + ProviderHooks + MobileService + ForwardAuth> ServerBackend for T {}
 
 /// Everything the Web Service SDK serves: its callers may hold any role.
 pub trait SdkBackend:
@@ -80,6 +83,8 @@ pub enum Actor {
     System,
     /// A background job of the server: `system:sync`, `system:directory`.
     Job(&'static str),
+    /// A reverse proxy asking whether a request may pass (forward-auth).
+    Proxy,
 }
 
 impl fmt::Display for Actor {
@@ -93,6 +98,7 @@ impl fmt::Display for Actor {
             Actor::Device(id) => write!(f, "device:{}", id.get(..8).unwrap_or(id)),
             Actor::System => f.write_str("system"),
             Actor::Job(name) => write!(f, "system:{name}"),
+            Actor::Proxy => f.write_str("proxy"),
         }
     }
 }
@@ -166,6 +172,13 @@ impl Ctx {
             Access::end_user(),
             source_ip,
         )
+    }
+
+    /// A reverse proxy asking about a browser's request (forward-auth),
+    /// from the browser's address when the proxy is trusted to say it.
+    /// Passed sessions are the portal's, so it holds the portal grant.
+    pub fn forward_proxy(client: Option<IpAddr>) -> Self {
+        Ctx::new(Actor::Proxy, Access::end_user(), client)
     }
 
     /// A portal visitor not yet known (loading the session, readiness).

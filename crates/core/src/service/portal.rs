@@ -168,6 +168,23 @@ pub trait PortalService: Send + Sync + 'static {
         seconds: Option<u32>,
     ) -> Result<OffsetDateTime>;
 
+    // --- Passed sessions (forward-auth) ------------------------------------------
+    /// Opens a passed session for `username`, whose sign-in the portal has
+    /// just completed `via`, when `passed_sessions.enabled` (else `None`):
+    /// the cookie to set, and `return_to` if it is a protected site's
+    /// address that lets this user in (else why not).
+    async fn pass_session(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        via: crate::passed::PassedVia,
+        return_to: Option<String>,
+    ) -> Result<Option<crate::passed::PassedTicket>>;
+    /// Ends the passed session whose cookie is `token` (signing out, also
+    /// after the portal's own session ended); returns the cookie's domain,
+    /// to clear it there.
+    async fn end_passed_session(&self, ctx: &Ctx, token: &str) -> Result<Option<String>>;
+
     // --- Sessions (server-side, shared by every portal node) ----------------------
     async fn session_load(&self, ctx: &Ctx, id_hash: &str) -> Result<Option<String>>;
     async fn session_save(

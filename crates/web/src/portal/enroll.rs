@@ -591,6 +591,7 @@ async fn complete_enrollment(
         Ok(user) => {
             req.session.rotate();
             req.session.data.activation = None;
+            req.session.data.via = Some(twofold_core::passed::PassedVia::Enrollment);
             req.session.data.stage = Stage::SignedIn {
                 username: user.username,
                 expires_at: now() + MAX_SIGNED_IN_SECONDS,

@@ -1,18 +1,24 @@
 //! `GET /portal`: the page for the session's stage — sign-in, second step,
 //! enrollment wizard or account — and the language choice.
 
-use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use twofold_core::Ctx;
 
 use super::extract::PortalGet;
 use super::session::{set_cookie, Stage};
 
-use super::{account, enroll, finish, now, req_tr_fallback, sign_in, unavailable, Messages};
+use super::{
+    account, enroll, finish, now, passed, req_tr_fallback, sign_in, unavailable, Messages,
+};
 use crate::AppState;
 
-pub(super) async fn home(State(state): State<AppState>, PortalGet(mut req): PortalGet) -> Response {
-    let messages = Messages::take(&mut req);
+pub(super) async fn home(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    PortalGet(mut req): PortalGet,
+) -> Response {
+    passed::keep_return_address(&mut req, query.as_deref());
     if let Stage::SignedIn { expires_at, .. } | Stage::ChoosePin { expires_at, .. } =
         req.session.data.stage
     {
@@ -20,6 +26,18 @@ pub(super) async fn home(State(state): State<AppState>, PortalGet(mut req): Port
             req.session.data.stage = Stage::Anonymous;
         }
     }
+    // Signed in: a passed session for the protected sites, and back to the
+    // one the browser came from.
+    let mut passed_cookie = None;
+    if let Stage::SignedIn { username, .. } = &req.session.data.stage {
+        let username = username.clone();
+        let passed = passed::pass_on(state.service.as_ref(), &mut req, &username).await;
+        if let Some(to) = passed.redirect {
+            return back_to_site(&state, req, passed.cookie, &to).await;
+        }
+        passed_cookie = passed.cookie;
+    }
+    let messages = Messages::take(&mut req);
     let stage = req.session.data.stage.clone();
     let rendered = match &stage {
         Stage::Anonymous => sign_in::sign_in_page(&state, &req, &messages).await,
@@ -66,6 +84,9 @@ pub(super) async fn home(State(state): State<AppState>, PortalGet(mut req): Port
         {
             Ok(cookie) => {
                 set_cookie(res.headers_mut(), cookie);
+                if let Some(passed) = passed_cookie {
+                    set_cookie(res.headers_mut(), passed);
+                }
                 res
             }
             Err(e) => unavailable(&req_tr_fallback(), &e),
@@ -74,6 +95,35 @@ pub(super) async fn home(State(state): State<AppState>, PortalGet(mut req): Port
             let t = req.tr(None);
             unavailable(&t, &e)
         }
+    }
+}
+
+/// Saves the session and sends the browser back to the protected site
+/// (an address the engine allowed), with the passed session's cookie.
+async fn back_to_site(
+    state: &AppState,
+    req: super::extract::Req,
+    passed: Option<axum::http::HeaderValue>,
+    to: &str,
+) -> Response {
+    match req
+        .session
+        .save(
+            state.service.as_ref(),
+            &Ctx::portal_visitor(Some(req.ip)),
+            now(),
+        )
+        .await
+    {
+        Ok(cookie) => {
+            let mut res = Redirect::to(to).into_response();
+            set_cookie(res.headers_mut(), cookie);
+            if let Some(passed) = passed {
+                set_cookie(res.headers_mut(), passed);
+            }
+            res
+        }
+        Err(e) => unavailable(&req_tr_fallback(), &e),
     }
 }
 

@@ -12,6 +12,7 @@ mod extract;
 mod home;
 mod i18n;
 mod pages;
+mod passed;
 mod session;
 mod sign_in;
 mod token;

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use twofold_core::challenge::Prompt;
 use twofold_core::mobile::ActivationOffer;
+use twofold_core::passed::{PassedVia, RETURN_MAX};
 use twofold_core::portal::{PendingOath, PhoneSlot, SecondStep};
 use twofold_core::user::MethodKind;
 use twofold_core::{Ctx, PortalService, Result};
@@ -137,6 +138,23 @@ pub struct SessionData {
     /// only, as the whole stored session is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation: Option<ShownActivation>,
+    /// Where a protected site sent the browser from (`?rd=`), to send it
+    /// back once signed in. The engine checks it against the protected
+    /// sites before anyone is sent there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<String>,
+    /// How this session's sign-in was completed (what a passed session
+    /// opened from it proves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<PassedVia>,
+    /// The passed session opened for this sign-in (its cookie's value),
+    /// ended with it at sign-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<String>,
+    /// Whether the portal has asked to open a passed session for this
+    /// sign-in (they may be off: then there is none).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passed_asked: bool,
 }
 
 /// An activation code shown to the user, and the devices they had when it
@@ -160,8 +178,9 @@ pub struct Session {
 
 /// Marks an anonymous session's cookie; stored sessions' ids are bare.
 const ANONYMOUS_PREFIX: &str = "a.";
-/// The largest anonymous state accepted from a cookie (base64 of JSON).
-const ANONYMOUS_STATE_MAX: usize = 2048;
+/// The largest anonymous state accepted from a cookie (base64 of JSON; a
+/// browser keeps at most 4096 bytes per cookie).
+const ANONYMOUS_STATE_MAX: usize = 3800;
 /// The longest username an anonymous cookie echoes back.
 const ECHO_USERNAME_MAX: usize = 256;
 
@@ -179,6 +198,9 @@ struct AnonymousState {
     /// The username of a refused sign-in, for the form to show again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     username: Option<String>,
+    /// The protected site's address to return to after sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rd: Option<String>,
 }
 
 impl AnonymousState {
@@ -215,8 +237,18 @@ impl AnonymousState {
             username: state
                 .username
                 .filter(|u| u.len() <= ECHO_USERNAME_MAX && !u.chars().any(char::is_control)),
+            // Checked again by the engine before anyone is sent there.
+            rd: state.rd.filter(|rd| is_return_address(rd)),
         }
     }
+}
+
+/// A return address worth keeping until the engine judges it: not empty,
+/// not too long, no spaces or control characters.
+pub fn is_return_address(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= RETURN_MAX
+        && !s.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
 fn is_name(s: &str, max: usize) -> bool {
@@ -310,6 +342,10 @@ impl Session {
                             .unwrap_or_default(),
                         phone_change: None,
                         activation: None,
+                        return_to: state.rd,
+                        via: None,
+                        passed: None,
+                        passed_asked: false,
                     },
                 });
             }
@@ -402,6 +438,7 @@ impl Session {
             error,
             user_lang,
             echo,
+            return_to,
             ..
         } = self.data;
         let username = echo
@@ -413,6 +450,7 @@ impl Session {
             error,
             user_lang,
             username,
+            rd: return_to,
         };
         let mut value = format!("{ANONYMOUS_PREFIX}{csrf}");
         if state.lang.is_some()
@@ -420,6 +458,7 @@ impl Session {
             || state.error.is_some()
             || state.user_lang.is_some()
             || state.username.is_some()
+            || state.rd.is_some()
         {
             if let Ok(json) = serde_json::to_vec(&state) {
                 value.push('.');

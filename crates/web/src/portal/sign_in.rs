@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use twofold_core::challenge::{ChallengeReason, ChallengeState, PhoneChoice, Prompt};
+use twofold_core::passed::PassedVia;
 use twofold_core::portal::{Proof, SecondStep, SignIn, Skip, Verified};
 use twofold_core::user::MethodKind;
 use twofold_core::{Ctx, Error};
@@ -13,7 +14,7 @@ use twofold_core::{Ctx, Error};
 use super::enroll::pin_mismatch;
 use super::extract::{csrf_failure, PortalPost, Req};
 use super::pages::{ChoosePinPage, SignInPage, VerifyPage};
-use super::session::{Flash, PhoneWait, Session, Stage, MAX_SIGNED_IN_SECONDS};
+use super::session::{set_cookie, Flash, PhoneWait, Session, Stage, MAX_SIGNED_IN_SECONDS};
 use super::{finish, html, now, refused, text, unavailable, Messages};
 use crate::AppState;
 
@@ -125,6 +126,10 @@ pub(super) async fn sign_in(
                 Skip::Bypass => "ok-bypass-used",
                 Skip::TrustedIp => "ok-trusted-ip",
             }));
+            req.session.data.via = Some(match skip {
+                Skip::Bypass => PassedVia::Bypass,
+                Skip::TrustedIp => PassedVia::TrustedIp,
+            });
             req.session.data.stage = Stage::SignedIn {
                 username: user.username,
                 expires_at: now() + MAX_SIGNED_IN_SECONDS,
@@ -400,6 +405,7 @@ pub(super) fn refusal_for(
 fn verified(req: &mut Req, username: String, session_minutes: Option<u32>, choose_pin: bool) {
     let max = session_minutes.map_or(MAX_SIGNED_IN_SECONDS, |m| i64::from(m) * 60);
     req.session.rotate();
+    req.session.data.via = Some(PassedVia::SecondStep);
     req.session.data.stage = if choose_pin {
         Stage::ChoosePin {
             username,
@@ -498,10 +504,19 @@ pub(super) async fn choose_pin(
 
 pub(super) async fn sign_out(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     PortalPost(mut req): PortalPost,
 ) -> Response {
     let lang = req.session.data.lang.clone();
     let user_lang = req.session.data.user_lang.clone();
+    // The passed sessions end too: signing out here signs out of every
+    // protected site.
+    let ctx = match req.signed_in() {
+        Some(username) => req.ctx(&username),
+        None => Ctx::portal_visitor(Some(req.ip)),
+    };
+    let opened = req.session.data.passed.take();
+    let cleared = super::passed::end_all(state.service.as_ref(), &ctx, opened, &headers).await;
     let old = std::mem::replace(&mut req.session, Session::fresh());
     if let Err(e) = old
         .destroy(state.service.as_ref(), &Ctx::portal_visitor(Some(req.ip)))
@@ -513,5 +528,9 @@ pub(super) async fn sign_out(
     req.session.data.lang = lang;
     req.session.data.user_lang = user_lang;
     req.session.data.notice = Some(Flash::new("ok-signed-out"));
-    finish(&state, req, "/portal").await
+    let mut res = finish(&state, req, "/portal").await;
+    for cookie in cleared {
+        set_cookie(res.headers_mut(), cookie);
+    }
+    res
 }

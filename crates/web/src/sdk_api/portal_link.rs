@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use twofold_core::challenge::PhoneChoice;
+use twofold_core::passed::PassedVia;
 use twofold_core::portal::{ChangePhone, EnrollPhone, FinishEnrollment, ImportOath};
 use twofold_core::Error;
 use twofold_link::convert::{
@@ -20,7 +21,8 @@ use twofold_link::convert::{
     to_phone_started, to_sign_in, to_token, to_user, to_verified,
 };
 use twofold_proto::link::{
-    Bypass, Confirmed, Done, LinkRequest, PortalSettings, Ready, SessionData,
+    Bypass, Confirmed, Done, LinkCookieDomain, LinkPassed, LinkRequest, PortalSettings, Ready,
+    SessionData,
 };
 
 use super::{ApiJson, ApiResult, Caller, SdkState};
@@ -98,6 +100,39 @@ pub(super) async fn link(
         LinkRequest::SessionDrop { id_hash } => {
             e.session_drop(&ctx, &session_id(id_hash)?).await?;
             json(Done {})
+        }
+        LinkRequest::PassSession {
+            username,
+            via,
+            return_to,
+        } => {
+            let via = PassedVia::parse(&via)
+                .ok_or_else(|| Error::invalid("via", format!("{via:?} is not a way to sign in")))?;
+            let ticket = e
+                .pass_session(&ctx.relayed_for(&username), &username, via, return_to)
+                .await?;
+            json(match ticket {
+                None => LinkPassed {
+                    enabled: false,
+                    token: String::new(),
+                    cookie_domain: None,
+                    max_age_seconds: 0,
+                    return_to: None,
+                    refused: None,
+                },
+                Some(t) => LinkPassed {
+                    enabled: true,
+                    token: t.token,
+                    cookie_domain: t.cookie_domain,
+                    max_age_seconds: t.max_age_seconds,
+                    return_to: t.return_to,
+                    refused: t.refused.map(|r| r.as_str().to_string()),
+                },
+            })
+        }
+        LinkRequest::EndPassedSession { token } => {
+            let cookie_domain = e.end_passed_session(&ctx, &token).await?;
+            json(LinkCookieDomain { cookie_domain })
         }
         LinkRequest::SignIn { username, password } => {
             let r = e
