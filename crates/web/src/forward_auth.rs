@@ -79,6 +79,14 @@ fn read(state: &ForwardState, request: &Request) -> ForwardRequest {
     // trusted proxy's `X-Forwarded-For`).
     let client = request.extensions().get::<ClientIp>().map(|c| c.0);
     let trusted = peer.is_some_and(|ip| state.proxies.trusts(ip));
+    if !trusted {
+        // Most likely a proxy left out of proxy.trusted: say so, as every
+        // request it asks about will be refused.
+        tracing::warn!(
+            peer = ?peer,
+            "forward-auth asked by a peer not in proxy.trusted: its X-Forwarded-* headers are ignored and the request refused"
+        );
+    }
     ForwardRequest {
         tokens: passed_cookies(headers),
         target: if trusted { target(headers) } else { None },

@@ -350,6 +350,61 @@ async fn portal_operations_refuse_bad_input(backend: Backend) {
     let (_, v) = sdk.link(json!({"op": "session_load", "id_hash": id})).await;
     assert_eq!(v["data"], Value::Null);
 
+    // Passed sessions over the link: nothing while they are off; then a
+    // cookie for the domain, the return address only to a protected site,
+    // and ending it by its token.
+    let (s, v) = sdk
+        .link(json!({"op": "pass_session", "username": "jan", "via": "second_step"}))
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["enabled"].clone()),
+        (200, json!(false)),
+        "{v}"
+    );
+    for (key, value) in [
+        ("passed_sessions.cookie_domain", json!("example.com")),
+        ("passed_sessions.sites", json!(["*.example.com"])),
+        ("passed_sessions.enabled", json!(true)),
+    ] {
+        p.engine.set_setting(&Ctx::cli(), key, value).await.unwrap();
+    }
+    let (s, v) = sdk
+        .link(
+            json!({"op": "pass_session", "username": "jan", "via": "second_step",
+                     "return_to": "https://app.example.com/x"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["cookie_domain"], "example.com");
+    assert_eq!(v["return_to"], "https://app.example.com/x");
+    assert_eq!(v["token"].as_str().unwrap().len(), 43);
+    let token = v["token"].clone();
+    let (_, v) = sdk
+        .link(
+            json!({"op": "pass_session", "username": "jan", "via": "bypass",
+                     "return_to": "https://evil.test/"}),
+        )
+        .await;
+    assert_eq!(
+        (v["return_to"].clone(), v["refused"].clone()),
+        (Value::Null, json!("not_protected"))
+    );
+    let (s, v) = sdk
+        .link(json!({"op": "pass_session", "username": "jan", "via": "magic"}))
+        .await;
+    assert_eq!((s.as_u16(), v["field"].clone()), (422, json!("via")), "{v}");
+    let (s, v) = sdk
+        .link(json!({"op": "end_passed_session", "token": token}))
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["cookie_domain"].clone()),
+        (200, json!("example.com"))
+    );
+    assert!(events(&p.engine, "jan")
+        .await
+        .iter()
+        .any(|e| e.event == "passed.close" && e.actor == format!("sdk:{SERVICE_ACCOUNT}")));
+
     // The portal's settings are a projection: nothing but what it renders by.
     let (s, v) = sdk.link(json!({"op": "settings"})).await;
     assert_eq!(s, 200);

@@ -312,3 +312,52 @@ impl ForwardAuth for Engine {
         self.forward_decision(ctx, request).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> PassedSessions {
+        Settings::default().passed_sessions
+    }
+
+    #[test]
+    fn a_skipped_second_step_counts_only_where_the_settings_say() {
+        let mut c = config();
+        assert_eq!(c.level(PassedVia::SecondStep), Level::TwoFactor);
+        for via in [
+            PassedVia::Bypass,
+            PassedVia::TrustedIp,
+            PassedVia::Enrollment,
+        ] {
+            assert_eq!(c.level(via), Level::OneFactor, "{via:?}");
+        }
+        c.bypass_counts = true;
+        c.trusted_ip_counts = true;
+        assert_eq!(c.level(PassedVia::Bypass), Level::TwoFactor);
+        assert_eq!(c.level(PassedVia::TrustedIp), Level::TwoFactor);
+        assert_eq!(c.level(PassedVia::Enrollment), Level::OneFactor);
+    }
+
+    #[test]
+    fn use_extends_a_session_up_to_its_absolute_lifetime() {
+        let mut c = config();
+        c.lifetime_seconds = 600;
+        c.max_lifetime_seconds = 3600;
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        assert_eq!(c.expiry(t0, t0), t0 + Duration::seconds(600));
+        let later = t0 + Duration::seconds(3300);
+        assert_eq!(c.expiry(t0, later), t0 + Duration::seconds(3600));
+    }
+
+    #[test]
+    fn tokens_of_the_wrong_shape_are_no_tokens() {
+        let t = new_token();
+        assert_eq!(t.len(), 43);
+        assert_eq!(token_hash(&t).map(|h| h.len()), Some(64));
+        assert_ne!(token_hash(&t), token_hash(&new_token()));
+        assert!(token_hash("short").is_none());
+        assert!(token_hash(&"a".repeat(44)).is_none());
+        assert!(token_hash(&format!("{}=", &t[..42])).is_none());
+    }
+}
