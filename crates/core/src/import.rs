@@ -199,7 +199,7 @@ pub fn parse_csv(text: &str) -> Result<ImportBatch> {
 /// The 1-based line of the record the reader started at `byte`: the
 /// reader starts where the previous record ended, before the blank and
 /// comment lines it skips, so those are skipped here too.
-fn line_at(text: &str, byte: u64) -> usize {
+pub(crate) fn line_at(text: &str, byte: u64) -> usize {
     let start = usize::try_from(byte).unwrap_or(usize::MAX).min(text.len());
     let mut line = 1 + text.get(..start).map_or(0, |t| t.matches('\n').count());
     for rest in text.get(start..).unwrap_or_default().split('\n') {

@@ -25,7 +25,9 @@ pub mod sealing;
 pub mod service;
 pub mod settings;
 pub mod sync;
+pub mod telemetry;
 pub mod throttle;
+pub mod token_import;
 pub mod user;
 pub mod validate;
 

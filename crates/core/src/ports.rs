@@ -55,6 +55,7 @@ pub trait Store:
     + Wakeups
     + SyncRepo
     + PassedSessionRepo
+    + TokenInventoryRepo
     + Send
     + Sync
     + 'static
@@ -764,4 +765,46 @@ pub enum Outgoing {
         device_id: String,
         target: crate::mobile::PushTarget,
     },
+}
+
+/// The token inventory: hardware tokens imported from their vendor's seed
+/// file, not yet anyone's, found by serial number (any case).
+#[async_trait]
+pub trait TokenInventoryRepo: Send + Sync {
+    /// Adds the tokens whose serial is not in the inventory yet, all in one
+    /// transaction with `audit`; a serial already there is left as it is.
+    /// Returns the serials that were already there, in the order given.
+    async fn import_inventory(
+        &self,
+        tokens: &[crate::token_import::NewInventoryToken],
+        audit: &NewAuditEvent,
+    ) -> Result<Vec<String>>;
+    /// Tokens whose serial starts with `prefix` (any case), by serial.
+    async fn inventory(
+        &self,
+        prefix: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::token_import::InventoryToken>>;
+    async fn inventory_token(
+        &self,
+        serial: &str,
+    ) -> Result<Option<crate::token_import::InventoryToken>>;
+    /// Gives the inventory token `serial` to a user, in one transaction:
+    /// removes it from the inventory — only while it still holds
+    /// `sealed_from`, the seed the caller re-sealed as `token` — adds it
+    /// to the user's tokens, and, only when the user has no method yet,
+    /// makes `method` theirs. `NotFound` when the token is no longer in the
+    /// inventory (or was replaced meanwhile) or the user is gone. Returns
+    /// the token and whether the method was set.
+    async fn assign_inventory_token(
+        &self,
+        serial: &str,
+        sealed_from: &str,
+        user_id: UserId,
+        token: &NewOathToken,
+        method: crate::user::DefaultMethod,
+        audit: &NewAuditEvent,
+    ) -> Result<(OathToken, bool)>;
+    /// Returns false when no such token was in the inventory.
+    async fn delete_inventory_token(&self, serial: &str, audit: &NewAuditEvent) -> Result<bool>;
 }

@@ -269,6 +269,11 @@ settings_model! {
             Kind::Int { min: 1, max: 999 },
             "Users a synchronisation may disable or delete before it stops and waits for approval (`twofold sync approve`)";
     }
+    admin: AdminPages {
+        idle_minutes: u32 = 15,
+            Kind::Int { min: 1, max: 240 },
+            "Minutes without a request after which an administrator's session of the admin pages ends";
+    }
     audit: AuditSettings {
         retention_days: u32 = 365,
             Kind::Int { min: 0, max: 36_500 },

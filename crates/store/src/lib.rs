@@ -16,6 +16,7 @@
 //! (`tokens.rs`, `pins.rs`, `questions.rs`, `bypass.rs`, `lockout.rs`,
 //! `enrollment.rs`, with what they share in `factors.rs`), `challenges.rs`,
 //! `devices.rs` (the mobile app), `sessions.rs`, `passed.rs` (forward-auth),
+//! `inventory.rs` (hardware tokens not yet assigned),
 //! `accounts.rs` and `sync.rs` (directory synchronisation);
 //! `wakeups.rs` carries wake-ups between nodes. `rows.rs` and `errors.rs`
 //! are shared.
@@ -29,6 +30,7 @@ mod devices;
 mod enrollment;
 mod errors;
 mod factors;
+mod inventory;
 mod lockout;
 mod outbox;
 mod passed;

@@ -21,14 +21,14 @@ use crate::SqlStore;
 const TOKEN_COLUMNS: &str =
     "id, user_id, label, kind, algorithm, digits, period, sealed_secret, counter, created_at";
 
-fn kind_str(kind: OathKind) -> &'static str {
+pub(crate) fn kind_str(kind: OathKind) -> &'static str {
     match kind {
         OathKind::Totp => "totp",
         OathKind::Hotp => "hotp",
     }
 }
 
-fn algorithm_str(algorithm: OathAlgorithm) -> &'static str {
+pub(crate) fn algorithm_str(algorithm: OathAlgorithm) -> &'static str {
     match algorithm {
         OathAlgorithm::Sha1 => "sha1",
         OathAlgorithm::Sha256 => "sha256",
@@ -41,13 +41,15 @@ fn small(row: &AnyRow, column: &str) -> Result<u32> {
     u32::try_from(n).map_err(|e| bad_column(column, e))
 }
 
-fn token_from_row(row: &AnyRow) -> Result<OathToken> {
+/// The `kind`, `algorithm`, `digits` and `period` columns of `table`
+/// (oath_tokens and token_inventory share them).
+pub(crate) fn params_from_row(row: &AnyRow, table: &str) -> Result<OathParams> {
     let kind = match get::<String>(row, "kind")?.as_str() {
         "totp" => OathKind::Totp,
         "hotp" => OathKind::Hotp,
         other => {
             return Err(bad_column(
-                "oath_tokens.kind",
+                &format!("{table}.kind"),
                 format!("{other:?} is not a token kind"),
             ))
         }
@@ -58,21 +60,25 @@ fn token_from_row(row: &AnyRow) -> Result<OathToken> {
         "sha512" => OathAlgorithm::Sha512,
         other => {
             return Err(bad_column(
-                "oath_tokens.algorithm",
+                &format!("{table}.algorithm"),
                 format!("{other:?} is not an algorithm"),
             ))
         }
     };
+    Ok(OathParams {
+        kind,
+        algorithm,
+        digits: small(row, "digits")?,
+        period: small(row, "period")?,
+    })
+}
+
+fn token_from_row(row: &AnyRow) -> Result<OathToken> {
     Ok(OathToken {
         id: get(row, "id")?,
         user_id: get(row, "user_id")?,
         label: get(row, "label")?,
-        params: OathParams {
-            kind,
-            algorithm,
-            digits: small(row, "digits")?,
-            period: small(row, "period")?,
-        },
+        params: params_from_row(row, "oath_tokens")?,
         sealed_secret: get(row, "sealed_secret")?,
         counter: get(row, "counter")?,
         created_at: from_seconds("oath_tokens.created_at", get(row, "created_at")?)?,

@@ -24,7 +24,7 @@ fn group_key(name: &str) -> String {
 }
 
 /// `LIKE` pattern matching everything that starts with `prefix` literally.
-fn like_prefix(prefix: &str) -> String {
+pub(crate) fn like_prefix(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
         if matches!(c, '\\' | '%' | '_') {

@@ -259,6 +259,62 @@ pub enum TokenCommand {
         code1: String,
         code2: String,
     },
+    /// Add hardware tokens from their vendor's seed file (CSV or PSKC) to
+    /// the inventory, to assign later by serial number. CSV columns, in
+    /// this order or named by a header line: serial, secret (base32),
+    /// manufacturer, model, time_interval (30, 60 …; 0 or empty:
+    /// event-based), digits, algorithm.
+    Import {
+        file: PathBuf,
+        /// The file's format (default: from the extension, else its content).
+        #[arg(long, value_enum)]
+        format: Option<SeedFormat>,
+        /// The PSKC file's pre-shared AES-128 key in hex (visible in the
+        /// process list; see --key-stdin).
+        #[arg(long, conflicts_with_all = ["key_stdin", "password_stdin"])]
+        key_hex: Option<String>,
+        /// Read the pre-shared key (hex) from standard input.
+        #[arg(long, conflicts_with = "password_stdin")]
+        key_stdin: bool,
+        /// Read the PSKC file's password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Show what would be imported; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the inventory: tokens imported and not yet assigned.
+    Inventory {
+        /// Only serials starting with this (any case).
+        #[arg(long)]
+        serial: Option<String>,
+        /// At most this many (up to 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a user a token from the inventory by its serial number.
+    Assign {
+        username: String,
+        serial: String,
+        /// A name to tell tokens apart (default: manufacturer and serial).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Remove a token from the inventory (lost, broken, returned).
+    #[command(name = "inventory-delete")]
+    InventoryDelete { serial: String },
+}
+
+/// What a seed file of hardware tokens is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeedFormat {
+    Csv,
+    /// PSKC, RFC 6030 (XML).
+    Pskc,
 }
 
 #[derive(Debug, Subcommand)]

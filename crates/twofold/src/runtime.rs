@@ -29,6 +29,15 @@ pub fn ensure_data_dir(config: &Config) -> Result<()> {
 }
 
 pub async fn open(config: &Config) -> Result<Opened> {
+    open_observed(config, None).await
+}
+
+/// `open`, with the engine telling `telemetry` (the server's metrics) of
+/// every decision.
+pub async fn open_observed(
+    config: &Config,
+    telemetry: Option<Arc<dyn twofold_core::telemetry::Telemetry>>,
+) -> Result<Opened> {
     ensure_data_dir(config)?;
     let store = SqlStore::connect(&config.database_url, config.max_connections).await?;
     let (key, created) = SealingKey::load_or_create(&config.sealing_key_file)?;
@@ -91,6 +100,10 @@ pub async fn open(config: &Config) -> Result<Opened> {
     // loaded it before this; other commands read it when it exists).
     let engine = match crate::tls::served_certificate_sha256(config) {
         Some(fp) => engine.with_tls_fingerprint(fp),
+        None => engine,
+    };
+    let engine = match telemetry {
+        Some(t) => engine.with_telemetry(t),
         None => engine,
     };
     Ok(Opened {

@@ -33,7 +33,22 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
     let logging = logging::init_server(&config);
     runtime::ensure_data_dir(&config)?;
     let tls = tls::load_or_generate(&config)?;
-    let opened = runtime::open(&config).await?;
+    // `/metrics` exists only when someone may read it.
+    let metrics = config.metrics.is_on().then(|| {
+        std::sync::Arc::new(twofold_web::metrics::Metrics::new(
+            twofold_web::metrics::MetricsAccess::new(
+                config.metrics.token.as_ref().map(|t| t.0.as_str()),
+                config.metrics.allow.clone(),
+            ),
+        ))
+    });
+    let opened = runtime::open_observed(
+        &config,
+        metrics
+            .clone()
+            .map(|m| m as std::sync::Arc<dyn twofold_core::telemetry::Telemetry>),
+    )
+    .await?;
     let engine = opened.engine;
 
     let mut out = std::io::stdout().lock();
@@ -154,7 +169,10 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> Resul
         AppState {
             service: engine.clone(),
         },
-        Some(twofold_web::ServerParts::of(engine.clone())),
+        Some(match metrics {
+            Some(m) => twofold_web::ServerParts::of(engine.clone()).with_metrics(m),
+            None => twofold_web::ServerParts::of(engine.clone()),
+        }),
         twofold_web::client_ip::TrustedProxies(std::sync::Arc::new(config.trusted_proxies.clone())),
     );
     let handle = axum_server::Handle::new();

@@ -3,12 +3,14 @@
 //! `AdminService` and `PortalService` for the SDK), render; the one mapping
 //! from domain errors to HTTP lives in `error`.
 
+pub mod admin;
 pub mod client_ip;
 pub mod dev_outbox;
 pub mod error;
 pub mod forward_auth;
 pub mod health;
 pub mod hooks;
+pub mod metrics;
 pub mod mobile;
 pub mod portal;
 pub mod sdk_api;
@@ -16,7 +18,9 @@ pub mod security_headers;
 
 use axum::Router;
 use std::sync::Arc;
-use twofold_core::service::{DevOutbox, ForwardAuth, MobileService, ProviderHooks};
+use twofold_core::service::{
+    AdminConsole, AdminService, DevOutbox, ForwardAuth, MobileService, ProviderHooks,
+};
 use twofold_core::{PortalService, SdkBackend};
 
 #[derive(Clone)]
@@ -36,20 +40,36 @@ pub struct ServerParts {
     pub mobile: Arc<dyn MobileService>,
     /// Forward-auth for reverse proxies (passed sessions).
     pub forward: Arc<dyn ForwardAuth>,
+    /// The admin pages: administration as the signed-in administrator.
+    pub admin: Arc<dyn AdminService>,
+    pub console: Arc<dyn AdminConsole>,
+    /// `GET /metrics` and the counting of every request, when configured.
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 impl ServerParts {
     /// All from one engine.
-    pub fn of<T: SdkBackend + ProviderHooks + DevOutbox + MobileService + ForwardAuth>(
+    pub fn of<
+        T: SdkBackend + ProviderHooks + DevOutbox + MobileService + ForwardAuth + AdminConsole,
+    >(
         engine: Arc<T>,
     ) -> ServerParts {
         ServerParts {
+            admin: engine.clone(),
+            console: engine.clone(),
             sdk: engine.clone(),
             hooks: engine.clone(),
             mobile: engine.clone(),
             forward: engine.clone(),
             outbox: engine,
+            metrics: None,
         }
+    }
+
+    /// The same parts serving `metrics` at `/metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<metrics::Metrics>) -> ServerParts {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
@@ -86,24 +106,37 @@ fn app_with(
     proxies: client_ip::TrustedProxies,
     extra: Router,
 ) -> Router {
+    let measured = server.as_ref().and_then(|s| s.metrics.clone());
     let (sdk, hooks) = match server {
         Some(s) => (
             sdk_api::router(s.sdk),
             hooks::router(s.hooks)
+                .merge(admin::router(admin::AdminState {
+                    admin: s.admin,
+                    console: s.console,
+                    sessions: state.service.clone(),
+                }))
                 .merge(dev_outbox::router(s.outbox))
                 .merge(mobile::router(s.mobile))
                 .merge(forward_auth::router(s.forward, proxies.clone())),
         ),
         None => (Router::new(), Router::new()),
     };
-    Router::new()
+    let app = Router::new()
         .merge(health::router())
         .merge(portal::router())
         .with_state(state)
         .merge(sdk)
         .merge(hooks)
-        .merge(extra)
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .merge(extra);
+    // Inside the client-address layer: `/metrics` checks `ClientIp`.
+    let app = match measured {
+        Some(m) => app
+            .merge(metrics::router(m.clone()))
+            .layer(axum::middleware::from_fn_with_state(m, metrics::record)),
+        None => app,
+    };
+    app.layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             proxies,
             client_ip::resolve,

@@ -916,6 +916,15 @@ async fn trusted_networks_skip_the_second_step(backend: Backend) {
         .audit_results("jan")
         .await
         .contains(&"SUCCESS_TRUSTED_IP".to_string()));
+    // X-Forwarded-For naming a trusted network, from a peer that is no
+    // trusted proxy (none is configured here), is not believed.
+    p.set("trusted_ips.ranges", "203.0.113.0/24").await;
+    let mut spoof = p.browser_with_headers(&[
+        ("accept-language", "en"),
+        ("x-forwarded-for", "203.0.113.7"),
+    ]);
+    spoof.sign_in("jan", PASSWORD).await;
+    assert_eq!(spoof.h1(), "Two-step verification");
 }
 
 portal_modes!(

@@ -417,6 +417,39 @@ impl AdminService for Engine {
             .await
     }
 
+    async fn import_tokens(
+        &self,
+        ctx: &Ctx,
+        tokens: crate::token_import::ImportedTokens,
+        dry_run: bool,
+    ) -> Result<crate::token_import::TokenImportReport> {
+        self.admin_import_tokens(ctx, tokens, dry_run).await
+    }
+
+    async fn inventory(
+        &self,
+        ctx: &Ctx,
+        serial_prefix: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::token_import::InventoryToken>> {
+        self.admin_inventory(ctx, serial_prefix, limit).await
+    }
+
+    async fn assign_token(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        serial: &str,
+        label: &str,
+    ) -> Result<AddedToken> {
+        validate::username_lookup(username)?;
+        self.admin_assign_token(ctx, username, serial, label).await
+    }
+
+    async fn delete_inventory_token(&self, ctx: &Ctx, serial: &str) -> Result<()> {
+        self.admin_delete_inventory_token(ctx, serial).await
+    }
+
     async fn add_question(
         &self,
         ctx: &Ctx,

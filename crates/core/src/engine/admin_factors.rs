@@ -59,13 +59,13 @@ impl Engine {
                 0
             },
         };
-        let mut ev = self.event(
+        let mut ev = self.event_with_method(
             ctx,
             EVENT,
             Some(&user.username),
+            Some("oath_token".into()),
             ResultCode::SuccessTokenAdded,
         );
-        ev.method = Some("oath_token".into());
         if user.default_method.is_none() {
             ev.detail = Some("method set to oath_token".into());
         }

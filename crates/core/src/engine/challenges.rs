@@ -160,8 +160,13 @@ impl Engine {
             number: None,
             source_address: None,
         };
-        let mut ev = self.event(ctx, START, Some(&user.username), ResultCode::Success);
-        ev.method = Some(method.to_string());
+        let mut ev = self.event_with_method(
+            ctx,
+            START,
+            Some(&user.username),
+            Some(method.to_string()),
+            ResultCode::Success,
+        );
         ev.detail = Some(format!("challenge {}", short(&new.id)));
         self.store.create_challenge(&new, &ev).await?;
         Ok(Authentication::of(&new.stored(user.username)))
@@ -298,7 +303,8 @@ impl Engine {
         self.gate(ctx, ANSWER, &user, Factor::Code, &settings)
             .await?;
         let held = module.code_held_by_user();
-        let mut success = self.event(
+        // Written (and counted) only if a held code is right.
+        let mut success = self.draft_event(
             ctx,
             ANSWER,
             Some(&user.username),
@@ -313,6 +319,9 @@ impl Engine {
             self.check_sent_code(&user, &c, passcode).await?
         };
         if check == PasscodeCheck::Accepted {
+            if held {
+                self.count(ctx, &success);
+            }
             let code = if held {
                 ResultCode::Success
             } else {
@@ -333,8 +342,13 @@ impl Engine {
                 .closed(ctx, ANSWER, &user.username, Factor::Code, until)
                 .await;
         }
-        let mut ev = self.event(ctx, ANSWER, Some(&user.username), check.failure_code());
-        ev.method = success.method;
+        let mut ev = self.event_with_method(
+            ctx,
+            ANSWER,
+            Some(&user.username),
+            success.method,
+            check.failure_code(),
+        );
         ev.detail = success.detail;
         self.store.append_audit(&ev).await?;
         let locked = check.is_guess()
@@ -521,8 +535,13 @@ impl Engine {
             (to, reason, code)
         };
         let reason_name = reason.as_str();
-        let mut ev = self.event(ctx, FINISH, Some(&c.username), code);
-        ev.method = Some(c.method.to_string());
+        let mut ev = self.event_with_method(
+            ctx,
+            FINISH,
+            Some(&c.username),
+            Some(c.method.to_string()),
+            code,
+        );
         ev.detail = Some(format!("challenge {} {to}: {reason_name}", short(&c.id)));
         if self
             .store

@@ -94,13 +94,13 @@ impl Engine {
         let now = self.clock.now();
         let now = now.replace_nanosecond(0).unwrap_or(now);
         let expires_at = now + ACTIVATION_CODE_LIFETIME;
-        let mut ev = self.event(
+        let ev = self.event_with_method(
             ctx,
             event,
             Some(&user.username),
+            Some("mobile_app".into()),
             ResultCode::SuccessActivationCode,
         );
-        ev.method = Some("mobile_app".into());
         self.store
             .create_activation_code(user.id, &activation_code_hash(&code), expires_at, &ev)
             .await?;

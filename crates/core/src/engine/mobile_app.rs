@@ -58,8 +58,13 @@ impl Engine {
         } = ask;
         let devices = self.store.mobile_devices(user.id).await?;
         if devices.is_empty() {
-            let mut ev = self.event(ctx, event, Some(&user.username), ResultCode::FailedNoDevice);
-            ev.method = Some(method.to_string());
+            let ev = self.event_with_method(
+                ctx,
+                event,
+                Some(&user.username),
+                Some(method.to_string()),
+                ResultCode::FailedNoDevice,
+            );
             self.store.append_audit(&ev).await?;
             return Ok(Authentication::refused(ChallengeReason::NoDevice));
         }
@@ -86,13 +91,13 @@ impl Engine {
             number: Some(new_number()),
             source_address: ctx.guess_source.map(|ip| ip.to_string()),
         };
-        let mut ev = self.event(
+        let mut ev = self.event_with_method(
             ctx,
             event,
             Some(&user.username),
+            Some(method.to_string()),
             ResultCode::SuccessDeliverySent,
         );
-        ev.method = Some(method.to_string());
         ev.detail = Some(format!(
             "challenge {} to {} device(s)",
             &new.id[..8],

@@ -345,13 +345,13 @@ impl Engine {
             };
             let right = pin.len() <= 64 && self.hasher.verify(pin, pin_hash).await;
             if !right {
-                let mut ev = self.event(
+                let mut ev = self.event_with_method(
                     ctx,
                     ANSWER,
                     Some(&user.username),
+                    Some(c.method.to_string()),
                     ResultCode::FailedPinWrong,
                 );
-                ev.method = Some(c.method.to_string());
                 ev.detail = Some(format!("request {}: wrong_pin", &c.id[..8]));
                 self.store.append_audit(&ev).await?;
                 let locked = self

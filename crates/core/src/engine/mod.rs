@@ -6,6 +6,7 @@
 mod admin;
 mod admin_factors;
 mod challenges;
+mod console;
 mod dev_outbox;
 pub mod devices;
 mod guessing;
@@ -25,6 +26,7 @@ mod service_accounts;
 mod sessions;
 mod sync;
 pub mod telephony;
+mod token_inventory;
 mod validate_passcode;
 mod verifier;
 pub mod waiting;
@@ -47,6 +49,7 @@ use crate::principal::{Need, Subject};
 use crate::sealing::SealingKey;
 use crate::service::{CreateUser, Ctx};
 use crate::settings::{key_def, Settings};
+use crate::telemetry::{Decision, Telemetry};
 use crate::throttle::{Phantoms, Throttle};
 use crate::user::{DefaultMethod, NewUser, User, UserPatch};
 use crate::validate;
@@ -90,6 +93,8 @@ pub struct Engine {
     /// The address the server listens on, as a URL (set once it is bound):
     /// the public URL of last resort.
     listen_url: std::sync::OnceLock<String>,
+    /// Counts every decision for `GET /metrics`, when metrics are on.
+    telemetry: Option<Arc<dyn Telemetry>>,
 }
 
 const SETTINGS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -128,7 +133,14 @@ impl Engine {
             gateway: None,
             public_url: None,
             listen_url: std::sync::OnceLock::new(),
+            telemetry: None,
         }
+    }
+
+    /// The same engine telling `telemetry` of every audited decision.
+    pub fn with_telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
     }
 
     /// The same engine sending mail through `mailer` (SMTP).
@@ -226,7 +238,37 @@ impl Engine {
         &self.sealing
     }
 
+    /// An audit event of a decision, counted for the metrics: every event
+    /// is built here, so every decision is counted once.
     fn event(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        subject: Option<&str>,
+        result: ResultCode,
+    ) -> NewAuditEvent {
+        self.event_with_method(ctx, event, subject, None, result)
+    }
+
+    /// `event` about a method: the method is counted too.
+    fn event_with_method(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        subject: Option<&str>,
+        method: Option<String>,
+        result: ResultCode,
+    ) -> NewAuditEvent {
+        let mut ev = self.draft_event(ctx, event, subject, result);
+        ev.method = method;
+        self.count(ctx, &ev);
+        ev
+    }
+
+    /// An event that is written only if a check passes (the success of a
+    /// code, handed to `check_passcode`): not counted here, or every wrong
+    /// code would count as a success too; `count` it once it is written.
+    fn draft_event(
         &self,
         ctx: &Ctx,
         event: &str,
@@ -243,6 +285,18 @@ impl Engine {
             result,
             source_ip: ctx.source_ip,
             detail: None,
+        }
+    }
+
+    /// Tells the telemetry (if any) of the decision `ev` records.
+    fn count(&self, ctx: &Ctx, ev: &NewAuditEvent) {
+        if let Some(t) = &self.telemetry {
+            t.decision(&Decision {
+                front_end: crate::telemetry::front_end(ctx),
+                event: &ev.event,
+                method: ev.method.as_deref(),
+                result: ev.result,
+            });
         }
     }
 

@@ -381,8 +381,13 @@ impl Engine {
         } else {
             ResultCode::FailedInvalidInput
         };
-        let mut ev = self.event(&ctx, CALL, Some(&user.username), code);
-        ev.method = Some(c.method.to_string());
+        let mut ev = self.event_with_method(
+            &ctx,
+            CALL,
+            Some(&user.username),
+            Some(c.method.to_string()),
+            code,
+        );
         ev.detail = Some(format!("challenge {}: {}", &c.id[..8], reason.as_str()));
         self.store.append_audit(&ev).await?;
         let locked = reason == ChallengeReason::WrongPin

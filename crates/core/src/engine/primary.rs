@@ -239,10 +239,9 @@ impl Engine {
         let subject = user
             .as_ref()
             .map_or_else(|| escape_control(name).into_owned(), |u| u.username.clone());
-        let mut ev = self.event(ctx, EVENT, Some(&subject), code);
-        if directory.kind() != PrimaryAuth::Local {
-            ev.method = Some(PrimaryAuth::as_str(directory.kind()).to_string());
-        }
+        let method = (directory.kind() != PrimaryAuth::Local)
+            .then(|| PrimaryAuth::as_str(directory.kind()).to_string());
+        let ev = self.event_with_method(ctx, EVENT, Some(&subject), method, code);
         self.store.append_audit(&ev).await?;
         Ok((user, matched))
     }

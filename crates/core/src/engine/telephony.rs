@@ -219,13 +219,13 @@ impl Engine {
     ) -> Result<Authentication> {
         let method = proof.method;
         if let Some(limit) = self.delivery_limit(user, &proof.route.to, settings).await? {
-            let mut ev = self.event(
+            let mut ev = self.event_with_method(
                 ctx,
                 event,
                 Some(&user.username),
+                Some(method.to_string()),
                 ResultCode::FailedRateLimited,
             );
-            ev.method = Some(method.to_string());
             ev.detail = Some(limit);
             self.store.append_audit(&ev).await?;
             return Ok(Authentication::refused(ChallengeReason::RateLimited));
@@ -261,8 +261,13 @@ impl Engine {
             number: None,
             source_address: None,
         };
-        let mut ev = self.event(ctx, event, Some(&user.username), ResultCode::Success);
-        ev.method = Some(method.to_string());
+        let mut ev = self.event_with_method(
+            ctx,
+            event,
+            Some(&user.username),
+            Some(method.to_string()),
+            ResultCode::Success,
+        );
         ev.detail = Some(format!("{detail}challenge {}", &new.id[..8]));
         self.store.create_challenge(&new, &ev).await?;
         let c = new.stored(user.username.clone());
@@ -382,13 +387,13 @@ impl Engine {
         };
         match provider.send(&message).await {
             Ok(provider_id) => {
-                let mut ev = self.event(
+                let mut ev = self.event_with_method(
                     ctx,
                     SENT,
                     Some(&user.username),
+                    Some(c.method.to_string()),
                     ResultCode::SuccessDeliverySent,
                 );
-                ev.method = Some(c.method.to_string());
                 ev.detail = Some(format!(
                     "{kind} to {} for challenge {} ({} id {provider_id})",
                     masked(&route.to),
@@ -406,13 +411,13 @@ impl Engine {
     }
 
     async fn provider_failed(&self, ctx: &Ctx, c: Challenge, why: &str) -> Result<Authentication> {
-        let mut ev = self.event(
+        let mut ev = self.event_with_method(
             ctx,
             SENT,
             Some(&c.username),
+            Some(c.method.to_string()),
             ResultCode::FailedProviderError,
         );
-        ev.method = Some(c.method.to_string());
         ev.detail = Some(why.to_string());
         self.store.append_audit(&ev).await?;
         let (_, c) = self

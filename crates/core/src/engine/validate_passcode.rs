@@ -112,7 +112,8 @@ impl Engine {
         }
         self.gate(ctx, EVENT, &user, Factor::Code, &settings)
             .await?;
-        let mut success = self.event(
+        // Written (and counted) only if the code is right.
+        let mut success = self.draft_event(
             ctx,
             EVENT,
             Some(&user.username),
@@ -123,6 +124,7 @@ impl Engine {
             .check_passcode(&user, passcode, &settings, &success)
             .await?;
         if check == PasscodeCheck::Accepted {
+            self.count(ctx, &success);
             return Ok(Validation {
                 accepted: true,
                 reason: ValidateReason::Accepted,
@@ -133,8 +135,13 @@ impl Engine {
                 .closed(ctx, EVENT, &user.username, Factor::Code, until)
                 .await;
         }
-        let mut ev = self.event(ctx, EVENT, Some(&user.username), check.failure_code());
-        ev.method = success.method;
+        let ev = self.event_with_method(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            success.method,
+            check.failure_code(),
+        );
         self.store.append_audit(&ev).await?;
         let locked = check.is_guess()
             && self

@@ -106,6 +106,35 @@ pub trait AdminService: Send + Sync + 'static {
         code2: &str,
     ) -> Result<()>;
 
+    // --- Token inventory ------------------------------------------------------------------
+    /// Adds the tokens of a vendor's seed file (`token_import::parse_csv`,
+    /// `parse_pskc`) to the inventory; a serial already there is reported
+    /// as a duplicate and kept. Nothing is written in a dry run.
+    async fn import_tokens(
+        &self,
+        ctx: &Ctx,
+        tokens: crate::token_import::ImportedTokens,
+        dry_run: bool,
+    ) -> Result<crate::token_import::TokenImportReport>;
+    /// Inventory tokens whose serial starts with `serial_prefix`, by serial.
+    async fn inventory(
+        &self,
+        ctx: &Ctx,
+        serial_prefix: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::token_import::InventoryToken>>;
+    /// Gives a user the inventory token `serial`; a user with no method
+    /// gets `oath_token`. An empty label names it after the token.
+    async fn assign_token(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        serial: &str,
+        label: &str,
+    ) -> Result<AddedToken>;
+    /// Removes a token from the inventory (lost, broken, returned).
+    async fn delete_inventory_token(&self, ctx: &Ctx, serial: &str) -> Result<()>;
+
     // --- Security questions ------------------------------------------------------------
     async fn add_question(&self, ctx: &Ctx, language: &str, text: &str)
         -> Result<SecurityQuestion>;

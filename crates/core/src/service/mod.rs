@@ -13,6 +13,7 @@
 //! only hide what it would refuse.
 
 pub mod admin;
+pub mod console;
 pub mod forward;
 pub mod hooks;
 pub mod import;
@@ -22,6 +23,7 @@ pub mod sync;
 mod verifier;
 
 pub use admin::{AddedToken, AdminService, ServiceAccountSpec};
+pub use console::{AdminConsole, ConsoleGrant};
 pub use forward::ForwardAuth;
 pub use hooks::{CallStep, DevOutbox, OutboxEntry, ProviderHooks, SignedHook};
 pub use import::ImportService;

@@ -63,6 +63,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                     "postgres"
                 }
             );
+            out!(
+                "  metrics   {}",
+                match (&config.metrics.token, config.metrics.allow.len()) {
+                    (None, 0) => "off (no metrics.token or metrics.allow)".to_string(),
+                    (Some(_), 0) => "on at /metrics (bearer token)".to_string(),
+                    (None, n) => format!("on at /metrics ({n} allowed address range(s))"),
+                    (Some(_), n) => {
+                        format!("on at /metrics (bearer token, or {n} allowed address range(s))")
+                    }
+                }
+            );
             if config.outbox {
                 out!("warning: delivery.provider is outbox: calls and text messages are not sent (development only)");
             }

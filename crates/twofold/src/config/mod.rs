@@ -52,6 +52,8 @@ const KEYS: &[Key] = &[
     Key { path: "log.format", env: "TWOFOLD_LOG_FORMAT", kind: Kind::Choice(&["text", "json"]), default: "text", help: "Format of log lines on standard error.", secret: false },
     Key { path: "log.directory", env: "TWOFOLD_LOG_DIR", kind: Kind::Path, default: "<data_dir>/logs", help: "Where JSON log files roll daily while the setting portal.logging is on.", secret: false },
     Key { path: "proxy.trusted", env: "TWOFOLD_TRUSTED_PROXIES", kind: Kind::Text, default: "none", help: "Comma-separated addresses or CIDR ranges of reverse proxies / load balancers whose X-Forwarded-For is believed. The client is then the rightmost address in that header that is not one of them. Leave unset when clients connect directly.", secret: false },
+    Key { path: "metrics.token", env: "TWOFOLD_METRICS_TOKEN", kind: Kind::Text, default: "<unset>", help: "Bearer token that opens GET /metrics (Prometheus) to any address: at least 16 visible characters. Prefer token_file (TWOFOLD_METRICS_TOKEN_FILE). With neither metrics.token nor metrics.allow, /metrics does not exist.", secret: true },
+    Key { path: "metrics.allow", env: "TWOFOLD_METRICS_ALLOW", kind: Kind::List, default: "<unset>", help: "Addresses or CIDR ranges that may read GET /metrics without the token (comma-separated in the environment), e.g. the Prometheus server's. The client address is the one proxy.trusted resolves.", secret: false },
     Key { path: "sdk.url", env: "TWOFOLD_SDK_URL", kind: Kind::Text, default: "<unset>; required by `twofold portal`", help: "`twofold portal` only: the MFA server's HTTPS address, e.g. https://mfa.internal:8443. The portal reaches the server only through its Web Service SDK; http:// is refused.", secret: false },
     Key { path: "sdk.username", env: "TWOFOLD_SDK_USERNAME", kind: Kind::Text, default: "<unset>; required by `twofold portal`", help: "`twofold portal` only: the service account the portal uses (`twofold service-account create portal` on the MFA server).", secret: false },
     Key { path: "sdk.password", env: "TWOFOLD_SDK_PASSWORD", kind: Kind::Text, default: "<unset>; required by `twofold portal`", help: "`twofold portal` only: the service account's secret. Prefer TWOFOLD_SDK_PASSWORD_FILE.", secret: true },
@@ -165,6 +167,21 @@ pub struct Config {
     pub public_url: Option<String>,
     /// `[ldap]` and `[radius]`, when set.
     pub directories: directory::Directories,
+    /// `[metrics]`: who may read `GET /metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`; `/metrics` exists when either is set.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    pub token: Option<Secret>,
+    pub allow: Vec<ipnet::IpNet>,
+}
+
+impl MetricsConfig {
+    pub fn is_on(&self) -> bool {
+        self.token.is_some() || !self.allow.is_empty()
+    }
 }
 
 impl Config {
@@ -558,7 +575,44 @@ fn resolve(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> 
             ldap: directory::ldap_of(raw)?,
             radius: directory::radius_of(raw)?,
         },
+        metrics: metrics_of(raw)?,
     })
+}
+
+/// `[metrics]`: a token a Prometheus server can send as a bearer token,
+/// and the ranges allowed without it (parsed as `proxy.trusted` is).
+fn metrics_of(raw: &BTreeMap<&'static str, String>) -> Result<MetricsConfig, ConfigError> {
+    let bad = |p: &str, msg: String| ConfigError(format!("{p} ({}): {msg}", key(p).env));
+    let token = match raw.get("metrics.token").map(|t| t.trim()) {
+        None => None,
+        // Never echo the token. Visible ASCII: it travels in a header.
+        Some(t) if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
+            return Err(bad(
+                "metrics.token",
+                "must be at least 16 visible ASCII characters, without spaces".into(),
+            ))
+        }
+        Some(t) => Some(Secret(t.to_string())),
+    };
+    let allow = raw
+        .get("metrics.allow")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    bad(
+                        "metrics.allow",
+                        format!("{s:?} is not an IP address or CIDR range"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(MetricsConfig { token, allow })
 }
 
 /// `[twilio]`: nothing when `twilio.account_sid` is unset, else a checked
@@ -977,6 +1031,44 @@ mod tests {
     fn database_url_is_not_echoed() {
         let e = err(None, &[("TWOFOLD_DATABASE_URL", "mysql://u:hunter22@h/d")]);
         assert!(!e.contains("hunter22"), "{e}");
+    }
+
+    #[test]
+    fn metrics_are_off_unless_a_token_or_addresses_are_given() {
+        let c = Config::load(None, &env_of(&[])).unwrap();
+        assert!(!c.metrics.is_on());
+
+        let c = Config::load(
+            None,
+            &env_of(&[
+                ("TWOFOLD_METRICS_TOKEN", "0123456789abcdef-token"),
+                ("TWOFOLD_METRICS_ALLOW", "10.0.0.0/8, 192.0.2.7"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.metrics.is_on());
+        assert_eq!(c.metrics.token.unwrap().0, "0123456789abcdef-token");
+        assert_eq!(c.metrics.allow[1].to_string(), "192.0.2.7/32");
+
+        // In the TOML file: a list, and the token from a file.
+        let token = file("0123456789abcdef-from-file\n");
+        let toml = format!(
+            "[metrics]\nallow = [\"127.0.0.1/32\"]\ntoken_file = {:?}\n",
+            token.path()
+        );
+        let f = file(&toml);
+        let c = Config::load(Some(f.path()), &env_of(&[])).unwrap();
+        assert_eq!(c.metrics.token.unwrap().0, "0123456789abcdef-from-file");
+        assert_eq!(c.metrics.allow.len(), 1);
+
+        let e = err(None, &[("TWOFOLD_METRICS_TOKEN", "short s3cret")]);
+        assert!(e.contains("metrics.token (TWOFOLD_METRICS_TOKEN)"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        let e = err(None, &[("TWOFOLD_METRICS_ALLOW", "prometheus.lan")]);
+        assert!(
+            e.contains("metrics.allow (TWOFOLD_METRICS_ALLOW): \"prometheus.lan\""),
+            "{e}"
+        );
     }
 
     #[test]

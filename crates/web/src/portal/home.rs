@@ -31,6 +31,10 @@ pub(super) async fn home(
     let mut passed_cookie = None;
     if let Stage::SignedIn { username, .. } = &req.session.data.stage {
         let username = username.clone();
+        // The admin pages asked for this sign-in: back there.
+        if std::mem::take(&mut req.session.data.to_admin) {
+            return finish(&state, req, "/admin").await;
+        }
         let passed = passed::pass_on(state.service.as_ref(), &mut req, &username).await;
         if let Some(to) = passed.redirect {
             return back_to_site(&state, req, passed.cookie, &to).await;

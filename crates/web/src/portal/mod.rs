@@ -13,7 +13,7 @@ mod home;
 mod i18n;
 mod pages;
 mod passed;
-mod session;
+pub(crate) mod session;
 mod sign_in;
 mod token;
 

@@ -155,6 +155,13 @@ pub struct SessionData {
     /// sign-in (they may be off: then there is none).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub passed_asked: bool,
+    /// When the second step was last passed (unix seconds): the admin
+    /// pages ask for a fresh one before their most sensitive actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<i64>,
+    /// The sign-in was asked for by the admin pages: back there after it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub to_admin: bool,
 }
 
 /// An activation code shown to the user, and the devices they had when it
@@ -201,6 +208,9 @@ struct AnonymousState {
     /// The protected site's address to return to after sign-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rd: Option<String>,
+    /// Back to the admin pages after sign-in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    admin: bool,
 }
 
 impl AnonymousState {
@@ -239,6 +249,7 @@ impl AnonymousState {
                 .filter(|u| u.len() <= ECHO_USERNAME_MAX && !u.chars().any(char::is_control)),
             // Checked again by the engine before anyone is sent there.
             rd: state.rd.filter(|rd| is_return_address(rd)),
+            admin: state.admin,
         }
     }
 }
@@ -346,6 +357,8 @@ impl Session {
                         via: None,
                         passed: None,
                         passed_asked: false,
+                        verified_at: None,
+                        to_admin: state.admin,
                     },
                 });
             }
@@ -439,6 +452,7 @@ impl Session {
             user_lang,
             echo,
             return_to,
+            to_admin,
             ..
         } = self.data;
         let username = echo
@@ -451,6 +465,7 @@ impl Session {
             user_lang,
             username,
             rd: return_to,
+            admin: to_admin,
         };
         let mut value = format!("{ANONYMOUS_PREFIX}{csrf}");
         if state.lang.is_some()
@@ -459,6 +474,7 @@ impl Session {
             || state.user_lang.is_some()
             || state.username.is_some()
             || state.rd.is_some()
+            || state.admin
         {
             if let Ok(json) = serde_json::to_vec(&state) {
                 value.push('.');
@@ -480,6 +496,65 @@ impl Session {
             "__Host-twofold=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
         ))
     }
+}
+
+/// How far a browser's portal session has signed in, for the admin pages.
+pub enum PortalSignIn {
+    /// With the second step, passed at this time (unix seconds).
+    Full(String, i64),
+    /// Signed in some other way (a bypass, a trusted IP, enrollment), or
+    /// still at a step: not enough for the admin pages.
+    Partial,
+    /// Not signed in.
+    None,
+}
+
+/// The user a browser's portal session has signed in with their second
+/// step, and when that step was passed: who may open the admin pages.
+pub async fn portal_sign_in(
+    service: &dyn PortalService,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<PortalSignIn> {
+    let session = Session::load(service, ctx, headers).await?;
+    Ok(match (&session.data.stage, session.data.via) {
+        (
+            Stage::SignedIn {
+                username,
+                expires_at,
+                ..
+            },
+            Some(PassedVia::SecondStep),
+        ) if *expires_at > now => {
+            PortalSignIn::Full(username.clone(), session.data.verified_at.unwrap_or(0))
+        }
+        (Stage::Anonymous, _) => PortalSignIn::None,
+        (Stage::SignedIn { expires_at, .. } | Stage::ChoosePin { expires_at, .. }, _)
+            if *expires_at <= now =>
+        {
+            PortalSignIn::None
+        }
+        _ => PortalSignIn::Partial,
+    })
+}
+
+/// Starts the portal's sign-in over for the admin pages (ending the
+/// browser's portal session, keeping its language): after the second
+/// step the portal sends the browser back to `/admin`. Returns the
+/// portal's cookie to set.
+pub async fn sign_in_for_admin(
+    service: &dyn PortalService,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+) -> Result<HeaderValue> {
+    let old = Session::load(service, ctx, headers).await?;
+    let mut fresh = Session::fresh();
+    fresh.data.lang.clone_from(&old.data.lang);
+    fresh.data.user_lang.clone_from(&old.data.user_lang);
+    fresh.data.to_admin = true;
+    old.destroy(service, ctx).await?;
+    Ok(fresh.anonymous_cookie())
 }
 
 pub fn set_cookie(headers: &mut HeaderMap, value: HeaderValue) {

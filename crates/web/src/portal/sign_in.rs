@@ -406,6 +406,7 @@ fn verified(req: &mut Req, username: String, session_minutes: Option<u32>, choos
     let max = session_minutes.map_or(MAX_SIGNED_IN_SECONDS, |m| i64::from(m) * 60);
     req.session.rotate();
     req.session.data.via = Some(PassedVia::SecondStep);
+    req.session.data.verified_at = Some(now());
     req.session.data.stage = if choose_pin {
         Stage::ChoosePin {
             username,
@@ -516,7 +517,10 @@ pub(super) async fn sign_out(
         None => Ctx::portal_visitor(Some(req.ip)),
     };
     let opened = req.session.data.passed.take();
-    let cleared = super::passed::end_all(state.service.as_ref(), &ctx, opened, &headers).await;
+    let mut cleared = super::passed::end_all(state.service.as_ref(), &ctx, opened, &headers).await;
+    // And of the admin pages.
+    cleared
+        .extend(crate::admin::session::end_carried(state.service.as_ref(), &ctx, &headers).await);
     let old = std::mem::replace(&mut req.session, Session::fresh());
     if let Err(e) = old
         .destroy(state.service.as_ref(), &Ctx::portal_visitor(Some(req.ip)))

@@ -265,8 +265,15 @@ impl Portal {
     }
 
     pub fn browser_with_language(&self, lang: &str) -> Browser {
+        self.browser_with_headers(&[("accept-language", lang)])
+    }
+
+    /// A browser sending `extra` headers with every request.
+    pub fn browser_with_headers(&self, extra: &[(&'static str, &str)]) -> Browser {
         let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(reqwest::header::ACCEPT_LANGUAGE, lang.parse().unwrap());
+        for (name, value) in extra {
+            headers.insert(*name, value.parse().unwrap());
+        }
         Browser {
             base: self.base.clone(),
             client: reqwest::Client::builder()

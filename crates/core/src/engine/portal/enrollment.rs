@@ -308,13 +308,13 @@ impl Engine {
             Ok(e) => e,
             Err(e) => return self.refuse(ctx, EVENT, Some(&user.username), e).await,
         };
-        let mut ev = self.event(
+        let ev = self.event_with_method(
             ctx,
             EVENT,
             Some(&user.username),
+            Some(enrollment.method.to_string()),
             ResultCode::SuccessEnrolled,
         );
-        ev.method = Some(enrollment.method.to_string());
         match self
             .store
             .complete_enrollment(user.id, &enrollment, &ev)

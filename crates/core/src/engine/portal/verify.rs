@@ -80,7 +80,8 @@ impl Engine {
                 // enrollment): the code alone, and the portal then has the
                 // user choose their PIN.
                 let choose_pin = self.pin_not_chosen(&user).await?;
-                let mut success = self.event(ctx, EVENT, Some(&user.username), success_code);
+                // Written (and counted) only if the code is right.
+                let mut success = self.draft_event(ctx, EVENT, Some(&user.username), success_code);
                 if choose_pin && !is_fallback {
                     success.detail = Some("no PIN chosen yet: code alone, PIN next".into());
                 }
@@ -94,6 +95,7 @@ impl Engine {
                         .await?
                 };
                 if check == PasscodeCheck::Accepted {
+                    self.count(ctx, &success);
                     return Ok(Verified::Accepted {
                         user: Box::new(user),
                         session_minutes: minutes,

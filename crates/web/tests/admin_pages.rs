@@ -1,0 +1,704 @@
+//! The admin pages (issue 13, first slice): reached after the portal's
+//! full sign-in, in a session of their own; each permission needed for
+//! its action — on the page and with a crafted POST — and a group-scoped
+//! administrator held to their group.
+
+mod common;
+
+use common::{Browser, Portal, PASSWORD};
+use twofold_core::factors::OathParams;
+use twofold_core::principal::{Permissions, Scope};
+use twofold_core::user::Permission;
+use twofold_core::{AdminService, Ctx};
+use twofold_testkit::db::Backend;
+
+twofold_testkit::both_backends!(
+    the_admin_pages_need_the_full_sign_in_and_a_grant,
+    each_action_needs_its_permission,
+    a_group_administrator_stays_in_their_group,
+    users_are_found_and_added,
+    settings_change_one_at_a_time_and_keep_secrets,
+    administrators_are_granted_and_revoked_on_the_page,
+);
+
+const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+/// An action on a user's page, the permission it needs and its form.
+type Case = (
+    &'static str,
+    Permission,
+    &'static [(&'static str, &'static str)],
+);
+
+/// A user with a password and a TOTP token, signed in at the portal with
+/// both in `b`.
+async fn signed_in(p: &Portal, name: &str, groups: &[&str]) -> Browser {
+    let u = p.user(name).await;
+    if !groups.is_empty() {
+        p.engine
+            .update_user(
+                &Ctx::cli(),
+                &u.username,
+                twofold_core::user::UserPatch {
+                    groups: Some(groups.iter().map(ToString::to_string).collect()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    p.engine
+        .add_token(&Ctx::cli(), name, SECRET, OathParams::default(), "app")
+        .await
+        .unwrap();
+    let mut b = p.browser();
+    b.sign_in(name, PASSWORD).await;
+    assert!(b.has("name=\"code\""), "{}", b.page);
+    let code = p.totp(SECRET, 0);
+    b.submit("/portal/verify", &[("proof", "method"), ("code", &code)])
+        .await;
+    b
+}
+
+async fn grant(p: &Portal, name: &str, perms: Permissions, scope: Scope) {
+    p.engine
+        .grant_admin(&Ctx::cli(), name, perms, scope)
+        .await
+        .unwrap();
+}
+
+/// Opens `/admin` (which opens the admin session on the first visit).
+async fn enter(b: &mut Browser) -> u16 {
+    let res = b
+        .client
+        .get(format!("{}/admin", b.base))
+        .send()
+        .await
+        .unwrap();
+    if res.status() != 303 {
+        return res.status().as_u16();
+    }
+    let again = b
+        .client
+        .get(format!("{}/admin", b.base))
+        .send()
+        .await
+        .unwrap();
+    again.status().as_u16()
+}
+
+async fn status_of(b: &Browser, path: &str) -> (u16, String) {
+    let res = b
+        .client
+        .get(format!("{}{path}", b.base))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.text().await.unwrap())
+}
+
+async fn the_admin_pages_need_the_full_sign_in_and_a_grant(backend: Backend) {
+    let p = Portal::start(backend).await;
+    // Nobody signed in: to the portal's sign-in, and back here after it.
+    p.user("ann").await;
+    p.engine
+        .add_token(&Ctx::cli(), "ann", SECRET, OathParams::default(), "app")
+        .await
+        .unwrap();
+    grant(&p, "ann", Permissions::all(), Scope::All).await;
+    let mut ann = p.browser();
+    let res = ann
+        .client
+        .get(format!("{}/admin", ann.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/portal");
+    ann.open("/portal").await;
+    ann.submit(
+        "/portal/sign-in",
+        &[("username", "ann"), ("password", PASSWORD)],
+    )
+    .await;
+    let code = p.totp(SECRET, 0);
+    let posted = ann
+        .post("/portal/verify", &[("proof", "method"), ("code", &code)])
+        .await;
+    assert_eq!(posted.location, "/portal");
+    let res = ann
+        .client
+        .get(format!("{}/portal", ann.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/admin");
+    assert_eq!(enter(&mut ann).await, 200);
+    // A user who is no administrator.
+    let mut jan = signed_in(&p, "jan", &[]).await;
+    assert_eq!(enter(&mut jan).await, 403);
+    // Password alone (second step pending) is not enough.
+    p.user("helen").await;
+    p.engine
+        .add_token(&Ctx::cli(), "helen", SECRET, OathParams::default(), "app")
+        .await
+        .unwrap();
+    grant(&p, "helen", Permissions::all(), Scope::All).await;
+    let mut half = p.browser();
+    half.sign_in("helen", PASSWORD).await;
+    assert_eq!(enter(&mut half).await, 401);
+
+    // Signed in with the second step: the admin session opens, in its own
+    // cookie, with the administrator's rights on the page.
+    let code = p.totp(SECRET, 0);
+    half.submit("/portal/verify", &[("proof", "method"), ("code", &code)])
+        .await;
+    let res = half
+        .client
+        .get(format!("{}/admin", half.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-twofold-admin="), "{cookie}");
+    assert!(
+        cookie.contains("Max-Age=900") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let (status, page) = status_of(&half, "/admin").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("manage administrators"), "{page}");
+    assert!(!page.contains("<script"), "no script on admin pages");
+
+    // Rights revoked: the next click ends the admin session.
+    p.user("root").await;
+    grant(&p, "root", Permissions::all(), Scope::All).await;
+    p.engine.revoke_admin(&Ctx::cli(), "helen").await.unwrap();
+    let (status, _) = status_of(&half, "/admin/users").await;
+    assert_eq!(status, 303, "sent back to /admin");
+    assert_eq!(enter(&mut half).await, 403);
+    let audit = p.audit_results("helen").await;
+    assert!(audit.iter().any(|r| r == "FAILED_NOT_ALLOWED"), "{audit:?}");
+}
+
+/// Posts `action` on `target`'s page with the admin session's token.
+async fn act(b: &mut Browser, target: &str, action: &str, fields: &[(&str, &str)]) -> String {
+    b.open(&format!("/admin/users/{target}")).await;
+    let csrf = common::field_value(&b.page, "csrf").expect("a CSRF token on the admin page");
+    let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+    form.extend_from_slice(fields);
+    let posted = b
+        .post_raw(&format!("/admin/users/{target}/{action}"), &form)
+        .await;
+    assert_eq!(posted.status, 303, "{action}");
+    b.open(&posted.location).await.to_string()
+}
+
+async fn each_action_needs_its_permission(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let cases: &[Case] = &[
+        ("disable", Permission::EnableDisable, &[]),
+        ("unblock", Permission::Unblock, &[]),
+        ("pin", Permission::ResetPin, &[("pin", "8264")]),
+        (
+            "bypass",
+            Permission::GrantBypass,
+            &[("seconds", "600"), ("reason", "lost phone")],
+        ),
+        (
+            "edit",
+            Permission::EditUsers,
+            &[
+                ("display_name", "Jan de Vries"),
+                ("email", "jan@example.com"),
+                ("groups", ""),
+                ("language", "nl"),
+            ],
+        ),
+        (
+            "phones",
+            Permission::ChangePhone,
+            &[
+                ("phone", "+31207948261"),
+                ("phone_extension", ""),
+                ("backup_phone", ""),
+                ("mobile_phone", ""),
+            ],
+        ),
+        (
+            "method",
+            Permission::ChangeMethod,
+            &[("method", "oath_token:oath_pin")],
+        ),
+        (
+            "token-add",
+            Permission::ManageOathTokens,
+            &[
+                ("secret", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"),
+                ("kind", "hotp"),
+                ("label", "fob"),
+            ],
+        ),
+        ("delete", Permission::DeleteUsers, &[("confirm", "TARGET")]),
+    ];
+    for (i, (action, permission, fields)) in cases.iter().enumerate() {
+        let target = format!("target{i}");
+        p.user(&target).await;
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (*k, if *v == "TARGET" { target.as_str() } else { *v }))
+            .collect();
+        let before = p.engine.get_user(&Ctx::cli(), &target).await.unwrap();
+        let events_before = p.audit_results(&target).await.len();
+
+        // Every permission but this one: no form for it, and a crafted
+        // POST is refused and changes nothing.
+        let without = format!("without{i}");
+        let mut b = signed_in(&p, &without, &[]).await;
+        grant(
+            &p,
+            &without,
+            Permission::ALL
+                .into_iter()
+                .filter(|q| q != permission)
+                .collect(),
+            Scope::All,
+        )
+        .await;
+        assert_eq!(enter(&mut b).await, 200);
+        b.open(&format!("/admin/users/{target}")).await;
+        assert!(
+            !b.has(&format!("/admin/users/{target}/{action}\"")),
+            "{action}: the form is offered without {permission:?}"
+        );
+        let page = act(&mut b, &target, action, &fields).await;
+        assert!(page.contains("You may not do this"), "{action}: {page}");
+        let after = p.engine.get_user(&Ctx::cli(), &target).await.unwrap();
+        assert_eq!(after.version, before.version, "{action} changed the user");
+        let refused = p.audit_results(&target).await;
+        assert!(
+            refused.len() > events_before && refused.iter().any(|r| r == "FAILED_NOT_ALLOWED"),
+            "{action}: {refused:?}"
+        );
+
+        // This permission alone: the form is there and the action is done.
+        let with = format!("with{i}");
+        let mut b = signed_in(&p, &with, &[]).await;
+        grant(&p, &with, [*permission].into_iter().collect(), Scope::All).await;
+        assert_eq!(enter(&mut b).await, 200);
+        b.open(&format!("/admin/users/{target}")).await;
+        assert!(
+            b.has(&format!("/admin/users/{target}/{action}\"")),
+            "{action}: no form with {permission:?}: {}",
+            b.page
+        );
+        let page = act(&mut b, &target, action, &fields).await;
+        assert!(!page.contains("class=\"error\""), "{action}: {page}");
+        let results = p.audit_results(&target).await;
+        let expected = match *action {
+            "disable" => "SUCCESS_USER_DISABLED",
+            "unblock" => "SUCCESS_USER_UNLOCKED",
+            "pin" => "SUCCESS_PIN_CHANGED",
+            "bypass" => "SUCCESS_BYPASS_STARTED",
+            "edit" | "phones" | "method" => "SUCCESS_USER_UPDATED",
+            "token-add" => "SUCCESS_TOKEN_ADDED",
+            "delete" => "SUCCESS_USER_DELETED",
+            other => panic!("{other}"),
+        };
+        assert!(
+            results.iter().any(|r| r == expected),
+            "{action}: {results:?}"
+        );
+        let events = p
+            .engine
+            .audit_events(
+                &Ctx::cli(),
+                twofold_core::audit::AuditQuery {
+                    limit: 500,
+                    subject: Some(target.clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| e.actor == format!("admin:{with}") && e.result.as_str() == expected),
+            "{action}: audited as the administrator"
+        );
+    }
+}
+
+async fn a_group_administrator_stays_in_their_group(backend: Backend) {
+    let p = Portal::start(backend).await;
+    for (name, group) in [("jan", "Sales"), ("piet", "Ops")] {
+        let u = p.user(name).await;
+        p.engine
+            .update_user(
+                &Ctx::cli(),
+                &u.username,
+                twofold_core::user::UserPatch {
+                    groups: Some(vec![group.into()]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let mut b = signed_in(&p, "sales-lead", &["Sales"]).await;
+    let perms: Permissions = Permission::ALL
+        .into_iter()
+        .filter(|q| {
+            !matches!(
+                q,
+                Permission::ManageSettings
+                    | Permission::ManageAdministrators
+                    | Permission::ManageServiceAccounts
+            )
+        })
+        .collect();
+    grant(&p, "sales-lead", perms, Scope::Group("Sales".into())).await;
+    assert_eq!(enter(&mut b).await, 200);
+
+    // Search: only the group.
+    b.open("/admin/users?q=*").await;
+    assert!(b.has(">jan</a>") && !b.has(">piet</a>"), "{}", b.page);
+    // Direct URL: as if piet did not exist.
+    let (status, _) = status_of(&b, "/admin/users/piet").await;
+    assert_eq!(status, 303);
+    b.open("/admin/users").await;
+    assert!(b.has("No such user"), "{}", b.page);
+    // Crafted POST: refused, piet unchanged.
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    let posted = b
+        .post_raw("/admin/users/piet/disable", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(posted.status, 303);
+    assert!(
+        p.engine
+            .get_user(&Ctx::cli(), "piet")
+            .await
+            .unwrap()
+            .enabled
+    );
+    // Inside the group, it works.
+    let page = act(&mut b, "jan", "disable", &[]).await;
+    assert!(page.contains("The user is disabled"), "{page}");
+    assert!(!p.engine.get_user(&Ctx::cli(), "jan").await.unwrap().enabled);
+    // A form without its token changes nothing.
+    let posted = b.post_raw("/admin/users/jan/enable", &[]).await;
+    assert_eq!(posted.refusal.as_deref(), Some("csrf"));
+    assert!(!p.engine.get_user(&Ctx::cli(), "jan").await.unwrap().enabled);
+
+    // The audit log: one user of the group at a time, nobody outside it.
+    b.open("/admin/audit?user=jan").await;
+    assert!(
+        b.has("SUCCESS_USER_DISABLED") && b.has("admin:sales-lead"),
+        "{}",
+        b.page
+    );
+    b.open("/admin/audit?user=piet").await;
+    assert!(
+        b.has("You may not do this") && !b.has("SUCCESS_USER_CREATED"),
+        "{}",
+        b.page
+    );
+    b.open("/admin/audit").await;
+    assert!(b.has("You may not do this"), "{}", b.page);
+}
+
+async fn users_are_found_and_added(backend: Backend) {
+    let p = Portal::start(backend).await;
+    for name in ["anna", "annabel", "bert"] {
+        p.user(name).await;
+    }
+    let mut b = signed_in(&p, "helen", &[]).await;
+    grant(&p, "helen", Permissions::all(), Scope::All).await;
+    assert_eq!(enter(&mut b).await, 200);
+    b.open("/admin/users?q=ann*").await;
+    assert!(
+        b.has(">anna</a>") && b.has(">annabel</a>") && !b.has(">bert</a>"),
+        "{}",
+        b.page
+    );
+    b.open("/admin/users?q=anna").await;
+    assert!(b.has(">anna</a>") && !b.has(">annabel</a>"), "{}", b.page);
+
+    // A refused new user keeps what was typed, with the rule that failed.
+    b.open("/admin/users/new").await;
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    let posted = b
+        .post_raw(
+            "/admin/users/new",
+            &[
+                ("csrf", &csrf),
+                ("username", "bad name\u{7}"),
+                ("display_name", "Bad Name"),
+                ("email", "bad@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.location, "/admin/users/new");
+    b.open("/admin/users/new").await;
+    assert!(b.has("Not saved: username"), "{}", b.page);
+    assert!(b.has("value=\"Bad Name\""), "{}", b.page);
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    let posted = b
+        .post_raw(
+            "/admin/users/new",
+            &[
+                ("csrf", &csrf),
+                ("username", "carla"),
+                ("display_name", "Carla Jansen"),
+                ("email", "carla@example.com"),
+                ("groups", "Sales, VPN"),
+                ("language", "nl"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.location, "/admin/users/carla");
+    let carla = p.engine.get_user(&Ctx::cli(), "carla").await.unwrap();
+    assert_eq!(carla.groups, vec!["Sales", "VPN"]);
+    assert_eq!(carla.language.as_deref(), Some("nl"));
+    // Dutch for a Dutch administrator.
+    p.engine
+        .update_user(
+            &Ctx::cli(),
+            "helen",
+            twofold_core::user::UserPatch {
+                language: Some("nl".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    b.open("/admin/users").await;
+    assert!(b.has("<h1>Gebruikers</h1>"), "{}", b.page);
+}
+
+async fn settings_change_one_at_a_time_and_keep_secrets(backend: Backend) {
+    let p = Portal::start(backend).await;
+    // Someone without "manage settings" gets no link and no change.
+    let mut viewer = signed_in(&p, "viewer", &[]).await;
+    grant(
+        &p,
+        "viewer",
+        [Permission::ViewAuditLog].into_iter().collect(),
+        Scope::All,
+    )
+    .await;
+    assert_eq!(enter(&mut viewer).await, 200);
+    assert!(!viewer.has("/admin/settings\""), "{}", viewer.page);
+    viewer.open("/admin/settings").await;
+    let csrf = common::field_value(&viewer.page, "csrf").unwrap();
+    viewer
+        .post_raw(
+            "/admin/settings/portal.allow_bypass",
+            &[("csrf", &csrf), ("value", "true")],
+        )
+        .await;
+    assert!(
+        !p.engine
+            .settings(&Ctx::cli())
+            .await
+            .unwrap()
+            .portal
+            .allow_bypass
+    );
+
+    let mut b = signed_in(&p, "helen", &[]).await;
+    grant(&p, "helen", Permissions::all(), Scope::All).await;
+    assert_eq!(enter(&mut b).await, 200);
+    b.open("/admin/settings").await;
+    assert!(
+        b.has("portal.allow_bypass") && b.has("passed_sessions.rules"),
+        "every key is there"
+    );
+    assert!(
+        !b.has("Confirm it is you"),
+        "a second step just now is fresh"
+    );
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+
+    // A valid change applies at once.
+    let posted = b
+        .post_raw(
+            "/admin/settings/portal.allow_bypass",
+            &[("csrf", &csrf), ("value", "true")],
+        )
+        .await;
+    assert_eq!(posted.location, "/admin/settings#portal-allow_bypass");
+    assert!(
+        p.engine
+            .settings(&Ctx::cli())
+            .await
+            .unwrap()
+            .portal
+            .allow_bypass
+    );
+    let events = p
+        .engine
+        .audit_events(
+            &Ctx::cli(),
+            twofold_core::audit::AuditQuery {
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event == "settings.set" && e.actor == "admin:helen"),
+        "{events:?}"
+    );
+
+    // An invalid one: the rule next to the field, the typed value kept,
+    // nothing changed.
+    b.post_raw(
+        "/admin/settings/portal.bypass_default_seconds",
+        &[("csrf", &csrf), ("value", "0")],
+    )
+    .await;
+    b.open("/admin/settings").await;
+    assert!(b.has("out of range"), "{}", b.page);
+    assert!(b.has("aria-invalid=\"true\""), "{}", b.page);
+    assert_eq!(
+        p.engine
+            .settings(&Ctx::cli())
+            .await
+            .unwrap()
+            .portal
+            .bypass_default_seconds,
+        300
+    );
+
+    // A secret is written, never shown back.
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    b.post_raw(
+        "/admin/settings/sms_gateway.authorization",
+        &[("csrf", &csrf), ("value", "Bearer s3cr3t-value")],
+    )
+    .await;
+    b.open("/admin/settings").await;
+    assert!(!b.has("s3cr3t-value"), "the secret came back");
+    assert!(b.has("write-only"), "{}", b.page);
+    assert_eq!(
+        p.engine
+            .settings(&Ctx::cli())
+            .await
+            .unwrap()
+            .sms_gateway
+            .authorization
+            .reveal(),
+        "Bearer s3cr3t-value"
+    );
+
+    // Re-authentication: the portal's sign-in once more, then back here
+    // with the admin session kept.
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    let posted = b.post_raw("/admin/reauth", &[("csrf", &csrf)]).await;
+    assert_eq!(posted.location, "/portal");
+    p.advance(30);
+    b.sign_in("helen", PASSWORD).await;
+    let code = p.totp(SECRET, 0);
+    let posted = b
+        .post("/portal/verify", &[("proof", "method"), ("code", &code)])
+        .await;
+    assert_eq!(posted.location, "/portal");
+    let res = b
+        .client
+        .get(format!("{}/portal", b.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/admin");
+    assert_eq!(status_of(&b, "/admin").await.0, 200);
+}
+
+async fn administrators_are_granted_and_revoked_on_the_page(backend: Backend) {
+    let p = Portal::start(backend).await;
+    p.user("piet").await;
+    let mut b = signed_in(&p, "helen", &[]).await;
+    grant(&p, "helen", Permissions::all(), Scope::All).await;
+    assert_eq!(enter(&mut b).await, 200);
+    b.open("/admin/administrators").await;
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    let posted = b
+        .post_raw(
+            "/admin/administrators",
+            &[
+                ("csrf", &csrf),
+                ("username", "piet"),
+                ("perm-reset_pin", "on"),
+                ("perm-unblock", "on"),
+                ("scope", "group"),
+                ("group", "Sales"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.location, "/admin/administrators");
+    let admins = p.engine.admins(&Ctx::cli()).await.unwrap();
+    let piet = admins
+        .iter()
+        .find(|a| a.username == "piet")
+        .expect("piet is an administrator");
+    assert_eq!(
+        piet.permissions,
+        vec![Permission::ResetPin, Permission::Unblock]
+    );
+    assert_eq!(piet.scope_group.as_deref(), Some("Sales"));
+    b.open("/admin/administrators").await;
+    assert!(b.has("group:Sales"), "{}", b.page);
+
+    // A delegated administrator of administrators cannot grant more than
+    // they hold.
+    let mut lead = signed_in(&p, "lead", &[]).await;
+    grant(
+        &p,
+        "lead",
+        [Permission::ManageAdministrators, Permission::ResetPin]
+            .into_iter()
+            .collect(),
+        Scope::All,
+    )
+    .await;
+    assert_eq!(enter(&mut lead).await, 200);
+    lead.open("/admin/administrators").await;
+    let csrf = common::field_value(&lead.page, "csrf").unwrap();
+    lead.post_raw(
+        "/admin/administrators",
+        &[
+            ("csrf", &csrf),
+            ("username", "piet"),
+            ("perm-delete_users", "on"),
+            ("scope", "all"),
+        ],
+    )
+    .await;
+    lead.open("/admin/administrators").await;
+    assert!(lead.has("You may not do this"), "{}", lead.page);
+    let admins = p.engine.admins(&Ctx::cli()).await.unwrap();
+    assert!(!admins
+        .iter()
+        .find(|a| a.username == "piet")
+        .unwrap()
+        .permissions
+        .contains(&Permission::DeleteUsers));
+
+    // Revoking.
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    b.post_raw("/admin/administrators/piet/revoke", &[("csrf", &csrf)])
+        .await;
+    assert!(!p
+        .engine
+        .admins(&Ctx::cli())
+        .await
+        .unwrap()
+        .iter()
+        .any(|a| a.username == "piet"));
+}
