@@ -356,6 +356,11 @@ pub struct ServiceAccount {
     pub permissions: Vec<crate::user::Permission>,
     /// Only meaningful for role `admin`; `None` is all users.
     pub scope_group: Option<String>,
+    /// When the account last authenticated to the SDK; `None` if never.
+    /// Recorded at most once a minute, so it may lag by up to a minute.
+    /// Defaulted so JSON written before the field existed still reads.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod portal;
 pub mod ports;
 pub mod principal;
 pub mod questions;
+pub mod reports;
 pub mod sealing;
 pub mod service;
 pub mod settings;

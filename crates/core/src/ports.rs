@@ -16,13 +16,30 @@ use crate::user::{Admin, NewUser, Permission, User, UserId};
 pub use crate::clock::Clock;
 
 /// Listing users: `prefix` matches the start of the username (any case),
-/// `after` pages by username.
+/// `after` pages by username; the other fields narrow the list.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
     pub prefix: Option<String>,
     pub group: Option<String>,
     pub after: Option<String>,
     pub limit: u32,
+    /// Text found (any case) in the display name, the e-mail address or a
+    /// phone number.
+    pub text: Option<String>,
+    /// Only users in this state.
+    pub status: Option<StatusFilter>,
+}
+
+/// A user's state, for finding users (the admin pages' status filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// May sign in at `now`.
+    Enabled(OffsetDateTime),
+    Disabled,
+    /// Paused or locked by wrong attempts at `now`.
+    Locked(OffsetDateTime),
+    /// Blocked after a fraud report.
+    Blocked,
 }
 
 /// Persistent state: the narrow repositories below (users, administrators,
@@ -56,6 +73,7 @@ pub trait Store:
     + SyncRepo
     + PassedSessionRepo
     + TokenInventoryRepo
+    + ReportRepo
     + Send
     + Sync
     + 'static
@@ -583,6 +601,17 @@ pub trait ServiceAccountRepo: Send + Sync {
         audit: &NewAuditEvent,
     ) -> Result<bool>;
     async fn delete_service_account(&self, name: &str, audit: &NewAuditEvent) -> Result<bool>;
+    /// Records that the account `id` authenticated at `at`, but only when
+    /// its last use is unknown or before `stale_before`; true when written.
+    /// The condition lives in the statement so nodes racing on the same
+    /// account write once. Not audited: it is bookkeeping of successful
+    /// calls, not a change anyone made.
+    async fn record_service_account_use(
+        &self,
+        id: i64,
+        at: OffsetDateTime,
+        stale_before: OffsetDateTime,
+    ) -> Result<bool>;
 }
 
 /// Where users and their passwords come from: the setting
@@ -807,4 +836,44 @@ pub trait TokenInventoryRepo: Send + Sync {
     ) -> Result<(OathToken, bool)>;
     /// Returns false when no such token was in the inventory.
     async fn delete_inventory_token(&self, serial: &str, audit: &NewAuditEvent) -> Result<bool>;
+}
+
+/// The reports (`crate::reports`): counts and lists read from the audit log
+/// and the users, read-only and bounded. Times of the audit log are
+/// compared in its own unit (milliseconds); buckets are UTC days or hours.
+#[async_trait]
+pub trait ReportRepo: Send + Sync {
+    /// Sign-in decisions (`reports::SIGN_IN_EVENTS`) of `period`, counted
+    /// per bucket, event, method and result in one aggregate query; sorted
+    /// by bucket, event, method, result; at most
+    /// `reports::MAX_ACTIVITY_ROWS`.
+    async fn activity(
+        &self,
+        period: &crate::reports::ReportPeriod,
+    ) -> Result<Vec<crate::reports::ActivityRow>>;
+    /// One row per one-time bypass granted or used in `period`
+    /// (`reports::BYPASS_RESULTS`), newest first.
+    async fn bypassed_users(
+        &self,
+        period: &crate::reports::ReportPeriod,
+        query: &crate::reports::UserReportQuery,
+    ) -> Result<Vec<crate::reports::UserReportRow>>;
+    /// One row per fraud report in `period` (`FAILED_FRAUD_REPORTED`, not
+    /// the block that may follow it), newest first.
+    async fn fraud_reports(
+        &self,
+        period: &crate::reports::ReportPeriod,
+        query: &crate::reports::UserReportQuery,
+    ) -> Result<Vec<crate::reports::UserReportRow>>;
+    /// Users locked at `now` or blocked after a fraud report, by username.
+    async fn blocked_users(
+        &self,
+        now: OffsetDateTime,
+        query: &crate::reports::UserReportQuery,
+    ) -> Result<Vec<crate::reports::UserReportRow>>;
+    /// Users not enrolled (`reports::enrollment_gap`), by username.
+    async fn unenrolled_users(
+        &self,
+        query: &crate::reports::UserReportQuery,
+    ) -> Result<Vec<crate::reports::UserReportRow>>;
 }

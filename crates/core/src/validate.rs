@@ -167,6 +167,7 @@ pub fn user_query(query: &UserQuery) -> Result<()> {
         ("prefix", &query.prefix),
         ("group", &query.group),
         ("after", &query.after),
+        ("text", &query.text),
     ] {
         identifier(field, value.as_deref().unwrap_or_default())?;
     }

@@ -340,6 +340,12 @@ pub struct ServiceAccountView {
     pub created_at: String,
     #[schema(schema_with = rules::timestamp_or_null)]
     pub rotated_at: Option<String>,
+    /// When the account last authenticated; absent or null if never. Kept
+    /// to the minute, so it may lag the latest call by up to a minute.
+    /// Defaulted so a reader of older output still parses it.
+    #[serde(default)]
+    #[schema(schema_with = rules::timestamp_or_null)]
+    pub last_used_at: Option<String>,
 }
 
 // --- Authenticate in steps: start, follow, answer ------------------------------

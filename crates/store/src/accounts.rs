@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
+use time::OffsetDateTime;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::factors::ServiceAccount;
 use twofold_core::ports::ServiceAccountRepo;
@@ -16,11 +17,12 @@ use crate::errors::db_err;
 use crate::rows::{from_seconds, get, parse_permissions, unix_seconds};
 use crate::SqlStore;
 
-const COLUMNS: &str =
-    "id, name, created_at, rotated_at, secret_hash, role, permissions, scope_group";
+const COLUMNS: &str = "id, name, created_at, rotated_at, secret_hash, role, permissions, \
+                       scope_group, last_used_at";
 
 fn account(row: &AnyRow) -> Result<(ServiceAccount, String)> {
     let rotated: Option<i64> = get(row, "rotated_at")?;
+    let last_used: Option<i64> = get(row, "last_used_at")?;
     let role: String = get(row, "role")?;
     // A role this version does not know grants nothing: fail closed.
     let role = role
@@ -35,6 +37,9 @@ fn account(row: &AnyRow) -> Result<(ServiceAccount, String)> {
             role,
             permissions: parse_permissions(&get::<String>(row, "permissions")?)?,
             scope_group: get(row, "scope_group")?,
+            last_used_at: last_used
+                .map(|s| from_seconds("last_used_at", s))
+                .transpose()?,
         },
         get(row, "secret_hash")?,
     ))
@@ -125,5 +130,27 @@ impl ServiceAccountRepo for SqlStore {
         let delete = sqlx::query("DELETE FROM service_accounts WHERE name_key = $1")
             .bind(username_key(name));
         self.write_if_changed(delete, audit).await
+    }
+
+    async fn record_service_account_use(
+        &self,
+        id: i64,
+        at: OffsetDateTime,
+        stale_before: OffsetDateTime,
+    ) -> Result<bool> {
+        // Straight on the pool, with no audit event: a successful SDK call
+        // is not a change anyone made. The condition makes a recent use
+        // (another node's, a moment ago) a no-op, and never moves it back.
+        let written = sqlx::query(
+            "UPDATE service_accounts SET last_used_at = $1 \
+             WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(unix_seconds(at))
+        .bind(id)
+        .bind(unix_seconds(stale_before))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(written.rows_affected() > 0)
     }
 }

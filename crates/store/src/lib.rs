@@ -17,6 +17,7 @@
 //! `enrollment.rs`, with what they share in `factors.rs`), `challenges.rs`,
 //! `devices.rs` (the mobile app), `sessions.rs`, `passed.rs` (forward-auth),
 //! `inventory.rs` (hardware tokens not yet assigned),
+//! `reports.rs` (the reports' counts and lists, read-only),
 //! `accounts.rs` and `sync.rs` (directory synchronisation);
 //! `wakeups.rs` carries wake-ups between nodes. `rows.rs` and `errors.rs`
 //! are shared.
@@ -36,6 +37,7 @@ mod outbox;
 mod passed;
 mod pins;
 mod questions;
+mod reports;
 mod rows;
 mod sessions;
 mod settings;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use twofold_core::audit::NewAuditEvent;
-use twofold_core::ports::{UserQuery, UserRepo};
+use twofold_core::ports::{StatusFilter, UserQuery, UserRepo};
 use twofold_core::user::{DefaultMethod, NewUser, User, UserId};
 use twofold_core::validate::{self, username_key};
 use twofold_core::{ConflictReason, Error, Result};
@@ -24,6 +24,13 @@ fn group_key(name: &str) -> String {
 }
 
 /// `LIKE` pattern matching everything that starts with `prefix` literally.
+/// `%text%` for LIKE, with LIKE's own wildcards escaped.
+fn like_contains(text: &str) -> String {
+    let mut out = String::from("%");
+    out.push_str(&like_prefix(text));
+    out
+}
+
 pub(crate) fn like_prefix(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
@@ -279,6 +286,9 @@ impl UserRepo for SqlStore {
         validate::user_query(query)?;
         let mut clauses: Vec<String> = Vec::new();
         let mut binds: Vec<String> = Vec::new();
+        // Times are bound as numbers (PostgreSQL will not compare a
+        // BIGINT with text); they come after the text binds.
+        let mut times: Vec<i64> = Vec::new();
         if let Some(prefix) = query.prefix.as_deref().map(username_key) {
             if !prefix.is_empty() {
                 // The range lets both databases seek in the username_key
@@ -300,6 +310,50 @@ impl UserRepo for SqlStore {
             binds.push(username_key(after));
             clauses.push(format!("u.username_key > ${}", binds.len()));
         }
+        if let Some(text) = query
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            binds.push(like_contains(&text.to_lowercase()));
+            let n = binds.len();
+            let mut any = vec![
+                format!(r"LOWER(COALESCE(u.display_name, '')) LIKE ${n} ESCAPE '\'"),
+                format!(r"LOWER(COALESCE(u.email, '')) LIKE ${n} ESCAPE '\'"),
+            ];
+            // Phones are stored as +31207948261: match the digits typed,
+            // however they were spaced.
+            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+            if !digits.is_empty() {
+                binds.push(like_contains(&digits));
+                let d = binds.len();
+                for column in ["phone", "backup_phone", "mobile_phone"] {
+                    any.push(format!(r"COALESCE(u.{column}, '') LIKE ${d} ESCAPE '\'"));
+                }
+            }
+            clauses.push(format!("({})", any.join(" OR ")));
+        }
+        let texts = binds.len();
+        let time_bind = |times: &mut Vec<i64>, at: time::OffsetDateTime| {
+            times.push(unix_seconds(at));
+            texts + times.len()
+        };
+        match query.status {
+            None => {}
+            Some(StatusFilter::Disabled) => clauses.push("u.enabled = 0".into()),
+            Some(StatusFilter::Blocked) => clauses.push("u.fraud_blocked = 1".into()),
+            Some(StatusFilter::Locked(now)) => {
+                let n = time_bind(&mut times, now);
+                clauses.push(format!("u.locked_until > ${n}"));
+            }
+            Some(StatusFilter::Enabled(now)) => {
+                let n = time_bind(&mut times, now);
+                clauses.push(format!(
+                    "u.enabled = 1 AND u.fraud_blocked = 0 AND (u.locked_until IS NULL OR u.locked_until <= ${n})"
+                ));
+            }
+        }
         let filter = if clauses.is_empty() {
             String::new()
         } else {
@@ -312,11 +366,14 @@ impl UserRepo for SqlStore {
             .join(", ");
         let sql = format!(
             "SELECT {columns} FROM users u {filter} ORDER BY u.username_key LIMIT ${}",
-            binds.len() + 1
+            binds.len() + times.len() + 1
         );
         let mut q = sqlx::query(&sql);
         for b in &binds {
             q = q.bind(b.as_str());
+        }
+        for t in &times {
+            q = q.bind(*t);
         }
         q = q.bind(limit(query.limit));
 

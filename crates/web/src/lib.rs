@@ -19,7 +19,7 @@ pub mod security_headers;
 use axum::Router;
 use std::sync::Arc;
 use twofold_core::service::{
-    AdminConsole, AdminService, DevOutbox, ForwardAuth, MobileService, ProviderHooks,
+    AdminConsole, AdminService, DevOutbox, ForwardAuth, MobileService, ProviderHooks, ReportService,
 };
 use twofold_core::{PortalService, SdkBackend};
 
@@ -43,6 +43,7 @@ pub struct ServerParts {
     /// The admin pages: administration as the signed-in administrator.
     pub admin: Arc<dyn AdminService>,
     pub console: Arc<dyn AdminConsole>,
+    pub reports: Arc<dyn ReportService>,
     /// `GET /metrics` and the counting of every request, when configured.
     pub metrics: Option<Arc<metrics::Metrics>>,
 }
@@ -50,13 +51,20 @@ pub struct ServerParts {
 impl ServerParts {
     /// All from one engine.
     pub fn of<
-        T: SdkBackend + ProviderHooks + DevOutbox + MobileService + ForwardAuth + AdminConsole,
+        T: SdkBackend
+            + ProviderHooks
+            + DevOutbox
+            + MobileService
+            + ForwardAuth
+            + AdminConsole
+            + ReportService,
     >(
         engine: Arc<T>,
     ) -> ServerParts {
         ServerParts {
             admin: engine.clone(),
             console: engine.clone(),
+            reports: engine.clone(),
             sdk: engine.clone(),
             hooks: engine.clone(),
             mobile: engine.clone(),
@@ -114,6 +122,7 @@ fn app_with(
                 .merge(admin::router(admin::AdminState {
                     admin: s.admin,
                     console: s.console,
+                    reports: s.reports,
                     sessions: state.service.clone(),
                 }))
                 .merge(dev_outbox::router(s.outbox))

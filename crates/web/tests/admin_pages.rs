@@ -19,6 +19,10 @@ twofold_testkit::both_backends!(
     users_are_found_and_added,
     settings_change_one_at_a_time_and_keep_secrets,
     administrators_are_granted_and_revoked_on_the_page,
+    hardware_tokens_are_imported_and_given_out,
+    security_questions_per_language,
+    reports_chart_and_export_the_same_rows,
+    service_accounts_on_the_page,
 );
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -202,6 +206,7 @@ async fn each_action_needs_its_permission(backend: Backend) {
         ("disable", Permission::EnableDisable, &[]),
         ("unblock", Permission::Unblock, &[]),
         ("pin", Permission::ResetPin, &[("pin", "8264")]),
+        ("reset-answers", Permission::ResetSecurityQuestions, &[]),
         (
             "bypass",
             Permission::GrantBypass,
@@ -301,6 +306,7 @@ async fn each_action_needs_its_permission(backend: Backend) {
             "disable" => "SUCCESS_USER_DISABLED",
             "unblock" => "SUCCESS_USER_UNLOCKED",
             "pin" => "SUCCESS_PIN_CHANGED",
+            "reset-answers" => "SUCCESS_ANSWERS_CHANGED",
             "bypass" => "SUCCESS_BYPASS_STARTED",
             "edit" | "phones" | "method" => "SUCCESS_USER_UPDATED",
             "token-add" => "SUCCESS_TOKEN_ADDED",
@@ -425,6 +431,36 @@ async fn users_are_found_and_added(backend: Backend) {
         b.page
     );
     b.open("/admin/users?q=anna").await;
+    assert!(b.has(">anna</a>") && !b.has(">annabel</a>"), "{}", b.page);
+    // By name, e-mail or phone, and by status.
+    p.engine
+        .update_user(
+            &Ctx::cli(),
+            "bert",
+            twofold_core::user::UserPatch {
+                display_name: Some("Bert Jansen".into()),
+                phone: Some("+31207948261".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    p.engine
+        .set_user_enabled(&Ctx::cli(), "annabel", false)
+        .await
+        .unwrap();
+    b.open("/admin/users?text=jansen").await;
+    assert!(b.has(">bert</a>") && !b.has(">anna</a>"), "{}", b.page);
+    b.open("/admin/users?text=020%20794%208261").await;
+    assert!(
+        !b.has(">bert</a>"),
+        "the national form has a 0 the stored number lacks"
+    );
+    b.open("/admin/users?text=794%208261").await;
+    assert!(b.has(">bert</a>"), "{}", b.page);
+    b.open("/admin/users?status=disabled").await;
+    assert!(b.has(">annabel</a>") && !b.has(">anna</a>"), "{}", b.page);
+    b.open("/admin/users?q=ann*&status=enabled").await;
     assert!(b.has(">anna</a>") && !b.has(">annabel</a>"), "{}", b.page);
 
     // A refused new user keeps what was typed, with the rule that failed.
@@ -701,4 +737,338 @@ async fn administrators_are_granted_and_revoked_on_the_page(backend: Backend) {
         .unwrap()
         .iter()
         .any(|a| a.username == "piet"));
+}
+
+async fn upload(b: &Browser, file: &str, name: &str, key: (&str, &str), csrf: &str) -> String {
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.to_string())
+        .text("key_kind", key.0.to_string())
+        .text("key", key.1.to_string())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(file.as_bytes().to_vec()).file_name(name.to_string()),
+        );
+    let res = b
+        .client
+        .post(format!("{}/admin/tokens/import", b.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    res.headers()["location"].to_str().unwrap().to_string()
+}
+
+async fn hardware_tokens_are_imported_and_given_out(backend: Backend) {
+    let p = Portal::start(backend).await;
+    p.user("jan").await;
+    let pskc = include_str!("../../core/tests/pskc/rfc6030-figure6.pskcxml");
+    let mut b = signed_in(&p, "helen", &[]).await;
+    grant(&p, "helen", Permissions::all(), Scope::All).await;
+    assert_eq!(enter(&mut b).await, 200);
+    b.open("/admin/tokens").await;
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+
+    // A wrong key opens nothing and imports nothing.
+    upload(
+        &b,
+        pskc,
+        "vendor.pskcxml",
+        ("hex", "00112233445566778899aabbccddeeff"),
+        &csrf,
+    )
+    .await;
+    b.open("/admin/tokens").await;
+    assert!(b.has("does not open this file"), "{}", b.page);
+    assert!(b.has("No tokens in the inventory"), "{}", b.page);
+    // Without the form's token: refused.
+    upload(
+        &b,
+        pskc,
+        "vendor.pskcxml",
+        ("hex", "12345678901234567890123456789012"),
+        "wrong",
+    )
+    .await;
+    assert!(p
+        .engine
+        .inventory(&Ctx::cli(), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // The right key.
+    b.open("/admin/tokens").await;
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    upload(
+        &b,
+        pskc,
+        "vendor.pskcxml",
+        ("hex", "12345678901234567890123456789012"),
+        &csrf,
+    )
+    .await;
+    b.open("/admin/tokens").await;
+    assert!(b.has("Imported: 1") && b.has("987654321"), "{}", b.page);
+    // A CSV with a bad line: reported by line, the good one imported.
+    let csv = "serial,secret,manufacturer,model,time interval\nCSV-1,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ,Feitian,c200,30\nCSV-2,not base32!,Feitian,c200,30\n";
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    upload(&b, csv, "tokens.csv", ("none", ""), &csrf).await;
+    b.open("/admin/tokens").await;
+    assert!(b.has("Imported: 1") && b.has("line 3"), "{}", b.page);
+
+    // Given to jan by serial.
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    let posted = b
+        .post_raw(
+            "/admin/tokens/assign",
+            &[
+                ("csrf", &csrf),
+                ("serial", "987654321"),
+                ("username", "jan"),
+                ("label", ""),
+            ],
+        )
+        .await;
+    assert_eq!(posted.location, "/admin/tokens");
+    let tokens = p.engine.tokens(&Ctx::cli(), "jan").await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    let left = p.engine.inventory(&Ctx::cli(), None, 10).await.unwrap();
+    assert_eq!(
+        left.iter().map(|t| t.serial.as_str()).collect::<Vec<_>>(),
+        vec!["CSV-1"]
+    );
+}
+
+async fn security_questions_per_language(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let mut b = signed_in(&p, "helen", &[]).await;
+    grant(&p, "helen", Permissions::all(), Scope::All).await;
+    assert_eq!(enter(&mut b).await, 200);
+    b.open("/admin/questions?lang=nl").await;
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    let posted = b
+        .post_raw(
+            "/admin/questions",
+            &[
+                ("csrf", &csrf),
+                ("lang", "nl"),
+                ("text", "Wat was de naam van uw eerste huisdier?"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.location, "/admin/questions?lang=nl");
+    let nl = p.engine.questions(&Ctx::cli(), Some("nl")).await.unwrap();
+    assert_eq!(nl.len(), 1);
+    assert!(p
+        .engine
+        .questions(&Ctx::cli(), Some("en"))
+        .await
+        .unwrap()
+        .is_empty());
+    b.open("/admin/questions?lang=nl").await;
+    assert!(b.has("eerste huisdier"), "{}", b.page);
+
+    // Without "manage settings": no form, and a crafted POST changes nothing.
+    let mut viewer = signed_in(&p, "viewer", &[]).await;
+    grant(
+        &p,
+        "viewer",
+        [Permission::ResetPin].into_iter().collect(),
+        Scope::All,
+    )
+    .await;
+    assert_eq!(enter(&mut viewer).await, 200);
+    viewer.open("/admin/questions?lang=nl").await;
+    assert!(
+        !viewer.has("action=\"/admin/questions\""),
+        "{}",
+        viewer.page
+    );
+    let csrf = common::field_value(&viewer.page, "csrf").unwrap();
+    let id = nl[0].id.to_string();
+    viewer
+        .post_raw(
+            &format!("/admin/questions/{id}/delete"),
+            &[("csrf", &csrf), ("lang", "nl")],
+        )
+        .await;
+    assert_eq!(
+        p.engine
+            .questions(&Ctx::cli(), Some("nl"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    b.post_raw(
+        &format!("/admin/questions/{id}/delete"),
+        &[("csrf", &csrf), ("lang", "nl")],
+    )
+    .await;
+    assert!(p
+        .engine
+        .questions(&Ctx::cli(), Some("nl"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn get_text(b: &Browser, path: &str) -> (u16, String, String) {
+    let res = b
+        .client
+        .get(format!("{}{path}", b.base))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, kind, res.text().await.unwrap())
+}
+
+/// The number in `attr="N"` of the SVG's root.
+fn svg_total(svg: &str) -> u64 {
+    let at = svg.find("data-total=\"").expect("data-total") + 12;
+    svg[at..at + svg[at..].find('"').unwrap()].parse().unwrap()
+}
+
+async fn reports_chart_and_export_the_same_rows(backend: Backend) {
+    let p = Portal::start(backend).await;
+    p.user("jan").await; // no method yet: not enrolled
+    let mut b = signed_in(&p, "helen", &[]).await;
+    grant(&p, "helen", Permissions::all(), Scope::All).await;
+    // A wrong password: a failure in the activity.
+    let mut other = p.browser();
+    other.sign_in("jan", "wrong password").await;
+    assert_eq!(enter(&mut b).await, 200);
+
+    let (status, _, page) = get_text(&b, "/admin/reports/activity").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("primary.password") && page.contains("FAILED_PASSWORD_WRONG"),
+        "{page}"
+    );
+    let (status, kind, svg) = get_text(&b, "/admin/reports/activity.svg?days=7&bucket=day").await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (200, "image/svg+xml; charset=utf-8")
+    );
+    assert!(
+        svg.starts_with("<svg") && !svg.contains("<script") && !svg.contains("style="),
+        "{svg}"
+    );
+    let (status, kind, csv) = get_text(&b, "/admin/reports/activity.csv?days=7&bucket=day").await;
+    assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"));
+    // The chart's total is the export's sum, which is the table's.
+    let sum: u64 = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().trim().parse::<u64>().unwrap())
+        .sum();
+    assert!(sum >= 3, "{csv}");
+    assert_eq!(svg_total(&svg), sum, "{svg}\n{csv}");
+
+    // Users not enrolled: jan, in the page and the export.
+    let (_, _, page) = get_text(&b, "/admin/reports/unenrolled").await;
+    assert!(page.contains("<td>jan</td>"), "{page}");
+    let (_, _, csv) = get_text(&b, "/admin/reports/unenrolled.csv").await;
+    assert!(csv.lines().any(|l| l.starts_with("jan,")), "{csv}");
+
+    // A group-scoped auditor may not see everyone's activity.
+    let mut lead = signed_in(&p, "lead", &["Sales"]).await;
+    grant(
+        &p,
+        "lead",
+        [Permission::ViewAuditLog].into_iter().collect(),
+        Scope::Group("Sales".into()),
+    )
+    .await;
+    assert_eq!(enter(&mut lead).await, 200);
+    let (status, _, _) = get_text(&lead, "/admin/reports/activity.svg").await;
+    assert_eq!(status, 403);
+    let (_, _, page) = get_text(&lead, "/admin/reports/activity").await;
+    assert!(page.contains("You may not do this"), "{page}");
+    // And someone without the permission gets nothing at all.
+    let mut pin_only = signed_in(&p, "pinner", &[]).await;
+    grant(
+        &p,
+        "pinner",
+        [Permission::ResetPin].into_iter().collect(),
+        Scope::All,
+    )
+    .await;
+    assert_eq!(enter(&mut pin_only).await, 200);
+    assert_eq!(
+        get_text(&pin_only, "/admin/reports/unenrolled.csv").await.0,
+        403
+    );
+}
+
+async fn service_accounts_on_the_page(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let mut b = signed_in(&p, "helen", &[]).await;
+    grant(&p, "helen", Permissions::all(), Scope::All).await;
+    assert_eq!(enter(&mut b).await, 200);
+    b.open("/admin/service-accounts").await;
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    let posted = b
+        .post_raw(
+            "/admin/service-accounts",
+            &[
+                ("csrf", &csrf),
+                ("name", "helpdesk-tool"),
+                ("role", "admin"),
+                ("perm-reset_pin", "on"),
+                ("scope", "group"),
+                ("group", "Sales"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.location, "/admin/service-accounts");
+    b.open("/admin/service-accounts").await;
+    // The secret is shown once, then never again.
+    let notice = b.notice().expect("the new secret");
+    let secret = notice.rsplit(" — ").next().unwrap().trim().to_string();
+    assert!(secret.len() >= 20, "{notice}");
+    assert!(
+        b.has("helpdesk-tool") && b.has("group:Sales") && b.has("never"),
+        "{}",
+        b.page
+    );
+    b.open("/admin/service-accounts").await;
+    assert!(!b.has(&secret));
+    let accounts = p.engine.service_accounts(&Ctx::cli()).await.unwrap();
+    let acc = accounts.iter().find(|a| a.name == "helpdesk-tool").unwrap();
+    assert_eq!(acc.permissions, vec![Permission::ResetPin]);
+    // Rotate and delete.
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    b.post_raw(
+        "/admin/service-accounts/helpdesk-tool/rotate",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    b.open("/admin/service-accounts").await;
+    assert!(
+        b.notice().is_some_and(|n| !n.contains(&secret)),
+        "{}",
+        b.page
+    );
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    b.post_raw(
+        "/admin/service-accounts/helpdesk-tool/delete",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert!(p
+        .engine
+        .service_accounts(&Ctx::cli())
+        .await
+        .unwrap()
+        .iter()
+        .all(|a| a.name != "helpdesk-tool"));
 }

@@ -315,6 +315,11 @@ impl AdminService for Engine {
         self.store.set_password_hash(user.id, &hash, &ev).await
     }
 
+    async fn reset_answers(&self, ctx: &Ctx, username: &str) -> Result<()> {
+        validate::username_lookup(username)?;
+        self.admin_reset_answers(ctx, username).await
+    }
+
     async fn set_pin(&self, ctx: &Ctx, username: &str, pin: &str) -> Result<()> {
         validate::username_lookup(username)?;
         self.admin_set_pin(ctx, username, pin).await

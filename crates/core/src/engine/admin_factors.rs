@@ -151,6 +151,27 @@ impl Engine {
     }
 
     /// An administrator sets (or resets) a user's PIN; the PIN rules apply.
+    /// Clears the user's answers to the security questions: they choose
+    /// and answer new ones at their next sign-in (when the fallback is on).
+    pub(super) async fn admin_reset_answers(&self, ctx: &Ctx, username: &str) -> Result<()> {
+        const EVENT: &str = "answers.reset";
+        let user = self
+            .subject_for(
+                ctx,
+                EVENT,
+                username,
+                Need::Permission(Permission::ResetSecurityQuestions),
+            )
+            .await?;
+        let ev = self.event(
+            ctx,
+            EVENT,
+            Some(&user.username),
+            ResultCode::SuccessAnswersChanged,
+        );
+        self.store.set_answers(user.id, &[], &ev).await
+    }
+
     pub(super) async fn admin_set_pin(
         &self,
         ctx: &Ctx,

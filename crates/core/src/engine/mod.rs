@@ -20,6 +20,7 @@ pub mod phone_texts;
 mod portal;
 mod portal_service;
 mod primary;
+mod reports;
 mod retention;
 pub use retention::Pruned;
 mod service_accounts;

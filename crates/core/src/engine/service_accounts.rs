@@ -27,6 +27,10 @@ use super::Engine;
 /// for this long, so an application calling the SDK in a loop does not pay
 /// a password hash per call.
 const DIRECTORY_CACHE: Duration = Duration::from_mins(1);
+/// A service account's last use is written when the stored one is older
+/// than this: enough to tell a live integration from a forgotten one,
+/// without a database write on every SDK request.
+const LAST_USED_GRANULARITY: time::Duration = time::Duration::minutes(1);
 const SECRET_PREFIX: &str = "tfs_";
 
 fn secret_hash(secret: &str) -> String {
@@ -173,6 +177,7 @@ impl CallerAuthenticator for Engine {
         if name.len() <= 256 && secret.len() <= 1024 && validate::identifier("name", name).is_ok() {
             if let Some((account, hash)) = self.store.service_account(name).await? {
                 if bool::from(secret_hash(secret).as_bytes().ct_eq(hash.as_bytes())) {
+                    self.record_use(&account).await;
                     let access = Access::service_account(
                         account.role,
                         account.permissions.into_iter().collect::<Permissions>(),
@@ -204,6 +209,29 @@ impl CallerAuthenticator for Engine {
 }
 
 impl Engine {
+    /// Notes that `account` (just authenticated) was used, unless it was
+    /// within the last minute. The account is read from the store on every
+    /// call, so the check sees the last write of any node. A failure is
+    /// logged and swallowed: bookkeeping must not turn a good call away.
+    async fn record_use(&self, account: &ServiceAccount) {
+        let now = self.clock.now();
+        let stale_before = now - LAST_USED_GRANULARITY;
+        if account.last_used_at.is_some_and(|t| t >= stale_before) {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .record_service_account_use(account.id, now, stale_before)
+            .await
+        {
+            tracing::warn!(
+                account = %account.name,
+                error = %e,
+                "could not record a service account's last use"
+            );
+        }
+    }
+
     /// A primary-directory account in the administrators' group.
     async fn directory_admin(
         &self,

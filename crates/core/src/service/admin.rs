@@ -59,6 +59,9 @@ pub trait AdminService: Send + Sync + 'static {
     async fn unblock_user(&self, ctx: &Ctx, username: &str) -> Result<User>;
     async fn delete_user(&self, ctx: &Ctx, username: &str) -> Result<()>;
     async fn set_password(&self, ctx: &Ctx, username: &str, password: String) -> Result<()>;
+    /// Clears a user's answers to the security questions (they answer new
+    /// ones at their next sign-in).
+    async fn reset_answers(&self, ctx: &Ctx, username: &str) -> Result<()>;
     /// Sets (or resets) a user's PIN; the PIN rules apply.
     async fn set_pin(&self, ctx: &Ctx, username: &str, pin: &str) -> Result<()>;
     /// Grants a one-time bypass (not bound by the portal's setting that lets

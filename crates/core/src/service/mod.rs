@@ -19,6 +19,7 @@ pub mod hooks;
 pub mod import;
 pub mod mobile;
 mod portal;
+pub mod reports;
 pub mod sync;
 mod verifier;
 
@@ -29,6 +30,7 @@ pub use hooks::{CallStep, DevOutbox, OutboxEntry, ProviderHooks, SignedHook};
 pub use import::ImportService;
 pub use mobile::MobileService;
 pub use portal::PortalService;
+pub use reports::ReportService;
 pub use sync::SyncService;
 pub use verifier::Verifier;
 

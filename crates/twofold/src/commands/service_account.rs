@@ -56,10 +56,12 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: ServiceAccountCommand) 
                         describe(a),
                         output::when(a.created_at),
                         a.rotated_at.map_or_else(|| "-".into(), output::when),
+                        // Kept to the minute: a call in the last minute may not show yet.
+                        a.last_used_at.map_or_else(|| "never".into(), output::when),
                     ]
                 })
                 .collect();
-            output::table(&["NAME", "ROLE", "CREATED", "ROTATED"], &rows);
+            output::table(&["NAME", "ROLE", "CREATED", "ROTATED", "LAST USED"], &rows);
         }
         ServiceAccountCommand::Rotate { name } => {
             let secret = svc.rotate_service_account(ctx, &name).await?;

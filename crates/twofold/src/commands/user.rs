@@ -77,6 +77,7 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: UserCommand) -> Result<
                         group,
                         after: None,
                         limit,
+                        ..UserQuery::default()
                     },
                 )
                 .await?;

@@ -11,14 +11,18 @@
 //! would refuse. Same rules as the portal: POST-redirect-GET, a CSRF token
 //! on every form, no script, no inline style.
 
+mod accounts;
 mod admins;
 mod audit;
 mod extract;
 mod home;
 mod i18n;
 mod pages;
+mod questions;
+mod reports;
 pub mod session;
 mod settings;
+mod tokens;
 mod users;
 
 use axum::http::{header, StatusCode};
@@ -26,7 +30,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
-use twofold_core::service::{AdminConsole, AdminService};
+use twofold_core::service::{AdminConsole, AdminService, ReportService};
 use twofold_core::{Error, PortalService};
 
 use extract::AdminReq;
@@ -38,6 +42,7 @@ const CSS: &str = include_str!("../../static/admin.css");
 pub struct AdminState {
     pub admin: Arc<dyn AdminService>,
     pub console: Arc<dyn AdminConsole>,
+    pub reports: Arc<dyn ReportService>,
     /// Where sessions are kept (the portal's session store).
     pub sessions: Arc<dyn PortalService>,
 }
@@ -49,6 +54,27 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/reauth", post(home::reauth))
         .route("/admin/settings", get(settings::page))
         .route("/admin/audit", get(audit::page))
+        .route(
+            "/admin/service-accounts",
+            get(accounts::page).post(accounts::create),
+        )
+        .route(
+            "/admin/service-accounts/{name}/{action}",
+            post(accounts::act),
+        )
+        .route("/admin/reports/{name}", get(reports::report))
+        .route(
+            "/admin/questions",
+            get(questions::page).post(questions::add),
+        )
+        .route("/admin/questions/{id}/delete", post(questions::delete))
+        .route("/admin/tokens", get(tokens::page))
+        .route(
+            "/admin/tokens/import",
+            post(tokens::import).layer(axum::extract::DefaultBodyLimit::max(tokens::MAX_UPLOAD)),
+        )
+        .route("/admin/tokens/assign", post(tokens::assign))
+        .route("/admin/tokens/{serial}/delete", post(tokens::delete))
         .route(
             "/admin/administrators",
             get(admins::page).post(admins::grant),

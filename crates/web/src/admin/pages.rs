@@ -21,6 +21,8 @@ pub struct Chrome {
     pub can_settings: bool,
     pub can_admins: bool,
     pub can_audit: bool,
+    pub can_tokens: bool,
+    pub can_accounts: bool,
 }
 
 impl Chrome {
@@ -44,6 +46,8 @@ impl Chrome {
             can_settings: req.may(Permission::ManageSettings),
             can_admins: req.may(Permission::ManageAdministrators),
             can_audit: req.may(Permission::ViewAuditLog),
+            can_tokens: req.may(Permission::ManageOathTokens),
+            can_accounts: req.may(Permission::ManageServiceAccounts),
             t,
         }
     }
@@ -91,6 +95,8 @@ pub struct UsersPage<'a> {
     pub c: &'a Chrome,
     pub q: &'a str,
     pub group: &'a str,
+    pub text: &'a str,
+    pub status: &'a str,
     pub rows: Vec<UserRow>,
     /// The link to the next page, when there may be one.
     pub next: Option<String>,
@@ -113,6 +119,7 @@ pub struct Offers {
     pub edit: bool,
     pub phones: bool,
     pub pin: bool,
+    pub answers: bool,
     pub method: bool,
     pub tokens: bool,
     pub devices: bool,
@@ -128,6 +135,7 @@ impl Offers {
             edit: req.may(Permission::EditUsers),
             phones: req.may(Permission::ChangePhone),
             pin: req.may(Permission::ResetPin),
+            answers: req.may(Permission::ResetSecurityQuestions),
             method: req.may(Permission::ChangeMethod),
             tokens: req.may(Permission::ManageOathTokens),
             devices: req.may(Permission::ManageDevices),
@@ -246,4 +254,97 @@ pub struct AuditPage<'a> {
     pub user: &'a str,
     pub rows: Vec<AuditRow>,
     pub next: Option<String>,
+}
+
+pub struct InventoryRow {
+    pub serial: String,
+    pub path: String,
+    pub manufacturer: String,
+    pub model: String,
+    pub kind: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/tokens.html")]
+pub struct TokensPage<'a> {
+    pub c: &'a Chrome,
+    pub serial: &'a str,
+    pub rows: Vec<InventoryRow>,
+    pub report: Option<super::session::ImportSummary>,
+}
+
+pub struct QuestionRow {
+    pub id: i64,
+    pub text: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/questions.html")]
+pub struct QuestionsPage<'a> {
+    pub c: &'a Chrome,
+    pub lang: &'static str,
+    pub languages: &'static [&'static str],
+    pub rows: Vec<QuestionRow>,
+    pub may_change: bool,
+}
+
+pub struct ActivityLine {
+    pub bucket: String,
+    pub event: String,
+    pub method: String,
+    pub result: String,
+    pub count: u64,
+}
+
+pub struct ReportLine {
+    pub username: String,
+    pub name: String,
+    pub groups: String,
+    pub since: String,
+    pub why: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/report.html")]
+pub struct ReportPage<'a> {
+    pub c: &'a Chrome,
+    pub report: &'a str,
+    pub reports: &'static [&'static str],
+    pub title: String,
+    /// The period's query string, for the chart and the export.
+    pub query: &'a str,
+    pub days: u16,
+    pub hourly: bool,
+    /// The report covers a period (else: as of now).
+    pub periodic: bool,
+    pub activity: Vec<ActivityLine>,
+    pub users: Vec<ReportLine>,
+}
+
+impl ReportPage<'_> {
+    pub fn report_title(&self, r: &str) -> String {
+        self.c.t.t(&format!("report-{r}"))
+    }
+}
+
+pub struct AccountRow {
+    pub name: String,
+    pub path: String,
+    pub role: &'static str,
+    /// An admin account's permissions and scope, in words.
+    pub rights: String,
+    pub created: String,
+    pub rotated: String,
+    pub last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/accounts.html")]
+pub struct AccountsPage<'a> {
+    pub c: &'a Chrome,
+    pub rows: Vec<AccountRow>,
+    pub boxes: Vec<PermissionBox>,
+    pub fresh: bool,
+    pub may_change: bool,
 }

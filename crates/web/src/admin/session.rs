@@ -44,6 +44,15 @@ impl Flash {
     }
 }
 
+/// What a token import did, for the page after it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub dry_run: bool,
+    pub imported: usize,
+    pub duplicates: Vec<String>,
+    pub refused: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdminSessionData {
     pub username: String,
@@ -59,6 +68,9 @@ pub struct AdminSessionData {
     /// The field (a setting's key) the error is about, shown beside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_field: Option<String>,
+    /// The last token import's summary, shown once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSummary>,
     /// What the administrator typed into a refused form, shown once.
     #[serde(default, skip_serializing_if = "std::collections::HashMap::is_empty")]
     pub echo: std::collections::HashMap<String, String>,
@@ -108,6 +120,7 @@ impl AdminSession {
                 notice: None,
                 error: None,
                 error_field: None,
+                import: None,
                 echo: std::collections::HashMap::new(),
             },
         }

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use std::collections::HashMap;
 use twofold_core::factors::{OathKind, OathParams};
-use twofold_core::ports::UserQuery;
+use twofold_core::ports::{StatusFilter, UserQuery};
 use twofold_core::service::CreateUser;
 use twofold_core::user::{User, UserPatch, UserStatus};
 use twofold_core::Error;
@@ -30,6 +30,12 @@ pub(super) struct Search {
     q: String,
     #[serde(default)]
     group: String,
+    /// Found in the name, e-mail address or a phone number.
+    #[serde(default)]
+    text: String,
+    /// `enabled`, `disabled`, `locked`, `blocked` or empty for all.
+    #[serde(default)]
+    status: String,
     /// The last username of the previous page.
     #[serde(default)]
     after: String,
@@ -84,6 +90,17 @@ pub(super) async fn list(
         group: Some(search.group.trim().to_string()).filter(|g| !g.is_empty()),
         after: Some(search.after.clone()).filter(|a| !a.is_empty()),
         limit: PAGE + 1,
+        text: Some(search.text.trim().to_string()).filter(|t| !t.is_empty()),
+        status: {
+            let now = state.admin.now();
+            match search.status.as_str() {
+                "enabled" => Some(StatusFilter::Enabled(now)),
+                "disabled" => Some(StatusFilter::Disabled),
+                "locked" => Some(StatusFilter::Locked(now)),
+                "blocked" => Some(StatusFilter::Blocked),
+                _ => None,
+            }
+        },
     };
     let users = match state.admin.list_users(req.ctx(), query).await {
         Ok(u) => u,
@@ -117,9 +134,11 @@ pub(super) async fn list(
         .collect();
     let next = more.then(|| {
         format!(
-            "/admin/users?q={}&group={}&after={}",
+            "/admin/users?q={}&group={}&text={}&status={}&after={}",
             urlencoding::encode(&search.q),
             urlencoding::encode(&search.group),
+            urlencoding::encode(&search.text),
+            urlencoding::encode(&search.status),
             urlencoding::encode(rows.last().map_or("", |r| r.username.as_str()))
         )
     });
@@ -128,6 +147,8 @@ pub(super) async fn list(
         c: &chrome,
         q: &search.q,
         group: &search.group,
+        text: &search.text,
+        status: &search.status,
         rows,
         next,
     }
@@ -285,6 +306,21 @@ pub(super) async fn act(
             .set_pin(&ctx, &name, &req.field("pin"))
             .await
             .map(|()| "ok-pin"),
+        "reset-answers" => a
+            .reset_answers(&ctx, &name)
+            .await
+            .map(|()| "ok-answers-reset"),
+        "activation" => match a.device_activation_code(&ctx, &name).await {
+            // Shown once, on the page after this one.
+            Ok(offer) => {
+                req.session.data.notice = Some(Flash::with(
+                    "ok-activation",
+                    format!("{} — {}", offer.code, offer.url),
+                ));
+                return finish(&state, req, &back).await;
+            }
+            Err(e) => Err(e),
+        },
         "bypass" => {
             let seconds = match req.field("seconds").trim().parse::<u32>() {
                 Ok(s) => Some(s),

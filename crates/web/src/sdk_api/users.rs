@@ -62,6 +62,7 @@ pub(super) async fn list(
                 group: p.group,
                 after: p.after,
                 limit,
+                ..UserQuery::default()
             },
         )
         .await?;

@@ -121,6 +121,7 @@ pub fn service_account_view(a: &ServiceAccount) -> ServiceAccountView {
         scope: Scope::from_group(a.scope_group.clone()).to_string(),
         created_at: rfc3339(a.created_at),
         rotated_at: a.rotated_at.map(rfc3339),
+        last_used_at: a.last_used_at.map(rfc3339),
     }
 }
 
