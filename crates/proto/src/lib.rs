@@ -145,6 +145,19 @@ pub struct CreateUserRequest {
     #[serde(default)]
     #[schema(schema_with = rules::new_password_or_null)]
     pub password: Option<String>,
+    /// `method` or `method:mode`, e.g. `oath_token:oath_pin`.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// E.164 (`+31…`), or national in the setting `phone.default_country`.
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = rules::phone_extension)]
+    pub phone_extension: Option<String>,
+    #[serde(default)]
+    pub backup_phone: Option<String>,
+    #[serde(default)]
+    pub mobile_phone: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]

@@ -492,6 +492,10 @@ async fn users_are_found_and_added(backend: Backend) {
                 ("email", "carla@example.com"),
                 ("groups", "Sales, VPN"),
                 ("language", "nl"),
+                ("phone", "+31 20 794 8261"),
+                ("phone_extension", "42"),
+                ("mobile_phone", "+31 6 12345678"),
+                ("method", "oath_token:oath_pin"),
             ],
         )
         .await;
@@ -499,6 +503,12 @@ async fn users_are_found_and_added(backend: Backend) {
     let carla = p.engine.get_user(&Ctx::cli(), "carla").await.unwrap();
     assert_eq!(carla.groups, vec!["Sales", "VPN"]);
     assert_eq!(carla.language.as_deref(), Some("nl"));
+    assert_eq!(carla.phone.as_deref(), Some("+31207948261"));
+    assert_eq!(carla.phone_extension.as_deref(), Some("42"));
+    assert_eq!(
+        carla.default_method.map(|m| m.to_string()).as_deref(),
+        Some("oath_token:oath_pin")
+    );
     // Dutch for a Dutch administrator.
     p.engine
         .update_user(

@@ -295,6 +295,27 @@ async fn users_crud_and_paging(backend: Backend) {
     }
     let (s, e) = api.post("/users", json!({"username": "USER0"})).await;
     assert_eq!((s.as_u16(), e["error"].as_str()), (409, Some("conflict")));
+    // Phones and method with the user, by the rules of an edit; a bad one
+    // creates nothing.
+    let (s, v) = api
+        .post("/users", json!({"username": "phoned", "phone": "+31 20 794 8261", "phone_extension": "42", "method": "phone_call:standard"}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["phone"], "+31207948261", "{v}");
+    let (s, e) = api
+        .post(
+            "/users",
+            json!({"username": "badphone", "phone": "not a number"}),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), e["field"].as_str()),
+        (422, Some("phone")),
+        "{e}"
+    );
+    assert_eq!(api.get("/users/badphone").await.0, 404);
+    api.call(reqwest::Method::DELETE, "/users/phoned", None)
+        .await;
 
     let (_, page1) = api.get("/users?limit=2").await;
     assert_eq!(page1["users"].as_array().unwrap().len(), 2);

@@ -445,6 +445,25 @@ impl Engine {
         let email = validate::email(req.email.as_deref().unwrap_or(""))?;
         let language = validate::language(req.language.as_deref().unwrap_or(""))?;
         let groups = validate::groups(&req.groups)?;
+        // Phones and method by the rules an edit applies.
+        let country = self.settings_now().await?.phone.default_country;
+        let phone = |field: &str, v: Option<String>| -> Result<Option<String>> {
+            Ok(match v {
+                Some(v) => validate::phone(field, &v, Some(&country))?,
+                None => None,
+            })
+        };
+        let phone_number = phone("phone", req.phone)?;
+        let backup_phone = phone("backup_phone", req.backup_phone)?;
+        let mobile_phone = phone("mobile_phone", req.mobile_phone)?;
+        let phone_extension = match req.phone_extension {
+            Some(v) => validate::extension(&v)?,
+            None => None,
+        };
+        let default_method = match req.default_method.as_deref().map(str::trim) {
+            Some(m) if !m.is_empty() => Some(m.parse::<DefaultMethod>()?),
+            _ => None,
+        };
         let password_hash = match req.password {
             Some(pw) => {
                 validate::password(&pw)?;
@@ -459,6 +478,11 @@ impl Engine {
             groups,
             language,
             password_hash,
+            phone: phone_number,
+            phone_extension,
+            backup_phone,
+            mobile_phone,
+            default_method,
             ..NewUser::default()
         })
     }

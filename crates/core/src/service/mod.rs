@@ -218,6 +218,18 @@ pub struct CreateUser {
     /// Local password; users of a directory have none here.
     #[serde(default)]
     pub password: Option<String>,
+    /// Phones: E.164, or national in the `phone.default_country`.
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub phone_extension: Option<String>,
+    #[serde(default)]
+    pub backup_phone: Option<String>,
+    #[serde(default)]
+    pub mobile_phone: Option<String>,
+    /// "method" or "method:mode", e.g. `oath_token`, `phone_call:pin`.
+    #[serde(default)]
+    pub default_method: Option<String>,
 }
 
 /// Result of a primary (username + password) check. Deliberately says nothing

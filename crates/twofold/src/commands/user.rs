@@ -55,6 +55,7 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: UserCommand) -> Result<
                         groups,
                         language,
                         password,
+                        ..CreateUser::default()
                     },
                 )
                 .await?;

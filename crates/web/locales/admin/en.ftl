@@ -217,3 +217,4 @@ create = Create
 rotate = New secret
 ok-account-secret = Copy the secret now — it is shown only once:
 ok-account-deleted = Service account deleted:
+phone-help = With the country code (+31 20 794 8261), or as dialled in the country of the setting phone.default_country.

@@ -261,6 +261,11 @@ pub(super) async fn create(
         groups: groups_of(&req.field("groups")),
         language: req.optional("language"),
         password: None,
+        phone: req.optional("phone"),
+        phone_extension: req.optional("phone_extension"),
+        backup_phone: req.optional("backup_phone"),
+        mobile_phone: req.optional("mobile_phone"),
+        default_method: req.optional("method"),
     };
     match state.admin.create_user(req.ctx(), new).await {
         Ok(user) => {
@@ -270,14 +275,25 @@ pub(super) async fn create(
         }
         Err(e) => {
             // The form comes back as it was typed.
-            req.session.data.echo = ["username", "display_name", "email", "groups", "language"]
-                .iter()
-                .filter_map(|k| {
-                    let v = req.form.get(*k)?;
-                    (v.len() <= 2000 && !v.chars().any(char::is_control))
-                        .then(|| ((*k).to_string(), v.clone()))
-                })
-                .collect::<HashMap<_, _>>();
+            req.session.data.echo = [
+                "username",
+                "display_name",
+                "email",
+                "groups",
+                "language",
+                "phone",
+                "phone_extension",
+                "backup_phone",
+                "mobile_phone",
+                "method",
+            ]
+            .iter()
+            .filter_map(|k| {
+                let v = req.form.get(*k)?;
+                (v.len() <= 2000 && !v.chars().any(char::is_control))
+                    .then(|| ((*k).to_string(), v.clone()))
+            })
+            .collect::<HashMap<_, _>>();
             refused(&state, req, &e, "/admin/users/new").await
         }
     }

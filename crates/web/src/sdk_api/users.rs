@@ -98,6 +98,11 @@ pub(super) async fn create(
                 groups: r.groups,
                 language: r.language,
                 password: r.password,
+                phone: r.phone,
+                phone_extension: r.phone_extension,
+                backup_phone: r.backup_phone,
+                mobile_phone: r.mobile_phone,
+                default_method: r.method,
             },
         )
         .await?;
