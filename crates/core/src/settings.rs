@@ -487,6 +487,20 @@ pub enum Kind {
     RuleList,
 }
 
+/// The smallest set of CIDR ranges covering exactly `first` to `last`
+/// (`10.0.0.1-10.0.0.50`), both of one family; `None` when it is no range.
+fn address_range(first: &str, last: &str) -> Option<Vec<IpNet>> {
+    match (first.parse::<IpAddr>().ok()?, last.parse::<IpAddr>().ok()?) {
+        (IpAddr::V4(a), IpAddr::V4(b)) if a <= b => {
+            Some(ipnet::Ipv4Subnets::new(a, b, 0).map(IpNet::V4).collect())
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) if a <= b => {
+            Some(ipnet::Ipv6Subnets::new(a, b, 0).map(IpNet::V6).collect())
+        }
+        _ => None,
+    }
+}
+
 /// How a secret's value shows: `(set)`, or empty when it is not.
 fn shown_secret(v: &Value) -> &'static str {
     if v.as_str().is_some_and(|s| !s.is_empty()) {
@@ -509,7 +523,9 @@ impl Kind {
             Kind::ChoiceSet(c) => format!("comma-separated subset of {}", c.join(", ")),
             Kind::Url => "https:// URL or empty".into(),
             Kind::Digits { min, max } => format!("{min} to {max} digits"),
-            Kind::CidrList => "comma-separated IP addresses or CIDR ranges".into(),
+            Kind::CidrList => {
+                "comma-separated IP addresses, ranges (first-last) or CIDR ranges".into()
+            }
             Kind::Text { min, max } => format!("text of {min} to {max} characters"),
             Kind::Secret { max } => {
                 format!("secret text of up to {max} characters (write-only; empty clears)")
@@ -658,16 +674,27 @@ pub fn check_value(def: &KeyDef, v: &Value) -> Result<Value> {
             let mut out: Vec<String> = Vec::new();
             for item in items {
                 let s = item.as_str().ok_or_else(want)?.trim();
-                let net: IpNet = match s.parse::<IpNet>() {
-                    Ok(n) => n.trunc(),
-                    Err(_) => s
-                        .parse::<IpAddr>()
-                        .map(IpNet::from)
-                        .map_err(|_| bad(format!("{s:?} is not an IP address or CIDR range")))?,
+                let nets: Vec<IpNet> = if let Some((a, b)) = s.split_once('-') {
+                    address_range(a.trim(), b.trim()).ok_or_else(|| {
+                        bad(format!(
+                            "{s:?} is not a range of addresses (first-last, the first not after the last)"
+                        ))
+                    })?
+                } else {
+                    vec![match s.parse::<IpNet>() {
+                        Ok(n) => n.trunc(),
+                        Err(_) => s.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+                            bad(format!(
+                                "{s:?} is not an IP address, a range (first-last) or a CIDR range"
+                            ))
+                        })?,
+                    }]
                 };
-                let text = net.to_string();
-                if !out.contains(&text) {
-                    out.push(text);
+                for net in nets {
+                    let text = net.to_string();
+                    if !out.contains(&text) {
+                        out.push(text);
+                    }
                 }
             }
             if out.len() > 1000 {
@@ -907,6 +934,35 @@ mod tests {
         }
         assert_eq!(Settings::from_map(&map).unwrap(), d);
         assert!(d.changed_rows().is_empty());
+    }
+
+    #[test]
+    fn trusted_ips_take_addresses_ranges_and_cidrs() {
+        let d = Settings::default();
+        let s = set(
+            &d,
+            "trusted_ips.ranges",
+            "192.0.2.7, 10.0.0.0-10.0.0.9, 198.51.100.0/24, 2001:db8::/64",
+        )
+        .unwrap();
+        assert_eq!(
+            s.trusted_ips.ranges,
+            vec![
+                "192.0.2.7/32",
+                "10.0.0.0/29",
+                "10.0.0.8/31",
+                "198.51.100.0/24",
+                "2001:db8::/64"
+            ]
+        );
+        for bad in [
+            "10.0.0.9-10.0.0.1",
+            "10.0.0.1-2001:db8::1",
+            "10.0.0.1-x",
+            "nonsense",
+        ] {
+            assert!(set(&d, "trusted_ips.ranges", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -597,9 +597,9 @@ async fn settings_change_one_at_a_time_and_keep_secrets(backend: Backend) {
         .await
         .unwrap();
     assert!(
-        events
-            .iter()
-            .any(|e| e.event == "settings.set" && e.actor == "admin:helen"),
+        events.iter().any(|e| e.event == "settings.set"
+            && e.actor == "admin:helen"
+            && e.detail.as_deref() == Some("portal.allow_bypass=true (was false)")),
         "{events:?}"
     );
 

@@ -104,9 +104,11 @@ impl AdminService for Engine {
             Some(value.to_string())
         };
         let mut ev = self.event(ctx, EVENT, None, ResultCode::SuccessSettingChanged);
-        // A secret's audit line says that it changed, never what to.
+        // Old and new value; a secret's audit line says that it changed
+        // (`(set)` or empty), never from or to what.
         let shown = next.public_map()[def.key].clone();
-        ev.detail = Some(format!("{}={}", def.key, shown));
+        let was = current.public_map()[def.key].clone();
+        ev.detail = Some(format!("{}={} (was {})", def.key, shown, was));
         self.store
             .write_settings(&[(def.key.to_string(), row)], &ev)
             .await?;
