@@ -23,6 +23,7 @@ twofold_testkit::both_backends!(
     security_questions_per_language,
     reports_chart_and_export_the_same_rows,
     service_accounts_on_the_page,
+    global_pages_need_their_permission,
 );
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -1081,4 +1082,102 @@ async fn service_accounts_on_the_page(backend: Backend) {
         .unwrap()
         .iter()
         .all(|a| a.name != "helpdesk-tool"));
+}
+
+/// The pages about everyone: without their permission, no link in the
+/// header, and a crafted POST changes nothing.
+async fn global_pages_need_their_permission(backend: Backend) {
+    let p = Portal::start(backend).await;
+    p.user("jan").await;
+    let mut b = signed_in(&p, "helpdesk", &[]).await;
+    let only: Permissions = [Permission::ResetPin, Permission::Unblock]
+        .into_iter()
+        .collect();
+    grant(&p, "helpdesk", only, Scope::All).await;
+    assert_eq!(enter(&mut b).await, 200);
+    b.open("/admin").await;
+    for link in [
+        "/admin/users/new\"",
+        "/admin/settings\"",
+        "/admin/administrators\"",
+        "/admin/service-accounts\"",
+        "/admin/tokens\"",
+        "/admin/audit\"",
+        "/admin/reports/activity\"",
+    ] {
+        assert!(!b.has(link), "{link} offered: {}", b.page);
+    }
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    for (path, form) in [
+        ("/admin/users/new", vec![("username", "mallory")]),
+        (
+            "/admin/settings/portal.allow_bypass",
+            vec![("value", "true")],
+        ),
+        (
+            "/admin/administrators",
+            vec![
+                ("username", "helpdesk"),
+                ("perm-delete_users", "on"),
+                ("scope", "all"),
+            ],
+        ),
+        (
+            "/admin/service-accounts",
+            vec![("name", "backdoor"), ("role", "validate")],
+        ),
+        (
+            "/admin/tokens/assign",
+            vec![("serial", "X"), ("username", "jan")],
+        ),
+        (
+            "/admin/questions",
+            vec![("lang", "en"), ("text", "Favourite colour?")],
+        ),
+    ] {
+        let mut f: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        f.extend(form);
+        let posted = b.post_raw(path, &f).await;
+        assert_eq!(posted.status, 303, "{path}");
+    }
+    let cli = Ctx::cli();
+    assert!(p.engine.get_user(&cli, "mallory").await.is_err());
+    assert!(!p.engine.settings(&cli).await.unwrap().portal.allow_bypass);
+    let me = p.engine.admins(&cli).await.unwrap();
+    assert!(!me
+        .iter()
+        .find(|a| a.username == "helpdesk")
+        .unwrap()
+        .permissions
+        .contains(&Permission::DeleteUsers));
+    assert!(p.engine.service_accounts(&cli).await.unwrap().is_empty());
+    assert!(p
+        .engine
+        .questions(&cli, Some("en"))
+        .await
+        .unwrap()
+        .is_empty());
+    let refusals = p
+        .engine
+        .audit_events(
+            &cli,
+            twofold_core::audit::AuditQuery {
+                limit: 200,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.actor == "admin:helpdesk" && e.result.as_str() == "FAILED_NOT_ALLOWED")
+        .count();
+    assert!(refusals >= 5, "each refusal is audited: {refusals}");
+    // Reading the settings page at all needs some administrative right,
+    // which a helpdesk administrator has; changing needs "manage settings".
+    b.open("/admin/settings").await;
+    assert!(
+        !b.has("<button type=\"submit\" class=\"plain\">Save</button>"),
+        "{}",
+        b.page
+    );
 }
