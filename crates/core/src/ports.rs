@@ -228,9 +228,15 @@ pub trait QuestionRepo: Send + Sync {
         text: &str,
         audit: &NewAuditEvent,
     ) -> Result<SecurityQuestion>;
-    /// All questions, or those of one language, in the order they were added.
+    /// All questions, or those of one language, in the administrators'
+    /// order (new ones last).
     async fn questions(&self, language: Option<&str>) -> Result<Vec<SecurityQuestion>>;
     async fn delete_question(&self, id: i64, audit: &NewAuditEvent) -> Result<bool>;
+    /// Swaps a question with its neighbour above (`up`) or below among its
+    /// language's; `None` when there is no such question, `Some(false)`
+    /// when it is already first or last (nothing recorded).
+    async fn move_question(&self, id: i64, up: bool, audit: &NewAuditEvent)
+        -> Result<Option<bool>>;
     async fn answers(&self, user_id: UserId) -> Result<Vec<StoredAnswer>>;
     /// Replaces all of the user's answers.
     async fn set_answers(

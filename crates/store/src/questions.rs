@@ -70,14 +70,18 @@ impl QuestionRepo for SqlStore {
         audit: &NewAuditEvent,
     ) -> Result<SecurityQuestion> {
         let mut tx = self.write(audit).await?;
+        // Last of its language (the write transaction keeps two additions
+        // from taking one place).
         let inserted = sqlx::query(
-            "INSERT INTO security_questions (language, text, text_key, created_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO security_questions (language, text, text_key, created_at, position) \
+             VALUES ($1, $2, $3, $4, (SELECT COALESCE(MAX(position), 0) + 1 \
+             FROM security_questions WHERE language = $5)) RETURNING id",
         )
         .bind(language)
         .bind(text)
         .bind(question_key(text))
         .bind(unix_seconds(audit.at))
+        .bind(language)
         .fetch_one(&mut *tx)
         .await;
         let row = match inserted {
@@ -102,10 +106,13 @@ impl QuestionRepo for SqlStore {
     async fn questions(&self, language: Option<&str>) -> Result<Vec<SecurityQuestion>> {
         let rows = match language {
             Some(language) => sqlx::query(
-                "SELECT id, language, text FROM security_questions WHERE language = $1 ORDER BY id",
+                "SELECT id, language, text FROM security_questions WHERE language = $1 \
+                 ORDER BY position, id",
             )
             .bind(language),
-            None => sqlx::query("SELECT id, language, text FROM security_questions ORDER BY id"),
+            None => sqlx::query(
+                "SELECT id, language, text FROM security_questions ORDER BY language, position, id",
+            ),
         }
         .fetch_all(&self.pool)
         .await
@@ -127,6 +134,60 @@ impl QuestionRepo for SqlStore {
             audit,
         )
         .await
+    }
+
+    async fn move_question(
+        &self,
+        id: i64,
+        up: bool,
+        audit: &NewAuditEvent,
+    ) -> Result<Option<bool>> {
+        let mut tx = self.write(audit).await?;
+        let Some(row) =
+            sqlx::query("SELECT language, position FROM security_questions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let language: String = get(&row, "language")?;
+        let position: i64 = get(&row, "position")?;
+        let neighbour = if up {
+            "SELECT id, position FROM security_questions WHERE language = $1 AND \
+             (position < $2 OR (position = $2 AND id < $3)) ORDER BY position DESC, id DESC LIMIT 1"
+        } else {
+            "SELECT id, position FROM security_questions WHERE language = $1 AND \
+             (position > $2 OR (position = $2 AND id > $3)) ORDER BY position, id LIMIT 1"
+        };
+        let Some(other) = sqlx::query(neighbour)
+            .bind(&language)
+            .bind(position)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+        else {
+            // Already first (or last): nothing changes, nothing recorded.
+            return Ok(Some(false));
+        };
+        let other_id: i64 = get(&other, "id")?;
+        let mut other_position: i64 = get(&other, "position")?;
+        if other_position == position {
+            // Equal places (rows from before the order existed): make room.
+            other_position = if up { position - 1 } else { position + 1 };
+        }
+        for (qid, pos) in [(id, other_position), (other_id, position)] {
+            tx.execute(
+                sqlx::query("UPDATE security_questions SET position = $1 WHERE id = $2")
+                    .bind(pos)
+                    .bind(qid),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(true))
     }
 
     async fn answers(&self, user_id: UserId) -> Result<Vec<StoredAnswer>> {

@@ -334,6 +334,19 @@ pub enum QuestionsCommand {
     },
     /// Remove a question (and every answer to it).
     Delete { id: i64 },
+    /// Move a question one place up or down in its language's order
+    /// (users see them in it; the first four are the defaults).
+    Move {
+        id: i64,
+        #[arg(value_enum)]
+        direction: Direction,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Direction {
+    Up,
+    Down,
 }
 
 #[derive(Debug, Args)]

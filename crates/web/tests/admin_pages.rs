@@ -912,6 +912,37 @@ async fn security_questions_per_language(backend: Backend) {
         1
     );
 
+    // Order: a second question, moved above the first.
+    let csrf = common::field_value(&b.page, "csrf").unwrap();
+    b.post_raw(
+        "/admin/questions",
+        &[
+            ("csrf", &csrf),
+            ("lang", "nl"),
+            ("text", "In welke stad bent u geboren?"),
+        ],
+    )
+    .await;
+    let second = p.engine.questions(&Ctx::cli(), Some("nl")).await.unwrap()[1].id;
+    b.post_raw(
+        &format!("/admin/questions/{second}/move"),
+        &[("csrf", &csrf), ("lang", "nl"), ("dir", "up")],
+    )
+    .await;
+    let order: Vec<i64> = p
+        .engine
+        .questions(&Ctx::cli(), Some("nl"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|q| q.id)
+        .collect();
+    assert_eq!(order, vec![second, nl[0].id]);
+    b.post_raw(
+        &format!("/admin/questions/{second}/delete"),
+        &[("csrf", &csrf), ("lang", "nl")],
+    )
+    .await;
     let csrf = common::field_value(&b.page, "csrf").unwrap();
     b.post_raw(
         &format!("/admin/questions/{id}/delete"),

@@ -477,6 +477,10 @@ impl AdminService for Engine {
         self.admin_delete_question(ctx, id).await
     }
 
+    async fn move_question(&self, ctx: &Ctx, id: i64, up: bool) -> Result<()> {
+        self.admin_move_question(ctx, id, up).await
+    }
+
     async fn audit_events(&self, ctx: &Ctx, query: AuditQuery) -> Result<Vec<AuditEvent>> {
         const EVENT: &str = "audit.read";
         validate::identifier("subject", query.subject.as_deref().unwrap_or_default())?;

@@ -137,6 +137,22 @@ impl Engine {
         }
     }
 
+    /// Moves a question one place up or down among its language's: users
+    /// see them in this order, and the first four are the defaults.
+    pub(super) async fn admin_move_question(&self, ctx: &Ctx, id: i64, up: bool) -> Result<()> {
+        const EVENT: &str = "question.move";
+        self.authorize_global(ctx, EVENT, SETTINGS).await?;
+        let mut ev = self.event(ctx, EVENT, None, ResultCode::SuccessSettingChanged);
+        ev.detail = Some(format!("question {id} {}", if up { "up" } else { "down" }));
+        match self.store.move_question(id, up, &ev).await? {
+            Some(_) => Ok(()),
+            None => {
+                self.refuse(ctx, EVENT, None, Error::NotFound("question"))
+                    .await
+            }
+        }
+    }
+
     pub(super) async fn admin_delete_question(&self, ctx: &Ctx, id: i64) -> Result<()> {
         const EVENT: &str = "question.delete";
         self.authorize_global(ctx, EVENT, SETTINGS).await?;
@@ -150,7 +166,6 @@ impl Engine {
         }
     }
 
-    /// An administrator sets (or resets) a user's PIN; the PIN rules apply.
     /// Clears the user's answers to the security questions: they choose
     /// and answer new ones at their next sign-in (when the fallback is on).
     pub(super) async fn admin_reset_answers(&self, ctx: &Ctx, username: &str) -> Result<()> {
@@ -172,6 +187,7 @@ impl Engine {
         self.store.set_answers(user.id, &[], &ev).await
     }
 
+    /// An administrator sets (or resets) a user's PIN; the PIN rules apply.
     pub(super) async fn admin_set_pin(
         &self,
         ctx: &Ctx,

@@ -143,6 +143,8 @@ pub trait AdminService: Send + Sync + 'static {
         -> Result<SecurityQuestion>;
     async fn questions(&self, ctx: &Ctx, language: Option<&str>) -> Result<Vec<SecurityQuestion>>;
     async fn delete_question(&self, ctx: &Ctx, id: i64) -> Result<()>;
+    /// Moves a question one place up or down within its language.
+    async fn move_question(&self, ctx: &Ctx, id: i64, up: bool) -> Result<()>;
 
     // --- Audit log -------------------------------------------------------------------
     async fn audit_events(&self, ctx: &Ctx, query: AuditQuery) -> Result<Vec<AuditEvent>>;

@@ -25,6 +25,11 @@ pub async fn run(svc: &dyn AdminService, ctx: &Ctx, cmd: QuestionsCommand) -> Re
             svc.delete_question(ctx, id).await?;
             out!("deleted question {id}");
         }
+        QuestionsCommand::Move { id, direction } => {
+            let up = matches!(direction, crate::cli::Direction::Up);
+            svc.move_question(ctx, id, up).await?;
+            out!("moved question {id} {}", if up { "up" } else { "down" });
+        }
     }
     Ok(())
 }

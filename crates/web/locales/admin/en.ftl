@@ -218,3 +218,5 @@ rotate = New secret
 ok-account-secret = Copy the secret now — it is shown only once:
 ok-account-deleted = Service account deleted:
 phone-help = With the country code (+31 20 794 8261), or as dialled in the country of the setting phone.default_country.
+move-up = Move up
+move-down = Move down

@@ -218,3 +218,5 @@ rotate = Nieuw geheim
 ok-account-secret = Kopieer het geheim nu — het wordt maar één keer getoond:
 ok-account-deleted = Serviceaccount verwijderd:
 phone-help = Met het landnummer (+31 20 794 8261), of zoals gedraaid in het land van de instelling phone.default_country.
+move-up = Omhoog
+move-down = Omlaag

@@ -68,6 +68,7 @@ pub fn router(state: AdminState) -> Router {
             get(questions::page).post(questions::add),
         )
         .route("/admin/questions/{id}/delete", post(questions::delete))
+        .route("/admin/questions/{id}/move", post(questions::move_one))
         .route("/admin/tokens", get(tokens::page))
         .route(
             "/admin/tokens/import",

@@ -92,6 +92,21 @@ pub(super) async fn add(
     }
 }
 
+/// `POST /admin/questions/{id}/move` with `dir` `up` or `down`.
+pub(super) async fn move_one(
+    State(state): State<AdminState>,
+    Path(id): Path<i64>,
+    AdminPost(req): AdminPost,
+) -> Response {
+    let lang = language(&req.field("lang"));
+    let back = format!("/admin/questions?lang={lang}");
+    let up = req.field("dir") != "down";
+    match state.admin.move_question(req.ctx(), id, up).await {
+        Ok(()) => finish(&state, req, &back).await,
+        Err(e) => refused(&state, req, &e, &back).await,
+    }
+}
+
 pub(super) async fn delete(
     State(state): State<AdminState>,
     Path(id): Path<i64>,
