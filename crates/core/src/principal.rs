@@ -1,6 +1,6 @@
 //! Who is asking and what they may do. Every call into the engine carries a
 //! principal in its `Ctx`; every operation asks `Access` before it acts, so the
-//! CLI, the SDK, the portal and the admin pages (coming) are held to one rule.
+//! CLI, the SDK, the portal and the admin pages are held to one rule.
 //!
 //! Three kinds of thing can be granted:
 //! * **verify** — check a user's password or passcode, start, follow and

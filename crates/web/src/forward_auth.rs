@@ -79,9 +79,10 @@ fn read(state: &ForwardState, request: &Request) -> ForwardRequest {
     // trusted proxy's `X-Forwarded-For`).
     let client = request.extensions().get::<ClientIp>().map(|c| c.0);
     let trusted = peer.is_some_and(|ip| state.proxies.trusts(ip));
-    if !trusted {
+    if !trusted && warn_now() {
         // Most likely a proxy left out of proxy.trusted: say so, as every
-        // request it asks about will be refused.
+        // request it asks about will be refused — at most once a minute,
+        // so anyone can knock without filling the log.
         tracing::warn!(
             peer = ?peer,
             "forward-auth asked by a peer not in proxy.trusted: its X-Forwarded-* headers are ignored and the request refused"
@@ -107,6 +108,18 @@ async fn decide(state: &ForwardState, asked: ForwardRequest, style: Style) -> Re
             no_store(status.into_response())
         }
     }
+}
+
+/// True at most once a minute (for a warning anyone could trigger).
+fn warn_now() -> bool {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let last = LAST.load(Ordering::Relaxed);
+    now.saturating_sub(last) >= 60
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// The passed-session cookies of the request, in the browser's order.
