@@ -110,8 +110,10 @@ impl QuestionRepo for SqlStore {
                  ORDER BY position, id",
             )
             .bind(language),
+            // Places are counted per language, so across languages this is
+            // the order they were added in until someone moves one.
             None => sqlx::query(
-                "SELECT id, language, text FROM security_questions ORDER BY language, position, id",
+                "SELECT id, language, text FROM security_questions ORDER BY position, id",
             ),
         }
         .fetch_all(&self.pool)
