@@ -15,7 +15,7 @@ use twofold_core::Error;
 use super::extract::{AdminGet, AdminPost};
 use super::pages::{permission_names, AccountRow, AccountsPage, Chrome, PermissionBox};
 use super::session::Flash;
-use super::{failure, finish, html, now, refused, AdminState};
+use super::{failure, finish, now, refused, AdminState};
 
 const BACK: &str = "/admin/service-accounts";
 
@@ -75,21 +75,7 @@ pub(super) async fn page(State(state): State<AdminState>, AdminGet(mut req): Adm
         may_change,
     }
     .render();
-    let mut res = html(rendered);
-    match req
-        .session
-        .save(
-            state.sessions.as_ref(),
-            &req.visitor(),
-            req.grant.idle_minutes,
-            now(),
-        )
-        .await
-    {
-        Ok(cookie) => super::session::set_cookie(res.headers_mut(), cookie),
-        Err(e) => return failure(&e),
-    }
-    res
+    super::render(&state, &req, rendered).await
 }
 
 /// `POST /admin/service-accounts`: a new account; its secret is shown once.

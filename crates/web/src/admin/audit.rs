@@ -13,7 +13,7 @@ use twofold_core::Error;
 
 use super::extract::AdminGet;
 use super::pages::{AuditPage, AuditRow, Chrome};
-use super::{failure, html, now, AdminState};
+use super::{failure, AdminState};
 
 const PAGE: u32 = 100;
 
@@ -83,19 +83,5 @@ pub(super) async fn page(
         next,
     }
     .render();
-    let mut res = html(rendered);
-    match req
-        .session
-        .save(
-            state.sessions.as_ref(),
-            &req.visitor(),
-            req.grant.idle_minutes,
-            now(),
-        )
-        .await
-    {
-        Ok(cookie) => super::session::set_cookie(res.headers_mut(), cookie),
-        Err(e) => return failure(&e),
-    }
-    res
+    super::render(&state, &req, rendered).await
 }

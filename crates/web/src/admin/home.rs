@@ -101,21 +101,7 @@ async fn home_page(state: &AdminState, mut req: AdminReq) -> Response {
         scope: req.grant.scope.to_string(),
         idle_minutes: req.grant.idle_minutes,
     };
-    let mut res = html(askama::Template::render(&page));
-    match req
-        .session
-        .save(
-            state.sessions.as_ref(),
-            &req.visitor(),
-            req.grant.idle_minutes,
-            now(),
-        )
-        .await
-    {
-        Ok(cookie) => set_cookie(res.headers_mut(), cookie),
-        Err(e) => return failure(&e),
-    }
-    res
+    super::render(state, &req, askama::Template::render(&page)).await
 }
 
 /// The portal's sign-in, which comes back to `/admin` after the second

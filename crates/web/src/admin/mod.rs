@@ -114,6 +114,26 @@ fn html(r: askama::Result<String>) -> Response {
     }
 }
 
+/// Renders a page and saves the session (its one-time messages were
+/// shown; the idle timeout starts again).
+async fn render(state: &AdminState, req: &AdminReq, rendered: askama::Result<String>) -> Response {
+    let mut res = html(rendered);
+    match req
+        .session
+        .save(
+            state.sessions.as_ref(),
+            &req.visitor(),
+            req.grant.idle_minutes,
+            now(),
+        )
+        .await
+    {
+        Ok(cookie) => set_cookie(res.headers_mut(), cookie),
+        Err(e) => return failure(&e),
+    }
+    res
+}
+
 /// Saves the session and redirects (POST → 303 → GET).
 async fn finish(state: &AdminState, req: AdminReq, to: &str) -> Response {
     match req

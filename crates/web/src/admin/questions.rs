@@ -12,7 +12,7 @@ use twofold_core::Error;
 use super::extract::{AdminGet, AdminPost};
 use super::pages::{Chrome, QuestionRow, QuestionsPage};
 use super::session::Flash;
-use super::{failure, finish, html, now, refused, AdminState};
+use super::{failure, finish, refused, AdminState};
 
 /// The languages the portal speaks (questions are per language).
 const LANGUAGES: &[&str] = &["en", "nl", "de", "fr", "es"];
@@ -59,21 +59,7 @@ pub(super) async fn page(
         may_change,
     }
     .render();
-    let mut res = html(rendered);
-    match req
-        .session
-        .save(
-            state.sessions.as_ref(),
-            &req.visitor(),
-            req.grant.idle_minutes,
-            now(),
-        )
-        .await
-    {
-        Ok(cookie) => super::session::set_cookie(res.headers_mut(), cookie),
-        Err(e) => return failure(&e),
-    }
-    res
+    super::render(&state, &req, rendered).await
 }
 
 pub(super) async fn add(

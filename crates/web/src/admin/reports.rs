@@ -18,7 +18,7 @@ use twofold_core::Error;
 use super::extract::{AdminGet, AdminReq};
 use super::i18n::AdminTr;
 use super::pages::{ActivityLine, Chrome, ReportLine, ReportPage};
-use super::{failure, html, now, refused, AdminState};
+use super::{failure, refused, AdminState};
 
 /// Rows a user report shows (and exports) at most.
 const USER_ROWS: u32 = 1000;
@@ -203,21 +203,7 @@ async fn page(state: &AdminState, report: &str, params: &Params, mut req: AdminR
         users,
     }
     .render();
-    let mut res = html(rendered);
-    match req
-        .session
-        .save(
-            state.sessions.as_ref(),
-            &req.visitor(),
-            req.grant.idle_minutes,
-            now(),
-        )
-        .await
-    {
-        Ok(cookie) => super::session::set_cookie(res.headers_mut(), cookie),
-        Err(e) => return failure(&e),
-    }
-    res
+    super::render(state, &req, rendered).await
 }
 
 /// A report's chart (`svg`) or export (`csv`): exactly the rows the page

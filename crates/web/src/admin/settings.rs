@@ -16,7 +16,7 @@ use twofold_core::Error;
 use super::extract::{AdminGet, AdminPost};
 use super::pages::{Chrome, SettingRow, SettingsPage, SettingsSection};
 use super::session::Flash;
-use super::{failure, finish, html, now, refused, AdminState};
+use super::{failure, finish, now, refused, AdminState};
 
 /// A value as the form shows it: lists comma-separated (rules one per
 /// line), a secret never.
@@ -97,21 +97,7 @@ pub(super) async fn page(State(state): State<AdminState>, AdminGet(mut req): Adm
         may_change,
     }
     .render();
-    let mut res = html(rendered);
-    match req
-        .session
-        .save(
-            state.sessions.as_ref(),
-            &req.visitor(),
-            req.grant.idle_minutes,
-            now(),
-        )
-        .await
-    {
-        Ok(cookie) => super::session::set_cookie(res.headers_mut(), cookie),
-        Err(e) => return failure(&e),
-    }
-    res
+    super::render(&state, &req, rendered).await
 }
 
 /// `POST /admin/settings/{key}`: one setting, from the text typed.

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use super::extract::{AdminGet, AdminPost, AdminReq};
 use super::pages::{Chrome, InventoryRow, TokensPage};
 use super::session::{Flash, ImportSummary};
-use super::{failure, finish, html, now, refused, AdminState};
+use super::{failure, finish, refused, AdminState};
 use crate::client_ip::ClientIp;
 
 /// The upload's size limit: the largest seed file and the form around it.
@@ -71,21 +71,7 @@ pub(super) async fn page(
         report,
     }
     .render();
-    let mut res = html(rendered);
-    match req
-        .session
-        .save(
-            state.sessions.as_ref(),
-            &req.visitor(),
-            req.grant.idle_minutes,
-            now(),
-        )
-        .await
-    {
-        Ok(cookie) => super::session::set_cookie(res.headers_mut(), cookie),
-        Err(e) => return failure(&e),
-    }
-    res
+    super::render(&state, &req, rendered).await
 }
 
 /// The import form's fields, read from the multipart body.

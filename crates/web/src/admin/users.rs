@@ -19,7 +19,7 @@ use super::pages::{
     Chrome, DeviceRow, NewUserPage, Offers, TokenRow, UserPage, UserRow, UsersPage,
 };
 use super::session::Flash;
-use super::{failure, finish, html, now, refused, AdminState};
+use super::{failure, finish, refused, AdminState};
 
 /// Users shown per page.
 const PAGE: u32 = 50;
@@ -53,25 +53,6 @@ fn status_text(req: &AdminReq, user: &User) -> String {
         UserStatus::LockedUntil(_) => t.t("status-locked"),
         UserStatus::FraudBlocked => t.t("status-blocked"),
     }
-}
-
-/// Renders a page and saves the session (its messages were shown).
-async fn page(state: &AdminState, req: &AdminReq, rendered: askama::Result<String>) -> Response {
-    let mut res = html(rendered);
-    match req
-        .session
-        .save(
-            state.sessions.as_ref(),
-            &req.visitor(),
-            req.grant.idle_minutes,
-            now(),
-        )
-        .await
-    {
-        Ok(cookie) => super::session::set_cookie(res.headers_mut(), cookie),
-        Err(e) => return failure(&e),
-    }
-    res
 }
 
 /// `GET /admin/users?q=jan*&group=Sales&after=…`: a username (`*` at the
@@ -153,7 +134,7 @@ pub(super) async fn list(
         next,
     }
     .render();
-    page(&state, &req, rendered).await
+    super::render(&state, &req, rendered).await
 }
 
 /// `GET /admin/users/{name}`. A user outside the administrator's scope is
@@ -224,7 +205,7 @@ pub(super) async fn show(
         user: &user,
     }
     .render();
-    page(&state, &req, rendered).await
+    super::render(&state, &req, rendered).await
 }
 
 pub(super) async fn new_form(
@@ -238,7 +219,7 @@ pub(super) async fn new_form(
         echo: &echo,
     }
     .render();
-    page(&state, &req, rendered).await
+    super::render(&state, &req, rendered).await
 }
 
 fn groups_of(raw: &str) -> Vec<String> {
