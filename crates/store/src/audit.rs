@@ -13,6 +13,7 @@ use twofold_core::validate::username_key;
 use twofold_core::Result;
 
 use crate::errors::{bad_column, db_err};
+use crate::group_commit::{GroupedWrite, Step};
 use crate::rows::{from_millis, get, limit, unix_millis};
 use crate::SqlStore;
 
@@ -74,8 +75,11 @@ pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &NewAuditEvent) -
 #[async_trait]
 impl AuditRepo for SqlStore {
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
-        let mut conn = self.acquire().await?;
-        insert_audit(&mut conn, event).await
+        // Denials and refusals arrive in bursts too (a retry storm): their
+        // rows share the group commit. The lane follows the subject, so a
+        // user's rows keep their order.
+        let key = event.subject.as_deref().map_or(0, lane_key);
+        self.grouped(key, AppendAudit(event.clone())).await
     }
 
     async fn prune_audit(&self, before: OffsetDateTime, batch: u32) -> Result<u64> {
@@ -135,4 +139,25 @@ impl AuditRepo for SqlStore {
             .map_err(db_err)?;
         rows.iter().map(audit_from_row).collect()
     }
+}
+
+/// An audit row on its own (a decision that changed nothing else).
+struct AppendAudit(NewAuditEvent);
+
+#[async_trait]
+impl GroupedWrite for AppendAudit {
+    type Output = i64;
+
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<i64>> {
+        insert_audit(conn, &self.0).await.map(Step::Keep)
+    }
+}
+
+/// A lane for writes about `subject` (a name, an id): the same subject
+/// always the same lane.
+pub(crate) fn lane_key(subject: &str) -> i64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    username_key(subject).hash(&mut h);
+    i64::from_ne_bytes(h.finish().to_ne_bytes())
 }

@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 use time::OffsetDateTime;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::challenge::{Challenge, ChallengeState, NewChallenge};
@@ -19,7 +20,9 @@ enum Either {
 }
 use twofold_core::{ConflictReason, Error, Result};
 
+use crate::audit::{insert_audit, lane_key};
 use crate::errors::{bad_column, db_err};
+use crate::group_commit::{GroupedWrite, Step};
 use crate::rows::{from_seconds, get, unix_seconds};
 use crate::users::user_exists;
 use crate::SqlStore;
@@ -151,39 +154,29 @@ impl ChallengeRepo for SqlStore {
         } else {
             "expires_at > $3"
         };
-        let sql = format!(
-            "UPDATE challenges SET state = $1, reason = $2, completed_at = $3 \
-             WHERE id = $4 AND state = $5 AND {deadline}"
-        );
-        let finish = sqlx::query(&sql)
-            .bind(to.as_str())
-            .bind(reason)
-            .bind(unix_seconds(now))
-            .bind(id)
-            .bind(from.as_str());
-        let mut tx = self.write(audit).await?;
-        // Lost the race (or no such challenge): nothing changed, nothing to record.
-        let won = tx.execute(finish).await? == 1;
-        tx.commit_if(won).await
+        let key = audit.subject.as_deref().map_or(0, lane_key);
+        self.grouped(
+            key,
+            FinishChallenge {
+                sql: format!(
+                    "UPDATE challenges SET state = $1, reason = $2, completed_at = $3 \
+                     WHERE id = $4 AND state = $5 AND {deadline}"
+                ),
+                id: id.to_string(),
+                from,
+                to,
+                reason: reason.map(str::to_string),
+                now,
+                audit: audit.clone(),
+            },
+        )
+        .await
     }
 
     async fn count_attempt(&self, id: &str) -> Result<u32> {
         // One statement: racing answers each get their own number.
-        let row = sqlx::query(
-            "UPDATE challenges SET attempts = attempts + 1 \
-             WHERE id = $1 AND state = 'pending' RETURNING attempts",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        match row {
-            None => Ok(0),
-            Some(r) => {
-                let n: i64 = get(&r, "attempts")?;
-                u32::try_from(n).map_err(|e| bad_column("challenges.attempts", e))
-            }
-        }
+        self.grouped(lane_key(id), CountAttempt(id.to_string()))
+            .await
     }
 
     async fn pending_challenges_to(
@@ -278,5 +271,69 @@ impl ChallengeRepo for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(purged.rows_affected())
+    }
+}
+
+/// A challenge moves from `from` to its final state `to`, with its audit
+/// row; losing the race (or no such challenge) changes and records nothing.
+struct FinishChallenge {
+    sql: String,
+    id: String,
+    from: ChallengeState,
+    to: ChallengeState,
+    reason: Option<String>,
+    now: OffsetDateTime,
+    audit: NewAuditEvent,
+}
+
+#[async_trait]
+impl GroupedWrite for FinishChallenge {
+    type Output = bool;
+
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<bool>> {
+        let moved = sqlx::query(&self.sql)
+            .bind(self.to.as_str())
+            .bind(self.reason.as_deref())
+            .bind(unix_seconds(self.now))
+            .bind(&self.id)
+            .bind(self.from.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if moved != 1 {
+            return Ok(Step::Undo(false));
+        }
+        insert_audit(conn, &self.audit).await?;
+        Ok(Step::Keep(true))
+    }
+}
+
+/// One more answer to a pending challenge: its number (0 when it is no
+/// longer pending).
+struct CountAttempt(String);
+
+#[async_trait]
+impl GroupedWrite for CountAttempt {
+    type Output = u32;
+
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<u32>> {
+        let row = sqlx::query(
+            "UPDATE challenges SET attempts = attempts + 1 \
+             WHERE id = $1 AND state = 'pending' RETURNING attempts",
+        )
+        .bind(&self.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        match row {
+            None => Ok(Step::Undo(0)),
+            Some(r) => {
+                let n: i64 = get(&r, "attempts")?;
+                u32::try_from(n)
+                    .map(Step::Keep)
+                    .map_err(|e| bad_column("challenges.attempts", e))
+            }
+        }
     }
 }

@@ -39,10 +39,15 @@ fn unreachable_code(db: &dyn DatabaseError) -> bool {
         // 08: connection exception; 53: insufficient resources;
         // 57P01-57P03: shutdown / cannot connect now; 3D000: the database
         // was dropped under us.
+        // 40P01 / 40001: lost a deadlock or serialization check against
+        // another transaction — nothing is wrong with the statement, it
+        // may be tried again (the group commit does).
         code.starts_with("08")
             || code.starts_with("53")
             || code.starts_with("57P")
             || code == "3D000"
+            || code == "40P01"
+            || code == "40001"
     } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
         // SQLite reports extended codes; the primary code is the low byte.
         // BUSY, LOCKED, READONLY (incl. the file being moved), IOERR, FULL,

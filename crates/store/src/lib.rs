@@ -11,6 +11,8 @@
 //!
 //! Layout: `store.rs` is `SqlStore` itself (connecting, the pool, migrations,
 //! write transactions); `write.rs` is the shape every audited change takes;
+//! `group_commit.rs` commits the hot writes of concurrent requests together
+//! and `checkpoint.rs` keeps SQLite's write-ahead log short in the background;
 //! each repository of `twofold_core::ports::Store` is implemented in its own
 //! file — `users.rs`, `admins.rs`, `settings.rs`, `audit.rs`, the factors
 //! (`tokens.rs`, `pins.rs`, `questions.rs`, `bypass.rs`, `lockout.rs`,
@@ -27,10 +29,12 @@ mod admins;
 mod audit;
 mod bypass;
 mod challenges;
+mod checkpoint;
 mod devices;
 mod enrollment;
 mod errors;
 mod factors;
+mod group_commit;
 mod inventory;
 mod lockout;
 mod outbox;

@@ -19,8 +19,8 @@ use twofold_core::user::UserId;
 use twofold_core::{Error, Result};
 
 use crate::errors::{bad_column, db_err};
+use crate::group_commit::{GroupedWrite, Step};
 use crate::rows::{from_seconds, get, unix_seconds};
-use crate::store::commit;
 use crate::SqlStore;
 
 /// `locked_until` written by a hard lock: a date so far away that it means
@@ -149,57 +149,16 @@ impl LockoutRepo for SqlStore {
     ) -> Result<FailureOutcome> {
         // Stored in whole seconds: decide on what will be read back.
         let now = from_seconds("now", unix_seconds(now))?;
-        let mut tx = self.begin_write().await?;
-        let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if exists.is_none() {
-            return Err(Error::NotFound("user"));
-        }
-        // Creating the row first makes the read below lock it on PostgreSQL
-        // even for a user's very first failure.
-        sqlx::query(
-            "INSERT INTO secret_failures (user_id, factor) VALUES ($1, $2) \
-             ON CONFLICT (user_id, factor) DO NOTHING",
+        self.grouped(
+            user_id,
+            CountFailure {
+                user_id,
+                factor,
+                now,
+                policy: *policy,
+            },
         )
-        .bind(user_id)
-        .bind(factor.as_str())
-        .execute(&mut *tx)
         .await
-        .map_err(db_err)?;
-        let current = lock_state(&mut tx, user_id, factor)
-            .await?
-            .unwrap_or_default();
-        if let Some(until) = current.closed_until(now, policy) {
-            return Ok(FailureOutcome::Closed { until });
-        }
-        let (next, hard_locked) = current.after_failure(now, policy);
-        write_state(&mut tx, user_id, factor, &next).await?;
-        if hard_locked {
-            // A lock never shortens one already in place (e.g. set by an
-            // administrator); the version moves so a concurrent edit of the
-            // user cannot silently undo it.
-            sqlx::query(
-                "UPDATE users SET \
-                 locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until > $1 \
-                   THEN locked_until ELSE $1 END, \
-                 version = version + 1, updated_at = $2 \
-                 WHERE id = $3",
-            )
-            .bind(LOCKED_UNTIL_UNBLOCKED.unix_timestamp())
-            .bind(unix_seconds(now))
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        commit(tx).await?;
-        Ok(FailureOutcome::Counted {
-            state: next,
-            hard_locked,
-        })
     }
 
     async fn record_success(
@@ -217,10 +176,16 @@ impl LockoutRepo for SqlStore {
         if seen.is_clear() {
             return Ok(None);
         }
-        let mut tx = self.begin_write().await?;
-        let outcome = clear_streak(&mut tx, user_id, factor, now, Some(policy)).await?;
-        commit(tx).await?;
-        Ok(outcome.err())
+        self.grouped(
+            user_id,
+            EndStreak {
+                user_id,
+                factor,
+                now,
+                policy: *policy,
+            },
+        )
+        .await
     }
 
     async fn clear_failures(&self, user_id: UserId) -> Result<()> {
@@ -230,5 +195,99 @@ impl LockoutRepo for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+}
+
+/// A wrong secret: the gate and the count in one step, and the hard lock
+/// it may lead to.
+struct CountFailure {
+    user_id: UserId,
+    factor: Factor,
+    now: OffsetDateTime,
+    policy: GuessPolicy,
+}
+
+#[async_trait]
+impl GroupedWrite for CountFailure {
+    type Output = FailureOutcome;
+
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<FailureOutcome>> {
+        let (user_id, factor, now, policy) = (self.user_id, self.factor, self.now, &self.policy);
+        let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        if exists.is_none() {
+            return Err(Error::NotFound("user"));
+        }
+        // Creating the row first makes the read below lock it on PostgreSQL
+        // even for a user's very first failure.
+        sqlx::query(
+            "INSERT INTO secret_failures (user_id, factor) VALUES ($1, $2) \
+             ON CONFLICT (user_id, factor) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(factor.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let current = lock_state(conn, user_id, factor).await?.unwrap_or_default();
+        if let Some(until) = current.closed_until(now, policy) {
+            return Ok(Step::Undo(FailureOutcome::Closed { until }));
+        }
+        let (next, hard_locked) = current.after_failure(now, policy);
+        write_state(conn, user_id, factor, &next).await?;
+        if hard_locked {
+            // A lock never shortens one already in place (e.g. set by an
+            // administrator); the version moves so a concurrent edit of the
+            // user cannot silently undo it.
+            sqlx::query(
+                "UPDATE users SET \
+                 locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until > $1 \
+                   THEN locked_until ELSE $1 END, \
+                 version = version + 1, updated_at = $2 \
+                 WHERE id = $3",
+            )
+            .bind(LOCKED_UNTIL_UNBLOCKED.unix_timestamp())
+            .bind(unix_seconds(now))
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        }
+        Ok(Step::Keep(FailureOutcome::Counted {
+            state: next,
+            hard_locked,
+        }))
+    }
+}
+
+/// A right secret after failures: the streak ends, unless the factor was
+/// closed meanwhile (`Some(until)`, nothing written).
+struct EndStreak {
+    user_id: UserId,
+    factor: Factor,
+    now: OffsetDateTime,
+    policy: GuessPolicy,
+}
+
+#[async_trait]
+impl GroupedWrite for EndStreak {
+    type Output = Option<OffsetDateTime>;
+
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<Option<OffsetDateTime>>> {
+        let outcome = clear_streak(
+            conn,
+            self.user_id,
+            self.factor,
+            self.now,
+            Some(&self.policy),
+        )
+        .await?;
+        Ok(match outcome {
+            Ok(()) => Step::Keep(None),
+            Err(until) => Step::Undo(Some(until)),
+        })
     }
 }

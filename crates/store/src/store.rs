@@ -15,13 +15,17 @@ use twofold_core::ports::Store;
 use twofold_core::{Error, Result};
 
 use crate::errors::db_err;
+use crate::group_commit::{GroupedWrite, Lanes};
 
 /// How long connecting, and waiting for a pooled connection, may take before
 /// the database counts as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// `ping` answers `/readyz`, which must itself answer quickly.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
+pub(crate) const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
+/// Grouped-write lanes on PostgreSQL at most (see `group_commit.rs`); each
+/// holds a pooled connection while it commits, so at most half the pool.
+const POSTGRES_LANES: u32 = 4;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -42,6 +46,8 @@ pub struct SqlStore {
     backend: Backend,
     /// What `Wakeups::subscribe` hands out (see `wakeups.rs`).
     pub(crate) wakeups: tokio::sync::broadcast::Sender<String>,
+    /// Where the hot writes are group-committed (see `group_commit.rs`).
+    pub(crate) lanes: Lanes,
 }
 
 struct Target {
@@ -178,6 +184,24 @@ impl SqlStore {
                         sqlx::query("PRAGMA foreign_keys = ON")
                             .execute(&mut *conn)
                             .await?;
+                        // Every commit synced before it returns: an
+                        // accepted code must survive a power cut, or it
+                        // could be accepted again (NORMAL would not sync
+                        // the log on commit).
+                        sqlx::query("PRAGMA synchronous = FULL")
+                            .execute(&mut *conn)
+                            .await?;
+                        // No commit checkpoints the log itself (a request
+                        // would wait for it); `checkpoint.rs` does, in the
+                        // background. A fresh log truncates to this size.
+                        sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                            .execute(&mut *conn)
+                            .await?;
+                        let limit = format!(
+                            "PRAGMA journal_size_limit = {}",
+                            crate::checkpoint::WAL_SIZE_LIMIT
+                        );
+                        sqlx::query(&limit).execute(&mut *conn).await?;
                         Ok(())
                     })
                 });
@@ -223,10 +247,21 @@ impl SqlStore {
                 return Err(e);
             }
         }
+        let lanes = match target.backend {
+            Backend::Sqlite { .. } => Lanes::start(&pool, 1, "BEGIN IMMEDIATE"),
+            Backend::Postgres => {
+                let count = (max_connections / 2).clamp(1, POSTGRES_LANES);
+                Lanes::start(&pool, count as usize, "BEGIN")
+            }
+        };
+        if let Backend::Sqlite { path: Some(path) } = &target.backend {
+            crate::checkpoint::start(&pool, &lanes, path);
+        }
         Ok(SqlStore {
             pool,
             backend: target.backend,
             wakeups,
+            lanes,
         })
     }
 
@@ -259,6 +294,18 @@ impl SqlStore {
             Backend::Postgres => self.pool.begin().await,
         }
         .map_err(db_err)
+    }
+
+    /// Runs a hot write in the next group commit of `key`'s lane (a user
+    /// id; see `group_commit.rs`) and answers once it is committed.
+    pub(crate) async fn grouped<W: GroupedWrite>(&self, key: i64, write: W) -> Result<W::Output> {
+        self.lanes.run(key, write).await
+    }
+
+    /// Transactions the group commit has committed since connecting:
+    /// grouped writes ÷ this is the mean batch size.
+    pub fn group_commits(&self) -> u64 {
+        self.lanes.commits()
     }
 
     pub(crate) async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>> {

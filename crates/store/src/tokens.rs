@@ -12,8 +12,10 @@ use twofold_core::ports::OathTokenRepo;
 use twofold_core::user::{DefaultMethod, UserId};
 use twofold_core::Result;
 
+use crate::audit::insert_audit;
 use crate::errors::{bad_column, db_err};
 use crate::factors::touch_user;
+use crate::group_commit::{GroupedWrite, Step};
 use crate::lockout::clear_streak;
 use crate::rows::{from_seconds, get, unix_seconds};
 use crate::SqlStore;
@@ -209,22 +211,65 @@ impl OathTokenRepo for SqlStore {
         audit: &NewAuditEvent,
     ) -> Result<CodeUse> {
         // The hot path of every sign-in: gate, counter, streak and audit row
-        // in one write transaction (one fsync) instead of three.
-        let mut tx = self.write(audit).await?;
-        if let Err(until) = clear_streak(&mut tx, user_id, Factor::Code, audit.at, gate).await? {
-            return Ok(CodeUse::Closed { until });
+        // together, committed with the other requests' writes of the moment.
+        self.grouped(
+            user_id,
+            AcceptCode {
+                user_id,
+                token_id,
+                from,
+                to,
+                gate: gate.copied(),
+                audit: audit.clone(),
+            },
+        )
+        .await
+    }
+}
+
+/// A right code: the factor's gate, the counter's compare-and-set from
+/// `from` to `to` (so a code is accepted once, across nodes), the end of the
+/// code factor's streak, and the success's audit row — all or nothing.
+struct AcceptCode {
+    user_id: UserId,
+    token_id: i64,
+    from: i64,
+    to: i64,
+    gate: Option<GuessPolicy>,
+    audit: NewAuditEvent,
+}
+
+#[async_trait]
+impl GroupedWrite for AcceptCode {
+    type Output = CodeUse;
+
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<CodeUse>> {
+        let closed = clear_streak(
+            conn,
+            self.user_id,
+            Factor::Code,
+            self.audit.at,
+            self.gate.as_ref(),
+        )
+        .await?;
+        if let Err(until) = closed {
+            return Ok(Step::Undo(CodeUse::Closed { until }));
         }
-        let advance = sqlx::query(
+        let advanced = sqlx::query(
             "UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3 AND user_id = $4",
         )
-        .bind(to)
-        .bind(token_id)
-        .bind(from)
-        .bind(user_id);
-        if tx.execute(advance).await? != 1 {
-            return Ok(CodeUse::Taken);
+        .bind(self.to)
+        .bind(self.token_id)
+        .bind(self.from)
+        .bind(self.user_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if advanced != 1 {
+            return Ok(Step::Undo(CodeUse::Taken));
         }
-        tx.commit().await?;
-        Ok(CodeUse::Accepted)
+        insert_audit(conn, &self.audit).await?;
+        Ok(Step::Keep(CodeUse::Accepted))
     }
 }
