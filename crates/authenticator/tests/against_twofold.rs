@@ -15,7 +15,7 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use twofold_core::clock::ManualClock;
-use twofold_core::password::{HashCost, SecretHasher};
+use twofold_core::password::{HashCost, Pepper, SecretHasher};
 use twofold_core::sealing::SealingKey;
 use twofold_core::service::{CreateUser, ServiceAccountSpec};
 use twofold_core::user::{DefaultMethod, MethodKind, Mode, UserPatch};
@@ -76,7 +76,7 @@ impl Node {
             Engine::new(
                 Arc::new(db.store().await.unwrap()),
                 clock.clone(),
-                SecretHasher::new(HashCost::Fast),
+                SecretHasher::new(HashCost::Fast, Pepper::from_bytes(&[9; 32])),
                 Arc::new(SealingKey::from_bytes(&KEY)),
             )
             .with_tls_fingerprint(cert.sha256),

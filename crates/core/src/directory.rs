@@ -42,8 +42,20 @@ impl Directory for LocalDirectory {
             Some(u) => self.store.password_hash(u.id).await?,
             None => None,
         };
-        let matched = if let Some(h) = hash {
-            self.hasher.verify(password, h).await
+        let matched = if let (Some(h), Some(u)) = (hash, local) {
+            let verified = self.hasher.verify_upgrading(password, h.clone()).await;
+            if let Some(new) = verified.rehashed {
+                // Compare-and-set on the old hash: a password changed
+                // meanwhile stays. A failed write never fails the sign-in.
+                if let Err(e) = self.store.rehash_password(u.id, &h, &new).await {
+                    tracing::warn!(
+                        error = %e,
+                        user = %u.username,
+                        "could not store the upgraded password hash; it is tried again at the next sign-in"
+                    );
+                }
+            }
+            verified.matched
         } else {
             // Unknown users (and users without a local password) cost the
             // same hash as real ones.

@@ -101,6 +101,12 @@ pub trait UserRepo: Send + Sync {
 
     async fn password_hash(&self, id: UserId) -> Result<Option<String>>;
     async fn set_password_hash(&self, id: UserId, hash: &str, audit: &NewAuditEvent) -> Result<()>;
+    /// Replaces the password hash with a stronger hash of the same password
+    /// (peppered, current cost) only while it still is `old`
+    /// (compare-and-set), so a password changed meanwhile stays. Nothing
+    /// else changes (no version, no audit event): the password is the same.
+    /// True when it was replaced.
+    async fn rehash_password(&self, id: UserId, old: &str, new: &str) -> Result<bool>;
 }
 
 /// Portal administrators: which users may administer, and what.
@@ -217,6 +223,11 @@ pub trait PinRepo: Send + Sync {
         keep_history: u32,
         audit: &NewAuditEvent,
     ) -> Result<()>;
+    /// Replaces the PIN's hash with a stronger hash of the same PIN only
+    /// while it still is `old` (compare-and-set), so a PIN changed meanwhile
+    /// stays. Nothing else changes (not `set_at`, not the history, no audit
+    /// event): the PIN is the same. True when it was replaced.
+    async fn rehash_pin(&self, user_id: UserId, old: &str, new: &str) -> Result<bool>;
 }
 
 /// Security questions and the users' answers to them.
@@ -245,6 +256,15 @@ pub trait QuestionRepo: Send + Sync {
         answers: &[(i64, String)],
         audit: &NewAuditEvent,
     ) -> Result<()>;
+    /// Replaces one answer's hash with a stronger hash of the same answer
+    /// only while it still is `old` (compare-and-set), as `rehash_pin`.
+    async fn rehash_answer(
+        &self,
+        user_id: UserId,
+        question_id: i64,
+        old: &str,
+        new: &str,
+    ) -> Result<bool>;
 }
 
 /// One-time bypass.
@@ -447,6 +467,28 @@ pub trait Wakeups: Send + Sync {
     async fn publish(&self, topic: &str) -> Result<()>;
     /// Every topic published from now on, on any node.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String>;
+    /// The caches' generation counters, one small read: each change of
+    /// what a cache holds bumps its counter in the changing transaction,
+    /// so a node that missed the change's topic (a listener reconnecting,
+    /// another process on one SQLite file) still finds its copy stale.
+    async fn cache_generations(&self) -> Result<CacheGenerations>;
+}
+
+/// The topic the store publishes — on PostgreSQL from inside the changing
+/// transaction, so it arrives exactly when the change commits — whenever
+/// a setting changes: every node drops its cached settings.
+pub const SETTINGS_CHANGED: &str = "cache:settings";
+/// The prefix of the topic published whenever a service account is
+/// created, rotated, changed or deleted; the account's name key
+/// (`validate::username_key`) follows it: every node drops that entry.
+pub const SERVICE_ACCOUNT_CHANGED: &str = "cache:service_account:";
+
+/// See `Wakeups::cache_generations`: a cached copy taken under one value is
+/// stale once the counter differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheGenerations {
+    pub settings: i64,
+    pub service_accounts: i64,
 }
 
 /// The development outbox (`[delivery] provider = "outbox"`): calls and

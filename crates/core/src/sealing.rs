@@ -4,6 +4,16 @@
 //! Sealed values read `v1:<base64(nonce || ciphertext+tag)>`. Every seal binds
 //! an "associated data" label (for example `oath-seed:42`) so a sealed value
 //! copied onto another row or purpose does not open.
+//!
+//! The same file also yields the pepper of password, PIN and answer hashes
+//! (`pepper`), derived with HKDF-SHA256 under its own label, so the AES key
+//! and the pepper are independent keys. Derived rather than kept in a second
+//! file because the sealing key already is the one secret every node must
+//! share and every backup must keep apart from the database: a second file
+//! would be a second thing to lose, and a node started without it would
+//! silently make its own pepper — PINs set there would then fail on every
+//! other node. Replacing the sealing key already loses every sealed seed, so
+//! tying the pepper to it loses nothing that was not lost anyway.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -17,6 +27,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::password::Pepper;
 
 const FILE_PREFIX: &str = "twofold-sealing-key-v1:";
 const SEALED_PREFIX: &str = "v1:";
@@ -24,6 +35,7 @@ const NONCE_LEN: usize = 12;
 
 pub struct SealingKey {
     cipher: Aes256Gcm,
+    pepper: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for SealingKey {
@@ -36,7 +48,14 @@ impl SealingKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         Self {
             cipher: Aes256Gcm::new(bytes.into()),
+            pepper: derive_pepper(bytes),
         }
+    }
+
+    /// The pepper of password, PIN and answer hashes: HKDF-SHA256 of this
+    /// key with its own label (see the module's notes).
+    pub fn pepper(&self) -> Pepper {
+        Pepper::from_bytes(&self.pepper)
     }
 
     /// Loads the key file, or creates it (mode 0600, never overwriting) when it
@@ -140,6 +159,18 @@ impl SealingKey {
     }
 }
 
+/// HKDF-SHA256 (RFC 5869): no salt, the label as `info`. Changing the
+/// label would make every peppered hash unverifiable.
+fn derive_pepper(key: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    use ring::hkdf;
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(key);
+    let mut out = Zeroizing::new([0u8; 32]);
+    prk.expand(&[b"twofold-password-pepper-v1"], hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(out.as_mut()))
+        .expect("32 bytes is a valid HKDF-SHA256 length");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +210,24 @@ mod tests {
             .is_err());
         assert!(k.open("v1:", "a").is_err());
         assert!(k.open("garbage", "a").is_err());
+    }
+
+    #[test]
+    fn pepper_is_derived_apart_from_the_aes_key() {
+        let key = [7u8; 32];
+        let k = SealingKey::from_bytes(&key);
+        // Stable: the same file gives the same pepper on every node and start.
+        assert_eq!(*k.pepper, *SealingKey::from_bytes(&key).pepper);
+        assert_ne!(*k.pepper, *SealingKey::from_bytes(&[8u8; 32]).pepper);
+        // Not the AES key itself.
+        assert_ne!(*k.pepper, key);
+        // RFC 5869 HKDF-SHA256, pinned: a change here would lose every
+        // peppered hash.
+        // (Computed independently: HMAC(HMAC(0^32, key), label || 0x01).)
+        assert_eq!(
+            hex::encode(*derive_pepper(&[0u8; 32])),
+            "db79ed4383e0949e9b1c732b55bac3193fcc8ee041e8d01f36d864fd1c7bf7fe"
+        );
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! `ServiceAccountRepo` for `SqlStore`: service accounts of the Web Service
-//! SDK.
+//! SDK. Every change of an account is `announce`d: nodes cache the
+//! accounts callers authenticate as. (`last_used_at` is not: bookkeeping
+//! that each node's cache keeps itself, see `Engine::record_use`.)
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::factors::ServiceAccount;
-use twofold_core::ports::ServiceAccountRepo;
+use twofold_core::ports::{ServiceAccountRepo, SERVICE_ACCOUNT_CHANGED};
 use twofold_core::service::ServiceAccountSpec;
 use twofold_core::validate::username_key;
 use twofold_core::Role;
@@ -15,6 +17,8 @@ use twofold_core::{ConflictReason, Error, Result};
 use crate::errors::bad_column;
 use crate::errors::db_err;
 use crate::rows::{from_seconds, get, parse_permissions, unix_seconds};
+use crate::wakeups::{announce, announced, SERVICE_ACCOUNTS_CACHE};
+use crate::write::AnyQuery;
 use crate::SqlStore;
 
 const COLUMNS: &str = "id, name, created_at, rotated_at, secret_hash, role, permissions, \
@@ -43,6 +47,34 @@ fn account(row: &AnyRow) -> Result<(ServiceAccount, String)> {
         },
         get(row, "secret_hash")?,
     ))
+}
+
+/// The topic that makes every node drop its cached copy of `name`.
+fn changed_topic(name: &str) -> String {
+    format!("{SERVICE_ACCOUNT_CHANGED}{}", username_key(name))
+}
+
+impl SqlStore {
+    /// `write_if_changed` for a change of the account `name`, `announce`d
+    /// in the same transaction: nodes cache the accounts they authenticate,
+    /// and a rotated or deleted one must stop working on all of them.
+    async fn write_account_if_changed(
+        &self,
+        name: &str,
+        change: AnyQuery<'_>,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.write(audit).await?;
+        if tx.execute(change).await? == 0 {
+            // Nothing changed: rolled back, nothing recorded or announced.
+            return Ok(false);
+        }
+        let topic = changed_topic(name);
+        announce(self, &mut tx, SERVICE_ACCOUNTS_CACHE, &topic).await?;
+        tx.commit().await?;
+        announced(self, &topic);
+        Ok(true)
+    }
 }
 
 #[async_trait]
@@ -83,7 +115,12 @@ impl ServiceAccountRepo for SqlStore {
             other => other,
         })?;
         let (acct, _) = account(&row)?;
+        // Nodes cache hits only, so none holds this name yet; announced
+        // anyway, so every change of an account is, whatever caches later.
+        let topic = changed_topic(name);
+        announce(self, &mut tx, SERVICE_ACCOUNTS_CACHE, &topic).await?;
         tx.commit().await?;
+        announced(self, &topic);
         Ok(acct)
     }
 
@@ -123,13 +160,13 @@ impl ServiceAccountRepo for SqlStore {
         .bind(secret_hash)
         .bind(unix_seconds(audit.at))
         .bind(username_key(name));
-        self.write_if_changed(rotate, audit).await
+        self.write_account_if_changed(name, rotate, audit).await
     }
 
     async fn delete_service_account(&self, name: &str, audit: &NewAuditEvent) -> Result<bool> {
         let delete = sqlx::query("DELETE FROM service_accounts WHERE name_key = $1")
             .bind(username_key(name));
-        self.write_if_changed(delete, audit).await
+        self.write_account_if_changed(name, delete, audit).await
     }
 
     async fn record_service_account_use(

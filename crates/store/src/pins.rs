@@ -95,4 +95,18 @@ impl PinRepo for SqlStore {
         write_pin(&mut tx, user_id, hash, set_at, Some(keep_history)).await?;
         tx.commit().await
     }
+
+    async fn rehash_pin(&self, user_id: UserId, old: &str, new: &str) -> Result<bool> {
+        // One statement: a PIN set in between no longer matches `old`, and
+        // stays.
+        let updated =
+            sqlx::query("UPDATE user_pins SET hash = $1 WHERE user_id = $2 AND hash = $3")
+                .bind(new)
+                .bind(user_id)
+                .bind(old)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(updated.rows_affected() == 1)
+    }
 }

@@ -221,4 +221,26 @@ impl QuestionRepo for SqlStore {
         write_answers(&mut tx, user_id, answers).await?;
         tx.commit().await
     }
+
+    async fn rehash_answer(
+        &self,
+        user_id: UserId,
+        question_id: i64,
+        old: &str,
+        new: &str,
+    ) -> Result<bool> {
+        // One statement: answers replaced in between no longer match `old`.
+        let updated = sqlx::query(
+            "UPDATE user_answers SET hash = $1 \
+             WHERE user_id = $2 AND question_id = $3 AND hash = $4",
+        )
+        .bind(new)
+        .bind(user_id)
+        .bind(question_id)
+        .bind(old)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(updated.rows_affected() == 1)
+    }
 }

@@ -1,13 +1,15 @@
 //! `SettingsRepo` for `SqlStore`: the settings that differ from their
-//! defaults, as (key, JSON text) rows.
+//! defaults, as (key, JSON text) rows. Every write is `announce`d: nodes
+//! cache the settings.
 
 use async_trait::async_trait;
 use twofold_core::audit::NewAuditEvent;
-use twofold_core::ports::SettingsRepo;
+use twofold_core::ports::{SettingsRepo, SETTINGS_CHANGED};
 use twofold_core::Result;
 
 use crate::errors::db_err;
 use crate::rows::{get, unix_seconds};
+use crate::wakeups::{announce, announced, SETTINGS_CACHE};
 use crate::SqlStore;
 
 #[async_trait]
@@ -43,6 +45,10 @@ impl SettingsRepo for SqlStore {
             };
             tx.execute(statement).await?;
         }
-        tx.commit().await
+        // Every node caches the settings (see `Engine::settings_now`).
+        announce(self, &mut tx, SETTINGS_CACHE, SETTINGS_CHANGED).await?;
+        tx.commit().await?;
+        announced(self, SETTINGS_CHANGED);
+        Ok(())
     }
 }

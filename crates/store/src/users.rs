@@ -483,6 +483,21 @@ impl UserRepo for SqlStore {
         )
         .await
     }
+
+    async fn rehash_password(&self, id: UserId, old: &str, new: &str) -> Result<bool> {
+        // One statement, and neither `version` nor `updated_at`: the password
+        // is the same, and an administrator's edit in flight must not fail
+        // over a hash it never sees.
+        let updated =
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(new)
+                .bind(id)
+                .bind(old)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(updated.rows_affected() == 1)
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! `Wakeups` for `SqlStore`: topics published on one node reach the
-//! subscribers of every node sharing the database.
+//! subscribers of every node sharing the database. Changes of cached data
+//! (settings, service accounts) are `announce`d the same way, plus a
+//! generation counter per cache for whoever missed the topic.
 //!
 //! Subscribers always read one in-process broadcast channel. SQLite serves
 //! one node, so publishing is sending on that channel. PostgreSQL may serve
@@ -14,12 +16,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use sqlx::pool::CloseEvent;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::ConnectOptions;
+use sqlx::{AnyConnection, ConnectOptions};
 use tokio::sync::broadcast;
-use twofold_core::ports::Wakeups;
+use twofold_core::ports::{CacheGenerations, Wakeups};
 use twofold_core::{Error, Result};
 
 use crate::errors::db_err;
+use crate::rows::get;
 use crate::SqlStore;
 
 /// The PostgreSQL notification channel every node listens on.
@@ -61,6 +64,69 @@ impl Wakeups for SqlStore {
 
     fn subscribe(&self) -> broadcast::Receiver<String> {
         self.wakeups.subscribe()
+    }
+
+    async fn cache_generations(&self) -> Result<CacheGenerations> {
+        let rows = sqlx::query("SELECT name, generation FROM cache_generations")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let mut generations = CacheGenerations::default();
+        for row in &rows {
+            let generation: i64 = get(row, "generation")?;
+            match get::<String>(row, "name")?.as_str() {
+                SETTINGS_CACHE => generations.settings = generation,
+                SERVICE_ACCOUNTS_CACHE => generations.service_accounts = generation,
+                // A cache of a newer version: not this node's concern.
+                _ => {}
+            }
+        }
+        Ok(generations)
+    }
+}
+
+/// The `cache_generations` row of the settings (migration 0019).
+pub(crate) const SETTINGS_CACHE: &str = "settings";
+/// The `cache_generations` row of the service accounts.
+pub(crate) const SERVICE_ACCOUNTS_CACHE: &str = "service_accounts";
+
+/// Marks, inside the transaction `tx` that changes what the cache `cache`
+/// holds, that every node's copy is stale: bumps the cache's generation
+/// and, on PostgreSQL, queues `topic`, which PostgreSQL delivers to every
+/// listener when — and only if — the transaction commits. (A notification
+/// sent before the commit could make another node re-read the old data
+/// and keep it; one sent after could be lost with a crash in between.)
+/// Once committed, call `announced`.
+pub(crate) async fn announce(
+    store: &SqlStore,
+    tx: &mut AnyConnection,
+    cache: &str,
+    topic: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE cache_generations SET generation = generation + 1 WHERE name = $1")
+        .bind(cache)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    if store.backend() == "postgres" {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(topic)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// After a change `announce`d `topic` committed: SQLite has no
+/// notifications, so this process's subscribers (engines sharing this
+/// store) hear it here; other processes on the same file see the bumped
+/// generation. PostgreSQL delivers `topic` itself, to this node too.
+pub(crate) fn announced(store: &SqlStore, topic: &str) {
+    if store.backend() != "postgres" {
+        // No subscriber yet is not an error: nothing is cached.
+        let _ = store.wakeups.send(topic.to_string());
     }
 }
 

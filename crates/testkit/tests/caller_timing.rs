@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use twofold_core::clock::ManualClock;
-use twofold_core::password::{HashCost, SecretHasher};
+use twofold_core::password::{HashCost, Pepper, SecretHasher};
 use twofold_core::principal::{Permissions, Role, Scope};
 use twofold_core::sealing::SealingKey;
 use twofold_core::service::ServiceAccountSpec;
@@ -33,7 +33,7 @@ async fn a_wrong_secret_costs_what_an_unknown_name_costs() -> anyhow::Result<()>
         Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(
             1_772_359_205,
         )?)),
-        SecretHasher::new(HashCost::Production),
+        SecretHasher::new(HashCost::Production, Pepper::from_bytes(&[9; 32])),
         Arc::new(SealingKey::from_bytes(&[7; 32])),
     );
     let spec = ServiceAccountSpec {

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use twofold_core::audit::AuditQuery;
 use twofold_core::clock::{Clock, ManualClock};
 use twofold_core::factors::{OathKind, OathParams};
-use twofold_core::password::{HashCost, SecretHasher};
+use twofold_core::password::{HashCost, Pepper, SecretHasher};
 use twofold_core::portal::{Proof, SignIn, Skip, Verified};
 use twofold_core::sealing::SealingKey;
 use twofold_core::service::CreateUser;
@@ -63,7 +63,7 @@ impl Rig {
         let engine = Engine::new(
             Arc::new(store),
             clock.clone(),
-            SecretHasher::new(HashCost::Fast),
+            SecretHasher::new(HashCost::Fast, Pepper::from_bytes(&[9; 32])),
             Arc::new(SealingKey::from_bytes(&[7; 32])),
         );
         let engine = if outbox { engine.with_outbox() } else { engine };

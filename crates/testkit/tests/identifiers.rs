@@ -11,7 +11,7 @@ use twofold_core::audit::AuditQuery;
 use twofold_core::clock::ManualClock;
 use twofold_core::display::is_unsafe_for_terminal;
 use twofold_core::factors::OathParams;
-use twofold_core::password::{HashCost, SecretHasher};
+use twofold_core::password::{HashCost, Pepper, SecretHasher};
 use twofold_core::portal::Proof;
 use twofold_core::ports::UserQuery;
 use twofold_core::sealing::SealingKey;
@@ -55,7 +55,7 @@ impl Rig {
             Arc::new(ManualClock::new(OffsetDateTime::from_unix_timestamp(
                 1_772_359_205,
             )?)),
-            SecretHasher::new(HashCost::Fast),
+            SecretHasher::new(HashCost::Fast, Pepper::from_bytes(&[9; 32])),
             Arc::new(SealingKey::from_bytes(&[7; 32])),
         );
         Ok(Rig { engine, db })

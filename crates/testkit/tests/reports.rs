@@ -13,7 +13,7 @@ use twofold_core::audit::{AuditQuery, ResultCode};
 use twofold_core::clock::Clock;
 use twofold_core::clock::ManualClock;
 use twofold_core::factors::{OathKind, OathParams};
-use twofold_core::password::{HashCost, SecretHasher};
+use twofold_core::password::{HashCost, Pepper, SecretHasher};
 use twofold_core::reports::{
     activity_csv, activity_svg, is_sign_in, users_csv, Bucket, ChartLabels, ReportPeriod,
     UserReportKind,
@@ -52,7 +52,7 @@ impl Rig {
         let engine = Engine::new(
             Arc::new(store),
             clock.clone(),
-            SecretHasher::new(HashCost::Fast),
+            SecretHasher::new(HashCost::Fast, Pepper::from_bytes(&[9; 32])),
             Arc::new(SealingKey::from_bytes(&[7; 32])),
         );
         Ok(Rig {

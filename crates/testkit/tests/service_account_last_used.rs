@@ -1,14 +1,14 @@
 //! The engine records a service account's last use when its SDK caller
 //! authenticates, on a manual clock: at the first call, not again within
 //! the minute (no write per request), advanced after it, and never for a
-//! wrong secret. The account is read afresh on every call, so the time
-//! advances without any cache to expire.
+//! wrong secret. The account is cached per node; a recorded use updates
+//! the cached copy, so the time advances without a read per call.
 
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 use twofold_core::clock::ManualClock;
-use twofold_core::password::{HashCost, SecretHasher};
+use twofold_core::password::{HashCost, Pepper, SecretHasher};
 use twofold_core::principal::{Permissions, Role, Scope};
 use twofold_core::sealing::SealingKey;
 use twofold_core::service::ServiceAccountSpec;
@@ -32,7 +32,7 @@ async fn authenticating_records_the_last_use_once_a_minute(backend: Backend) -> 
     let engine = Engine::new(
         Arc::new(db.store().await?),
         clock.clone(),
-        SecretHasher::new(HashCost::Fast),
+        SecretHasher::new(HashCost::Fast, Pepper::from_bytes(&[9; 32])),
         Arc::new(SealingKey::from_bytes(&[7; 32])),
     );
     let spec = ServiceAccountSpec {

@@ -41,10 +41,13 @@ pub async fn open_observed(
     ensure_data_dir(config)?;
     let store = SqlStore::connect(&config.database_url, config.max_connections).await?;
     let (key, created) = SealingKey::load_or_create(&config.sealing_key_file)?;
+    // Every password, PIN and answer hash is keyed with the pepper derived
+    // from the sealing key, so the database alone gives nothing to guess.
+    let hasher = SecretHasher::new(HashCost::Production, key.pepper());
     let engine = Engine::new(
         Arc::new(store),
         Arc::new(SystemClock),
-        SecretHasher::new(HashCost::Production),
+        hasher,
         Arc::new(key),
     );
     let engine = match &config.smtp {

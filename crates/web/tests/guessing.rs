@@ -12,7 +12,7 @@ use std::sync::Arc;
 use common::{Api, Portal, PASSWORD};
 use serde_json::{json, Value};
 use twofold_core::factors::OathAlgorithm;
-use twofold_core::password::{HashCost, SecretHasher};
+use twofold_core::password::{HashCost, Pepper, SecretHasher};
 use twofold_core::{oath, Ctx, Engine, Verifier};
 use twofold_testkit::db::Backend;
 
@@ -213,7 +213,7 @@ async fn ten_wrong_codes_per_hour_across_clients_and_nodes(backend: Backend) {
     let node2 = Arc::new(Engine::new(
         Arc::new(p.db.store().await.unwrap()),
         p.clock.clone(),
-        SecretHasher::new(HashCost::Fast),
+        SecretHasher::new(HashCost::Fast, Pepper::from_bytes(&[9; 32])),
         p.engine.sealing().clone(),
     ));
     let mut tasks = Vec::new();

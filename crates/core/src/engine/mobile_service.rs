@@ -343,7 +343,7 @@ impl Engine {
                     )
                     .await;
             };
-            let right = pin.len() <= 64 && self.hasher.verify(pin, pin_hash).await;
+            let right = pin.len() <= 64 && self.pin_matches(user, pin, pin_hash).await;
             if !right {
                 let mut ev = self.event_with_method(
                     ctx,

@@ -39,13 +39,16 @@ pub use oath_check::PasscodeCheck;
 pub use validate_passcode::{ValidateReason, Validation};
 
 use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::audit::{NewAuditEvent, ResultCode};
 use crate::clock::Clock;
 use crate::directory::LocalDirectory;
 use crate::error::{ConflictReason, Error, Result};
 use crate::password::SecretHasher;
-use crate::ports::{Delivery, Directory, Store};
+use crate::ports::{
+    CacheGenerations, Delivery, Directory, Store, SERVICE_ACCOUNT_CHANGED, SETTINGS_CHANGED,
+};
 use crate::principal::{Need, Subject};
 use crate::sealing::SealingKey;
 use crate::service::{CreateUser, Ctx};
@@ -69,9 +72,10 @@ pub struct Engine {
     caller_throttle: Throttle,
     /// Password records of usernames that do not exist (see `throttle`).
     phantoms: Phantoms,
-    /// Settings are read on every request; a second of staleness across
-    /// nodes saves a query per request on the hot path.
-    settings_cache: std::sync::Mutex<Option<(std::time::Instant, Settings)>>,
+    /// What this node caches of rarely changing data read on every request
+    /// (the settings, the service accounts callers authenticate as), and
+    /// how it learns of changes made elsewhere (see `Caches`).
+    caches: Arc<Caches>,
     directory_cache: std::sync::Mutex<service_accounts::DirectoryCache>,
     /// Mail (SMTP), when configured: the welcome mail.
     mailer: Option<Arc<dyn Delivery>>,
@@ -98,7 +102,72 @@ pub struct Engine {
     telemetry: Option<Arc<dyn Telemetry>>,
 }
 
-const SETTINGS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often at most a node reads the caches' generation counters: the
+/// bound on how long a change another process made (the CLI on the same
+/// SQLite file, a node whose notification was lost) may go unseen.
+const GENERATION_CHECK: time::Duration = time::Duration::seconds(1);
+
+/// The node's caches of the settings and of service accounts, kept right
+/// across nodes two ways. Every change commits with a notification
+/// (`ports::SETTINGS_CHANGED`, `ports::SERVICE_ACCOUNT_CHANGED`; PostgreSQL
+/// NOTIFY sent by the changing transaction), which a task per engine hears
+/// and drops the matching entries — at once, on every node. And every
+/// change bumps the cache's generation counter in the same transaction,
+/// which a node reads at most once per `GENERATION_CHECK`: what a lost
+/// notification (a listener reconnecting) or another process on one SQLite
+/// file (which has no notifications) changed is seen within that bound.
+/// The node that makes a change drops its own entries itself, at once.
+#[derive(Default)]
+struct Caches {
+    generations: std::sync::Mutex<Generations>,
+    settings: std::sync::Mutex<SettingsCache>,
+    accounts: std::sync::Mutex<service_accounts::AccountCache>,
+    /// The task hearing the change notifications has been started.
+    listening: std::sync::OnceLock<()>,
+}
+
+/// The store's generation counters as last read, and when.
+#[derive(Default)]
+struct Generations {
+    seen: CacheGenerations,
+    read_at: Option<time::OffsetDateTime>,
+}
+
+#[derive(Default)]
+struct SettingsCache {
+    /// The settings and the generation counter read before loading them.
+    current: Option<(i64, Arc<Settings>)>,
+    /// Bumped by every drop, so a load that began before one does not
+    /// put back what it read (possibly before the change).
+    epoch: u64,
+}
+
+fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Caches {
+    /// A change announced by the store (`topic`, from any node).
+    fn changed(&self, topic: &str) {
+        if topic == SETTINGS_CHANGED {
+            self.forget_settings();
+        } else if let Some(key) = topic.strip_prefix(SERVICE_ACCOUNT_CHANGED) {
+            locked(&self.accounts).forget(Some(key));
+        }
+    }
+
+    /// Drops everything: notifications were missed.
+    fn forget_all(&self) {
+        self.forget_settings();
+        locked(&self.accounts).forget(None);
+    }
+
+    fn forget_settings(&self) {
+        let mut cache = locked(&self.settings);
+        cache.current = None;
+        cache.epoch += 1;
+    }
+}
 
 /// Failed secrets one source address may try per window, across all users.
 const SOURCE_FAILURES: u32 = 50;
@@ -114,7 +183,7 @@ impl Engine {
         Engine {
             directories: primary::Directories::new(Arc::new(LocalDirectory::new(
                 store.clone(),
-                hasher,
+                hasher.clone(),
             ))),
             store,
             clock,
@@ -123,7 +192,7 @@ impl Engine {
             source_throttle: Throttle::new(SOURCE_FAILURES, SOURCE_WINDOW),
             caller_throttle: Throttle::new(SOURCE_FAILURES, SOURCE_WINDOW),
             phantoms: Phantoms::default(),
-            settings_cache: std::sync::Mutex::new(None),
+            caches: Arc::default(),
             directory_cache: std::sync::Mutex::new(service_accounts::DirectoryCache::default()),
             mailer: None,
             telephony: None,
@@ -150,31 +219,96 @@ impl Engine {
         self
     }
 
+    /// The settings, as an owned copy of `settings_shared`. Kept for the
+    /// call sites that move fields out of it or expect a `Settings` (in
+    /// files being changed by others at the time); new code and hot paths
+    /// take `settings_shared`, which costs no copy.
     pub async fn settings_now(&self) -> Result<Settings> {
-        if let Some((at, s)) = self
-            .settings_cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
-            if at.elapsed() < SETTINGS_CACHE_TTL {
-                return Ok(s.clone());
+        Ok(Settings::clone(&*self.settings_shared().await?))
+    }
+
+    /// The settings, shared: read from the store only after a change (see
+    /// `Caches`), not per request.
+    pub async fn settings_shared(&self) -> Result<Arc<Settings>> {
+        let seen = self.generations(false).await?;
+        let epoch = {
+            let cache = locked(&self.caches.settings);
+            match &cache.current {
+                Some((generation, s)) if *generation == seen.settings => return Ok(s.clone()),
+                _ => cache.epoch,
             }
+        };
+        // The counter read before the rows: a change committing in between
+        // leaves the copy tagged older, so the next check reloads it.
+        let generation = self.generations(true).await?.settings;
+        let fresh = Arc::new(self.load_settings().await?);
+        let mut cache = locked(&self.caches.settings);
+        if cache.epoch == epoch {
+            cache.current = Some((generation, fresh.clone()));
         }
-        let fresh = self.load_settings().await?;
-        *self
-            .settings_cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((std::time::Instant::now(), fresh.clone()));
         Ok(fresh)
     }
 
+    /// After this node changed a setting: its next read reloads them, and
+    /// the other nodes hear of the change from the store.
     fn forget_settings(&self) {
-        *self
-            .settings_cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.caches.forget_settings();
+    }
+
+    /// The store's cache generation counters: as read within the last
+    /// `GENERATION_CHECK`, or read now (`fresh`, or when older). Starts
+    /// hearing change notifications first, so none committed after the
+    /// read is missed.
+    async fn generations(&self, fresh: bool) -> Result<CacheGenerations> {
+        self.listen_for_changes();
+        let now = self.clock.now();
+        {
+            let mut g = locked(&self.caches.generations);
+            // A clock set back counts as expired, not as years of validity.
+            let recent = g
+                .read_at
+                .is_some_and(|at| at <= now && now - at < GENERATION_CHECK);
+            if recent && !fresh {
+                return Ok(g.seen);
+            }
+            if g.read_at.is_some() && !fresh {
+                // Claimed: concurrent requests go on with the counters read
+                // last while this one reads, rather than all reading at once.
+                g.read_at = Some(now);
+            }
+        }
+        let read = self.store.cache_generations().await?;
+        let mut g = locked(&self.caches.generations);
+        g.seen = read;
+        g.read_at = Some(now);
+        Ok(read)
+    }
+
+    /// Starts (once) the task that drops cached entries as the store
+    /// announces changes, from this node or any other. It ends with the
+    /// engine (its caches) or the store's channel.
+    fn listen_for_changes(&self) {
+        if self.caches.listening.get().is_some() || self.caches.listening.set(()).is_err() {
+            return;
+        }
+        let mut rx = self.store.subscribe();
+        let caches = Arc::downgrade(&self.caches);
+        tokio::spawn(async move {
+            loop {
+                let topic = rx.recv().await;
+                let Some(caches) = caches.upgrade() else {
+                    return;
+                };
+                match topic {
+                    Ok(topic) => caches.changed(&topic),
+                    // Some were missed, which ones is unknown.
+                    Err(RecvError::Lagged(_)) => caches.forget_all(),
+                    // No more notifications: the generation counters
+                    // still bound the staleness.
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     /// A secret setting's stored row: its JSON sealed with the sealing key
@@ -446,7 +580,7 @@ impl Engine {
         let language = validate::language(req.language.as_deref().unwrap_or(""))?;
         let groups = validate::groups(&req.groups)?;
         // Phones and method by the rules an edit applies.
-        let country = self.settings_now().await?.phone.default_country;
+        let country = self.settings_shared().await?.phone.default_country.clone();
         let phone = |field: &str, v: Option<String>| -> Result<Option<String>> {
             Ok(match v {
                 Some(v) => validate::phone(field, &v, Some(&country))?,

@@ -44,6 +44,25 @@ impl PasscodeCheck {
 }
 
 impl Engine {
+    /// Checks `pin` against `hash` — the user's stored PIN hash, or the copy
+    /// a challenge sealed when it began. When the PIN is right and the hash
+    /// is unpeppered or cheaper than the current cost, the stored hash is
+    /// replaced by compare-and-set on `hash` (a PIN changed meanwhile stays);
+    /// a failed write is logged and never fails the check.
+    pub(super) async fn pin_matches(&self, user: &User, pin: String, hash: String) -> bool {
+        let verified = self.hasher.verify_upgrading(pin, hash.clone()).await;
+        if let Some(new) = verified.rehashed {
+            if let Err(e) = self.store.rehash_pin(user.id, &hash, &new).await {
+                tracing::warn!(
+                    error = %e,
+                    user = %user.username,
+                    "could not store the upgraded PIN hash; it is tried again at the next check"
+                );
+            }
+        }
+        verified.matched
+    }
+
     /// The user's mode types a PIN in front of the code, and they have
     /// none: an administrator set the mode after they enrolled.
     pub(super) async fn pin_not_chosen(&self, user: &User) -> Result<bool> {
@@ -90,8 +109,7 @@ impl Engine {
             }
             let (pin_part, code_part) = passcode.split_at(passcode.len() - digits);
             if self
-                .hasher
-                .verify(pin_part.to_string(), pin.hash.clone())
+                .pin_matches(user, pin_part.to_string(), pin.hash.clone())
                 .await
             {
                 let same_length: Vec<OathToken> = tokens

@@ -336,7 +336,7 @@ impl Engine {
             };
             let right = finished
                 && !digits.is_empty()
-                && self.hasher.verify(digits.clone(), pin_hash).await;
+                && self.pin_matches(&user, digits.clone(), pin_hash).await;
             (right, t.call_wrong_pin, ChallengeReason::WrongPin)
         } else {
             (

@@ -21,7 +21,7 @@ use crate::service::{Actor, CallerAuthenticator, Ctx, ServiceAccountSpec};
 use crate::user::Permission;
 use crate::validate;
 
-use super::Engine;
+use super::{locked, Engine};
 
 /// A directory account's password is checked with argon2 once, then trusted
 /// for this long, so an application calling the SDK in a loop does not pay
@@ -70,6 +70,38 @@ fn account_name(raw: &str) -> Result<String> {
 #[derive(Default)]
 pub(super) struct DirectoryCache {
     entries: HashMap<[u8; 32], Instant>,
+}
+
+/// The most service accounts a node keeps cached: far more than any
+/// installation has; past it, further accounts are read per request.
+const MAX_CACHED_ACCOUNTS: usize = 4096;
+
+/// Service accounts callers authenticated as, by name key
+/// (`validate::username_key`), with their secret hashes, so an SDK request
+/// costs no database read. Kept right across nodes as `Caches` says. Only
+/// accounts that exist are cached: names sprayed by an attacker cost a
+/// read, as before, and no memory.
+#[derive(Default)]
+pub(super) struct AccountCache {
+    entries: HashMap<String, (ServiceAccount, String)>,
+    /// The store's generation counter read before the entries were.
+    generation: i64,
+    /// Bumped by every drop, so a read that began before one does not put
+    /// back what it found (possibly before the change).
+    epoch: u64,
+}
+
+impl AccountCache {
+    /// Drops the account with name key `key`, or every account.
+    pub(super) fn forget(&mut self, key: Option<&str>) {
+        match key {
+            Some(key) => {
+                self.entries.remove(key);
+            }
+            None => self.entries.clear(),
+        }
+        self.epoch += 1;
+    }
 }
 
 /// Permissions and scope belong to `admin` accounts only: saying them for
@@ -124,7 +156,10 @@ impl Engine {
             .create_service_account(&name, &secret_hash(&secret), &spec, &ev)
             .await
         {
-            Ok(a) => Ok((a, secret)),
+            Ok(a) => {
+                self.forget_account(&name);
+                Ok((a, secret))
+            }
             Err(e) => self.refuse(ctx, EVENT, Some(&name), e).await,
         }
     }
@@ -139,6 +174,9 @@ impl Engine {
             .rotate_service_account(name, &secret_hash(&secret), &ev)
             .await?
         {
+            // The old secret stops working here at once; other nodes drop
+            // the account when the store's notification reaches them.
+            self.forget_account(name);
             Ok(secret)
         } else {
             self.refuse(ctx, EVENT, Some(name), Error::NotFound("service account"))
@@ -151,6 +189,7 @@ impl Engine {
         self.authorize_global(ctx, EVENT, MANAGE).await?;
         let ev = self.event(ctx, EVENT, Some(name), ResultCode::Success);
         if self.store.delete_service_account(name, &ev).await? {
+            self.forget_account(name);
             Ok(())
         } else {
             self.refuse(ctx, EVENT, Some(name), Error::NotFound("service account"))
@@ -175,7 +214,7 @@ impl CallerAuthenticator for Engine {
         }
         // No account is named with control characters: no lookup for them.
         if name.len() <= 256 && secret.len() <= 1024 && validate::identifier("name", name).is_ok() {
-            if let Some((account, hash)) = self.store.service_account(name).await? {
+            if let Some((account, hash)) = self.service_account_cached(name).await? {
                 if bool::from(secret_hash(secret).as_bytes().ct_eq(hash.as_bytes())) {
                     self.record_use(&account).await;
                     let access = Access::service_account(
@@ -209,26 +248,77 @@ impl CallerAuthenticator for Engine {
 }
 
 impl Engine {
-    /// Notes that `account` (just authenticated) was used, unless it was
-    /// within the last minute. The account is read from the store on every
-    /// call, so the check sees the last write of any node. A failure is
-    /// logged and swallowed: bookkeeping must not turn a good call away.
+    /// The account named `name` (any case) and its secret hash: from this
+    /// node's cache, or read from the store and cached when it exists.
+    async fn service_account_cached(&self, name: &str) -> Result<Option<(ServiceAccount, String)>> {
+        let seen = self.generations(false).await?.service_accounts;
+        let key = validate::username_key(name);
+        let epoch = {
+            let mut cache = locked(&self.caches.accounts);
+            if cache.generation != seen {
+                // Changed by another process, and which account is unknown.
+                cache.forget(None);
+                cache.generation = seen;
+            }
+            if let Some(hit) = cache.entries.get(&key) {
+                return Ok(Some(hit.clone()));
+            }
+            cache.epoch
+        };
+        let found = self.store.service_account(name).await?;
+        if let Some(found) = &found {
+            let mut cache = locked(&self.caches.accounts);
+            if cache.epoch == epoch && cache.entries.len() < MAX_CACHED_ACCOUNTS {
+                cache.entries.insert(key, found.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    /// After this node changed the account `name`: dropped here at once.
+    fn forget_account(&self, name: &str) {
+        locked(&self.caches.accounts).forget(Some(&validate::username_key(name)));
+    }
+
+    /// How many service accounts this node has cached (for tests: unknown
+    /// names must not grow it).
+    pub fn cached_service_accounts(&self) -> usize {
+        locked(&self.caches.accounts).entries.len()
+    }
+
+    /// Notes that `account` (just authenticated, possibly from the cache)
+    /// was used, unless it was within the last minute. The store's write
+    /// is conditional, so nodes racing on one account write once; the
+    /// cached copy learns the time it wrote, or — when another node wrote
+    /// first — is dropped, so the next call reads the stored time instead
+    /// of trying again on every call. A failure is logged and swallowed:
+    /// bookkeeping must not turn a good call away.
     async fn record_use(&self, account: &ServiceAccount) {
         let now = self.clock.now();
         let stale_before = now - LAST_USED_GRANULARITY;
         if account.last_used_at.is_some_and(|t| t >= stale_before) {
             return;
         }
-        if let Err(e) = self
+        let key = validate::username_key(&account.name);
+        match self
             .store
             .record_service_account_use(account.id, now, stale_before)
             .await
         {
-            tracing::warn!(
+            Ok(true) => {
+                let mut cache = locked(&self.caches.accounts);
+                if let Some((cached, _)) = cache.entries.get_mut(&key) {
+                    if cached.id == account.id {
+                        cached.last_used_at = Some(now);
+                    }
+                }
+            }
+            Ok(false) => locked(&self.caches.accounts).forget(Some(&key)),
+            Err(e) => tracing::warn!(
                 account = %account.name,
                 error = %e,
                 "could not record a service account's last use"
-            );
+            ),
         }
     }
 
@@ -239,7 +329,7 @@ impl Engine {
         password: &str,
         ctx: &Ctx,
     ) -> Result<Option<Actor>> {
-        let settings = self.settings_now().await?;
+        let settings = self.settings_shared().await?;
         let key: [u8; 32] =
             Sha256::digest(format!("{}\0{password}", name.trim().to_lowercase()).as_bytes()).into();
         let cached = self

@@ -488,7 +488,7 @@ impl Engine {
         // Both are checked whatever the first says: the time taken tells
         // nothing about which part was wrong.
         let code_ok = equal(code_part, &code);
-        let pin_ok = self.hasher.verify(pin_part.to_string(), pin_hash).await;
+        let pin_ok = self.pin_matches(user, pin_part.to_string(), pin_hash).await;
         Ok(match (code_ok, pin_ok) {
             (true, true) => PasscodeCheck::Accepted,
             (_, false) => PasscodeCheck::WrongPin,

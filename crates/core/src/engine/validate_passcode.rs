@@ -90,7 +90,7 @@ impl Engine {
         passcode: &str,
     ) -> Result<Validation> {
         const EVENT: &str = "sdk.validate";
-        let settings = self.settings_now().await?;
+        let settings = self.settings_shared().await?;
         self.rate_limit(ctx)?;
         let Some(user) = self.store.find_user(username).await? else {
             self.source_throttle

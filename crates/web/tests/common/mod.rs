@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use twofold_core::clock::{Clock, ManualClock};
 use twofold_core::factors::{OathParams, SecurityQuestion};
 use twofold_core::oath;
-use twofold_core::password::{HashCost, SecretHasher};
+use twofold_core::password::{HashCost, Pepper, SecretHasher};
 use twofold_core::sealing::SealingKey;
 use twofold_core::service::CreateUser;
 use twofold_core::service::ServiceAccountSpec;
@@ -171,7 +171,7 @@ impl Portal {
         let engine = Engine::new(
             Arc::new(store),
             clock.clone(),
-            SecretHasher::new(HashCost::Fast),
+            SecretHasher::new(HashCost::Fast, Pepper::from_bytes(&[9; 32])),
             Arc::new(SealingKey::from_bytes(&rand_key())),
         )
         .with_push(Arc::new(

@@ -223,6 +223,9 @@ impl Engine {
     /// All of `answers` must be right, and there must be at least `required`
     /// of them about questions the user answered. Every hash is checked even
     /// after a wrong one, so timing says nothing about which was wrong.
+    /// When all are right, answers hashed unpeppered or at a lower cost are
+    /// re-hashed in place (compare-and-set on the old hash, so answers
+    /// replaced meanwhile stay); a failed write is logged, never a failure.
     async fn check_answers(
         &self,
         user: &User,
@@ -232,6 +235,8 @@ impl Engine {
         let stored = self.store.answers(user.id).await?;
         let mut seen = Vec::new();
         let mut all_ok = answers.len() >= required && required > 0;
+        // (question, old hash, new hash) of right answers whose hash is outdated.
+        let mut upgrades = Vec::new();
         for (qid, answer) in answers {
             if seen.contains(qid) {
                 all_ok = false;
@@ -240,10 +245,28 @@ impl Engine {
             seen.push(*qid);
             let normalized = normalize_answer(answer).unwrap_or_default();
             if let Some(a) = stored.iter().find(|a| a.question_id == *qid) {
-                all_ok &= self.hasher.verify(normalized, a.hash.clone()).await;
+                let verified = self
+                    .hasher
+                    .verify_upgrading(normalized, a.hash.clone())
+                    .await;
+                all_ok &= verified.matched;
+                if let Some(new) = verified.rehashed {
+                    upgrades.push((*qid, &a.hash, new));
+                }
             } else {
                 self.hasher.verify_dummy(normalized).await;
                 all_ok = false;
+            }
+        }
+        if all_ok {
+            for (qid, old, new) in upgrades {
+                if let Err(e) = self.store.rehash_answer(user.id, qid, old, &new).await {
+                    tracing::warn!(
+                        error = %e,
+                        user = %user.username,
+                        "could not store an upgraded answer hash; it is tried again at the next check"
+                    );
+                }
             }
         }
         Ok(all_ok)
