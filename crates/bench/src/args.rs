@@ -28,6 +28,14 @@ pub const MAX_PUSH_USERS: usize = 10_000;
 pub const MAX_WAIT_SECS: u64 = 60;
 pub const MAX_SETTLE_MS: u64 = 1000;
 pub const MAX_ROUND_TRIP_TIMEOUT_SECS: u64 = 600;
+/// Seeded users (`seed`, and the range a `--seeded` load run samples).
+pub const MAX_SEEDED_USERS: u64 = 10_000_000;
+/// Seeded users driven by one load run.
+pub const MAX_SAMPLE: u32 = 100_000;
+/// Users per seeding transaction.
+pub const MAX_SEED_BATCH: u32 = 50_000;
+/// Audit rows `audit` inserts.
+pub const MAX_AUDIT_ROWS: u64 = 100_000_000;
 
 /// How each validate request proves the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,9 +73,12 @@ impl Mode {
                   drives POST /sdk/v1/validate with fresh valid codes from --concurrency clients \
                   for --duration-secs seconds (or --max-requests requests, whichever comes first) \
                   and prints throughput and latency percentiles.\n\n\
+                  With --seeded N it drives --sample users of the N made by `twofold-bench seed` \
+                  instead of creating any.\n\n\
                   With --pin-hash-cost it instead times one production-cost argon2id PIN check \
                   in-process and prints the per-core bound on PIN+OTP validations.\n\n\
-                  `twofold-bench push --help`: the mobile app's push round trip instead.",
+                  `twofold-bench push --help`: the mobile app's push round trip instead; \
+                  `seed --help` and `audit --help`: bulk loaders for scale runs.",
     subcommand_negates_reqs = true,
     args_conflicts_with_subcommands = true
 )]
@@ -125,12 +136,173 @@ pub struct Cli {
     /// Timed PIN checks for --pin-hash-cost.
     #[arg(long, default_value_t = 20)]
     pub iterations: u32,
+    /// Drive users made by `twofold-bench seed` instead of creating them:
+    /// the size of the seeded range (`--user-prefix`-0000000 up). OTP mode
+    /// only; needs --database-url.
+    #[arg(long)]
+    pub seeded: Option<u64>,
+    /// With --seeded: how many of them to drive, one picked at random from
+    /// each of this many equal slices of the range.
+    #[arg(long, default_value_t = 5000)]
+    pub sample: u32,
+    /// With --seeded: the server's database, read (untimed, before the run)
+    /// for the next HOTP counter of each picked user.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// The server's process id (same machine): its CPU use over the timed
+    /// phase is reported too.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Sub {
     /// Time the mobile app's push round trip: SDK start → device → caller.
     Push(PushArgs),
+    /// Bulk-load users with an HOTP (or TOTP) token straight into a
+    /// database, for scale runs. Never on a real server: the seeds are
+    /// derived from a public key.
+    Seed(SeedArgs),
+    /// Bulk-load audit rows, then time the audit log's queries.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Inserts --users users named PREFIX-0000000, PREFIX-0000001, … (from --first) \
+                  straight into the database through twofold-store, thousands per transaction: \
+                  each enabled, with default method oath_token:oath and one OATH token (SHA-1, 6 \
+                  digits) whose seed is HMAC-SHA256(a key published in this tool, username), \
+                  sealed with the sealing key the server uses (<data-dir>/sealing.key, created \
+                  when missing). `twofold-bench --seeded` computes the codes of these users from \
+                  their names. The seeds are public: never run this on a database real users \
+                  sign in to. No audit rows are written."
+)]
+pub struct SeedArgs {
+    /// The server's database (sqlite://PATH or postgres://…); its schema is
+    /// brought up to date first.
+    #[arg(long)]
+    pub database_url: String,
+    /// The server's data directory: the sealing key is <data-dir>/sealing.key.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The sealing key file when the server is told another one
+    /// (`secrets.sealing_key_file`).
+    #[arg(long)]
+    pub sealing_key_file: Option<PathBuf>,
+    /// Users to insert.
+    #[arg(long)]
+    pub users: u64,
+    /// Index of the first one (to add to an earlier seed).
+    #[arg(long, default_value_t = 0)]
+    pub first: u64,
+    /// Username prefix.
+    #[arg(long, default_value = "seed")]
+    pub prefix: String,
+    /// Token type: hotp (counter 0) or totp (30 s steps).
+    #[arg(long, value_enum, default_value_t = SeedKind::Hotp)]
+    pub kind: SeedKind,
+    /// Users per transaction.
+    #[arg(long, default_value_t = 5000)]
+    pub batch: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeedKind {
+    Hotp,
+    Totp,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Appends --rows audit rows (sdk.validate events about PREFIX-0 … \
+                  PREFIX-<subjects-1>, 10 ms apart, ending about now) straight into the database, \
+                  generated by the database in transactions of a million rows; then times, \
+                  through twofold-store, the queries behind `twofold audit tail` (newest events, \
+                  of one user, and the --follow poll) and the SDK's GET /sdk/v1/audit paging \
+                  (first page, deep pages by before_id, one user's pages), each --samples times, \
+                  and prints p50 and max of each. --rows 0 only times."
+)]
+pub struct AuditArgs {
+    /// The database (sqlite://PATH or postgres://…).
+    #[arg(long)]
+    pub database_url: String,
+    /// Audit rows to insert before timing.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: u64,
+    /// Distinct subjects the rows are about.
+    #[arg(long, default_value_t = 100_000)]
+    pub subjects: u64,
+    /// Subject name prefix.
+    #[arg(long, default_value = "audit")]
+    pub prefix: String,
+    /// Timed calls of each query.
+    #[arg(long, default_value_t = 50)]
+    pub samples: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SeedConfig {
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub sealing_key_file: PathBuf,
+    pub users: u64,
+    pub first: u64,
+    pub prefix: String,
+    pub kind: SeedKind,
+    pub batch: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub database_url: String,
+    pub rows: u64,
+    pub subjects: u64,
+    pub prefix: String,
+    pub samples: u32,
+}
+
+fn check_database_url(url: &str) -> Result<String> {
+    let url = url.trim();
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres:")
+        || url.starts_with("postgresql:"))
+    {
+        bail!("--database-url must be sqlite://PATH or postgres://…");
+    }
+    Ok(url.to_string())
+}
+
+impl SeedArgs {
+    pub fn into_config(self) -> Result<SeedConfig> {
+        let users = in_range("users", self.users, 1, MAX_SEEDED_USERS)?;
+        let first = in_range("first", self.first, 0, MAX_SEEDED_USERS - users)?;
+        let batch = in_range("batch", self.batch, 1, MAX_SEED_BATCH)?;
+        Ok(SeedConfig {
+            database_url: check_database_url(&self.database_url)?,
+            sealing_key_file: self
+                .sealing_key_file
+                .unwrap_or_else(|| self.data_dir.join("sealing.key")),
+            data_dir: self.data_dir,
+            users,
+            first,
+            prefix: check_prefix(&self.prefix)?,
+            kind: self.kind,
+            batch,
+        })
+    }
+}
+
+impl AuditArgs {
+    pub fn into_config(self) -> Result<AuditConfig> {
+        Ok(AuditConfig {
+            database_url: check_database_url(&self.database_url)?,
+            rows: in_range("rows", self.rows, 0, MAX_AUDIT_ROWS)?,
+            subjects: in_range("subjects", self.subjects, 1, MAX_SEEDED_USERS)?,
+            prefix: check_prefix(&self.prefix)?,
+            samples: in_range("samples", self.samples, 1, 10_000)?,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +371,8 @@ pub enum Command {
     Load(Box<LoadConfig>),
     PinHashCost { iterations: u32 },
     Push(Box<PushConfig>),
+    Seed(Box<SeedConfig>),
+    Audit(Box<AuditConfig>),
 }
 
 #[derive(Debug, Clone)]
@@ -338,6 +512,18 @@ pub struct LoadConfig {
     pub pin: String,
     pub user_prefix: String,
     pub request_timeout: Duration,
+    /// Drive seeded users instead of creating them.
+    pub seeded: Option<Seeded>,
+    pub server_pid: Option<u32>,
+}
+
+/// A `--seeded` run: `sample` users picked from `PREFIX-0000000` up to
+/// `range` (exclusive), their counters read from `database_url`.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub range: u64,
+    pub sample: u32,
+    pub database_url: String,
 }
 
 fn in_range<T: PartialOrd + Copy + std::fmt::Display>(name: &str, v: T, lo: T, hi: T) -> Result<T> {
@@ -408,8 +594,11 @@ fn default_prefix(mode: Mode) -> String {
 
 impl Cli {
     pub fn into_command(self) -> Result<Command> {
-        if let Some(Sub::Push(push)) = self.sub {
-            return Ok(Command::Push(Box::new(push.into_config()?)));
+        match self.sub {
+            Some(Sub::Push(push)) => return Ok(Command::Push(Box::new(push.into_config()?))),
+            Some(Sub::Seed(seed)) => return Ok(Command::Seed(Box::new(seed.into_config()?))),
+            Some(Sub::Audit(audit)) => return Ok(Command::Audit(Box::new(audit.into_config()?))),
+            None => {}
         }
         if self.pin_hash_cost {
             let iterations = in_range("iterations", self.iterations, 1, MAX_ITERATIONS)?;
@@ -427,7 +616,31 @@ impl Cli {
         if secret.is_empty() {
             bail!("--secret must not be empty");
         }
-        let users = in_range("users", self.users, 1, MAX_USERS)?;
+        let seeded = match self.seeded {
+            None => None,
+            Some(range) => {
+                let range = in_range("seeded", range, 1, MAX_SEEDED_USERS)?;
+                if self.mode != Mode::Otp {
+                    bail!("--seeded users are on oath_token:oath: --mode otp only");
+                }
+                if self.user_prefix.is_none() {
+                    bail!("--seeded needs the --user-prefix they were seeded with");
+                }
+                let Some(url) = self.database_url.as_deref() else {
+                    bail!("--seeded needs --database-url (to read the users' HOTP counters)");
+                };
+                let sample = in_range("sample", self.sample, 1, MAX_SAMPLE)?;
+                Some(Seeded {
+                    range,
+                    sample: u32::try_from(range.min(u64::from(sample))).unwrap_or(sample),
+                    database_url: check_database_url(url)?,
+                })
+            }
+        };
+        let users = match &seeded {
+            Some(s) => s.sample,
+            None => in_range("users", self.users, 1, MAX_USERS)?,
+        };
         let concurrency = in_range("concurrency", self.concurrency, 1, MAX_CONCURRENCY)?;
         if concurrency > users {
             bail!(
@@ -458,6 +671,8 @@ impl Cli {
             pin: self.pin,
             user_prefix,
             request_timeout: Duration::from_secs(timeout_secs),
+            seeded,
+            server_pid: self.server_pid,
         })))
     }
 }
@@ -601,7 +816,7 @@ mod tests {
     fn pin_hash_cost_needs_nothing_else() {
         match parse(&["--pin-hash-cost", "--iterations", "5"]).unwrap() {
             Command::PinHashCost { iterations } => assert_eq!(iterations, 5),
-            other @ (Command::Load(_) | Command::Push(_)) => panic!("unexpected {other:?}"),
+            other => panic!("unexpected {other:?}"),
         }
         assert!(parse(&["--pin-hash-cost", "--iterations", "0"]).is_err());
     }
@@ -756,6 +971,82 @@ mod tests {
             many.push_str(" 123456789012\n");
         }
         assert!(parse_activation_codes(&many).is_err());
+    }
+
+    #[test]
+    fn seeded_runs_need_prefix_and_database() {
+        let ok = with(&[
+            "--seeded",
+            "1000000",
+            "--sample",
+            "5000",
+            "--user-prefix",
+            "scale",
+            "--database-url",
+            "sqlite:///tmp/x.db",
+            "--concurrency",
+            "64",
+        ]);
+        let Command::Load(c) = parse(&ok).unwrap() else {
+            panic!("expected a load run")
+        };
+        let s = c.seeded.clone().unwrap();
+        assert_eq!((s.range, s.sample, c.users), (1_000_000, 5000, 5000));
+        // The sample is at most the range.
+        let small = with(&[
+            "--seeded",
+            "1000",
+            "--user-prefix",
+            "scale",
+            "--database-url",
+            "sqlite:///tmp/x.db",
+        ]);
+        let Command::Load(c) = parse(&small).unwrap() else {
+            panic!("expected a load run")
+        };
+        assert_eq!(c.users, 1000);
+        for drop in ["--user-prefix", "--database-url"] {
+            let i = ok.iter().position(|a| *a == drop).unwrap();
+            let mut v = ok.clone();
+            v.drain(i..i + 2);
+            assert!(parse(&v).is_err(), "without {drop} should be refused");
+        }
+        let mut pin = ok.clone();
+        pin.extend_from_slice(&["--mode", "pin-otp"]);
+        assert!(parse(&pin).is_err());
+    }
+
+    #[test]
+    fn seed_and_audit_parse() {
+        let Command::Seed(c) = parse(&[
+            "seed",
+            "--database-url",
+            "sqlite:///tmp/d/twofold.db",
+            "--data-dir",
+            "/tmp/d",
+            "--users",
+            "1000",
+        ])
+        .unwrap() else {
+            panic!("expected seed")
+        };
+        assert_eq!(c.sealing_key_file, PathBuf::from("/tmp/d/sealing.key"));
+        assert_eq!((c.users, c.first, c.batch), (1000, 0, 5000));
+        assert!(parse(&[
+            "seed",
+            "--database-url",
+            "mysql://x",
+            "--data-dir",
+            "/tmp/d",
+            "--users",
+            "1"
+        ])
+        .is_err());
+        let Command::Audit(a) = parse(&["audit", "--database-url", "postgres://u@h/db"]).unwrap()
+        else {
+            panic!("expected audit")
+        };
+        assert_eq!((a.rows, a.subjects, a.samples), (10_000_000, 100_000, 50));
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The load run: set up users through the SDK API (not timed), then drive
-//! `POST /sdk/v1/validate` from `concurrency` clients until the deadline or
-//! the request cap.
+//! The load run: set up users through the SDK API — or, with `--seeded`,
+//! pick users made by `twofold-bench seed` and read their HOTP counters
+//! from the database — (not timed), then drive `POST /sdk/v1/validate` from
+//! `concurrency` clients, each with its own connection, until the deadline
+//! or the request cap.
 //!
 //! Every user belongs to exactly one client, which uses it sequentially, so
 //! each request carries the next HOTP code of its user: always fresh, always
@@ -19,7 +21,7 @@ use serde_json::json;
 use twofold_core::factors::OathAlgorithm;
 use twofold_core::oath;
 
-use crate::args::{LoadConfig, Mode};
+use crate::args::{LoadConfig, Mode, Seeded};
 use crate::stats::{classify_validate_body, Outcome, Recorder, Summary};
 
 const DIGITS: u32 = 6;
@@ -55,6 +57,74 @@ pub fn owned_by(worker: u32, workers: u32, users: u32) -> impl Iterator<Item = u
 
 pub fn username(prefix: &str, index: u32) -> String {
     format!("{prefix}-{index:05}")
+}
+
+/// A small, fast, seedable generator (SplitMix64): the picks of a run need
+/// spread, not secrecy.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn from_time() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        // The low 64 bits change fastest.
+        #[allow(clippy::cast_possible_truncation)]
+        Self::new(nanos as u64 ^ u64::from(std::process::id()).rotate_left(32))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform enough in `0..n` for n far below 2^64 (0 when n is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+}
+
+/// `sample` indices of `0..range`, one picked at random in each of
+/// `sample` equal slices: spread over the whole range, each once, sorted.
+pub fn stratified_sample(range: u64, sample: u32, rng: &mut SplitMix64) -> Vec<u64> {
+    let sample = u64::from(sample).min(range);
+    (0..sample)
+        .map(|k| {
+            let lo = k * range / sample;
+            let hi = (k + 1) * range / sample;
+            lo + rng.below(hi - lo)
+        })
+        .collect()
+}
+
+/// Processor time (user + system) a process — this one, or `pid` — has
+/// used so far, from /proc/PID/stat (Linux; in USER_HZ = 100 ticks per
+/// second). `None` elsewhere.
+pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_string(),
+        |p| format!("/proc/{p}/stat"),
+    );
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// Builds the HTTPS client: the given PEM is the only trusted root, no
@@ -236,11 +306,92 @@ pub async fn set_up(http: &Client, cfg: &LoadConfig) -> Result<Vec<Vec<BenchUser
     Ok(groups.into_iter().map(|(_, g)| g).collect())
 }
 
+/// A `--seeded` run's users: `seeded.sample` of the seeded range, their
+/// seeds derived from their names, their next HOTP counters read from the
+/// database (untimed). Grouped by the client that owns them; one of them is
+/// validated once, untimed, so a broken setup fails before the timed phase.
+pub async fn set_up_seeded(
+    http: &Client,
+    cfg: &LoadConfig,
+    seeded: &Seeded,
+) -> Result<Vec<Vec<BenchUser>>> {
+    let mut rng = SplitMix64::from_time();
+    let picks = stratified_sample(seeded.range, seeded.sample, &mut rng);
+    let store = twofold_store::SqlStore::connect(&seeded.database_url, 4)
+        .await
+        .context("opening --database-url")?;
+    let mut users = Vec::with_capacity(picks.len());
+    for index in picks {
+        let name = crate::seed::seeded_username(&cfg.user_prefix, index);
+        let user = store
+            .find_user(&name)
+            .await?
+            .ok_or_else(|| anyhow!("{name} is not in the database: seed it first"))?;
+        let token = store
+            .oath_tokens(user.id)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("{name} has no OATH token"))?;
+        if token.params.kind != twofold_core::factors::OathKind::Hotp {
+            bail!("{name}'s token is not HOTP: seed with --kind hotp for load runs");
+        }
+        let secret = crate::seed::seeded_secret(&name);
+        users.push(BenchUser {
+            name,
+            secret,
+            counter: u64::try_from(token.counter).context("negative HOTP counter")?,
+        });
+    }
+    store.close().await;
+    let count = u32::try_from(users.len()).context("too many users")?;
+    let mut slots: Vec<Option<BenchUser>> = users.into_iter().map(Some).collect();
+    let mut groups: Vec<Vec<BenchUser>> = (0..cfg.concurrency)
+        .map(|worker| {
+            owned_by(worker, cfg.concurrency, count)
+                .filter_map(|i| slots[i as usize].take())
+                .collect()
+        })
+        .collect();
+    // The untimed check.
+    if let Some(user) = groups.first_mut().and_then(|g| g.first_mut()) {
+        let passcode = user.next_passcode(None);
+        let body = call(
+            http,
+            &cfg.base,
+            Method::POST,
+            "sdk/v1/validate",
+            json!({ "username": user.name, "passcode": passcode }),
+            StatusCode::OK,
+        )
+        .await?;
+        if classify_validate_body(&body) != Outcome::Accepted {
+            bail!(
+                "first validate of seeded user {} was not accepted: {} (was it seeded with \
+                 another sealing key, or is the server on another database?)",
+                user.name,
+                quote(&body)
+            );
+        }
+    }
+    Ok(groups)
+}
+
+/// The body of a validate request.
+#[derive(serde::Serialize)]
+struct ValidateBody<'a> {
+    username: &'a str,
+    passcode: &'a str,
+}
+
 /// One validate request, classified.
 async fn validate(http: &Client, url: &Url, user: &str, passcode: &str) -> (Outcome, String) {
     let sent = http
         .post(url.clone())
-        .json(&json!({ "username": user, "passcode": passcode }))
+        .json(&ValidateBody {
+            username: user,
+            passcode,
+        })
         .send()
         .await;
     let resp = match sent {
@@ -263,20 +414,28 @@ async fn validate(http: &Client, url: &Url, user: &str, passcode: &str) -> (Outc
 
 /// The timed phase. Returns the merged record and the wall time from the
 /// first request to the last response.
-pub async fn drive(
-    http: &Client,
-    cfg: &LoadConfig,
-    groups: Vec<Vec<BenchUser>>,
-) -> Result<(Recorder, Duration)> {
+pub async fn drive(cfg: &LoadConfig, groups: Vec<Vec<BenchUser>>) -> Result<(Recorder, Duration)> {
     let url = cfg.base.join("sdk/v1/validate")?;
     let pin: Option<Arc<str>> = (cfg.mode == Mode::PinOtp).then(|| Arc::from(cfg.pin.as_str()));
     let issued = Arc::new(AtomicU64::new(0));
     let max_requests = cfg.max_requests;
+    // One HTTP client (one keep-alive connection) per task, as separate
+    // callers would have; built and connected before the clock starts.
+    let mut clients = Vec::new();
+    for users in groups.into_iter().filter(|g| !g.is_empty()) {
+        let own = client(cfg)?;
+        let check = own
+            .get(cfg.base.join("healthz")?)
+            .send()
+            .await
+            .context("opening a client's connection (GET /healthz)")?;
+        check.bytes().await.context("GET /healthz")?;
+        clients.push((own, users));
+    }
     let start = Instant::now();
     let deadline = start + cfg.duration;
     let mut tasks = tokio::task::JoinSet::new();
-    for mut users in groups.into_iter().filter(|g| !g.is_empty()) {
-        let http = http.clone();
+    for (http, mut users) in clients {
         let url = url.clone();
         let pin = pin.clone();
         let issued = Arc::clone(&issued);
@@ -331,18 +490,61 @@ pub async fn run(cfg: LoadConfig) -> Result<bool> {
         cfg.max_requests
     );
     let t0 = Instant::now();
-    let groups = set_up(&http, &cfg).await?;
-    println!(
-        "setup: {} users with HOTP tokens in {:.1} s (not timed)",
-        cfg.users,
-        t0.elapsed().as_secs_f64()
+    let groups = if let Some(seeded) = &cfg.seeded {
+        let groups = set_up_seeded(&http, &cfg, seeded).await?;
+        println!(
+            "setup: {} of {} seeded users picked, counters read in {:.1} s (not timed)",
+            cfg.users,
+            seeded.range,
+            t0.elapsed().as_secs_f64()
+        );
+        groups
+    } else {
+        let groups = set_up(&http, &cfg).await?;
+        println!(
+            "setup: {} users with HOTP tokens in {:.1} s (not timed)",
+            cfg.users,
+            t0.elapsed().as_secs_f64()
+        );
+        groups
+    };
+    let cpu0 = (
+        cpu_time(None),
+        cfg.server_pid.and_then(|p| cpu_time(Some(p))),
     );
-    let (rec, elapsed) = drive(&http, &cfg, groups).await?;
+    let (rec, elapsed) = drive(&cfg, groups).await?;
+    let cpu1 = (
+        cpu_time(None),
+        cfg.server_pid.and_then(|p| cpu_time(Some(p))),
+    );
+    // Processor use over the timed phase, in percent of one core: the load
+    // generator's own (well below the machine's cores × 100 means it was not
+    // the bottleneck), and the server's when --server-pid is given.
+    let share = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+        (Some(a), Some(b)) if elapsed > Duration::ZERO => {
+            Some(100.0 * b.saturating_sub(a).as_secs_f64() / elapsed.as_secs_f64())
+        }
+        _ => None,
+    };
+    let client_cpu = share(cpu0.0, cpu1.0);
+    let server_cpu = share(cpu0.1, cpu1.1);
     let accepted = rec.accepted();
     let failed = rec.requests() - accepted;
     let summary = Summary::from_samples(rec.latencies_us.clone(), accepted, elapsed);
-    print!("{}", crate::report::text(&cfg, &summary, &rec));
-    println!("{}", crate::report::result_line(cfg.mode, &summary, failed));
+    print!(
+        "{}",
+        crate::report::text(&cfg, &summary, &rec, [client_cpu, server_cpu])
+    );
+    println!(
+        "{}",
+        crate::report::result_line(
+            cfg.mode,
+            &summary,
+            failed,
+            cfg.concurrency,
+            [client_cpu, server_cpu]
+        )
+    );
     Ok(failed == 0 && summary.requests > 0)
 }
 
@@ -390,6 +592,26 @@ mod tests {
         assert_eq!(a, "bench-otp-1-2-00007");
         assert!(twofold_core::validate::username(&a).is_ok());
         assert_ne!(username("p", 1), username("p", 10));
+    }
+
+    #[test]
+    fn samples_cover_the_range_once_each() {
+        let mut rng = SplitMix64::new(7);
+        let s = stratified_sample(1_000_000, 5000, &mut rng);
+        assert_eq!(s.len(), 5000);
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
+        assert!(s[0] < 200 && *s.last().unwrap() >= 999_800);
+        let all = stratified_sample(1000, 5000, &mut rng);
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+        assert_eq!(rng.below(0), 0);
+    }
+
+    #[test]
+    fn cpu_time_reads_proc() {
+        if std::path::Path::new("/proc/self/stat").exists() {
+            assert!(cpu_time(None).is_some());
+            assert!(cpu_time(Some(std::process::id())).is_some());
+        }
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! `twofold-bench`: load generator for Twofold's Web Service SDK API, the
-//! mobile app's push round trip (`push`), and a probe of the PIN hash cost.
+//! mobile app's push round trip (`push`), a probe of the PIN hash cost, and
+//! bulk loaders for scale runs (`seed`, `audit`).
 //! See `docs/benchmarks.md`.
 
 mod args;
+mod audit;
 mod load;
 mod pin_cost;
 mod push;
 mod report;
+mod seed;
 mod stats;
 
 use std::process::ExitCode;
@@ -39,6 +42,16 @@ fn main() -> ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(push::run(*cfg))),
+        Command::Seed(cfg) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(seed::run(*cfg))),
+        Command::Audit(cfg) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(audit::run(*cfg))),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

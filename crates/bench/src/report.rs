@@ -8,7 +8,9 @@ use crate::args::{LoadConfig, Mode, PushConfig};
 use crate::push::PushRecord;
 use crate::stats::{ms, Outcome, Recorder, Summary};
 
-pub fn text(cfg: &LoadConfig, s: &Summary, rec: &Recorder) -> String {
+/// `cpu`: the load generator's and the server's processor use over the
+/// timed phase, in percent of one core, when known.
+pub fn text(cfg: &LoadConfig, s: &Summary, rec: &Recorder, cpu: [Option<f64>; 2]) -> String {
     let mut out = String::new();
     let failed = s.requests - s.accepted;
     // Writing to a String cannot fail.
@@ -37,6 +39,15 @@ pub fn text(cfg: &LoadConfig, s: &Summary, rec: &Recorder) -> String {
         ms(s.p99_us),
         ms(s.max_us)
     );
+    if let Some(c) = cpu[0] {
+        let _ = writeln!(
+            out,
+            "CPU           load generator {c:.0} % of one core over the timed phase"
+        );
+    }
+    if let Some(c) = cpu[1] {
+        let _ = writeln!(out, "CPU           server {c:.0} % of one core");
+    }
     if !rec.failure_samples.is_empty() {
         let _ = writeln!(out, "first failures:");
         for f in &rec.failure_samples {
@@ -53,9 +64,17 @@ pub fn text(cfg: &LoadConfig, s: &Summary, rec: &Recorder) -> String {
     out
 }
 
-pub fn result_line(mode: Mode, s: &Summary, failed: u64) -> String {
+pub fn result_line(
+    mode: Mode,
+    s: &Summary,
+    failed: u64,
+    clients: u32,
+    cpu: [Option<f64>; 2],
+) -> String {
+    let [load, srv] = cpu.map(|c| c.map_or_else(|| "?".to_string(), |c| format!("{c:.0}")));
     format!(
-        "RESULT mode={} requests={} accepted={} failed={failed} rps={:.1} p50_ms={} p90_ms={} p99_ms={} max_ms={}",
+        "RESULT mode={} requests={} accepted={} failed={failed} rps={:.1} p50_ms={} p90_ms={} p99_ms={} max_ms={} \
+         clients={clients} client_cpu_pct={load} server_cpu_pct={srv}",
         mode.name(),
         s.requests,
         s.accepted,
@@ -193,9 +212,10 @@ mod tests {
     fn result_line_is_key_value() {
         let s = Summary::from_samples(vec![1000, 2000, 3000, 4000], 4, Duration::from_secs(2));
         assert_eq!(
-            result_line(Mode::PinOtp, &s, 0),
+            result_line(Mode::PinOtp, &s, 0, 16, [Some(42.4), None]),
             "RESULT mode=pin-otp requests=4 accepted=4 failed=0 rps=2.0 \
-             p50_ms=2.00 p90_ms=4.00 p99_ms=4.00 max_ms=4.00"
+             p50_ms=2.00 p90_ms=4.00 p99_ms=4.00 max_ms=4.00 clients=16 client_cpu_pct=42 \
+             server_cpu_pct=?"
         );
     }
 }

@@ -43,6 +43,7 @@ mod pins;
 mod questions;
 mod reports;
 mod rows;
+mod seed;
 mod sessions;
 mod settings;
 mod store;
