@@ -13,7 +13,7 @@ use twofold_core::validate::username_key;
 use twofold_core::Result;
 
 use crate::errors::{bad_column, db_err};
-use crate::group_commit::{GroupedWrite, Step};
+use crate::group_commit::GroupedWrite;
 use crate::rows::{from_millis, get, limit, unix_millis};
 use crate::SqlStore;
 
@@ -148,8 +148,8 @@ struct AppendAudit(NewAuditEvent);
 impl GroupedWrite for AppendAudit {
     type Output = i64;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<i64>> {
-        insert_audit(conn, &self.0).await.map(Step::Keep)
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<i64> {
+        insert_audit(conn, &self.0).await
     }
 }
 

@@ -22,7 +22,7 @@ use twofold_core::{ConflictReason, Error, Result};
 
 use crate::audit::{insert_audit, lane_key};
 use crate::errors::{bad_column, db_err};
-use crate::group_commit::{GroupedWrite, Step};
+use crate::group_commit::GroupedWrite;
 use crate::rows::{from_seconds, get, unix_seconds};
 use crate::users::user_exists;
 use crate::SqlStore;
@@ -290,7 +290,7 @@ struct FinishChallenge {
 impl GroupedWrite for FinishChallenge {
     type Output = bool;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<bool>> {
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<bool> {
         let moved = sqlx::query(&self.sql)
             .bind(self.to.as_str())
             .bind(self.reason.as_deref())
@@ -302,10 +302,10 @@ impl GroupedWrite for FinishChallenge {
             .map_err(db_err)?
             .rows_affected();
         if moved != 1 {
-            return Ok(Step::Undo(false));
+            return Ok(false);
         }
         insert_audit(conn, &self.audit).await?;
-        Ok(Step::Keep(true))
+        Ok(true)
     }
 }
 
@@ -317,7 +317,7 @@ struct CountAttempt(String);
 impl GroupedWrite for CountAttempt {
     type Output = u32;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<u32>> {
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<u32> {
         let row = sqlx::query(
             "UPDATE challenges SET attempts = attempts + 1 \
              WHERE id = $1 AND state = 'pending' RETURNING attempts",
@@ -327,12 +327,10 @@ impl GroupedWrite for CountAttempt {
         .await
         .map_err(db_err)?;
         match row {
-            None => Ok(Step::Undo(0)),
+            None => Ok(0),
             Some(r) => {
                 let n: i64 = get(&r, "attempts")?;
-                u32::try_from(n)
-                    .map(Step::Keep)
-                    .map_err(|e| bad_column("challenges.attempts", e))
+                u32::try_from(n).map_err(|e| bad_column("challenges.attempts", e))
             }
         }
     }

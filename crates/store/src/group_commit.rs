@@ -5,21 +5,24 @@
 //! Each hot write is a [`GroupedWrite`]: a small value that knows how to make
 //! its change on a connection. `SqlStore::grouped` queues it on a *lane*: a
 //! task that owns the writing for its share of the users. The lane takes
-//! whatever is queued (up to [`MAX_BATCH`]), opens one transaction, runs each
-//! write inside its own savepoint, commits once, and only then answers each
+//! whatever is queued (up to [`MAX_BATCH`]), opens one transaction, runs the
+//! writes one after another, commits once, and only then answers each
 //! request — so no decision is acknowledged before it is durable, and the
 //! replay guard (an OATH counter moved by compare-and-set) holds exactly as
-//! with one transaction per request: the writes of one batch run one after
-//! another on one connection, and each sees the ones before it.
+//! with one transaction per request: the writes of one batch run in order on
+//! one connection, and each sees the ones before it.
 //!
-//! A write that fails rolls back to its savepoint and answers with its own
-//! error; the others in the batch commit. A write that decides not to change
-//! anything (a code already taken, a factor closed) rolls back its part and
-//! is answered after the commit like the rest. When the commit itself fails,
-//! every write of that batch gets the error — none of them was acknowledged,
-//! and later batches are not affected. On PostgreSQL a write that lost a
-//! deadlock or serialization check against another node is tried again (in
-//! the next batch, at most [`MAX_ATTEMPTS`] times).
+//! A write that fails makes the lane roll the transaction back, answer that
+//! write with its own error, and run the others again in a fresh one — so
+//! the batch commits everything but the failed write. (A savepoint per write
+//! would do the same, but costs two more statements per write, every time,
+//! for a case that is rare.) A write must therefore be repeatable, and one
+//! that decides to change nothing (a code already taken, a factor closed)
+//! decides before it writes. When the commit itself fails, every write of
+//! that batch gets the error — none of them was acknowledged — and later
+//! batches are not affected. On PostgreSQL a write that lost a deadlock or
+//! serialization check against another node is tried again in the next
+//! batch, at most [`MAX_ATTEMPTS`] times.
 //!
 //! Lanes: SQLite has one writer, so one lane. PostgreSQL gets several, so
 //! its connections work in parallel; a user's writes always go to the same
@@ -30,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::{Any, AnyConnection, AnyPool, Connection};
+use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 use twofold_core::{Error, Result};
 
@@ -47,28 +50,22 @@ const MAX_ATTEMPTS: u32 = 3;
 /// pressure, not unbounded memory).
 const QUEUE: usize = 4096;
 
-/// What a grouped write decided: keep its changes, or roll them back (it
-/// found nothing to change) while still answering `T`.
-pub(crate) enum Step<T> {
-    Keep(T),
-    Undo(T),
-}
-
-/// One hot write. `run` may be called again (a retry after a deadlock), so
-/// it must not consume what it writes.
+/// One hot write. `run` may be called more than once (again after another
+/// write of its batch failed, or after a deadlock), so it must not consume
+/// what it writes; and when it decides to change nothing it decides before
+/// it writes anything.
 #[async_trait]
 pub(crate) trait GroupedWrite: Send + 'static {
     type Output: Send + 'static;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<Self::Output>>;
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Self::Output>;
 }
 
 /// A write in a lane's queue, its type erased.
 #[async_trait]
 trait Queued: Send {
-    /// Runs the write; `Ok(true)` keeps its changes, `Ok(false)` undoes
-    /// them. Its answer is kept for `answer`.
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<bool>;
+    /// Runs the write; its answer is kept for `answer`.
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<()>;
     /// Answers after the batch's commit (`Ok`) or its failure.
     fn answer(self: Box<Self>, committed: Result<()>);
     /// Answers with the write's own error.
@@ -86,13 +83,9 @@ struct Pending<W: GroupedWrite> {
 
 #[async_trait]
 impl<W: GroupedWrite> Queued for Pending<W> {
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<bool> {
-        let (keep, output) = match self.write.run(conn).await? {
-            Step::Keep(output) => (true, output),
-            Step::Undo(output) => (false, output),
-        };
-        self.output = Some(output);
-        Ok(keep)
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<()> {
+        self.output = Some(self.write.run(conn).await?);
+        Ok(())
     }
 
     fn answer(self: Box<Self>, committed: Result<()>) {
@@ -211,91 +204,60 @@ async fn lane(
     }
 }
 
-/// Runs one batch in one transaction. Returns the writes to run again.
+/// Runs one batch in one transaction — again without a write that failed,
+/// until none fails. Returns the writes to run in the next batch.
 async fn commit_batch(
     pool: &AnyPool,
-    batch: Vec<Job>,
+    mut batch: Vec<Job>,
     begin: &'static str,
     commits: &AtomicU64,
 ) -> Vec<Job> {
-    let mut conn = match pool.acquire().await {
-        Ok(conn) => conn,
-        Err(e) => {
-            fail_all(batch, &db_err(e));
-            return Vec::new();
-        }
-    };
-    let mut tx = match AnyConnection::begin_with(&mut conn, begin).await {
-        Ok(tx) => tx,
-        Err(e) => {
-            fail_all(batch, &db_err(e));
-            return Vec::new();
-        }
-    };
-    let mut done: Vec<Job> = Vec::with_capacity(batch.len());
     let mut retry: Vec<Job> = Vec::new();
-    let mut jobs = batch.into_iter();
-    while let Some(mut job) = jobs.next() {
-        let outcome = in_savepoint(&mut tx, job.as_mut()).await;
-        match outcome {
-            Ok(()) => done.push(job),
-            Err(Failure::Own(e)) if retryable(&e) && job.try_again() => retry.push(job),
-            Err(Failure::Own(e)) => job.fail(e),
-            Err(Failure::Broken(e)) => {
-                // The transaction cannot go on (a lost connection): nothing
-                // of it commits, so every write of the batch may be tried in
-                // a fresh one — each within its own tries.
-                drop(tx);
-                for mut job in done.into_iter().chain(Some(job)).chain(jobs) {
-                    if job.try_again() {
-                        retry.push(job);
-                    } else {
-                        job.fail(same_error(&e));
-                    }
-                }
+    while !batch.is_empty() {
+        let mut conn = match pool.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                fail_all(batch, &db_err(e));
                 return retry;
             }
-        }
-    }
-    match tx.commit().await.map_err(db_err) {
-        Ok(()) => {
-            commits.fetch_add(1, Ordering::Relaxed);
-            for job in done {
-                job.answer(Ok(()));
+        };
+        let mut tx = match AnyConnection::begin_with(&mut conn, begin).await {
+            Ok(tx) => tx,
+            Err(e) => {
+                fail_all(batch, &db_err(e));
+                return retry;
+            }
+        };
+        let mut failed = None;
+        for (at, job) in batch.iter_mut().enumerate() {
+            if let Err(e) = job.run(&mut tx).await {
+                failed = Some((at, e));
+                break;
             }
         }
-        Err(e) => fail_all(done, &e),
+        let Some((at, e)) = failed else {
+            match tx.commit().await.map_err(db_err) {
+                Ok(()) => {
+                    commits.fetch_add(1, Ordering::Relaxed);
+                    for job in batch {
+                        job.answer(Ok(()));
+                    }
+                }
+                Err(e) => fail_all(batch, &e),
+            }
+            return retry;
+        };
+        // Nothing of this attempt stays. A rollback that fails means a lost
+        // connection, which the pool replaces.
+        let _ = tx.rollback().await;
+        let mut job = batch.remove(at);
+        if retryable(&e) && job.try_again() {
+            retry.push(job);
+        } else {
+            job.fail(e);
+        }
     }
     retry
-}
-
-enum Failure {
-    /// The write failed; its savepoint is rolled back, the batch goes on.
-    Own(Error),
-    /// Rolling back to the savepoint failed too (a lost connection).
-    Broken(Error),
-}
-
-type Tx<'a> = sqlx::Transaction<'a, Any>;
-
-async fn in_savepoint(tx: &mut Tx<'_>, job: &mut dyn Queued) -> std::result::Result<(), Failure> {
-    let conn: &mut AnyConnection = tx;
-    // A transaction begun inside one is a savepoint.
-    let mut savepoint = conn.begin().await.map_err(|e| Failure::Broken(db_err(e)))?;
-    match job.run(&mut savepoint).await {
-        Ok(true) => savepoint
-            .commit()
-            .await
-            .map_err(|e| Failure::Broken(db_err(e))),
-        Ok(false) => savepoint
-            .rollback()
-            .await
-            .map_err(|e| Failure::Broken(db_err(e))),
-        Err(own) => match savepoint.rollback().await {
-            Ok(()) => Err(Failure::Own(own)),
-            Err(e) => Err(Failure::Broken(db_err(e))),
-        },
-    }
 }
 
 /// A write that lost to another node's transaction (PostgreSQL deadlock
@@ -354,29 +316,34 @@ mod tests {
     #[async_trait]
     impl GroupedWrite for Blocker {
         type Output = ();
-        async fn run(&mut self, _conn: &mut AnyConnection) -> Result<Step<()>> {
+        async fn run(&mut self, _conn: &mut AnyConnection) -> Result<()> {
             if let Some(running) = self.running.take() {
                 let _ = running.send(());
             }
             if let Some(go) = self.go.take() {
                 let _ = go.await;
             }
-            Ok(Step::Keep(()))
+            Ok(())
         }
     }
 
-    /// Writes an audit row, then (if `fail`) a statement that fails, or
-    /// (if `undo`) decides to keep nothing.
+    /// Writes an audit row, then (if `fail`) a statement that fails; or
+    /// (if `nothing`) decides to write nothing. Counts its runs.
     struct AuditRow {
         detail: &'static str,
         fail: bool,
-        undo: bool,
+        nothing: bool,
+        runs: Arc<AtomicU64>,
     }
 
     #[async_trait]
     impl GroupedWrite for AuditRow {
         type Output = i64;
-        async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<i64>> {
+        async fn run(&mut self, conn: &mut AnyConnection) -> Result<i64> {
+            self.runs.fetch_add(1, Ordering::Relaxed);
+            if self.nothing {
+                return Ok(0);
+            }
             let id = insert_audit(conn, &event(self.detail)).await?;
             if self.fail {
                 sqlx::query("INSERT INTO no_such_table (x) VALUES (1)")
@@ -384,11 +351,7 @@ mod tests {
                     .await
                     .map_err(db_err)?;
             }
-            Ok(if self.undo {
-                Step::Undo(id)
-            } else {
-                Step::Keep(id)
-            })
+            Ok(id)
         }
     }
 
@@ -402,9 +365,10 @@ mod tests {
             .collect()
     }
 
-    /// Three writes queued behind a busy lane go into one transaction: the
-    /// one that fails gets its own error and leaves nothing behind, the one
-    /// that undoes itself is answered and leaves nothing, the others commit.
+    /// Writes queued behind a busy lane go into one transaction: the one
+    /// that fails gets its own error and leaves nothing behind (not even its
+    /// first statement), the one that changes nothing is answered, the
+    /// others commit — in one commit, after one rolled-back attempt.
     async fn one_failing_write_fails_alone(backend: Backend) {
         let db = TestDb::new(backend).await.unwrap();
         let store = SqlStore::connect(&db.url, 4).await.unwrap();
@@ -427,35 +391,56 @@ mod tests {
             })
         };
         started.await.unwrap();
-        let spawn = |detail: &'static str, fail: bool, undo: bool| {
-            let store = store.clone();
-            tokio::spawn(async move { store.grouped(0, AuditRow { detail, fail, undo }).await })
+        let runs = Arc::new(AtomicU64::new(0));
+        let spawn = |detail: &'static str, fail: bool, nothing: bool| {
+            let (store, runs) = (store.clone(), runs.clone());
+            tokio::spawn(async move {
+                let write = AuditRow {
+                    detail,
+                    fail,
+                    nothing,
+                    runs,
+                };
+                store.grouped(0, write).await
+            })
+        };
+        // Queued one after another, in this order, while the lane is busy.
+        let sender = store.lanes.senders[0].clone();
+        let queued = |n: usize| {
+            let sender = sender.clone();
+            async move {
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while sender.max_capacity() - sender.capacity() < n {
+                    assert!(std::time::Instant::now() < deadline, "writes never queued");
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
         };
         let first = spawn("first", false, false);
+        queued(1).await;
         let failing = spawn("failing", true, false);
-        let undone = spawn("undone", false, true);
+        queued(2).await;
+        let nothing = spawn("nothing", false, true);
+        queued(3).await;
         let last = spawn("last", false, false);
-        // All four wait in the lane's queue before the lane is free again.
-        let sender = &store.lanes.senders[0];
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while sender.max_capacity() - sender.capacity() < 4 {
-            assert!(std::time::Instant::now() < deadline, "writes never queued");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        queued(4).await;
         go.send(()).unwrap();
 
         blocker.await.unwrap().unwrap();
         assert!(first.await.unwrap().is_ok());
         let error = failing.await.unwrap().unwrap_err();
         assert!(error.to_string().contains("no_such_table"), "{error}");
-        assert!(undone.await.unwrap().is_ok());
+        assert_eq!(nothing.await.unwrap().unwrap(), 0);
         assert!(last.await.unwrap().is_ok());
         assert_eq!(details(&store).await, ["first", "last"]);
         assert_eq!(
             store.lanes.commits() - before,
             2,
-            "the blocker's batch, then one batch for the four queued writes"
+            "the blocker's batch, then one commit for the four queued writes"
         );
+        // first and failing ran, the transaction was rolled back, and the
+        // three others ran again.
+        assert_eq!(runs.load(Ordering::Relaxed), 5);
 
         // The lane goes on as before.
         store
@@ -464,7 +449,8 @@ mod tests {
                 AuditRow {
                     detail: "after",
                     fail: false,
-                    undo: false,
+                    nothing: false,
+                    runs: runs.clone(),
                 },
             )
             .await

@@ -19,7 +19,7 @@ use twofold_core::user::UserId;
 use twofold_core::{Error, Result};
 
 use crate::errors::{bad_column, db_err};
-use crate::group_commit::{GroupedWrite, Step};
+use crate::group_commit::GroupedWrite;
 use crate::rows::{from_seconds, get, unix_seconds};
 use crate::SqlStore;
 
@@ -158,7 +158,7 @@ impl LockoutRepo for SqlStore {
                 policy: *policy,
             },
         )
-        .await
+        .await?
     }
 
     async fn record_success(
@@ -209,9 +209,11 @@ struct CountFailure {
 
 #[async_trait]
 impl GroupedWrite for CountFailure {
-    type Output = FailureOutcome;
+    /// A user deleted meanwhile is this request's answer (`NotFound`), not
+    /// a failure of the batch.
+    type Output = Result<FailureOutcome>;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<FailureOutcome>> {
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Result<FailureOutcome>> {
         let (user_id, factor, now, policy) = (self.user_id, self.factor, self.now, &self.policy);
         let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1")
             .bind(user_id)
@@ -219,10 +221,11 @@ impl GroupedWrite for CountFailure {
             .await
             .map_err(db_err)?;
         if exists.is_none() {
-            return Err(Error::NotFound("user"));
+            return Ok(Err(Error::NotFound("user")));
         }
         // Creating the row first makes the read below lock it on PostgreSQL
-        // even for a user's very first failure.
+        // even for a user's very first failure. (An empty row means what no
+        // row means, so a decision to count nothing may follow it.)
         sqlx::query(
             "INSERT INTO secret_failures (user_id, factor) VALUES ($1, $2) \
              ON CONFLICT (user_id, factor) DO NOTHING",
@@ -234,7 +237,7 @@ impl GroupedWrite for CountFailure {
         .map_err(db_err)?;
         let current = lock_state(conn, user_id, factor).await?.unwrap_or_default();
         if let Some(until) = current.closed_until(now, policy) {
-            return Ok(Step::Undo(FailureOutcome::Closed { until }));
+            return Ok(Ok(FailureOutcome::Closed { until }));
         }
         let (next, hard_locked) = current.after_failure(now, policy);
         write_state(conn, user_id, factor, &next).await?;
@@ -256,7 +259,7 @@ impl GroupedWrite for CountFailure {
             .await
             .map_err(db_err)?;
         }
-        Ok(Step::Keep(FailureOutcome::Counted {
+        Ok(Ok(FailureOutcome::Counted {
             state: next,
             hard_locked,
         }))
@@ -276,7 +279,7 @@ struct EndStreak {
 impl GroupedWrite for EndStreak {
     type Output = Option<OffsetDateTime>;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<Option<OffsetDateTime>>> {
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Option<OffsetDateTime>> {
         let outcome = clear_streak(
             conn,
             self.user_id,
@@ -285,9 +288,6 @@ impl GroupedWrite for EndStreak {
             Some(&self.policy),
         )
         .await?;
-        Ok(match outcome {
-            Ok(()) => Step::Keep(None),
-            Err(until) => Step::Undo(Some(until)),
-        })
+        Ok(outcome.err())
     }
 }

@@ -174,6 +174,10 @@ impl SqlStore {
                         .idle_timeout(None)
                         .max_lifetime(None);
                 }
+                // A connection to a local file does not go stale between
+                // uses; pinging it before every query would cost each query
+                // a second round trip to SQLite's worker thread.
+                pool_options = pool_options.test_before_acquire(false);
                 pool_options = pool_options.after_connect(|conn, _meta| {
                     Box::pin(async move {
                         let busy = format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}");

@@ -15,8 +15,8 @@ use twofold_core::Result;
 use crate::audit::insert_audit;
 use crate::errors::{bad_column, db_err};
 use crate::factors::touch_user;
-use crate::group_commit::{GroupedWrite, Step};
-use crate::lockout::clear_streak;
+use crate::group_commit::GroupedWrite;
+use crate::lockout::{lock_state, write_state};
 use crate::rows::{from_seconds, get, unix_seconds};
 use crate::SqlStore;
 
@@ -243,17 +243,39 @@ struct AcceptCode {
 impl GroupedWrite for AcceptCode {
     type Output = CodeUse;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Step<CodeUse>> {
-        let closed = clear_streak(
-            conn,
-            self.user_id,
-            Factor::Code,
-            self.audit.at,
-            self.gate.as_ref(),
+    async fn run(&mut self, conn: &mut AnyConnection) -> Result<CodeUse> {
+        // Almost always the code factor has no record of failures, or a
+        // clear one: then the compare-and-set alone is the whole change.
+        let advanced = sqlx::query(
+            "UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3 AND user_id = $4 \
+             AND NOT EXISTS (SELECT 1 FROM secret_failures f \
+               WHERE f.user_id = $4 AND f.factor = $5 AND (f.streak <> 0 OR f.consecutive <> 0 \
+                 OR f.blocked_until IS NOT NULL OR f.hour_failures <> 0))",
         )
-        .await?;
-        if let Err(until) = closed {
-            return Ok(Step::Undo(CodeUse::Closed { until }));
+        .bind(self.to)
+        .bind(self.token_id)
+        .bind(self.from)
+        .bind(self.user_id)
+        .bind(Factor::Code.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if advanced == 1 {
+            insert_audit(conn, &self.audit).await?;
+            return Ok(CodeUse::Accepted);
+        }
+        // Otherwise: the record, locked; the gate; the compare-and-set; and
+        // only then any write (a write decides before it changes anything).
+        let Some(current) = lock_state(conn, self.user_id, Factor::Code).await? else {
+            return Ok(CodeUse::Taken);
+        };
+        if let Some(until) = self
+            .gate
+            .as_ref()
+            .and_then(|p| current.closed_until(self.audit.at, p))
+        {
+            return Ok(CodeUse::Closed { until });
         }
         let advanced = sqlx::query(
             "UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3 AND user_id = $4",
@@ -267,9 +289,12 @@ impl GroupedWrite for AcceptCode {
         .map_err(db_err)?
         .rows_affected();
         if advanced != 1 {
-            return Ok(Step::Undo(CodeUse::Taken));
+            return Ok(CodeUse::Taken);
+        }
+        if !current.is_clear() {
+            write_state(conn, self.user_id, Factor::Code, &current.after_success()).await?;
         }
         insert_audit(conn, &self.audit).await?;
-        Ok(Step::Keep(CodeUse::Accepted))
+        Ok(CodeUse::Accepted)
     }
 }
