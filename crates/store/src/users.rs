@@ -198,6 +198,31 @@ async fn user_by_key(conn: &mut AnyConnection, key: &str) -> Result<Option<AnyRo
         .map_err(db_err)
 }
 
+/// The user whose `username_key` is `key`, with their groups, in one
+/// statement: every sign-in looks a user up, and each statement is a round
+/// trip (to SQLite's worker thread, or to PostgreSQL).
+async fn user_with_groups(conn: &mut AnyConnection, key: &str) -> Result<Option<User>> {
+    let sql = format!(
+        "SELECT u.*, g.group_name FROM (SELECT {USER_COLUMNS} FROM users WHERE username_key = $1) u \
+         LEFT JOIN user_groups g ON g.user_id = u.id ORDER BY g.group_key"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(key)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let mut user = user_from_row(first)?;
+    user.groups = rows
+        .iter()
+        .map(|row| get::<Option<String>>(row, "group_name"))
+        .filter_map(Result::transpose)
+        .collect::<Result<_>>()?;
+    Ok(Some(user))
+}
+
 pub(crate) async fn user_exists(conn: &mut AnyConnection, id: UserId) -> Result<bool> {
     Ok(sqlx::query("SELECT 1 FROM users WHERE id = $1")
         .bind(id)
@@ -269,17 +294,12 @@ impl UserRepo for SqlStore {
         validate::identifier("username", username)?;
         let mut conn = self.acquire().await?;
         let key = username_key(username);
-        let mut row = user_by_key(&mut conn, &key).await?;
+        let mut user = user_with_groups(&mut conn, &key).await?;
         let legacy = legacy_username_key(username);
-        if row.is_none() && legacy != key {
-            row = user_by_key(&mut conn, &legacy).await?;
+        if user.is_none() && legacy != key {
+            user = user_with_groups(&mut conn, &legacy).await?;
         }
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let mut users = vec![user_from_row(&row)?];
-        attach_groups(&mut conn, &mut users).await?;
-        Ok(users.pop())
+        Ok(user)
     }
 
     async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>> {
