@@ -9,8 +9,9 @@
 #   2. on SQLite and on PostgreSQL: OTP-only validation at 16 and at 64
 #      clients, and PIN+OTP at 16 clients, each with req/s, its share of the
 #      ceiling, p50/p90/p99/max, the load generator's and the server's CPU;
-#   3. the argon2 bound: cores / the mean time of one production-cost PIN
-#      check, measured with nothing else running; PIN+OTP against it;
+#   3. the argon2 bound: production-cost PIN checks per second with one on
+#      every core at once, measured with nothing else running; PIN+OTP
+#      against it;
 #   4. the goals, PASS or MISS each;
 #   5. unless BENCH_SCALE=0: scripts/bench-scale.sh (1,000 vs 1,000,000
 #      users, size per user, the server's memory; several minutes more).
