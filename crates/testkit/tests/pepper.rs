@@ -64,6 +64,23 @@ struct Rig {
 }
 
 impl Rig {
+    /// A security question, and `user`'s answer to it stored as an earlier
+    /// version hashed it (no pepper). Returns the question's id.
+    async fn plant_unpeppered_answer(&self, user: &User) -> anyhow::Result<i64> {
+        let question = self
+            .store
+            .add_question("en", "In which city were you born?", &ev(&user.username))
+            .await?;
+        self.store
+            .set_answers(
+                user.id,
+                &[(question.id, UNPEPPERED_ANSWER.to_string())],
+                &ev(&user.username),
+            )
+            .await?;
+        Ok(question.id)
+    }
+
     async fn new(backend: Backend) -> anyhow::Result<Rig> {
         let db = TestDb::new(backend).await?;
         let store = Arc::new(db.store().await?);
@@ -283,18 +300,8 @@ async fn an_unpeppered_answer_is_accepted_then_stored_peppered(
     rig.engine
         .set_setting(&Ctx::cli(), "portal.security_questions_required", json!(1))
         .await?;
-    let question = rig
-        .store
-        .add_question("en", "In which city were you born?", &ev("jan"))
-        .await?;
-    rig.store
-        .set_answers(
-            jan.id,
-            &[(question.id, UNPEPPERED_ANSWER.to_string())],
-            &ev("jan"),
-        )
-        .await?;
-    let answer = |text: &str| vec![(question.id, text.to_string())];
+    let question = rig.plant_unpeppered_answer(&jan).await?;
+    let answer = |text: &str| vec![(question, text.to_string())];
     let ctx = Ctx::end_user("jan", None);
     let stored = || async {
         anyhow::Ok(
@@ -387,30 +394,20 @@ async fn a_secret_changed_meanwhile_is_not_overwritten(backend: Backend) -> anyh
     );
     anyhow::ensure!(rig.store.password_hash(jan.id).await? == password);
 
-    let question = rig
-        .store
-        .add_question("en", "In which city were you born?", &ev("jan"))
-        .await?;
-    rig.store
-        .set_answers(
-            jan.id,
-            &[(question.id, UNPEPPERED_ANSWER.to_string())],
-            &ev("jan"),
-        )
-        .await?;
+    let question = rig.plant_unpeppered_answer(&jan).await?;
     anyhow::ensure!(
         !rig.store
-            .rehash_answer(jan.id, question.id, "stale", "new")
+            .rehash_answer(jan.id, question, "stale", "new")
             .await?
     );
     anyhow::ensure!(
         !rig.store
-            .rehash_answer(jan.id, question.id + 1, UNPEPPERED_ANSWER, "new")
+            .rehash_answer(jan.id, question + 1, UNPEPPERED_ANSWER, "new")
             .await?
     );
     anyhow::ensure!(
         rig.store
-            .rehash_answer(jan.id, question.id, UNPEPPERED_ANSWER, "new")
+            .rehash_answer(jan.id, question, UNPEPPERED_ANSWER, "new")
             .await?
     );
     anyhow::ensure!(rig.store.answers(jan.id).await?[0].hash == "new");
