@@ -10,11 +10,12 @@ use time::OffsetDateTime;
 use twofold_core::audit::{AuditEvent, AuditQuery, NewAuditEvent, ResultCode};
 use twofold_core::ports::AuditRepo;
 use twofold_core::validate::username_key;
-use twofold_core::Result;
+use twofold_core::{Error, Result};
 
+use crate::conn::Conn;
 use crate::errors::{bad_column, db_err};
 use crate::group_commit::GroupedWrite;
-use crate::rows::{from_millis, get, limit, unix_millis};
+use crate::rows::{cell, from_millis, get, limit, unix_millis};
 use crate::SqlStore;
 
 const AUDIT_COLUMNS: &str = "id, at, actor, via, subject, event, method, result, source_ip, detail";
@@ -52,24 +53,34 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditEvent> {
 }
 
 pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &NewAuditEvent) -> Result<i64> {
-    let row = sqlx::query(
-        "INSERT INTO audit_events (at, actor, via, subject, subject_key, event, method, result, source_ip, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-    )
-    .bind(unix_millis(ev.at)?)
-    .bind(&ev.actor)
-    .bind(ev.via.as_deref())
-    .bind(ev.subject.as_deref())
-    .bind(ev.subject.as_deref().map(username_key))
-    .bind(&ev.event)
-    .bind(ev.method.as_deref())
-    .bind(ev.result.as_str())
-    .bind(ev.source_ip.map(|ip| ip.to_string()))
-    .bind(ev.detail.as_deref())
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    get(&row, "id")
+    audit_row(&mut Conn::Any(conn), ev).await
+}
+
+/// `insert_audit` on the connection of a grouped write.
+pub(crate) async fn audit_row(conn: &mut Conn<'_>, ev: &NewAuditEvent) -> Result<i64> {
+    let subject_key = ev.subject.as_deref().map(username_key);
+    let source_ip = ev.source_ip.map(|ip| ip.to_string());
+    let result = ev.result.as_str();
+    let row = conn
+        .fetch_optional(
+            "INSERT INTO audit_events (at, actor, via, subject, subject_key, event, method, result, source_ip, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            &[
+                unix_millis(ev.at)?.into(),
+                ev.actor.as_str().into(),
+                ev.via.as_deref().into(),
+                ev.subject.as_deref().into(),
+                subject_key.as_deref().into(),
+                ev.event.as_str().into(),
+                ev.method.as_deref().into(),
+                result.as_str().into(),
+                source_ip.as_deref().into(),
+                ev.detail.as_deref().into(),
+            ],
+        )
+        .await?
+        .ok_or_else(|| Error::Internal("an audit insert returned no id".into()))?;
+    cell(&row, "id")
 }
 
 #[async_trait]
@@ -148,8 +159,8 @@ struct AppendAudit(NewAuditEvent);
 impl GroupedWrite for AppendAudit {
     type Output = i64;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<i64> {
-        insert_audit(conn, &self.0).await
+    async fn run(&mut self, conn: &mut Conn<'_>) -> Result<i64> {
+        audit_row(conn, &self.0).await
     }
 }
 

@@ -6,7 +6,6 @@
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
 use time::OffsetDateTime;
 use twofold_core::audit::NewAuditEvent;
 use twofold_core::challenge::{Challenge, ChallengeState, NewChallenge};
@@ -20,10 +19,11 @@ enum Either {
 }
 use twofold_core::{ConflictReason, Error, Result};
 
-use crate::audit::{insert_audit, lane_key};
+use crate::audit::{audit_row, lane_key};
+use crate::conn::Conn;
 use crate::errors::{bad_column, db_err};
 use crate::group_commit::GroupedWrite;
-use crate::rows::{from_seconds, get, unix_seconds};
+use crate::rows::{cell, from_seconds, get, unix_seconds};
 use crate::users::user_exists;
 use crate::SqlStore;
 
@@ -290,21 +290,23 @@ struct FinishChallenge {
 impl GroupedWrite for FinishChallenge {
     type Output = bool;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<bool> {
-        let moved = sqlx::query(&self.sql)
-            .bind(self.to.as_str())
-            .bind(self.reason.as_deref())
-            .bind(unix_seconds(self.now))
-            .bind(&self.id)
-            .bind(self.from.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
+    async fn run(&mut self, conn: &mut Conn<'_>) -> Result<bool> {
+        let moved = conn
+            .execute(
+                &self.sql,
+                &[
+                    self.to.as_str().into(),
+                    self.reason.as_deref().into(),
+                    unix_seconds(self.now).into(),
+                    self.id.as_str().into(),
+                    self.from.as_str().into(),
+                ],
+            )
+            .await?;
         if moved != 1 {
             return Ok(false);
         }
-        insert_audit(conn, &self.audit).await?;
+        audit_row(conn, &self.audit).await?;
         Ok(true)
     }
 }
@@ -317,19 +319,18 @@ struct CountAttempt(String);
 impl GroupedWrite for CountAttempt {
     type Output = u32;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<u32> {
-        let row = sqlx::query(
-            "UPDATE challenges SET attempts = attempts + 1 \
-             WHERE id = $1 AND state = 'pending' RETURNING attempts",
-        )
-        .bind(&self.0)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
+    async fn run(&mut self, conn: &mut Conn<'_>) -> Result<u32> {
+        let row = conn
+            .fetch_optional(
+                "UPDATE challenges SET attempts = attempts + 1 \
+                 WHERE id = $1 AND state = 'pending' RETURNING attempts",
+                &[self.0.as_str().into()],
+            )
+            .await?;
         match row {
             None => Ok(0),
             Some(r) => {
-                let n: i64 = get(&r, "attempts")?;
+                let n: i64 = cell(&r, "attempts")?;
                 u32::try_from(n).map_err(|e| bad_column("challenges.attempts", e))
             }
         }

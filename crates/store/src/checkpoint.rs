@@ -13,6 +13,7 @@
 //! checkpoint, which may hold writers back for at most [`TRUNCATE_WAIT_MS`].
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{AnyPool, Row};
@@ -23,6 +24,8 @@ use crate::group_commit::Lanes;
 const INTERVAL: Duration = Duration::from_millis(250);
 /// The size a restarted log file is cut to (bytes).
 pub(crate) const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+/// A log file past this size, all of it copied back, is started over.
+const WAL_RESTART_AT: u64 = 16 * 1024 * 1024;
 /// A log larger than this is truncated even if writers must wait a moment.
 const WAL_HARD_LIMIT: u64 = 256 * 1024 * 1024;
 /// The longest a truncating checkpoint waits for readers (and so holds
@@ -33,6 +36,7 @@ const TRUNCATE_WAIT_MS: u32 = 50;
 /// last handle is dropped or its pool is closed.
 pub(crate) fn start(pool: &AnyPool, lanes: &Lanes, database: &Path) {
     let alive = lanes.watch();
+    let restart_log = lanes.restart_log();
     let pool = pool.clone();
     let mut wal = database.as_os_str().to_owned();
     wal.push("-wal");
@@ -45,20 +49,30 @@ pub(crate) fn start(pool: &AnyPool, lanes: &Lanes, database: &Path) {
             if !alive.is_alive() || pool.is_closed() {
                 return;
             }
-            if let Err(e) = checkpoint(&pool, &wal).await {
+            if let Err(e) = checkpoint(&pool, restart_log.as_deref(), &wal).await {
                 tracing::debug!(error = %e, "background WAL checkpoint did not run");
             }
         }
     });
 }
 
-async fn checkpoint(pool: &AnyPool, wal: &Path) -> sqlx::Result<()> {
+async fn checkpoint(
+    pool: &AnyPool,
+    restart_log: Option<&AtomicBool>,
+    wal: &Path,
+) -> sqlx::Result<()> {
     let mut conn = pool.acquire().await?;
     let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
         .fetch_one(&mut *conn)
         .await?;
     let (log, copied): (i64, i64) = (row.try_get(1)?, row.try_get(2)?);
     let size = tokio::fs::metadata(wal).await.map_or(0, |m| m.len());
+    if let Some(restart) = restart_log.filter(|_| size > WAL_RESTART_AT && log == copied) {
+        // Everything copied back: the direct writer starts the log over
+        // between two batches (see `DirectWriter::between_batches`).
+        restart.store(true, Ordering::Relaxed);
+        return Ok(());
+    }
     if size > WAL_HARD_LIMIT {
         tracing::info!(
             wal_bytes = size,

@@ -29,14 +29,16 @@
 //! lane (the lane key is the user id), which keeps them in order and keeps
 //! two batches of one node from waiting on each other's rows.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::{AnyConnection, AnyPool, Connection};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 use twofold_core::{Error, Result};
 
+use crate::conn::Conn;
+use crate::direct::sqlite_err;
 use crate::errors::db_err;
 
 /// Writes taken into one transaction at most. Enough to carry any burst a
@@ -58,14 +60,14 @@ const QUEUE: usize = 4096;
 pub(crate) trait GroupedWrite: Send + 'static {
     type Output: Send + 'static;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Self::Output>;
+    async fn run(&mut self, conn: &mut Conn<'_>) -> Result<Self::Output>;
 }
 
 /// A write in a lane's queue, its type erased.
 #[async_trait]
 trait Queued: Send {
     /// Runs the write; its answer is kept for `answer`.
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<()>;
+    async fn run(&mut self, conn: &mut Conn<'_>) -> Result<()>;
     /// Answers after the batch's commit (`Ok`) or its failure.
     fn answer(self: Box<Self>, committed: Result<()>);
     /// Answers with the write's own error.
@@ -83,7 +85,7 @@ struct Pending<W: GroupedWrite> {
 
 #[async_trait]
 impl<W: GroupedWrite> Queued for Pending<W> {
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<()> {
+    async fn run(&mut self, conn: &mut Conn<'_>) -> Result<()> {
         self.output = Some(self.write.run(conn).await?);
         Ok(())
     }
@@ -116,23 +118,74 @@ type Job = Box<dyn Queued>;
 #[derive(Debug, Clone)]
 pub(crate) struct Lanes {
     senders: Vec<mpsc::Sender<Job>>,
+    /// Set by `checkpoint.rs` when SQLite's log should start over; the
+    /// direct writer does it between two batches (see `DirectWriter`).
+    restart_log: Option<Arc<AtomicBool>>,
     /// Transactions committed by all lanes (writes ÷ this = batch size).
     commits: Arc<AtomicU64>,
 }
 
 impl Lanes {
     /// Starts `count` lanes writing through `pool`, each beginning its
-    /// transactions with `begin` (SQLite: `BEGIN IMMEDIATE`).
+    /// transactions with `begin`.
     pub(crate) fn start(pool: &AnyPool, count: usize, begin: &'static str) -> Lanes {
         let commits = Arc::new(AtomicU64::new(0));
         let senders = (0..count.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(lane(pool.clone(), rx, begin, commits.clone()));
+                let writer = PoolWriter {
+                    pool: pool.clone(),
+                    begin,
+                    tx: None,
+                };
+                tokio::spawn(lane(writer, rx, commits.clone()));
                 tx
             })
             .collect();
-        Lanes { senders, commits }
+        Lanes {
+            senders,
+            restart_log: None,
+            commits,
+        }
+    }
+
+    /// Starts SQLite's one lane on a thread of its own that writes through
+    /// `conn`, a direct connection (`direct.rs`): the whole batch runs
+    /// there without a hand-off per statement. The thread ends when the
+    /// store is dropped.
+    pub(crate) fn start_direct(
+        conn: rusqlite::Connection,
+        closed: Arc<AtomicBool>,
+    ) -> Result<Lanes> {
+        let commits = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::Internal(format!("the SQLite writer's runtime: {e}")))?;
+        let restart_log = Arc::new(AtomicBool::new(false));
+        let writer = DirectWriter {
+            conn,
+            restart_log: restart_log.clone(),
+            closed,
+        };
+        let counted = commits.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || runtime.block_on(lane(writer, rx, counted)))
+            .map_err(|e| Error::Internal(format!("starting the SQLite writer: {e}")))?;
+        Ok(Lanes {
+            senders: vec![tx],
+            restart_log: Some(restart_log),
+            commits,
+        })
+    }
+
+    /// What asks the direct writer to start SQLite's log over after its
+    /// next batch (`None`: no direct writer). Holding it does not keep the
+    /// lanes alive.
+    pub(crate) fn restart_log(&self) -> Option<Arc<AtomicBool>> {
+        self.restart_log.clone()
     }
 
     /// Transactions the lanes have committed so far.
@@ -177,14 +230,117 @@ impl Alive {
     }
 }
 
+/// How a lane opens, commits and rolls back its transactions.
+#[async_trait]
+trait Writer: Send {
+    async fn begin(&mut self) -> Result<()>;
+    /// Runs `job` in the open transaction.
+    async fn run(&mut self, job: &mut Job) -> Result<()>;
+    async fn commit(&mut self) -> Result<()>;
+    /// Nothing of the transaction stays. A rollback that fails means a
+    /// lost connection, which the pool (or SQLite, at the next `BEGIN`)
+    /// deals with.
+    async fn rollback(&mut self);
+    /// Between two batches, with nothing queued waiting on it.
+    async fn between_batches(&mut self) {}
+}
+
+/// A lane writing through a sqlx pool (PostgreSQL; an in-memory SQLite).
+struct PoolWriter {
+    pool: AnyPool,
+    begin: &'static str,
+    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+}
+
+#[async_trait]
+impl Writer for PoolWriter {
+    async fn begin(&mut self) -> Result<()> {
+        self.tx = Some(self.pool.begin_with(self.begin).await.map_err(db_err)?);
+        Ok(())
+    }
+
+    async fn run(&mut self, job: &mut Job) -> Result<()> {
+        let tx = self.tx.as_mut().ok_or_else(no_transaction)?;
+        job.run(&mut Conn::Any(tx)).await
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        let tx = self.tx.take().ok_or_else(no_transaction)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn rollback(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.rollback().await;
+        }
+    }
+}
+
+/// SQLite's lane on its direct writer connection (see `start_direct`).
+struct DirectWriter {
+    conn: rusqlite::Connection,
+    restart_log: Arc<AtomicBool>,
+    /// `SqlStore::close` was called (see `Direct::close`).
+    closed: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Writer for DirectWriter {
+    async fn begin(&mut self) -> Result<()> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(crate::direct::closed());
+        }
+        // IMMEDIATE: the write lock up front (see `SqlStore::begin_write`).
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(sqlite_err)
+    }
+
+    async fn run(&mut self, job: &mut Job) -> Result<()> {
+        job.run(&mut Conn::Direct(&mut self.conn)).await
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.conn.execute_batch("COMMIT").map_err(sqlite_err)
+    }
+
+    async fn rollback(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// Starts the log over when `checkpoint.rs` asks. SQLite restarts it
+    /// only when a write begins with everything in it copied back and no
+    /// reader inside it — under steady load that moment never comes and
+    /// the log grows without end. A `RESTART` checkpoint copies the little
+    /// the background one has not, waits the microseconds the readers need,
+    /// and resets the log; done here, by the one writer, between batches,
+    /// it holds no other write back.
+    async fn between_batches(&mut self) {
+        if !self.restart_log.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let restarted = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+        match restarted {
+            Ok(0) => {}
+            Ok(_) => tracing::debug!("the write-ahead log could not start over yet (readers)"),
+            Err(e) => tracing::debug!(error = %e, "restarting the write-ahead log failed"),
+        }
+    }
+}
+
+fn no_transaction() -> Error {
+    Error::Internal("a grouped write ran outside its transaction".into())
+}
+
 /// One lane: waits for a write, takes every other one queued meanwhile,
 /// commits them together, repeats. Ends when the store is dropped.
-async fn lane(
-    pool: AnyPool,
-    mut queue: mpsc::Receiver<Job>,
-    begin: &'static str,
-    commits: Arc<AtomicU64>,
-) {
+async fn lane(mut writer: impl Writer, mut queue: mpsc::Receiver<Job>, commits: Arc<AtomicU64>) {
     let mut retry: Vec<Job> = Vec::new();
     loop {
         let mut batch = std::mem::take(&mut retry);
@@ -200,56 +356,54 @@ async fn lane(
                 Err(_) => break,
             }
         }
-        retry = commit_batch(&pool, batch, begin, &commits).await;
+        retry = commit_batch(&mut writer, batch, &commits).await;
+        if retry.is_empty() {
+            writer.between_batches().await;
+        }
     }
 }
 
 /// Runs one batch in one transaction — again without a write that failed,
 /// until none fails. Returns the writes to run in the next batch.
 async fn commit_batch(
-    pool: &AnyPool,
+    writer: &mut impl Writer,
     mut batch: Vec<Job>,
-    begin: &'static str,
     commits: &AtomicU64,
 ) -> Vec<Job> {
     let mut retry: Vec<Job> = Vec::new();
     while !batch.is_empty() {
-        let mut conn = match pool.acquire().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                fail_all(batch, &db_err(e));
-                return retry;
-            }
-        };
-        let mut tx = match AnyConnection::begin_with(&mut conn, begin).await {
-            Ok(tx) => tx,
-            Err(e) => {
-                fail_all(batch, &db_err(e));
-                return retry;
-            }
-        };
+        let started = std::time::Instant::now();
+        if let Err(e) = writer.begin().await {
+            fail_all(batch, &e);
+            return retry;
+        }
+        let begun = started.elapsed();
         let mut failed = None;
         for (at, job) in batch.iter_mut().enumerate() {
-            if let Err(e) = job.run(&mut tx).await {
+            if let Err(e) = writer.run(job).await {
                 failed = Some((at, e));
                 break;
             }
         }
         let Some((at, e)) = failed else {
-            match tx.commit().await.map_err(db_err) {
+            let ran = started.elapsed();
+            let committed = writer.commit().await;
+            slow_batch(batch.len(), begun, ran, started.elapsed());
+            match committed {
                 Ok(()) => {
                     commits.fetch_add(1, Ordering::Relaxed);
                     for job in batch {
                         job.answer(Ok(()));
                     }
                 }
-                Err(e) => fail_all(batch, &e),
+                Err(e) => {
+                    writer.rollback().await;
+                    fail_all(batch, &e);
+                }
             }
             return retry;
         };
-        // Nothing of this attempt stays. A rollback that fails means a lost
-        // connection, which the pool replaces.
-        let _ = tx.rollback().await;
+        writer.rollback().await;
         let mut job = batch.remove(at);
         if retryable(&e) && job.try_again() {
             retry.push(job);
@@ -258,6 +412,27 @@ async fn commit_batch(
         }
     }
     retry
+}
+
+/// A batch that held its requests this long is worth an operator's look
+/// (a disk that syncs slowly, another process holding SQLite's write lock).
+const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(50);
+
+fn slow_batch(
+    writes: usize,
+    begun: std::time::Duration,
+    ran: std::time::Duration,
+    total: std::time::Duration,
+) {
+    if total >= SLOW_BATCH {
+        tracing::warn!(
+            writes,
+            begin_ms = begun.as_millis(),
+            run_ms = ran.as_millis(),
+            total_ms = total.as_millis(),
+            "slow group commit: the batch's requests waited for it"
+        );
+    }
 }
 
 /// A write that lost to another node's transaction (PostgreSQL deadlock
@@ -290,7 +465,7 @@ mod tests {
     use twofold_testkit::db::{Backend, TestDb};
 
     use super::*;
-    use crate::audit::insert_audit;
+    use crate::audit::audit_row;
     use crate::SqlStore;
 
     fn event(detail: &str) -> NewAuditEvent {
@@ -316,7 +491,7 @@ mod tests {
     #[async_trait]
     impl GroupedWrite for Blocker {
         type Output = ();
-        async fn run(&mut self, _conn: &mut AnyConnection) -> Result<()> {
+        async fn run(&mut self, _conn: &mut Conn<'_>) -> Result<()> {
             if let Some(running) = self.running.take() {
                 let _ = running.send(());
             }
@@ -339,17 +514,15 @@ mod tests {
     #[async_trait]
     impl GroupedWrite for AuditRow {
         type Output = i64;
-        async fn run(&mut self, conn: &mut AnyConnection) -> Result<i64> {
+        async fn run(&mut self, conn: &mut Conn<'_>) -> Result<i64> {
             self.runs.fetch_add(1, Ordering::Relaxed);
             if self.nothing {
                 return Ok(0);
             }
-            let id = insert_audit(conn, &event(self.detail)).await?;
+            let id = audit_row(conn, &event(self.detail)).await?;
             if self.fail {
-                sqlx::query("INSERT INTO no_such_table (x) VALUES (1)")
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                conn.execute("INSERT INTO no_such_table (x) VALUES (1)", &[])
+                    .await?;
             }
             Ok(id)
         }
@@ -459,4 +632,73 @@ mod tests {
     }
 
     twofold_testkit::both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; one_failing_write_fails_alone);
+
+    fn write(detail: &'static str) -> AuditRow {
+        AuditRow {
+            detail,
+            fail: false,
+            nothing: false,
+            runs: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Frames in SQLite's log after a passive checkpoint, and how many of
+    /// them are copied back.
+    async fn log_frames(store: &SqlStore) -> (i64, i64) {
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        (row.get::<i64, _>(1), row.get::<i64, _>(2))
+    }
+
+    /// The direct writer starts the log over when asked, after its next
+    /// batch — with a reader of its own connection pool busy meanwhile —
+    /// so the log does not grow without end under steady load.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_writer_restarts_the_log() {
+        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+        let store = SqlStore::connect(&db.url, 4).await.unwrap();
+        for _ in 0..50 {
+            store.grouped(0, write("filler")).await.unwrap();
+        }
+        let (frames, copied) = log_frames(&store).await;
+        assert!(
+            frames >= 50 && copied == frames,
+            "{frames} frames, {copied} copied"
+        );
+        let restart = store
+            .lanes
+            .restart_log()
+            .expect("a file database has a direct writer");
+        restart.store(true, Ordering::Relaxed);
+        store.grouped(0, write("asks")).await.unwrap();
+        // The restart ran between batches; the next write starts the log
+        // at its beginning.
+        store.grouped(0, write("after")).await.unwrap();
+        let (after, _) = log_frames(&store).await;
+        assert!(after < 10, "the log kept {after} frames after a restart");
+        assert!(!restart.load(Ordering::Relaxed));
+        let n = details(&store).await.len();
+        assert_eq!(n, 52);
+    }
+
+    /// A write lock held by another connection (here sqlx's, as the CLI
+    /// would) makes the direct writer wait, not fail.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_writer_waits_for_another_writer() {
+        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+        let store = SqlStore::connect(&db.url, 4).await.unwrap();
+        // BEGIN IMMEDIATE: the write lock, held until the commit.
+        let held = store.begin_write().await.unwrap();
+        let waiting = {
+            let store = store.clone();
+            tokio::spawn(async move { store.grouped(0, write("waited")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(!waiting.is_finished(), "the write went around the lock");
+        held.commit().await.unwrap();
+        waiting.await.unwrap().unwrap();
+        assert_eq!(details(&store).await, ["waited"]);
+    }
 }

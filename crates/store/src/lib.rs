@@ -11,7 +11,8 @@
 //!
 //! Layout: `store.rs` is `SqlStore` itself (connecting, the pool, migrations,
 //! write transactions); `write.rs` is the shape every audited change takes;
-//! `group_commit.rs` commits the hot writes of concurrent requests together
+//! `group_commit.rs` commits the hot writes of concurrent requests together,
+//! `direct.rs` runs SQLite's hot reads without sqlx's worker threads
 //! and `checkpoint.rs` keeps SQLite's write-ahead log short in the background;
 //! each repository of `twofold_core::ports::Store` is implemented in its own
 //! file — `users.rs`, `admins.rs`, `settings.rs`, `audit.rs`, the factors
@@ -30,7 +31,9 @@ mod audit;
 mod bypass;
 mod challenges;
 mod checkpoint;
+mod conn;
 mod devices;
+mod direct;
 mod enrollment;
 mod errors;
 mod factors;

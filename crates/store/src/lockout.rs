@@ -9,8 +9,6 @@
 //! eleventh code between them.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
 use time::macros::datetime;
 use time::OffsetDateTime;
 use twofold_core::factors::{Factor, FailureOutcome, FailureState, GuessPolicy};
@@ -18,9 +16,11 @@ use twofold_core::ports::LockoutRepo;
 use twofold_core::user::UserId;
 use twofold_core::{Error, Result};
 
+use crate::conn::Conn;
+use crate::direct::sqlite_err;
 use crate::errors::{bad_column, db_err};
 use crate::group_commit::GroupedWrite;
-use crate::rows::{from_seconds, get, unix_seconds};
+use crate::rows::{cell, from_seconds, unix_seconds, Cells};
 use crate::SqlStore;
 
 /// `locked_until` written by a hard lock: a date so far away that it means
@@ -31,18 +31,18 @@ pub const LOCKED_UNTIL_UNBLOCKED: OffsetDateTime = datetime!(9999-12-31 00:00 UT
 const COLUMNS: &str =
     "streak, consecutive, last_failure_at, blocked_until, hour_start, hour_failures";
 
-fn count(row: &AnyRow, column: &str) -> Result<u32> {
-    u32::try_from(get::<i64>(row, column)?.max(0))
+fn count(row: &impl Cells, column: &str) -> Result<u32> {
+    u32::try_from(cell::<i64>(row, column)?.max(0))
         .map_err(|e| bad_column(&format!("secret_failures.{column}"), e))
 }
 
-fn moment(row: &AnyRow, column: &str) -> Result<Option<OffsetDateTime>> {
-    get::<Option<i64>>(row, column)?
+fn moment(row: &impl Cells, column: &str) -> Result<Option<OffsetDateTime>> {
+    cell::<Option<i64>>(row, column)?
         .map(|s| from_seconds(&format!("secret_failures.{column}"), s))
         .transpose()
 }
 
-fn state(row: &AnyRow) -> Result<FailureState> {
+fn state(row: &impl Cells) -> Result<FailureState> {
     Ok(FailureState {
         streak: count(row, "streak")?,
         consecutive: count(row, "consecutive")?,
@@ -56,19 +56,18 @@ fn state(row: &AnyRow) -> Result<FailureState> {
 /// Reads the factor's row and locks it until the transaction ends; `None`
 /// when there is no row (nothing ever failed).
 pub(crate) async fn lock_state(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     user_id: UserId,
     factor: Factor,
 ) -> Result<Option<FailureState>> {
-    sqlx::query(&format!(
-        "UPDATE secret_failures SET streak = streak \
-         WHERE user_id = $1 AND factor = $2 RETURNING {COLUMNS}"
-    ))
-    .bind(user_id)
-    .bind(factor.as_str())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_err)?
+    conn.fetch_optional(
+        &format!(
+            "UPDATE secret_failures SET streak = streak \
+             WHERE user_id = $1 AND factor = $2 RETURNING {COLUMNS}"
+        ),
+        &[user_id.into(), factor.as_str().into()],
+    )
+    .await?
     .as_ref()
     .map(state)
     .transpose()
@@ -76,36 +75,38 @@ pub(crate) async fn lock_state(
 
 /// Writes the factor's row (insert or replace).
 pub(crate) async fn write_state(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     user_id: UserId,
     factor: Factor,
     s: &FailureState,
 ) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO secret_failures (user_id, factor, {COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (user_id, factor) DO UPDATE SET \
-         streak = $3, consecutive = $4, last_failure_at = $5, blocked_until = $6, \
-         hour_start = $7, hour_failures = $8"
-    ))
-    .bind(user_id)
-    .bind(factor.as_str())
-    .bind(i64::from(s.streak))
-    .bind(i64::from(s.consecutive))
-    .bind(s.last_failure_at.map(unix_seconds))
-    .bind(s.blocked_until.map(unix_seconds))
-    .bind(s.hour_start.map(unix_seconds))
-    .bind(i64::from(s.hour_failures))
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
+    conn.execute(
+        &format!(
+            "INSERT INTO secret_failures (user_id, factor, {COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (user_id, factor) DO UPDATE SET \
+             streak = $3, consecutive = $4, last_failure_at = $5, blocked_until = $6, \
+             hour_start = $7, hour_failures = $8"
+        ),
+        &[
+            user_id.into(),
+            factor.as_str().into(),
+            i64::from(s.streak).into(),
+            i64::from(s.consecutive).into(),
+            s.last_failure_at.map(unix_seconds).into(),
+            s.blocked_until.map(unix_seconds).into(),
+            s.hour_start.map(unix_seconds).into(),
+            i64::from(s.hour_failures).into(),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
 /// Ends the factor's streak after a right secret, in the caller's
 /// transaction: `Err(until)` — and nothing written — when it is closed.
 pub(crate) async fn clear_streak(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     user_id: UserId,
     factor: Factor,
     now: OffsetDateTime,
@@ -126,14 +127,26 @@ pub(crate) async fn clear_streak(
 #[async_trait]
 impl LockoutRepo for SqlStore {
     async fn failures(&self, user_id: UserId, factor: Factor) -> Result<FailureState> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM secret_failures WHERE user_id = $1 AND factor = $2"
-        ))
-        .bind(user_id)
-        .bind(factor.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let sql =
+            format!("SELECT {COLUMNS} FROM secret_failures WHERE user_id = $1 AND factor = $2");
+        if let Some(direct) = &self.direct {
+            return direct.read(|conn| {
+                let mut statement = conn.prepare_cached(&sql).map_err(sqlite_err)?;
+                let mut rows = statement
+                    .query(rusqlite::params![user_id, factor.as_str()])
+                    .map_err(sqlite_err)?;
+                match rows.next().map_err(sqlite_err)? {
+                    Some(row) => state(row),
+                    None => Ok(FailureState::default()),
+                }
+            });
+        }
+        let row = sqlx::query(&sql)
+            .bind(user_id)
+            .bind(factor.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         row.as_ref()
             .map(state)
             .transpose()
@@ -213,28 +226,23 @@ impl GroupedWrite for CountFailure {
     /// a failure of the batch.
     type Output = Result<FailureOutcome>;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Result<FailureOutcome>> {
+    async fn run(&mut self, conn: &mut Conn<'_>) -> Result<Result<FailureOutcome>> {
         let (user_id, factor, now, policy) = (self.user_id, self.factor, self.now, &self.policy);
-        let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
+        let exists = conn
+            .fetch_optional("SELECT 1 FROM users WHERE id = $1", &[user_id.into()])
+            .await?;
         if exists.is_none() {
             return Ok(Err(Error::NotFound("user")));
         }
         // Creating the row first makes the read below lock it on PostgreSQL
         // even for a user's very first failure. (An empty row means what no
         // row means, so a decision to count nothing may follow it.)
-        sqlx::query(
+        conn.execute(
             "INSERT INTO secret_failures (user_id, factor) VALUES ($1, $2) \
              ON CONFLICT (user_id, factor) DO NOTHING",
+            &[user_id.into(), factor.as_str().into()],
         )
-        .bind(user_id)
-        .bind(factor.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
+        .await?;
         let current = lock_state(conn, user_id, factor).await?.unwrap_or_default();
         if let Some(until) = current.closed_until(now, policy) {
             return Ok(Ok(FailureOutcome::Closed { until }));
@@ -245,19 +253,19 @@ impl GroupedWrite for CountFailure {
             // A lock never shortens one already in place (e.g. set by an
             // administrator); the version moves so a concurrent edit of the
             // user cannot silently undo it.
-            sqlx::query(
+            conn.execute(
                 "UPDATE users SET \
                  locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until > $1 \
                    THEN locked_until ELSE $1 END, \
                  version = version + 1, updated_at = $2 \
                  WHERE id = $3",
+                &[
+                    LOCKED_UNTIL_UNBLOCKED.unix_timestamp().into(),
+                    unix_seconds(now).into(),
+                    user_id.into(),
+                ],
             )
-            .bind(LOCKED_UNTIL_UNBLOCKED.unix_timestamp())
-            .bind(unix_seconds(now))
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+            .await?;
         }
         Ok(Ok(FailureOutcome::Counted {
             state: next,
@@ -279,7 +287,7 @@ struct EndStreak {
 impl GroupedWrite for EndStreak {
     type Output = Option<OffsetDateTime>;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<Option<OffsetDateTime>> {
+    async fn run(&mut self, conn: &mut Conn<'_>) -> Result<Option<OffsetDateTime>> {
         let outcome = clear_streak(
             conn,
             self.user_id,

@@ -38,8 +38,70 @@ where
         .map_err(|e| bad_column(column, e))
 }
 
-pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool> {
-    match get::<i64>(row, column)? {
+/// A row of either driver — sqlx's `AnyRow`, or a row of SQLite's direct
+/// connections (`direct.rs`) — so that one function maps a row to the
+/// model for both, and the hot reads cannot drift from the others.
+pub(crate) trait Cells {
+    fn int(&self, column: &str) -> Result<Option<i64>>;
+    fn text(&self, column: &str) -> Result<Option<String>>;
+}
+
+impl Cells for AnyRow {
+    fn int(&self, column: &str) -> Result<Option<i64>> {
+        get(self, column)
+    }
+
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        get(self, column)
+    }
+}
+
+impl Cells for rusqlite::Row<'_> {
+    fn int(&self, column: &str) -> Result<Option<i64>> {
+        self.get(column).map_err(|e| bad_column(column, e))
+    }
+
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        self.get(column).map_err(|e| bad_column(column, e))
+    }
+}
+
+/// A column's value as one of the types the model stores.
+pub(crate) trait Cell: Sized {
+    fn read(row: &impl Cells, column: &str) -> Result<Self>;
+}
+
+impl Cell for Option<i64> {
+    fn read(row: &impl Cells, column: &str) -> Result<Self> {
+        row.int(column)
+    }
+}
+
+impl Cell for Option<String> {
+    fn read(row: &impl Cells, column: &str) -> Result<Self> {
+        row.text(column)
+    }
+}
+
+impl Cell for i64 {
+    fn read(row: &impl Cells, column: &str) -> Result<Self> {
+        row.int(column)?.ok_or_else(|| bad_column(column, "NULL"))
+    }
+}
+
+impl Cell for String {
+    fn read(row: &impl Cells, column: &str) -> Result<Self> {
+        row.text(column)?.ok_or_else(|| bad_column(column, "NULL"))
+    }
+}
+
+/// `get` for a row of either driver.
+pub(crate) fn cell<T: Cell>(row: &impl Cells, column: &str) -> Result<T> {
+    T::read(row, column)
+}
+
+pub(crate) fn flag(row: &impl Cells, column: &str) -> Result<bool> {
+    match cell::<i64>(row, column)? {
         0 => Ok(false),
         1 => Ok(true),
         n => Err(bad_column(column, format!("{n} is not 0 or 1"))),

@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use sqlx::{Any, AnyPool, ConnectOptions, Connection, Transaction};
 use twofold_core::ports::Store;
 use twofold_core::{Error, Result};
 
+use crate::direct::Direct;
 use crate::errors::db_err;
 use crate::group_commit::{GroupedWrite, Lanes};
 
@@ -48,6 +50,9 @@ pub struct SqlStore {
     pub(crate) wakeups: tokio::sync::broadcast::Sender<String>,
     /// Where the hot writes are group-committed (see `group_commit.rs`).
     pub(crate) lanes: Lanes,
+    /// SQLite's hot reads, on connections of our own (see `direct.rs`);
+    /// `None` on PostgreSQL and for an in-memory database.
+    pub(crate) direct: Option<Arc<Direct>>,
 }
 
 struct Target {
@@ -251,9 +256,35 @@ impl SqlStore {
                 return Err(e);
             }
         }
-        let lanes = match target.backend {
-            Backend::Sqlite { .. } => Lanes::start(&pool, 1, "BEGIN IMMEDIATE"),
-            Backend::Postgres => {
+        // SQLite's direct connections (see `direct.rs`): readers, then the
+        // writer of its one lane.
+        let direct = match &target.backend {
+            Backend::Sqlite { path: Some(path) } => {
+                let readers = std::thread::available_parallelism().map_or(2, usize::from) + 2;
+                match Direct::open(path, readers) {
+                    Ok(opened) => Some(Arc::new(opened)),
+                    Err(e) => {
+                        pool.close().await;
+                        return Err(e);
+                    }
+                }
+            }
+            _ => None,
+        };
+        let lanes = match (&target.backend, &direct) {
+            (Backend::Sqlite { path: Some(path) }, Some(direct)) => {
+                let started = crate::direct::open_writer(path)
+                    .and_then(|conn| Lanes::start_direct(conn, direct.closed_flag()));
+                match started {
+                    Ok(lanes) => lanes,
+                    Err(e) => {
+                        pool.close().await;
+                        return Err(e);
+                    }
+                }
+            }
+            (Backend::Sqlite { .. }, _) => Lanes::start(&pool, 1, "BEGIN IMMEDIATE"),
+            (Backend::Postgres, _) => {
                 let count = (max_connections / 2).clamp(1, POSTGRES_LANES);
                 Lanes::start(&pool, count as usize, "BEGIN")
             }
@@ -266,6 +297,7 @@ impl SqlStore {
             backend: target.backend,
             wakeups,
             lanes,
+            direct,
         })
     }
 
@@ -285,6 +317,9 @@ impl SqlStore {
     /// Closes the pool: waits for connections in use to come back, then
     /// closes them all. Later calls fail with `Unavailable`.
     pub async fn close(&self) {
+        if let Some(direct) = &self.direct {
+            direct.close();
+        }
         self.pool.close().await;
     }
 

@@ -1,7 +1,6 @@
 //! `OathTokenRepo` for `SqlStore`: OATH tokens and their counters.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use time::OffsetDateTime;
 use twofold_core::audit::NewAuditEvent;
@@ -12,12 +11,14 @@ use twofold_core::ports::OathTokenRepo;
 use twofold_core::user::{DefaultMethod, UserId};
 use twofold_core::Result;
 
-use crate::audit::insert_audit;
+use crate::audit::audit_row;
+use crate::conn::Conn;
+use crate::direct::sqlite_err;
 use crate::errors::{bad_column, db_err};
 use crate::factors::touch_user;
 use crate::group_commit::GroupedWrite;
 use crate::lockout::{lock_state, write_state};
-use crate::rows::{from_seconds, get, unix_seconds};
+use crate::rows::{cell, from_seconds, get, unix_seconds, Cells};
 use crate::SqlStore;
 
 const TOKEN_COLUMNS: &str =
@@ -38,15 +39,15 @@ pub(crate) fn algorithm_str(algorithm: OathAlgorithm) -> &'static str {
     }
 }
 
-fn small(row: &AnyRow, column: &str) -> Result<u32> {
-    let n: i64 = get(row, column)?;
+fn small(row: &impl Cells, column: &str) -> Result<u32> {
+    let n: i64 = cell(row, column)?;
     u32::try_from(n).map_err(|e| bad_column(column, e))
 }
 
 /// The `kind`, `algorithm`, `digits` and `period` columns of `table`
 /// (oath_tokens and token_inventory share them).
-pub(crate) fn params_from_row(row: &AnyRow, table: &str) -> Result<OathParams> {
-    let kind = match get::<String>(row, "kind")?.as_str() {
+pub(crate) fn params_from_row(row: &impl Cells, table: &str) -> Result<OathParams> {
+    let kind = match cell::<String>(row, "kind")?.as_str() {
         "totp" => OathKind::Totp,
         "hotp" => OathKind::Hotp,
         other => {
@@ -56,7 +57,7 @@ pub(crate) fn params_from_row(row: &AnyRow, table: &str) -> Result<OathParams> {
             ))
         }
     };
-    let algorithm = match get::<String>(row, "algorithm")?.as_str() {
+    let algorithm = match cell::<String>(row, "algorithm")?.as_str() {
         "sha1" => OathAlgorithm::Sha1,
         "sha256" => OathAlgorithm::Sha256,
         "sha512" => OathAlgorithm::Sha512,
@@ -75,15 +76,15 @@ pub(crate) fn params_from_row(row: &AnyRow, table: &str) -> Result<OathParams> {
     })
 }
 
-fn token_from_row(row: &AnyRow) -> Result<OathToken> {
+fn token_from_row(row: &impl Cells) -> Result<OathToken> {
     Ok(OathToken {
-        id: get(row, "id")?,
-        user_id: get(row, "user_id")?,
-        label: get(row, "label")?,
+        id: cell(row, "id")?,
+        user_id: cell(row, "user_id")?,
+        label: cell(row, "label")?,
         params: params_from_row(row, "oath_tokens")?,
-        sealed_secret: get(row, "sealed_secret")?,
-        counter: get(row, "counter")?,
-        created_at: from_seconds("oath_tokens.created_at", get(row, "created_at")?)?,
+        sealed_secret: cell(row, "sealed_secret")?,
+        counter: cell(row, "counter")?,
+        created_at: from_seconds("oath_tokens.created_at", cell(row, "created_at")?)?,
     })
 }
 
@@ -161,6 +162,17 @@ impl OathTokenRepo for SqlStore {
 
     async fn oath_tokens(&self, user_id: UserId) -> Result<Vec<OathToken>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM oath_tokens WHERE user_id = $1 ORDER BY id");
+        if let Some(direct) = &self.direct {
+            return direct.read(|conn| {
+                let mut statement = conn.prepare_cached(&sql).map_err(sqlite_err)?;
+                let mut rows = statement.query([user_id]).map_err(sqlite_err)?;
+                let mut tokens = Vec::new();
+                while let Some(row) = rows.next().map_err(sqlite_err)? {
+                    tokens.push(token_from_row(row)?);
+                }
+                Ok(tokens)
+            });
+        }
         let rows = sqlx::query(&sql)
             .bind(user_id)
             .fetch_all(&self.pool)
@@ -243,26 +255,26 @@ struct AcceptCode {
 impl GroupedWrite for AcceptCode {
     type Output = CodeUse;
 
-    async fn run(&mut self, conn: &mut AnyConnection) -> Result<CodeUse> {
+    async fn run(&mut self, conn: &mut Conn<'_>) -> Result<CodeUse> {
         // Almost always the code factor has no record of failures, or a
         // clear one: then the compare-and-set alone is the whole change.
-        let advanced = sqlx::query(
-            "UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3 AND user_id = $4 \
-             AND NOT EXISTS (SELECT 1 FROM secret_failures f \
-               WHERE f.user_id = $4 AND f.factor = $5 AND (f.streak <> 0 OR f.consecutive <> 0 \
-                 OR f.blocked_until IS NOT NULL OR f.hour_failures <> 0))",
-        )
-        .bind(self.to)
-        .bind(self.token_id)
-        .bind(self.from)
-        .bind(self.user_id)
-        .bind(Factor::Code.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
+        let advanced = conn
+            .execute(
+                "UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3 AND user_id = $4 \
+                 AND NOT EXISTS (SELECT 1 FROM secret_failures f \
+                   WHERE f.user_id = $4 AND f.factor = $5 AND (f.streak <> 0 OR f.consecutive <> 0 \
+                     OR f.blocked_until IS NOT NULL OR f.hour_failures <> 0))",
+                &[
+                    self.to.into(),
+                    self.token_id.into(),
+                    self.from.into(),
+                    self.user_id.into(),
+                    Factor::Code.as_str().into(),
+                ],
+            )
+            .await?;
         if advanced == 1 {
-            insert_audit(conn, &self.audit).await?;
+            audit_row(conn, &self.audit).await?;
             return Ok(CodeUse::Accepted);
         }
         // Otherwise: the record, locked; the gate; the compare-and-set; and
@@ -277,24 +289,24 @@ impl GroupedWrite for AcceptCode {
         {
             return Ok(CodeUse::Closed { until });
         }
-        let advanced = sqlx::query(
-            "UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3 AND user_id = $4",
-        )
-        .bind(self.to)
-        .bind(self.token_id)
-        .bind(self.from)
-        .bind(self.user_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
+        let advanced = conn
+            .execute(
+                "UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3 AND user_id = $4",
+                &[
+                    self.to.into(),
+                    self.token_id.into(),
+                    self.from.into(),
+                    self.user_id.into(),
+                ],
+            )
+            .await?;
         if advanced != 1 {
             return Ok(CodeUse::Taken);
         }
         if !current.is_clear() {
             write_state(conn, self.user_id, Factor::Code, &current.after_success()).await?;
         }
-        insert_audit(conn, &self.audit).await?;
+        audit_row(conn, &self.audit).await?;
         Ok(CodeUse::Accepted)
     }
 }

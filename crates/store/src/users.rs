@@ -11,8 +11,9 @@ use twofold_core::user::{DefaultMethod, NewUser, User, UserId};
 use twofold_core::validate::{self, username_key};
 use twofold_core::{ConflictReason, Error, Result};
 
+use crate::direct::sqlite_err;
 use crate::errors::{bad_column, db_err};
-use crate::rows::{count, flag, from_seconds, get, limit, unix_seconds};
+use crate::rows::{cell, count, flag, from_seconds, get, limit, unix_seconds, Cells};
 use crate::SqlStore;
 
 const USER_COLUMNS: &str = "id, username, display_name, email, language, enabled, locked_until, \
@@ -52,11 +53,11 @@ fn exists(username: &str) -> Error {
 
 /// The method and mode a row keeps in its `default_method` and
 /// `default_mode` columns (users, sync items); `table` names it in errors.
-pub(crate) fn default_method_of(row: &AnyRow, table: &str) -> Result<Option<DefaultMethod>> {
+pub(crate) fn default_method_of(row: &impl Cells, table: &str) -> Result<Option<DefaultMethod>> {
     let column = format!("{table}.default_method");
     match (
-        get::<Option<String>>(row, "default_method")?,
-        get::<Option<String>>(row, "default_mode")?,
+        cell::<Option<String>>(row, "default_method")?,
+        cell::<Option<String>>(row, "default_mode")?,
     ) {
         (None, None) => Ok(None),
         (Some(method), Some(mode)) => Ok(Some(
@@ -70,28 +71,28 @@ pub(crate) fn default_method_of(row: &AnyRow, table: &str) -> Result<Option<Defa
 }
 
 /// A user row without its groups.
-fn user_from_row(row: &AnyRow) -> Result<User> {
+fn user_from_row(row: &impl Cells) -> Result<User> {
     let default_method = default_method_of(row, "users")?;
     Ok(User {
-        id: get(row, "id")?,
-        username: get(row, "username")?,
-        display_name: get(row, "display_name")?,
-        email: get(row, "email")?,
+        id: cell(row, "id")?,
+        username: cell(row, "username")?,
+        display_name: cell(row, "display_name")?,
+        email: cell(row, "email")?,
         groups: Vec::new(),
-        language: get(row, "language")?,
-        phone: get(row, "phone")?,
-        phone_extension: get(row, "phone_extension")?,
-        backup_phone: get(row, "backup_phone")?,
-        mobile_phone: get(row, "mobile_phone")?,
+        language: cell(row, "language")?,
+        phone: cell(row, "phone")?,
+        phone_extension: cell(row, "phone_extension")?,
+        backup_phone: cell(row, "backup_phone")?,
+        mobile_phone: cell(row, "mobile_phone")?,
         enabled: flag(row, "enabled")?,
-        locked_until: get::<Option<i64>>(row, "locked_until")?
+        locked_until: cell::<Option<i64>>(row, "locked_until")?
             .map(|s| from_seconds("users.locked_until", s))
             .transpose()?,
         fraud_blocked: flag(row, "fraud_blocked")?,
         default_method,
-        created_at: from_seconds("users.created_at", get(row, "created_at")?)?,
-        updated_at: from_seconds("users.updated_at", get(row, "updated_at")?)?,
-        version: get(row, "version")?,
+        created_at: from_seconds("users.created_at", cell(row, "created_at")?)?,
+        updated_at: from_seconds("users.updated_at", cell(row, "updated_at")?)?,
+        version: cell(row, "version")?,
     })
 }
 
@@ -202,15 +203,42 @@ async fn user_by_key(conn: &mut AnyConnection, key: &str) -> Result<Option<AnyRo
 /// statement: every sign-in looks a user up, and each statement is a round
 /// trip (to SQLite's worker thread, or to PostgreSQL).
 async fn user_with_groups(conn: &mut AnyConnection, key: &str) -> Result<Option<User>> {
-    let sql = format!(
-        "SELECT u.*, g.group_name FROM (SELECT {USER_COLUMNS} FROM users WHERE username_key = $1) u \
-         LEFT JOIN user_groups g ON g.user_id = u.id ORDER BY g.group_key"
-    );
-    let rows = sqlx::query(&sql)
+    let rows = sqlx::query(&user_with_groups_sql())
         .bind(key)
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?;
+    user_and_groups(&rows)
+}
+
+/// `user_with_groups` on SQLite's direct connections.
+fn direct_user_with_groups(conn: &rusqlite::Connection, key: &str) -> Result<Option<User>> {
+    let mut statement = conn
+        .prepare_cached(&user_with_groups_sql())
+        .map_err(sqlite_err)?;
+    let mut rows = statement.query([key]).map_err(sqlite_err)?;
+    let mut user: Option<User> = None;
+    while let Some(row) = rows.next().map_err(sqlite_err)? {
+        let found = match &mut user {
+            Some(found) => found,
+            None => user.insert(user_from_row(row)?),
+        };
+        found
+            .groups
+            .extend(cell::<Option<String>>(row, "group_name")?);
+    }
+    Ok(user)
+}
+
+fn user_with_groups_sql() -> String {
+    format!(
+        "SELECT u.*, g.group_name FROM (SELECT {USER_COLUMNS} FROM users WHERE username_key = $1) u \
+         LEFT JOIN user_groups g ON g.user_id = u.id ORDER BY g.group_key"
+    )
+}
+
+/// The user of `user_with_groups`'s rows (one per group, or one without).
+fn user_and_groups(rows: &[AnyRow]) -> Result<Option<User>> {
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -292,10 +320,19 @@ impl UserRepo for SqlStore {
         // The engine refuses these first; this keeps PostgreSQL (which
         // cannot even store NUL) from answering differently than SQLite.
         validate::identifier("username", username)?;
-        let mut conn = self.acquire().await?;
         let key = username_key(username);
-        let mut user = user_with_groups(&mut conn, &key).await?;
         let legacy = legacy_username_key(username);
+        if let Some(direct) = &self.direct {
+            return direct.read(|conn| {
+                let user = direct_user_with_groups(conn, &key)?;
+                if user.is_none() && legacy != key {
+                    return direct_user_with_groups(conn, &legacy);
+                }
+                Ok(user)
+            });
+        }
+        let mut conn = self.acquire().await?;
+        let mut user = user_with_groups(&mut conn, &key).await?;
         if user.is_none() && legacy != key {
             user = user_with_groups(&mut conn, &legacy).await?;
         }

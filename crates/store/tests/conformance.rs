@@ -995,6 +995,11 @@ async fn reconnect_keeps_data(backend: Backend) -> anyhow::Result<()> {
         store.count_users().await,
         Err(Error::Unavailable(_))
     ));
+    // The sign-in's reads too (on SQLite they do not go through the pool).
+    assert!(matches!(
+        store.find_user("anyone").await,
+        Err(Error::Unavailable(_))
+    ));
 
     // Migrations run again on every connect and must find nothing to do.
     let store = db.store().await?;
