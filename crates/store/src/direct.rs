@@ -58,6 +58,24 @@ impl Direct {
         })
     }
 
+    /// Every row of `sql` with `params`, each mapped by `map`, on a reader.
+    pub(crate) fn all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(sql).map_err(sqlite_err)?;
+            let mut rows = statement.query(params).map_err(sqlite_err)?;
+            let mut all = Vec::new();
+            while let Some(row) = rows.next().map_err(sqlite_err)? {
+                all.push(map(row)?);
+            }
+            Ok(all)
+        })
+    }
+
     /// After this, reads (and the direct writer's batches, which share
     /// `closed_flag`) fail with `Unavailable`.
     pub(crate) fn close(&self) {

@@ -17,7 +17,6 @@ use twofold_core::user::UserId;
 use twofold_core::{Error, Result};
 
 use crate::conn::Conn;
-use crate::direct::sqlite_err;
 use crate::errors::{bad_column, db_err};
 use crate::group_commit::GroupedWrite;
 use crate::rows::{cell, from_seconds, unix_seconds, Cells};
@@ -130,16 +129,8 @@ impl LockoutRepo for SqlStore {
         let sql =
             format!("SELECT {COLUMNS} FROM secret_failures WHERE user_id = $1 AND factor = $2");
         if let Some(direct) = &self.direct {
-            return direct.read(|conn| {
-                let mut statement = conn.prepare_cached(&sql).map_err(sqlite_err)?;
-                let mut rows = statement
-                    .query(rusqlite::params![user_id, factor.as_str()])
-                    .map_err(sqlite_err)?;
-                match rows.next().map_err(sqlite_err)? {
-                    Some(row) => state(row),
-                    None => Ok(FailureState::default()),
-                }
-            });
+            let found = direct.all(&sql, (user_id, factor.as_str()), |row| state(row))?;
+            return Ok(found.into_iter().next().unwrap_or_default());
         }
         let row = sqlx::query(&sql)
             .bind(user_id)

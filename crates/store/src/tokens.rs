@@ -13,7 +13,6 @@ use twofold_core::Result;
 
 use crate::audit::audit_row;
 use crate::conn::Conn;
-use crate::direct::sqlite_err;
 use crate::errors::{bad_column, db_err};
 use crate::factors::touch_user;
 use crate::group_commit::GroupedWrite;
@@ -163,15 +162,7 @@ impl OathTokenRepo for SqlStore {
     async fn oath_tokens(&self, user_id: UserId) -> Result<Vec<OathToken>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM oath_tokens WHERE user_id = $1 ORDER BY id");
         if let Some(direct) = &self.direct {
-            return direct.read(|conn| {
-                let mut statement = conn.prepare_cached(&sql).map_err(sqlite_err)?;
-                let mut rows = statement.query([user_id]).map_err(sqlite_err)?;
-                let mut tokens = Vec::new();
-                while let Some(row) = rows.next().map_err(sqlite_err)? {
-                    tokens.push(token_from_row(row)?);
-                }
-                Ok(tokens)
-            });
+            return direct.all(&sql, [user_id], |row| token_from_row(row));
         }
         let rows = sqlx::query(&sql)
             .bind(user_id)
