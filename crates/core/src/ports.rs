@@ -83,6 +83,20 @@ pub trait Store:
 
     /// Proves the database answers (used by `/readyz`).
     async fn ping(&self) -> Result<()>;
+
+    /// What checking a passcode reads (`find_user`, `failures` of the code
+    /// factor, `oath_tokens`), read together: on a database across the
+    /// network one round trip instead of three. `None`: no such user.
+    async fn passcode_view(&self, username: &str) -> Result<Option<PasscodeView>>;
+}
+
+/// See [`Store::passcode_view`].
+#[derive(Debug, Clone)]
+pub struct PasscodeView {
+    pub user: User,
+    /// The guessing record of [`Factor::Code`].
+    pub code_failures: FailureState,
+    pub tokens: Vec<OathToken>,
 }
 
 /// Users: their profile, groups and password hash.

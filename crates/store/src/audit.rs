@@ -12,7 +12,7 @@ use twofold_core::ports::AuditRepo;
 use twofold_core::validate::username_key;
 use twofold_core::{Error, Result};
 
-use crate::conn::Conn;
+use crate::conn::{Arg, Conn};
 use crate::errors::{bad_column, db_err};
 use crate::group_commit::GroupedWrite;
 use crate::rows::{cell, from_millis, get, limit, unix_millis};
@@ -56,27 +56,57 @@ pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &NewAuditEvent) -
     audit_row(&mut Conn::Any(conn), ev).await
 }
 
+/// The columns of an audit row, in the order of [`AuditValues::args`].
+pub(crate) const AUDIT_INSERT_COLUMNS: &str =
+    "at, actor, via, subject, subject_key, event, method, result, source_ip, detail";
+
+/// An event's values as the audit insert binds them (the derived ones
+/// computed once).
+pub(crate) struct AuditValues<'e> {
+    ev: &'e NewAuditEvent,
+    at: i64,
+    subject_key: Option<String>,
+    result: String,
+    source_ip: Option<String>,
+}
+
+impl<'e> AuditValues<'e> {
+    pub(crate) fn of(ev: &'e NewAuditEvent) -> Result<AuditValues<'e>> {
+        Ok(AuditValues {
+            ev,
+            at: unix_millis(ev.at)?,
+            subject_key: ev.subject.as_deref().map(username_key),
+            result: ev.result.as_str(),
+            source_ip: ev.source_ip.map(|ip| ip.to_string()),
+        })
+    }
+
+    /// The ten values, in the order of [`AUDIT_INSERT_COLUMNS`].
+    pub(crate) fn args(&self) -> [Arg<'_>; 10] {
+        let ev = self.ev;
+        [
+            self.at.into(),
+            ev.actor.as_str().into(),
+            ev.via.as_deref().into(),
+            ev.subject.as_deref().into(),
+            self.subject_key.as_deref().into(),
+            ev.event.as_str().into(),
+            ev.method.as_deref().into(),
+            self.result.as_str().into(),
+            self.source_ip.as_deref().into(),
+            ev.detail.as_deref().into(),
+        ]
+    }
+}
+
 /// `insert_audit` on the connection of a grouped write.
 pub(crate) async fn audit_row(conn: &mut Conn<'_>, ev: &NewAuditEvent) -> Result<i64> {
-    let subject_key = ev.subject.as_deref().map(username_key);
-    let source_ip = ev.source_ip.map(|ip| ip.to_string());
-    let result = ev.result.as_str();
+    let values = AuditValues::of(ev)?;
     let row = conn
         .fetch_optional(
             "INSERT INTO audit_events (at, actor, via, subject, subject_key, event, method, result, source_ip, detail) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-            &[
-                unix_millis(ev.at)?.into(),
-                ev.actor.as_str().into(),
-                ev.via.as_deref().into(),
-                ev.subject.as_deref().into(),
-                subject_key.as_deref().into(),
-                ev.event.as_str().into(),
-                ev.method.as_deref().into(),
-                result.as_str().into(),
-                source_ip.as_deref().into(),
-                ev.detail.as_deref().into(),
-            ],
+            &values.args(),
         )
         .await?
         .ok_or_else(|| Error::Internal("an audit insert returned no id".into()))?;

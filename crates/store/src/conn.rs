@@ -126,6 +126,15 @@ pub(crate) enum Conn<'c> {
 }
 
 impl Conn<'_> {
+    /// A PostgreSQL connection, which can put a data-modifying statement in
+    /// a `WITH` (SQLite cannot) and saves a round trip by it.
+    pub(crate) fn is_postgres(&self) -> bool {
+        match self {
+            Conn::Any(conn) => conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME,
+            Conn::Direct(_) => false,
+        }
+    }
+
     /// Runs `sql`; the number of rows it changed.
     pub(crate) async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
         match self {

@@ -35,11 +35,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
+use twofold_core::audit::NewAuditEvent;
 use twofold_core::{Error, Result};
 
 use crate::conn::Conn;
 use crate::direct::sqlite_err;
 use crate::errors::db_err;
+use crate::fast_accept::{accept_together, FastAccept};
+use crate::held::{Held, LaneConnection};
 
 /// Writes taken into one transaction at most. Enough to carry any burst a
 /// node sees between two commits; small enough that one batch never holds
@@ -61,6 +64,18 @@ pub(crate) trait GroupedWrite: Send + 'static {
     type Output: Send + 'static;
 
     async fn run(&mut self, conn: &mut Conn<'_>) -> Result<Self::Output>;
+
+    /// The write's fast path when it is an accepted code's, which a batch
+    /// may run together with the others' (`fast_accept.rs`); `None`: it is
+    /// always run alone.
+    fn fast_accept(&self) -> Option<(FastAccept, &NewAuditEvent)> {
+        None
+    }
+
+    /// The output when the fast path did the whole write.
+    fn fast_accepted(&self) -> Option<Self::Output> {
+        None
+    }
 }
 
 /// A write in a lane's queue, its type erased.
@@ -74,6 +89,10 @@ trait Queued: Send {
     fn fail(self: Box<Self>, error: Error);
     /// Counts one more try; false when it has had its tries.
     fn try_again(&mut self) -> bool;
+    /// See `GroupedWrite::fast_accept`.
+    fn fast_accept(&self) -> Option<(FastAccept, &NewAuditEvent)>;
+    /// The fast path did the write (in this transaction): keeps the answer.
+    fn fast_done(&mut self);
 }
 
 struct Pending<W: GroupedWrite> {
@@ -110,6 +129,14 @@ impl<W: GroupedWrite> Queued for Pending<W> {
         self.attempts += 1;
         self.attempts < MAX_ATTEMPTS
     }
+
+    fn fast_accept(&self) -> Option<(FastAccept, &NewAuditEvent)> {
+        self.write.fast_accept()
+    }
+
+    fn fast_done(&mut self) {
+        self.output = self.write.fast_accepted();
+    }
 }
 
 type Job = Box<dyn Queued>;
@@ -123,6 +150,9 @@ pub(crate) struct Lanes {
     restart_log: Option<Arc<AtomicBool>>,
     /// Transactions committed by all lanes (writes ÷ this = batch size).
     commits: Arc<AtomicU64>,
+    /// Statements that ran a batch's accepted codes together (PostgreSQL,
+    /// `fast_accept.rs`), committed or not.
+    together: Arc<AtomicU64>,
 }
 
 impl Lanes {
@@ -130,6 +160,7 @@ impl Lanes {
     /// transactions with `begin`.
     pub(crate) fn start(pool: &AnyPool, count: usize, begin: &'static str) -> Lanes {
         let commits = Arc::new(AtomicU64::new(0));
+        let together = Arc::new(AtomicU64::new(0));
         let senders = (0..count.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE);
@@ -146,6 +177,31 @@ impl Lanes {
             senders,
             restart_log: None,
             commits,
+            together,
+        }
+    }
+
+    /// Starts `count` PostgreSQL lanes, each on a connection of its own
+    /// (`held.rs`: no pool round trips per batch).
+    pub(crate) fn start_held(held: &Held, count: usize) -> Lanes {
+        let commits = Arc::new(AtomicU64::new(0));
+        let together = Arc::new(AtomicU64::new(0));
+        let senders = (0..count.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                let writer = HeldWriter {
+                    lane: LaneConnection::new(held),
+                    together: together.clone(),
+                };
+                tokio::spawn(lane(writer, rx, commits.clone()));
+                tx
+            })
+            .collect();
+        Lanes {
+            senders,
+            restart_log: None,
+            commits,
+            together,
         }
     }
 
@@ -178,6 +234,7 @@ impl Lanes {
             senders: vec![tx],
             restart_log: Some(restart_log),
             commits,
+            together: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -191,6 +248,11 @@ impl Lanes {
     /// Transactions the lanes have committed so far.
     pub(crate) fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Statements that ran a batch's accepted codes together so far.
+    pub(crate) fn together(&self) -> u64 {
+        self.together.load(Ordering::Relaxed)
     }
 
     /// Tells a background task whether the store is still in use: it is
@@ -236,6 +298,11 @@ trait Writer: Send {
     async fn begin(&mut self) -> Result<()>;
     /// Runs `job` in the open transaction.
     async fn run(&mut self, job: &mut Job) -> Result<()>;
+    /// Runs what of `batch` can be run together, before the rest runs one
+    /// by one; which jobs that finished (by place).
+    async fn run_together(&mut self, batch: &mut [Job]) -> Result<Vec<bool>> {
+        Ok(vec![false; batch.len()])
+    }
     async fn commit(&mut self) -> Result<()>;
     /// Nothing of the transaction stays. A rollback that fails means a
     /// lost connection, which the pool (or SQLite, at the next `BEGIN`)
@@ -272,6 +339,94 @@ impl Writer for PoolWriter {
     async fn rollback(&mut self) {
         if let Some(tx) = self.tx.take() {
             let _ = tx.rollback().await;
+        }
+    }
+}
+
+/// A PostgreSQL lane on its own connection (see `Lanes::start_held`).
+struct HeldWriter {
+    lane: LaneConnection,
+    together: Arc<AtomicU64>,
+}
+
+impl HeldWriter {
+    async fn simple(&mut self, sql: &'static str) -> Result<()> {
+        let conn = self.lane.conn().await?;
+        let done = Conn::Any(conn).execute(sql, &[]).await;
+        if let Err(e) = &done {
+            self.lane.after_error(e);
+        }
+        done.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Writer for HeldWriter {
+    /// A connection idle since the last batch may be gone (the database
+    /// restarted): then BEGIN fails having started nothing, and is tried
+    /// once more on a new connection before the batch gets the error.
+    async fn begin(&mut self) -> Result<()> {
+        let was_open = self.lane.is_open();
+        match self.simple("BEGIN").await {
+            Err(_) if was_open && !self.lane.is_open() => self.simple("BEGIN").await,
+            done => done,
+        }
+    }
+
+    async fn run(&mut self, job: &mut Job) -> Result<()> {
+        let conn = self.lane.conn().await?;
+        let done = job.run(&mut Conn::Any(conn)).await;
+        if let Err(e) = &done {
+            self.lane.after_error(e);
+        }
+        done
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.simple("COMMIT").await
+    }
+
+    /// The batch's accepted codes in one statement (`fast_accept.rs`).
+    async fn run_together(&mut self, batch: &mut [Job]) -> Result<Vec<bool>> {
+        let mut done = vec![false; batch.len()];
+        // A token's first code in the batch only: a second one for the same
+        // token runs after, on its own, and finds the code taken — as it
+        // would one by one, in the order the requests came.
+        let mut tokens = std::collections::HashSet::new();
+        let (places, accepts): (Vec<usize>, Vec<_>) = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(place, job)| job.fast_accept().map(|a| (place, a)))
+            .filter(|(_, (accept, _))| tokens.insert(accept.token_id))
+            .unzip();
+        // One alone costs the same either way.
+        if accepts.len() < 2 {
+            return Ok(done);
+        }
+        let conn = self.lane.conn().await?;
+        self.together.fetch_add(1, Ordering::Relaxed);
+        let accepted = accept_together(conn, &accepts).await;
+        drop(accepts);
+        let accepted = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                self.lane.after_error(&e);
+                return Err(e);
+            }
+        };
+        for at in accepted {
+            done[places[at]] = true;
+            batch[places[at]].fast_done();
+        }
+        Ok(done)
+    }
+
+    async fn rollback(&mut self) {
+        let Some(conn) = self.lane.current() else {
+            return;
+        };
+        if Conn::Any(conn).execute("ROLLBACK", &[]).await.is_err() {
+            self.lane.drop_connection();
         }
     }
 }
@@ -371,6 +526,10 @@ async fn commit_batch(
     commits: &AtomicU64,
 ) -> Vec<Job> {
     let mut retry: Vec<Job> = Vec::new();
+    // Accepted codes together first (`Writer::run_together`), unless that
+    // failed in this batch: then each write on its own, which tells whose
+    // write it was.
+    let mut together = true;
     while !batch.is_empty() {
         let started = std::time::Instant::now();
         if let Err(e) = writer.begin().await {
@@ -378,8 +537,24 @@ async fn commit_batch(
             return retry;
         }
         let begun = started.elapsed();
+        let done = if together {
+            match writer.run_together(&mut batch).await {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::debug!(error = %e, "the batch's accepted codes together failed; one by one");
+                    writer.rollback().await;
+                    together = false;
+                    continue;
+                }
+            }
+        } else {
+            vec![false; batch.len()]
+        };
         let mut failed = None;
         for (at, job) in batch.iter_mut().enumerate() {
+            if done[at] {
+                continue;
+            }
             if let Err(e) = writer.run(job).await {
                 failed = Some((at, e));
                 break;
@@ -631,7 +806,10 @@ mod tests {
         assert_eq!(details(&store).await, ["first", "last", "after"]);
     }
 
-    twofold_testkit::both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; one_failing_write_fails_alone);
+    twofold_testkit::both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)];
+        one_failing_write_fails_alone,
+        accepted_codes_in_one_batch,
+        a_failing_code_of_a_batch_fails_alone);
 
     fn write(detail: &'static str) -> AuditRow {
         AuditRow {
@@ -700,5 +878,212 @@ mod tests {
         held.commit().await.unwrap();
         waiting.await.unwrap().unwrap();
         assert_eq!(details(&store).await, ["waited"]);
+    }
+
+    /// Waits until `n` writes are queued on the lane of `sender`.
+    async fn wait_queued(sender: &mpsc::Sender<Job>, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while sender.max_capacity() - sender.capacity() < n {
+            assert!(std::time::Instant::now() < deadline, "writes never queued");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Holds the store's lane 0 with a `Blocker`; the returned sender lets
+    /// the lane go on.
+    async fn hold_lane(
+        store: &SqlStore,
+    ) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Result<()>>) {
+        let (running, started) = oneshot::channel();
+        let (go, wait) = oneshot::channel();
+        let blocker = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let write = Blocker {
+                    running: Some(running),
+                    go: Some(wait),
+                };
+                store.grouped(0, write).await
+            })
+        };
+        started.await.unwrap();
+        (go, blocker)
+    }
+
+    /// A user with one HOTP token at counter 0.
+    async fn user_with_token(store: &SqlStore, name: &str) -> (i64, i64) {
+        use twofold_core::factors::{NewOathToken, OathAlgorithm, OathKind, OathParams};
+        use twofold_core::user::NewUser;
+        let new = NewUser {
+            username: name.into(),
+            ..NewUser::default()
+        };
+        let user = store.create_user(&new, &event("setup")).await.unwrap();
+        let token = NewOathToken {
+            label: "t".into(),
+            params: OathParams {
+                kind: OathKind::Hotp,
+                algorithm: OathAlgorithm::Sha1,
+                digits: 6,
+                period: 30,
+            },
+            sealed_secret: "sealed".into(),
+            counter: 0,
+        };
+        let token = store
+            .add_oath_token(user.id, &token, &event("setup"))
+            .await
+            .unwrap();
+        (user.id, token.id)
+    }
+
+    fn success(detail: &str) -> NewAuditEvent {
+        NewAuditEvent {
+            event: "test.accepted".into(),
+            ..event(detail)
+        }
+    }
+
+    async fn accepted_details(store: &SqlStore) -> Vec<String> {
+        let mut found: Vec<String> = sqlx::query(
+            "SELECT detail FROM audit_events WHERE event = 'test.accepted' ORDER BY id",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+        found.sort();
+        found
+    }
+
+    async fn counter(store: &SqlStore, token: i64) -> i64 {
+        sqlx::query("SELECT counter FROM oath_tokens WHERE id = $1")
+            .bind(token)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+            .get::<i64, _>(0)
+    }
+
+    /// Accepted codes queued behind a busy lane commit in one transaction
+    /// (on PostgreSQL in one statement, `fast_accept.rs`) and decide exactly
+    /// as one by one: the same code twice is accepted once; a user whose
+    /// code factor has a failure on record goes the slow way (gate, streak
+    /// ended) in the same batch; each accepted code has its audit row.
+    async fn accepted_codes_in_one_batch(backend: Backend) {
+        use twofold_core::factors::{CodeUse, Factor, GuessPolicy};
+        let db = TestDb::new(backend).await.unwrap();
+        // Two connections: one lane, so every write below shares it.
+        let store = SqlStore::connect(&db.url, 2).await.unwrap();
+        let (ann, ann_token) = user_with_token(&store, "ann").await;
+        let (bob, bob_token) = user_with_token(&store, "bob").await;
+        let (cy, cy_token) = user_with_token(&store, "cy").await;
+        let policy = GuessPolicy::NONE;
+        store
+            .record_failure(cy, Factor::Code, OffsetDateTime::now_utc(), &policy)
+            .await
+            .unwrap();
+        let before = store.lanes.commits();
+        let together = store.lanes.together();
+
+        let (go, blocker) = hold_lane(&store).await;
+        let sender = store.lanes.senders[0].clone();
+        let accept = |user: i64, token: i64, detail: &'static str| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .accept_code(user, token, 0, 1, Some(&policy), &success(detail))
+                    .await
+            })
+        };
+        let ann_first = accept(ann, ann_token, "ann first");
+        wait_queued(&sender, 1).await;
+        let bob_code = accept(bob, bob_token, "bob");
+        wait_queued(&sender, 2).await;
+        let ann_again = accept(ann, ann_token, "ann again");
+        wait_queued(&sender, 3).await;
+        let cy_code = accept(cy, cy_token, "cy");
+        wait_queued(&sender, 4).await;
+        go.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+
+        assert_eq!(ann_first.await.unwrap().unwrap(), CodeUse::Accepted);
+        assert_eq!(bob_code.await.unwrap().unwrap(), CodeUse::Accepted);
+        assert_eq!(ann_again.await.unwrap().unwrap(), CodeUse::Taken);
+        assert_eq!(cy_code.await.unwrap().unwrap(), CodeUse::Accepted);
+        assert_eq!(
+            store.lanes.commits() - before,
+            2,
+            "the blocker's batch, then one commit for the four codes"
+        );
+        assert_eq!(accepted_details(&store).await, ["ann first", "bob", "cy"]);
+        for token in [ann_token, bob_token, cy_token] {
+            assert_eq!(counter(&store, token).await, 1);
+        }
+        assert!(
+            store.failures(cy, Factor::Code).await.unwrap().is_clear(),
+            "the accepted code ended cy's streak"
+        );
+        let expected = match backend {
+            Backend::Postgres => 1,
+            Backend::Sqlite => 0,
+        };
+        assert_eq!(
+            store.lanes.together() - together,
+            expected,
+            "PostgreSQL ran the codes together"
+        );
+    }
+
+    /// When the batch's accepted codes together fail (here: PostgreSQL
+    /// cannot hold a NUL in text, which one code's audit detail carries),
+    /// the batch is run again one by one: that code fails alone and the
+    /// others commit. SQLite stores the NUL.
+    async fn a_failing_code_of_a_batch_fails_alone(backend: Backend) {
+        use twofold_core::factors::{CodeUse, GuessPolicy};
+        let db = TestDb::new(backend).await.unwrap();
+        let store = SqlStore::connect(&db.url, 2).await.unwrap();
+        let (ann, ann_token) = user_with_token(&store, "ann").await;
+        let (bob, bob_token) = user_with_token(&store, "bob").await;
+        let (cy, cy_token) = user_with_token(&store, "cy").await;
+        let policy = GuessPolicy::NONE;
+        let together = store.lanes.together();
+
+        let (go, blocker) = hold_lane(&store).await;
+        let sender = store.lanes.senders[0].clone();
+        let accept = |user: i64, token: i64, detail: &'static str| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .accept_code(user, token, 0, 1, Some(&policy), &success(detail))
+                    .await
+            })
+        };
+        let ann_code = accept(ann, ann_token, "ann");
+        wait_queued(&sender, 1).await;
+        let bad = accept(bob, bob_token, "b\0b");
+        wait_queued(&sender, 2).await;
+        let cy_code = accept(cy, cy_token, "cy");
+        wait_queued(&sender, 3).await;
+        go.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+
+        assert_eq!(ann_code.await.unwrap().unwrap(), CodeUse::Accepted);
+        assert_eq!(cy_code.await.unwrap().unwrap(), CodeUse::Accepted);
+        let bad = bad.await.unwrap();
+        match backend {
+            Backend::Postgres => {
+                assert_eq!(store.lanes.together() - together, 1, "tried together first");
+                assert!(bad.is_err(), "{bad:?}");
+                assert_eq!(accepted_details(&store).await, ["ann", "cy"]);
+                assert_eq!(counter(&store, bob_token).await, 0, "nothing of it stays");
+            }
+            Backend::Sqlite => {
+                assert_eq!(bad.unwrap(), CodeUse::Accepted);
+                assert_eq!(accepted_details(&store).await, ["ann", "b\0b", "cy"]);
+            }
+        }
     }
 }

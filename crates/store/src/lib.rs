@@ -12,13 +12,15 @@
 //! Layout: `store.rs` is `SqlStore` itself (connecting, the pool, migrations,
 //! write transactions); `write.rs` is the shape every audited change takes;
 //! `group_commit.rs` commits the hot writes of concurrent requests together,
-//! `direct.rs` runs SQLite's hot reads without sqlx's worker threads
+//! `direct.rs` runs SQLite's hot reads without sqlx's worker threads,
+//! `held.rs` PostgreSQL's on connections kept out of the pool (and
+//! `view_reads.rs` reads concurrent sign-ins' views together),
 //! and `checkpoint.rs` keeps SQLite's write-ahead log short in the background;
 //! each repository of `twofold_core::ports::Store` is implemented in its own
 //! file — `users.rs`, `admins.rs`, `settings.rs`, `audit.rs`, the factors
 //! (`tokens.rs`, `pins.rs`, `questions.rs`, `bypass.rs`, `lockout.rs`,
 //! `enrollment.rs`, with what they share in `factors.rs`), `challenges.rs`,
-//! `devices.rs` (the mobile app), `sessions.rs`, `passed.rs` (forward-auth),
+//! `passcode_view.rs` (a passcode check's reads in one), `devices.rs` (the mobile app), `sessions.rs`, `passed.rs` (forward-auth),
 //! `inventory.rs` (hardware tokens not yet assigned),
 //! `reports.rs` (the reports' counts and lists, read-only),
 //! `accounts.rs` and `sync.rs` (directory synchronisation);
@@ -37,10 +39,13 @@ mod direct;
 mod enrollment;
 mod errors;
 mod factors;
+mod fast_accept;
 mod group_commit;
+mod held;
 mod inventory;
 mod lockout;
 mod outbox;
+mod passcode_view;
 mod passed;
 mod pins;
 mod questions;
@@ -53,6 +58,7 @@ mod store;
 mod sync;
 mod tokens;
 mod users;
+mod view_reads;
 mod wakeups;
 mod write;
 

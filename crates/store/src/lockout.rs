@@ -19,6 +19,7 @@ use twofold_core::{Error, Result};
 use crate::conn::Conn;
 use crate::errors::{bad_column, db_err};
 use crate::group_commit::GroupedWrite;
+use crate::held::held_read;
 use crate::rows::{cell, from_seconds, unix_seconds, Cells};
 use crate::SqlStore;
 
@@ -27,7 +28,7 @@ use crate::SqlStore;
 /// (`update_user`), which also clears the user's guessing records.
 pub const LOCKED_UNTIL_UNBLOCKED: OffsetDateTime = datetime!(9999-12-31 00:00 UTC);
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "streak, consecutive, last_failure_at, blocked_until, hour_start, hour_failures";
 
 fn count(row: &impl Cells, column: &str) -> Result<u32> {
@@ -41,7 +42,7 @@ fn moment(row: &impl Cells, column: &str) -> Result<Option<OffsetDateTime>> {
         .transpose()
 }
 
-fn state(row: &impl Cells) -> Result<FailureState> {
+pub(crate) fn state(row: &impl Cells) -> Result<FailureState> {
     Ok(FailureState {
         streak: count(row, "streak")?,
         consecutive: count(row, "consecutive")?,
@@ -132,12 +133,19 @@ impl LockoutRepo for SqlStore {
             let found = direct.all(&sql, (user_id, factor.as_str()), |row| state(row))?;
             return Ok(found.into_iter().next().unwrap_or_default());
         }
-        let row = sqlx::query(&sql)
-            .bind(user_id)
-            .bind(factor.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let row = match self.held.as_deref() {
+            Some(held) => held_read!(held, |conn| sqlx::query(&sql)
+                .bind(user_id)
+                .bind(factor.as_str())
+                .fetch_optional(&mut *conn)
+                .await)?,
+            None => sqlx::query(&sql)
+                .bind(user_id)
+                .bind(factor.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?,
+        };
         row.as_ref()
             .map(state)
             .transpose()

@@ -66,6 +66,32 @@ impl Cells for rusqlite::Row<'_> {
     }
 }
 
+/// The columns of `row` whose names start with `prefix`, read by the name
+/// without it: how a join reads a second table whose column names clash
+/// with the first's (`t.id AS t_id`).
+pub(crate) struct Prefixed<'r, R>(pub &'r R, pub &'static str);
+
+impl<R: Cells> Cells for Prefixed<'_, R> {
+    fn int(&self, column: &str) -> Result<Option<i64>> {
+        self.0.int(&format!("{}{column}", self.1))
+    }
+
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        self.0.text(&format!("{}{column}", self.1))
+    }
+}
+
+/// `columns` (a list like "id, user_id") each as `table.column AS
+/// prefixcolumn`, for `Prefixed`.
+pub(crate) fn prefixed_columns(table: &str, columns: &str, prefix: &str) -> String {
+    columns
+        .split(',')
+        .map(str::trim)
+        .map(|c| format!("{table}.{c} AS {prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A column's value as one of the types the model stores.
 pub(crate) trait Cell: Sized {
     fn read(row: &impl Cells, column: &str) -> Result<Self>;

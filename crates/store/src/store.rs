@@ -18,6 +18,8 @@ use twofold_core::{Error, Result};
 use crate::direct::Direct;
 use crate::errors::db_err;
 use crate::group_commit::{GroupedWrite, Lanes};
+use crate::held::Held;
+use crate::view_reads::ViewReads;
 
 /// How long connecting, and waiting for a pooled connection, may take before
 /// the database counts as unavailable.
@@ -25,9 +27,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// `ping` answers `/readyz`, which must itself answer quickly.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
-/// Grouped-write lanes on PostgreSQL at most (see `group_commit.rs`); each
-/// holds a pooled connection while it commits, so at most half the pool.
+/// Grouped-write lanes on PostgreSQL at most (see `group_commit.rs`), each
+/// on a connection of its own (`held.rs`): one per two cores, at most half
+/// the pool's size, at most this. A lane's batch is three statements
+/// whatever its size (`fast_accept.rs`), so more lanes than the cores can
+/// run only make smaller batches: on two cores one lane carried 9,900
+/// sign-ins a second where two carried 8,800–9,000.
 const POSTGRES_LANES: u32 = 4;
+/// Connections PostgreSQL's sign-in reads hold (`held.rs`): half the pool's
+/// size, at most this.
+const POSTGRES_HELD_READERS: u32 = 8;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -53,6 +62,11 @@ pub struct SqlStore {
     /// SQLite's hot reads, on connections of our own (see `direct.rs`);
     /// `None` on PostgreSQL and for an in-memory database.
     pub(crate) direct: Option<Arc<Direct>>,
+    /// PostgreSQL's hot reads, on connections held out of the pool (see
+    /// `held.rs`); `None` on SQLite.
+    pub(crate) held: Option<Arc<Held>>,
+    /// PostgreSQL's passcode views, read together (`view_reads.rs`).
+    pub(crate) view_reads: Option<ViewReads>,
 }
 
 struct Target {
@@ -217,7 +231,10 @@ impl SqlStore {
             }
             Backend::Postgres => {}
         }
-        let pool = pool_options.connect_with(options).await.map_err(db_err)?;
+        let pool = pool_options
+            .connect_with(options.clone())
+            .await
+            .map_err(db_err)?;
 
         let migrator = match target.backend {
             Backend::Sqlite { .. } => &SQLITE_MIGRATIONS,
@@ -271,6 +288,14 @@ impl SqlStore {
             }
             _ => None,
         };
+        // PostgreSQL's held connections (see `held.rs`), opened when first
+        // used: the sign-in's reads, and the lanes'.
+        let readers = (max_connections / 2).clamp(1, POSTGRES_HELD_READERS) as usize;
+        let held = match &target.backend {
+            Backend::Postgres => Some(Arc::new(Held::new(options, readers, CONNECT_TIMEOUT))),
+            Backend::Sqlite { .. } => None,
+        };
+        let view_reads = held.as_ref().map(|held| ViewReads::start(held, readers));
         let lanes = match (&target.backend, &direct) {
             (Backend::Sqlite { path: Some(path) }, Some(direct)) => {
                 let started = crate::direct::open_writer(path)
@@ -285,8 +310,12 @@ impl SqlStore {
             }
             (Backend::Sqlite { .. }, _) => Lanes::start(&pool, 1, "BEGIN IMMEDIATE"),
             (Backend::Postgres, _) => {
-                let count = (max_connections / 2).clamp(1, POSTGRES_LANES);
-                Lanes::start(&pool, count as usize, "BEGIN")
+                let held = held.as_ref().expect("PostgreSQL holds connections");
+                let cores = std::thread::available_parallelism().map_or(2, usize::from);
+                let count = (cores / 2)
+                    .min((max_connections / 2) as usize)
+                    .clamp(1, POSTGRES_LANES as usize);
+                Lanes::start_held(held, count)
             }
         };
         if let Backend::Sqlite { path: Some(path) } = &target.backend {
@@ -298,6 +327,8 @@ impl SqlStore {
             wakeups,
             lanes,
             direct,
+            held,
+            view_reads,
         })
     }
 
@@ -319,6 +350,9 @@ impl SqlStore {
     pub async fn close(&self) {
         if let Some(direct) = &self.direct {
             direct.close();
+        }
+        if let Some(held) = &self.held {
+            held.close().await;
         }
         self.pool.close().await;
     }
@@ -345,6 +379,18 @@ impl SqlStore {
     /// grouped writes ÷ this is the mean batch size.
     pub fn group_commits(&self) -> u64 {
         self.lanes.commits()
+    }
+
+    /// Statements that ran a batch's accepted codes together since
+    /// connecting (PostgreSQL; see `fast_accept.rs`).
+    pub fn accepted_together(&self) -> u64 {
+        self.lanes.together()
+    }
+
+    /// Statements that read more than one sign-in's passcode view since
+    /// connecting (PostgreSQL; see `view_reads.rs`).
+    pub fn views_read_together(&self) -> u64 {
+        self.view_reads.as_ref().map_or(0, ViewReads::together)
     }
 
     pub(crate) async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
@@ -402,6 +448,13 @@ impl Store for SqlStore {
 
     async fn ping(&self) -> Result<()> {
         SqlStore::ping(self).await
+    }
+
+    async fn passcode_view(
+        &self,
+        username: &str,
+    ) -> Result<Option<twofold_core::ports::PasscodeView>> {
+        self.read_passcode_view(username).await
     }
 }
 

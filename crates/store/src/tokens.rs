@@ -11,16 +11,18 @@ use twofold_core::ports::OathTokenRepo;
 use twofold_core::user::{DefaultMethod, UserId};
 use twofold_core::Result;
 
-use crate::audit::audit_row;
-use crate::conn::Conn;
+use crate::audit::{audit_row, AuditValues};
+use crate::conn::{Arg, Conn};
 use crate::errors::{bad_column, db_err};
 use crate::factors::touch_user;
+use crate::fast_accept::{FastAccept, ACCEPT_WITH_AUDIT, FAST_ACCEPT};
 use crate::group_commit::GroupedWrite;
+use crate::held::held_read;
 use crate::lockout::{lock_state, write_state};
 use crate::rows::{cell, from_seconds, get, unix_seconds, Cells};
 use crate::SqlStore;
 
-const TOKEN_COLUMNS: &str =
+pub(crate) const TOKEN_COLUMNS: &str =
     "id, user_id, label, kind, algorithm, digits, period, sealed_secret, counter, created_at";
 
 pub(crate) fn kind_str(kind: OathKind) -> &'static str {
@@ -75,7 +77,7 @@ pub(crate) fn params_from_row(row: &impl Cells, table: &str) -> Result<OathParam
     })
 }
 
-fn token_from_row(row: &impl Cells) -> Result<OathToken> {
+pub(crate) fn token_from_row(row: &impl Cells) -> Result<OathToken> {
     Ok(OathToken {
         id: cell(row, "id")?,
         user_id: cell(row, "user_id")?,
@@ -164,11 +166,17 @@ impl OathTokenRepo for SqlStore {
         if let Some(direct) = &self.direct {
             return direct.all(&sql, [user_id], |row| token_from_row(row));
         }
-        let rows = sqlx::query(&sql)
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows = match self.held.as_deref() {
+            Some(held) => held_read!(held, |conn| sqlx::query(&sql)
+                .bind(user_id)
+                .fetch_all(&mut *conn)
+                .await)?,
+            None => sqlx::query(&sql)
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?,
+        };
         rows.iter().map(token_from_row).collect()
     }
 
@@ -246,25 +254,47 @@ struct AcceptCode {
 impl GroupedWrite for AcceptCode {
     type Output = CodeUse;
 
+    fn fast_accept(&self) -> Option<(FastAccept, &NewAuditEvent)> {
+        let accept = FastAccept {
+            user_id: self.user_id,
+            token_id: self.token_id,
+            from: self.from,
+            to: self.to,
+        };
+        Some((accept, &self.audit))
+    }
+
+    fn fast_accepted(&self) -> Option<CodeUse> {
+        Some(CodeUse::Accepted)
+    }
+
     async fn run(&mut self, conn: &mut Conn<'_>) -> Result<CodeUse> {
         // Almost always the code factor has no record of failures, or a
         // clear one: then the compare-and-set alone is the whole change.
-        let advanced = conn
-            .execute(
-                "UPDATE oath_tokens SET counter = $1 WHERE id = $2 AND counter = $3 AND user_id = $4 \
-                 AND NOT EXISTS (SELECT 1 FROM secret_failures f \
-                   WHERE f.user_id = $4 AND f.factor = $5 AND (f.streak <> 0 OR f.consecutive <> 0 \
-                     OR f.blocked_until IS NOT NULL OR f.hour_failures <> 0))",
-                &[
-                    self.to.into(),
-                    self.token_id.into(),
-                    self.from.into(),
-                    self.user_id.into(),
-                    Factor::Code.as_str().into(),
-                ],
-            )
-            .await?;
-        if advanced == 1 {
+        let cas = [
+            self.to.into(),
+            self.token_id.into(),
+            self.from.into(),
+            self.user_id.into(),
+            Factor::Code.as_str().into(),
+        ];
+        let advanced = if conn.is_postgres() {
+            // The compare-and-set and, when it moved the counter, the audit
+            // row: one statement, one round trip.
+            let audit = AuditValues::of(&self.audit)?;
+            let args: Vec<Arg<'_>> = cas.iter().copied().chain(audit.args()).collect();
+            if conn
+                .fetch_optional(&ACCEPT_WITH_AUDIT, &args)
+                .await?
+                .is_some()
+            {
+                return Ok(CodeUse::Accepted);
+            }
+            false
+        } else {
+            conn.execute(&FAST_ACCEPT, &cas).await? == 1
+        };
+        if advanced {
             audit_row(conn, &self.audit).await?;
             return Ok(CodeUse::Accepted);
         }

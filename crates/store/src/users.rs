@@ -13,14 +13,16 @@ use twofold_core::{ConflictReason, Error, Result};
 
 use crate::direct::sqlite_err;
 use crate::errors::{bad_column, db_err};
+use crate::held::held_read;
 use crate::rows::{cell, count, flag, from_seconds, get, limit, unix_seconds, Cells};
 use crate::SqlStore;
 
-const USER_COLUMNS: &str = "id, username, display_name, email, language, enabled, locked_until, \
+pub(crate) const USER_COLUMNS: &str =
+    "id, username, display_name, email, language, enabled, locked_until, \
      fraud_blocked, default_method, default_mode, created_at, updated_at, version, \
      phone, phone_extension, backup_phone, mobile_phone";
 
-fn group_key(name: &str) -> String {
+pub(crate) fn group_key(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
@@ -71,7 +73,7 @@ pub(crate) fn default_method_of(row: &impl Cells, table: &str) -> Result<Option<
 }
 
 /// A user row without its groups.
-fn user_from_row(row: &impl Cells) -> Result<User> {
+pub(crate) fn user_from_row(row: &impl Cells) -> Result<User> {
     let default_method = default_method_of(row, "users")?;
     Ok(User {
         id: cell(row, "id")?,
@@ -186,7 +188,7 @@ async fn attach_groups(conn: &mut AnyConnection, users: &mut [User]) -> Result<(
 /// plain lower case. It differs from `username_key` only for names with
 /// full-width or decomposed letters, or a final capital sigma; such rows
 /// keep their key, so lookups and new names are checked against both.
-fn legacy_username_key(name: &str) -> String {
+pub(crate) fn legacy_username_key(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
@@ -330,6 +332,22 @@ impl UserRepo for SqlStore {
                 }
                 Ok(user)
             });
+        }
+        if let Some(held) = self.held.as_deref() {
+            let sql = user_with_groups_sql();
+            let rows = held_read!(held, |conn| sqlx::query(&sql)
+                .bind(&key)
+                .fetch_all(&mut *conn)
+                .await)?;
+            let user = user_and_groups(&rows)?;
+            if user.is_some() || legacy == key {
+                return Ok(user);
+            }
+            let rows = held_read!(held, |conn| sqlx::query(&sql)
+                .bind(&legacy)
+                .fetch_all(&mut *conn)
+                .await)?;
+            return user_and_groups(&rows);
         }
         let mut conn = self.acquire().await?;
         let mut user = user_with_groups(&mut conn, &key).await?;

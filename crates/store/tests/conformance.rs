@@ -27,6 +27,7 @@ twofold_testkit::both_backends!(
     a_given_token_sets_a_missing_method_only,
     admins_are_revoked,
     create_and_find_in_any_case,
+    passcode_view_reads_what_the_three_reads_do,
     duplicate_username_in_other_case_is_refused_and_writes_nothing,
     groups_round_trip_and_are_replaced,
     update_checks_the_version_and_bumps_it,
@@ -1286,6 +1287,60 @@ async fn oath_counter_is_compare_and_set(backend: Backend) -> anyhow::Result<()>
     );
     assert_eq!(user(&store, "cas").await?.version, 3, "nor are they edits");
     store.close().await;
+    Ok(())
+}
+
+/// `passcode_view` is `find_user` (groups and all), the code factor's
+/// `failures` and `oath_tokens` — on PostgreSQL read in one statement whose
+/// rows multiply groups by tokens — for any case of the name.
+async fn passcode_view_reads_what_the_three_reads_do(backend: Backend) -> anyhow::Result<()> {
+    let (_db, store) = setup(backend).await?;
+    let u = create(&store, "Viewer", &["Zeta", "alpha", "Mid"]).await?;
+    for label in ["one", "two", "three"] {
+        store
+            .add_oath_token(
+                u.id,
+                &token(label, OathKind::Hotp, 7),
+                &ev("token_added", Some("Viewer")),
+            )
+            .await?;
+    }
+    store
+        .record_failure(u.id, Factor::Code, T0, &backoff(5))
+        .await?;
+    store
+        .record_failure(u.id, Factor::Code, T0, &backoff(5))
+        .await?;
+    // Another factor's record is not the code factor's.
+    store
+        .record_failure(u.id, Factor::Answers, T0, &backoff(5))
+        .await?;
+
+    let view = store.passcode_view("vIEWER").await?.context("found")?;
+    let found = store.find_user("viewer").await?.context("found")?;
+    ensure!(view.user == found, "{:?} != {found:?}", view.user);
+    ensure!(view.user.groups == ["alpha", "Mid", "Zeta"]);
+    ensure!(view.code_failures == store.failures(u.id, Factor::Code).await?);
+    ensure!(view.code_failures.streak == 2);
+    ensure!(view.tokens == store.oath_tokens(u.id).await?);
+    ensure!(view.tokens.len() == 3);
+
+    // No groups, no tokens, no failures.
+    let bare = create(&store, "bare", &[]).await?;
+    let view = store.passcode_view("bare").await?.context("found")?;
+    ensure!(view.user == bare);
+    ensure!(view.tokens.is_empty() && view.code_failures.is_clear());
+
+    ensure!(store.passcode_view("nobody").await?.is_none());
+    for bad in ["a\0b", "esc\u{1b}[2J"] {
+        let err = store.passcode_view(bad).await.err().context("refused")?;
+        ensure!(matches!(err, Error::InvalidInput { .. }), "{bad:?}: {err}");
+    }
+    store.close().await;
+    ensure!(matches!(
+        store.passcode_view("viewer").await,
+        Err(Error::Unavailable(_))
+    ));
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use crate::audit::ResultCode;
 use crate::error::{Error, Result};
-use crate::factors::{Backoff, Factor, FailureOutcome, GuessPolicy};
+use crate::factors::{Backoff, Factor, FailureOutcome, FailureState, GuessPolicy};
 use crate::service::Ctx;
 use crate::settings::Settings;
 use crate::user::User;
@@ -76,8 +76,22 @@ impl Engine {
         factor: Factor,
         settings: &Settings,
     ) -> Result<()> {
-        let policy = guess_policy(settings, factor);
         let state = self.store.failures(user.id, factor).await?;
+        self.gate_on(ctx, event, user, factor, settings, &state)
+            .await
+    }
+
+    /// `gate` on a guessing record already read (`Store::passcode_view`).
+    pub(super) async fn gate_on(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        user: &User,
+        factor: Factor,
+        settings: &Settings,
+        state: &FailureState,
+    ) -> Result<()> {
+        let policy = guess_policy(settings, factor);
         match state.closed_until(self.clock.now(), &policy) {
             Some(until) => self.closed(ctx, event, &user.username, factor, until).await,
             None => Ok(()),

@@ -85,6 +85,20 @@ impl Engine {
         success: &NewAuditEvent,
     ) -> Result<PasscodeCheck> {
         let tokens = self.store.oath_tokens(user.id).await?;
+        self.check_passcode_with(user, &tokens, passcode, settings, success)
+            .await
+    }
+
+    /// `check_passcode` with the user's tokens already read
+    /// (`Store::passcode_view`).
+    pub(super) async fn check_passcode_with(
+        &self,
+        user: &User,
+        tokens: &[OathToken],
+        passcode: &str,
+        settings: &Settings,
+        success: &NewAuditEvent,
+    ) -> Result<PasscodeCheck> {
         if tokens.is_empty() {
             return Ok(PasscodeCheck::NoToken);
         }
@@ -94,7 +108,7 @@ impl Engine {
             .and_then(|m| methods::method(m.method).map(|x| x.pin_in_passcode(m.mode)))
             .unwrap_or(false);
         if !needs_pin {
-            return self.check_code(&tokens, &passcode, settings, success).await;
+            return self.check_code(tokens, &passcode, settings, success).await;
         }
         let Some(pin) = self.store.pin(user.id).await? else {
             return Ok(PasscodeCheck::PinNotSet);

@@ -92,7 +92,8 @@ impl Engine {
         const EVENT: &str = "sdk.validate";
         let settings = self.settings_shared().await?;
         self.rate_limit(ctx)?;
-        let Some(user) = self.store.find_user(username).await? else {
+        // The user, the code factor's record and the tokens in one read.
+        let Some(view) = self.store.passcode_view(username).await? else {
             self.source_throttle
                 .fail(ctx.guess_source, self.clock.now());
             self.audit_result(
@@ -105,13 +106,21 @@ impl Engine {
             .await?;
             return Ok(Validation::reject(ValidateReason::UnknownUser));
         };
+        let user = view.user;
         if let Some((reason, code)) = refusal(&user, self.clock.now()) {
             self.audit_result(ctx, EVENT, &user.username, code, None)
                 .await?;
             return Ok(Validation::reject(reason));
         }
-        self.gate(ctx, EVENT, &user, Factor::Code, &settings)
-            .await?;
+        self.gate_on(
+            ctx,
+            EVENT,
+            &user,
+            Factor::Code,
+            &settings,
+            &view.code_failures,
+        )
+        .await?;
         // Written (and counted) only if the code is right.
         let mut success = self.draft_event(
             ctx,
@@ -121,7 +130,7 @@ impl Engine {
         );
         success.method = user.default_method.map(|m| m.to_string());
         let check = self
-            .check_passcode(&user, passcode, &settings, &success)
+            .check_passcode_with(&user, &view.tokens, passcode, &settings, &success)
             .await?;
         if check == PasscodeCheck::Accepted {
             self.count(ctx, &success);
