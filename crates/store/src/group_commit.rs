@@ -42,7 +42,7 @@ use crate::conn::Conn;
 use crate::direct::sqlite_err;
 use crate::errors::db_err;
 use crate::fast_accept::{accept_together, FastAccept};
-use crate::held::{Held, LaneConnection};
+use crate::held::{in_time, Held, LaneConnection};
 
 /// Writes taken into one transaction at most. Enough to carry any burst a
 /// node sees between two commits; small enough that one batch never holds
@@ -89,6 +89,9 @@ trait Queued: Send {
     fn fail(self: Box<Self>, error: Error);
     /// Counts one more try; false when it has had its tries.
     fn try_again(&mut self) -> bool;
+    /// The lane key it was queued with (a user id for the writes about
+    /// one user's codes and guesses).
+    fn key(&self) -> i64;
     /// See `GroupedWrite::fast_accept`.
     fn fast_accept(&self) -> Option<(FastAccept, &NewAuditEvent)>;
     /// The fast path did the write (in this transaction): keeps the answer.
@@ -96,6 +99,7 @@ trait Queued: Send {
 }
 
 struct Pending<W: GroupedWrite> {
+    key: i64,
     write: W,
     output: Option<W::Output>,
     reply: oneshot::Sender<Result<W::Output>>,
@@ -128,6 +132,10 @@ impl<W: GroupedWrite> Queued for Pending<W> {
     fn try_again(&mut self) -> bool {
         self.attempts += 1;
         self.attempts < MAX_ATTEMPTS
+    }
+
+    fn key(&self) -> i64 {
+        self.key
     }
 
     fn fast_accept(&self) -> Option<(FastAccept, &NewAuditEvent)> {
@@ -267,6 +275,7 @@ impl Lanes {
         let lane = usize::try_from(key.unsigned_abs() % self.senders.len() as u64).unwrap_or(0);
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(Pending {
+            key,
             write,
             output: None,
             reply,
@@ -310,6 +319,12 @@ trait Writer: Send {
     async fn rollback(&mut self);
     /// Between two batches, with nothing queued waiting on it.
     async fn between_batches(&mut self) {}
+    /// The last error lost the connection, and with it the transaction:
+    /// nothing of the batch stays, and a write that failed so may run
+    /// again in the next one.
+    fn connection_lost(&self) -> bool {
+        false
+    }
 }
 
 /// A lane writing through a sqlx pool (PostgreSQL; an in-memory SQLite).
@@ -350,13 +365,18 @@ struct HeldWriter {
 }
 
 impl HeldWriter {
-    async fn simple(&mut self, sql: &'static str) -> Result<()> {
-        let conn = self.lane.conn().await?;
-        let done = Conn::Any(conn).execute(sql, &[]).await;
+    /// `COMMIT` (or `BEGIN`, on `conn`), in time.
+    async fn simple(conn: &mut sqlx::AnyConnection, sql: &'static str) -> Result<()> {
+        in_time(Conn::Any(conn).execute(sql, &[])).await.map(|_| ())
+    }
+
+    /// Forgets the connection after `e` when it means it is gone (a
+    /// timeout included).
+    fn after(&mut self, done: Result<()>) -> Result<()> {
         if let Err(e) = &done {
             self.lane.after_error(e);
         }
-        done.map(|_| ())
+        done
     }
 }
 
@@ -367,45 +387,42 @@ impl Writer for HeldWriter {
     /// once more on a new connection before the batch gets the error.
     async fn begin(&mut self) -> Result<()> {
         let was_open = self.lane.is_open();
-        match self.simple("BEGIN").await {
-            Err(_) if was_open && !self.lane.is_open() => self.simple("BEGIN").await,
+        let done = Self::simple(self.lane.for_begin().await?, "BEGIN").await;
+        match self.after(done) {
+            Err(_) if was_open && !self.lane.is_open() => {
+                let done = Self::simple(self.lane.for_begin().await?, "BEGIN").await;
+                self.after(done)
+            }
             done => done,
         }
     }
 
     async fn run(&mut self, job: &mut Job) -> Result<()> {
-        let conn = self.lane.conn().await?;
-        let done = job.run(&mut Conn::Any(conn)).await;
-        if let Err(e) = &done {
-            self.lane.after_error(e);
-        }
-        done
+        let conn = self.lane.conn()?;
+        let done = in_time(job.run(&mut Conn::Any(conn))).await;
+        self.after(done)
     }
 
     async fn commit(&mut self) -> Result<()> {
-        self.simple("COMMIT").await
+        let done = Self::simple(self.lane.conn()?, "COMMIT").await;
+        self.after(done)
+    }
+
+    fn connection_lost(&self) -> bool {
+        !self.lane.is_open()
     }
 
     /// The batch's accepted codes in one statement (`fast_accept.rs`).
     async fn run_together(&mut self, batch: &mut [Job]) -> Result<Vec<bool>> {
         let mut done = vec![false; batch.len()];
-        // A token's first code in the batch only: a second one for the same
-        // token runs after, on its own, and finds the code taken — as it
-        // would one by one, in the order the requests came.
-        let mut tokens = std::collections::HashSet::new();
-        let (places, accepts): (Vec<usize>, Vec<_>) = batch
-            .iter()
-            .enumerate()
-            .filter_map(|(place, job)| job.fast_accept().map(|a| (place, a)))
-            .filter(|(_, (accept, _))| tokens.insert(accept.token_id))
-            .unzip();
+        let (places, accepts) = together(batch);
         // One alone costs the same either way.
         if accepts.len() < 2 {
             return Ok(done);
         }
-        let conn = self.lane.conn().await?;
+        let conn = self.lane.conn()?;
         self.together.fetch_add(1, Ordering::Relaxed);
-        let accepted = accept_together(conn, &accepts).await;
+        let accepted = in_time(accept_together(conn, &accepts)).await;
         drop(accepts);
         let accepted = match accepted {
             Ok(accepted) => accepted,
@@ -425,10 +442,41 @@ impl Writer for HeldWriter {
         let Some(conn) = self.lane.current() else {
             return;
         };
-        if Conn::Any(conn).execute("ROLLBACK", &[]).await.is_err() {
+        if in_time(Conn::Any(conn).execute("ROLLBACK", &[]))
+            .await
+            .is_err()
+        {
             self.lane.drop_connection();
         }
     }
+}
+
+/// Which accepted codes of `batch` may run together, before everything
+/// else in it, and still decide as one by one in the order they came: only
+/// those of users with no other write queued before them in the batch (a
+/// wrong guess counted first may close the factor the code would pass), and
+/// only a token's first code (a second one runs after, on its own, and
+/// finds the code taken). Their places, and what each accepts.
+fn together(batch: &[Job]) -> (Vec<usize>, Vec<(FastAccept, &NewAuditEvent)>) {
+    let mut alone_users = std::collections::HashSet::new();
+    let mut tokens = std::collections::HashSet::new();
+    let mut places = Vec::new();
+    let mut accepts = Vec::new();
+    for (place, job) in batch.iter().enumerate() {
+        match job.fast_accept() {
+            Some((accept, audit))
+                if !alone_users.contains(&job.key()) && tokens.insert(accept.token_id) =>
+            {
+                places.push(place);
+                accepts.push((accept, audit));
+            }
+            // This user's later writes run after this one, in order.
+            _ => {
+                alone_users.insert(job.key());
+            }
+        }
+    }
+    (places, accepts)
 }
 
 /// SQLite's lane on its direct writer connection (see `start_direct`).
@@ -578,9 +626,10 @@ async fn commit_batch(
             }
             return retry;
         };
+        let lost = writer.connection_lost();
         writer.rollback().await;
         let mut job = batch.remove(at);
-        if retryable(&e) && job.try_again() {
+        if (retryable(&e) || lost) && job.try_again() {
             retry.push(job);
         } else {
             job.fail(e);
@@ -809,6 +858,7 @@ mod tests {
     twofold_testkit::both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)];
         one_failing_write_fails_alone,
         accepted_codes_in_one_batch,
+        a_guess_queued_before_a_code_is_counted_before_it,
         a_failing_code_of_a_batch_fails_alone);
 
     fn write(detail: &'static str) -> AuditRow {
@@ -1085,5 +1135,76 @@ mod tests {
                 assert_eq!(accepted_details(&store).await, ["ann", "b\0b", "cy"]);
             }
         }
+    }
+
+    /// A wrong guess queued before a right code of the same user in one
+    /// batch is counted before it, as one by one: it closes the code
+    /// factor, so the code is refused (`Closed`) — while the other users'
+    /// codes of the batch still run together (PostgreSQL).
+    async fn a_guess_queued_before_a_code_is_counted_before_it(backend: Backend) {
+        use twofold_core::factors::{Backoff, CodeUse, Factor, FailureOutcome, GuessPolicy};
+        let db = TestDb::new(backend).await.unwrap();
+        let store = SqlStore::connect(&db.url, 2).await.unwrap();
+        let (ann, ann_token) = user_with_token(&store, "ann").await;
+        let (bob, bob_token) = user_with_token(&store, "bob").await;
+        let (cy, cy_token) = user_with_token(&store, "cy").await;
+        // One wrong guess closes the factor for a minute.
+        let policy = GuessPolicy {
+            backoff: Some(Backoff {
+                after: 1,
+                base_seconds: 60,
+                cap_seconds: Some(600),
+                quiet_seconds: 300,
+            }),
+            hard_lock_after: None,
+            hourly_limit: None,
+        };
+        let together = store.lanes.together();
+
+        let (go, blocker) = hold_lane(&store).await;
+        let sender = store.lanes.senders[0].clone();
+        let accept = |user: i64, token: i64, detail: &'static str| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .accept_code(user, token, 0, 1, Some(&policy), &success(detail))
+                    .await
+            })
+        };
+        let guess = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_failure(ann, Factor::Code, OffsetDateTime::now_utc(), &policy)
+                    .await
+            })
+        };
+        wait_queued(&sender, 1).await;
+        let ann_code = accept(ann, ann_token, "ann");
+        wait_queued(&sender, 2).await;
+        let bob_code = accept(bob, bob_token, "bob");
+        wait_queued(&sender, 3).await;
+        let cy_code = accept(cy, cy_token, "cy");
+        wait_queued(&sender, 4).await;
+        go.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+
+        assert!(matches!(
+            guess.await.unwrap().unwrap(),
+            FailureOutcome::Counted { .. }
+        ));
+        assert!(
+            matches!(ann_code.await.unwrap().unwrap(), CodeUse::Closed { .. }),
+            "the guess before it closed the factor"
+        );
+        assert_eq!(bob_code.await.unwrap().unwrap(), CodeUse::Accepted);
+        assert_eq!(cy_code.await.unwrap().unwrap(), CodeUse::Accepted);
+        assert_eq!(counter(&store, ann_token).await, 0);
+        assert_eq!(accepted_details(&store).await, ["bob", "cy"]);
+        let expected = match backend {
+            Backend::Postgres => 1,
+            Backend::Sqlite => 0,
+        };
+        assert_eq!(store.lanes.together() - together, expected);
     }
 }

@@ -9,28 +9,44 @@
 //! round trip per statement.
 //!
 //! What the pings were for stays covered. A connection that fails with a
-//! lost-connection error is dropped, and the next user of its slot opens a
-//! new one; a read that failed that way on a connection that had been idle
-//! is run once more on a fresh one (reads change nothing), so a restarted
-//! database costs no sign-in an error.
+//! lost-connection error is dropped, and the next user opens a new one; a
+//! read that failed that way on a connection that had been idle is run once
+//! more on a fresh one (reads change nothing), so a restarted database
+//! costs no sign-in an error. A connection idle for a minute is not trusted
+//! again but replaced, and a statement that gets no answer within
+//! [`STATEMENT_TIMEOUT`] (a connection a firewall forgot answers nothing,
+//! not even an error) drops its connection and fails `Unavailable`.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::any::AnyConnectOptions;
 use sqlx::{AnyConnection, ConnectOptions};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Semaphore, SemaphorePermit};
 use twofold_core::{Error, Result};
 
 use crate::errors::db_err;
 
+/// The longest a held connection's statement (a read, a lane's write or
+/// whole batch statement) may take. A connection that stopped answering
+/// without an error (a firewall that forgot it, a fail-over that did not
+/// reset it) would otherwise hold its users until TCP gives up, minutes
+/// later; past this it is dropped and the statement fails `Unavailable`.
+pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection idle longer than this is not trusted again: a new one is
+/// opened instead (what sqlx's pool checked with its pings).
+const IDLE_LIMIT: Duration = Duration::from_mins(1);
+
 /// Connections held for the sign-in's reads, opened when first needed.
 pub(crate) struct Held {
     options: AnyConnectOptions,
-    slots: Box<[Mutex<Option<AnyConnection>>]>,
-    next: AtomicUsize,
+    /// One per connection that may be in use at once.
+    permits: Semaphore,
+    /// Open connections not in use, with when each was last used.
+    idle: Mutex<Vec<(AnyConnection, Instant)>>,
+    slots: usize,
     /// Set by `SqlStore::close`: later reads and lane writes fail, as the
     /// pool's do.
     closed: Arc<AtomicBool>,
@@ -40,24 +56,26 @@ pub(crate) struct Held {
 impl fmt::Debug for Held {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Held")
-            .field("slots", &self.slots.len())
+            .field("slots", &self.slots)
             .finish_non_exhaustive()
     }
 }
 
 impl Held {
     pub(crate) fn new(options: AnyConnectOptions, slots: usize, connect_timeout: Duration) -> Held {
+        let slots = slots.max(1);
         Held {
             options,
-            slots: (0..slots.max(1)).map(|_| Mutex::new(None)).collect(),
-            next: AtomicUsize::new(0),
+            permits: Semaphore::new(slots),
+            idle: Mutex::new(Vec::with_capacity(slots)),
+            slots,
             closed: Arc::new(AtomicBool::new(false)),
             connect_timeout,
         }
     }
 
-    /// A connection to use alone until the returned value is dropped: a
-    /// free one if there is one, else the next in turn once it is free.
+    /// A connection to use alone until the returned value is dropped: the
+    /// first to be free, waiting at most as long as for a pooled one.
     pub(crate) async fn take(&self) -> Result<Taken<'_>> {
         self.take_one(false).await
     }
@@ -72,18 +90,43 @@ impl Held {
         if self.closed.load(Ordering::Relaxed) {
             return Err(closed());
         }
-        let count = self.slots.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % count;
-        let free = (0..count).find_map(|i| self.slots[(start + i) % count].try_lock().ok());
-        let mut slot = match free {
-            Some(slot) => slot,
-            None => self.slots[start].lock().await,
+        let permit = match tokio::time::timeout(self.connect_timeout, self.permits.acquire()).await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(closed()),
+            Err(_) => {
+                return Err(Error::Unavailable(format!(
+                    "database: no held connection came free within {}s",
+                    self.connect_timeout.as_secs()
+                )))
+            }
         };
-        let fresh = new || slot.is_none();
-        if fresh {
-            *slot = Some(connect(&self.options, self.connect_timeout).await?);
+        let reused = if new { None } else { self.idle_connection() };
+        let (conn, fresh) = match reused {
+            Some(conn) => (conn, false),
+            None => (connect(&self.options, self.connect_timeout).await?, true),
+        };
+        Ok(Taken {
+            held: self,
+            conn: Some(conn),
+            fresh,
+            _permit: permit,
+        })
+    }
+
+    /// The most recently used idle connection, if it was used recently
+    /// enough to trust; older ones are dropped.
+    fn idle_connection(&self) -> Option<AnyConnection> {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some((conn, since)) = idle.pop() {
+            if since.elapsed() < IDLE_LIMIT {
+                return Some(conn);
+            }
         }
-        Ok(Taken { slot, fresh })
+        None
     }
 
     /// What the lanes check before each batch (see `LaneConnection`).
@@ -91,40 +134,72 @@ impl Held {
         self.closed.clone()
     }
 
-    /// Drops every held connection; later `take`s fail `Unavailable`.
+    /// Closes the idle connections; later `take`s fail `Unavailable`, and
+    /// connections in use are dropped when given back.
     pub(crate) async fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        for slot in &*self.slots {
-            if let Some(conn) = slot.lock().await.take() {
-                let _ = sqlx::Connection::close(conn).await;
+        let idle: Vec<_> = std::mem::take(
+            &mut *self
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for (conn, _) in idle {
+            let _ = sqlx::Connection::close(conn).await;
+        }
+    }
+}
+
+/// One held connection, in use; given back when dropped (unless it was
+/// lost, or the store closed meanwhile).
+pub(crate) struct Taken<'a> {
+    held: &'a Held,
+    conn: Option<AnyConnection>,
+    /// Opened for this use (a lost connection here is no stale one).
+    fresh: bool,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if !self.held.closed.load(Ordering::Relaxed) {
+                self.held
+                    .idle
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((conn, Instant::now()));
             }
         }
     }
 }
 
-/// One held connection, in use.
-pub(crate) struct Taken<'a> {
-    slot: MutexGuard<'a, Option<AnyConnection>>,
-    /// Opened for this use (a lost connection here is no stale one).
-    fresh: bool,
-}
-
 impl Taken<'_> {
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {
-        self.slot
+        self.conn
             .as_mut()
-            .expect("a taken slot always holds a connection")
+            .expect("a taken connection is there until it is lost")
     }
 
-    /// The domain result of a statement run on this connection; a lost
-    /// connection is dropped, so the slot's next user opens a new one.
-    pub(crate) fn check<T>(&mut self, result: std::result::Result<T, sqlx::Error>) -> Result<T> {
-        result.map_err(|e| {
-            if lost(&e) {
-                self.slot.take();
+    /// The domain result of a statement run on this connection (`None`:
+    /// it did not answer in time); a lost or silent connection is dropped.
+    pub(crate) fn check<T>(
+        &mut self,
+        result: Option<std::result::Result<T, sqlx::Error>>,
+    ) -> Result<T> {
+        match result {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(e)) => {
+                if lost(&e) {
+                    self.conn = None;
+                }
+                Err(db_err(e))
             }
-            db_err(e)
-        })
+            None => {
+                self.conn = None;
+                Err(timed_out())
+            }
+        }
     }
 
     /// Whether a read that failed with `e` is worth running again on a
@@ -134,25 +209,30 @@ impl Taken<'_> {
     }
 }
 
-/// Runs a read on a held connection; once more on a new one when the held
-/// one turned out to be gone (see the module's comment). `$read` is an
-/// expression using `$conn: &mut AnyConnection` that yields a sqlx result.
+/// Runs a read on a held connection, within [`STATEMENT_TIMEOUT`]; once
+/// more on a new one when the held one turned out to be gone (see the
+/// module's comment). `$read` is an expression using `$conn: &mut
+/// AnyConnection` that yields a sqlx result.
 macro_rules! held_read {
     ($held:expr, |$conn:ident| $read:expr) => {{
         let held: &$crate::held::Held = $held;
         let mut taken = held.take().await?;
         let first = {
             let $conn = taken.conn();
-            $read
+            tokio::time::timeout($crate::held::STATEMENT_TIMEOUT, async { $read })
+                .await
+                .ok()
         };
         match first {
-            Err(e) if taken.stale(&e) => {
-                let _ = taken.check::<()>(Err(e));
+            Some(Err(e)) if taken.stale(&e) => {
+                let _ = taken.check::<()>(Some(Err(e)));
                 drop(taken);
                 let mut taken = held.take_new().await?;
                 let again = {
                     let $conn = taken.conn();
-                    $read
+                    tokio::time::timeout($crate::held::STATEMENT_TIMEOUT, async { $read })
+                        .await
+                        .ok()
                 };
                 taken.check(again)
             }
@@ -166,7 +246,8 @@ pub(crate) use held_read;
 /// needed and again after it was lost.
 pub(crate) struct LaneConnection {
     options: AnyConnectOptions,
-    conn: Option<AnyConnection>,
+    /// The connection, and when its last transaction began.
+    conn: Option<(AnyConnection, Instant)>,
     connect_timeout: Duration,
     closed: Arc<AtomicBool>,
 }
@@ -181,16 +262,35 @@ impl LaneConnection {
         }
     }
 
-    /// The lane's connection; a new one if it was lost (or never opened).
-    pub(crate) async fn conn(&mut self) -> Result<&mut AnyConnection> {
+    /// The connection to begin a transaction on: a new one if it was lost
+    /// (or never opened) or sat idle too long to trust.
+    pub(crate) async fn for_begin(&mut self) -> Result<&mut AnyConnection> {
         if self.closed.load(Ordering::Relaxed) {
             self.conn = None;
             return Err(closed());
         }
-        if self.conn.is_none() {
-            self.conn = Some(connect(&self.options, self.connect_timeout).await?);
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|(_, since)| since.elapsed() >= IDLE_LIMIT)
+        {
+            self.conn = None;
         }
-        Ok(self.conn.as_mut().expect("just opened"))
+        let conn = match self.conn.take() {
+            Some((conn, _)) => conn,
+            None => connect(&self.options, self.connect_timeout).await?,
+        };
+        let (conn, _) = self.conn.insert((conn, Instant::now()));
+        Ok(conn)
+    }
+
+    /// The connection of the open transaction. Never a new one: a
+    /// statement on a new connection would run outside the transaction.
+    pub(crate) fn conn(&mut self) -> Result<&mut AnyConnection> {
+        self.conn
+            .as_mut()
+            .map(|(conn, _)| conn)
+            .ok_or_else(|| Error::Unavailable("database: the lane's connection was lost".into()))
     }
 
     /// Forgets the connection after `e` when `e` means it is gone.
@@ -210,7 +310,7 @@ impl LaneConnection {
     /// The connection as it is, not reopened (for a rollback: a lost
     /// connection has nothing left to roll back).
     pub(crate) fn current(&mut self) -> Option<&mut AnyConnection> {
-        self.conn.as_mut()
+        self.conn.as_mut().map(|(conn, _)| conn)
     }
 
     /// Forgets the connection (a rollback failed: its state is unknown).
@@ -241,6 +341,20 @@ fn lost(e: &sqlx::Error) -> bool {
             .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
         _ => false,
     }
+}
+
+fn timed_out() -> Error {
+    Error::Unavailable(format!(
+        "database: no answer within {}s; the connection is dropped",
+        STATEMENT_TIMEOUT.as_secs()
+    ))
+}
+
+/// `work` within [`STATEMENT_TIMEOUT`]; `Unavailable` past it.
+pub(crate) async fn in_time<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(STATEMENT_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| Err(timed_out()))
 }
 
 pub(crate) fn closed() -> Error {
