@@ -64,3 +64,14 @@ fn unreachable_code(db: &dyn DatabaseError) -> bool {
 pub(crate) fn bad_column(column: &str, why: impl std::fmt::Display) -> Error {
     Error::Internal(format!("stored value in {column} is invalid: {why}"))
 }
+
+/// `e` again, for each of the requests one failed statement or batch
+/// answers (errors are not `Clone`): unavailability and refused input keep
+/// their kind, anything else becomes `Internal` with its message.
+pub(crate) fn copy_of(e: &Error) -> Error {
+    match e {
+        Error::Unavailable(m) => Error::Unavailable(m.clone()),
+        Error::InvalidInput { field, message } => Error::invalid(field.clone(), message.clone()),
+        other => Error::Internal(other.to_string()),
+    }
+}

@@ -40,7 +40,7 @@ use twofold_core::{Error, Result};
 
 use crate::conn::Conn;
 use crate::direct::sqlite_err;
-use crate::errors::db_err;
+use crate::errors::{copy_of, db_err};
 use crate::fast_accept::{accept_together, FastAccept};
 use crate::held::{in_time, Held, LaneConnection};
 
@@ -667,15 +667,7 @@ fn retryable(e: &Error) -> bool {
 
 fn fail_all(jobs: Vec<Job>, e: &Error) {
     for job in jobs {
-        job.fail(same_error(e));
-    }
-}
-
-/// The batch's error for each of its writes (errors are not `Clone`).
-fn same_error(e: &Error) -> Error {
-    match e {
-        Error::Unavailable(m) => Error::Unavailable(m.clone()),
-        other => Error::Internal(other.to_string()),
+        job.fail(copy_of(e));
     }
 }
 
@@ -686,10 +678,12 @@ mod tests {
     use sqlx::Row;
     use time::OffsetDateTime;
     use twofold_core::audit::{NewAuditEvent, ResultCode};
+    use twofold_core::factors::{CodeUse, GuessPolicy};
     use twofold_testkit::db::{Backend, TestDb};
 
     use super::*;
     use crate::audit::audit_row;
+    use crate::test_support::user_with_token;
     use crate::SqlStore;
 
     fn event(detail: &str) -> NewAuditEvent {
@@ -960,31 +954,19 @@ mod tests {
         (go, blocker)
     }
 
-    /// A user with one HOTP token at counter 0.
-    async fn user_with_token(store: &SqlStore, name: &str) -> (i64, i64) {
-        use twofold_core::factors::{NewOathToken, OathAlgorithm, OathKind, OathParams};
-        use twofold_core::user::NewUser;
-        let new = NewUser {
-            username: name.into(),
-            ..NewUser::default()
-        };
-        let user = store.create_user(&new, &event("setup")).await.unwrap();
-        let token = NewOathToken {
-            label: "t".into(),
-            params: OathParams {
-                kind: OathKind::Hotp,
-                algorithm: OathAlgorithm::Sha1,
-                digits: 6,
-                period: 30,
-            },
-            sealed_secret: "sealed".into(),
-            counter: 0,
-        };
-        let token = store
-            .add_oath_token(user.id, &token, &event("setup"))
-            .await
-            .unwrap();
-        (user.id, token.id)
+    /// Queues an accepted code of `token` (0 → 1) as a task of its own.
+    fn accept(
+        store: &SqlStore,
+        (user, token): (i64, i64),
+        policy: GuessPolicy,
+        detail: &'static str,
+    ) -> tokio::task::JoinHandle<Result<CodeUse>> {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .accept_code(user, token, 0, 1, Some(&policy), &success(detail))
+                .await
+        })
     }
 
     fn success(detail: &str) -> NewAuditEvent {
@@ -1023,7 +1005,7 @@ mod tests {
     /// code factor has a failure on record goes the slow way (gate, streak
     /// ended) in the same batch; each accepted code has its audit row.
     async fn accepted_codes_in_one_batch(backend: Backend) {
-        use twofold_core::factors::{CodeUse, Factor, GuessPolicy};
+        use twofold_core::factors::Factor;
         let db = TestDb::new(backend).await.unwrap();
         // Two connections: one lane, so every write below shares it.
         let store = SqlStore::connect(&db.url, 2).await.unwrap();
@@ -1040,21 +1022,13 @@ mod tests {
 
         let (go, blocker) = hold_lane(&store).await;
         let sender = store.lanes.senders[0].clone();
-        let accept = |user: i64, token: i64, detail: &'static str| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .accept_code(user, token, 0, 1, Some(&policy), &success(detail))
-                    .await
-            })
-        };
-        let ann_first = accept(ann, ann_token, "ann first");
+        let ann_first = accept(&store, (ann, ann_token), policy, "ann first");
         wait_queued(&sender, 1).await;
-        let bob_code = accept(bob, bob_token, "bob");
+        let bob_code = accept(&store, (bob, bob_token), policy, "bob");
         wait_queued(&sender, 2).await;
-        let ann_again = accept(ann, ann_token, "ann again");
+        let ann_again = accept(&store, (ann, ann_token), policy, "ann again");
         wait_queued(&sender, 3).await;
-        let cy_code = accept(cy, cy_token, "cy");
+        let cy_code = accept(&store, (cy, cy_token), policy, "cy");
         wait_queued(&sender, 4).await;
         go.send(()).unwrap();
         blocker.await.unwrap().unwrap();
@@ -1092,7 +1066,6 @@ mod tests {
     /// the batch is run again one by one: that code fails alone and the
     /// others commit. SQLite stores the NUL.
     async fn a_failing_code_of_a_batch_fails_alone(backend: Backend) {
-        use twofold_core::factors::{CodeUse, GuessPolicy};
         let db = TestDb::new(backend).await.unwrap();
         let store = SqlStore::connect(&db.url, 2).await.unwrap();
         let (ann, ann_token) = user_with_token(&store, "ann").await;
@@ -1103,19 +1076,11 @@ mod tests {
 
         let (go, blocker) = hold_lane(&store).await;
         let sender = store.lanes.senders[0].clone();
-        let accept = |user: i64, token: i64, detail: &'static str| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .accept_code(user, token, 0, 1, Some(&policy), &success(detail))
-                    .await
-            })
-        };
-        let ann_code = accept(ann, ann_token, "ann");
+        let ann_code = accept(&store, (ann, ann_token), policy, "ann");
         wait_queued(&sender, 1).await;
-        let bad = accept(bob, bob_token, "b\0b");
+        let bad = accept(&store, (bob, bob_token), policy, "b\0b");
         wait_queued(&sender, 2).await;
-        let cy_code = accept(cy, cy_token, "cy");
+        let cy_code = accept(&store, (cy, cy_token), policy, "cy");
         wait_queued(&sender, 3).await;
         go.send(()).unwrap();
         blocker.await.unwrap().unwrap();
@@ -1142,7 +1107,7 @@ mod tests {
     /// factor, so the code is refused (`Closed`) — while the other users'
     /// codes of the batch still run together (PostgreSQL).
     async fn a_guess_queued_before_a_code_is_counted_before_it(backend: Backend) {
-        use twofold_core::factors::{Backoff, CodeUse, Factor, FailureOutcome, GuessPolicy};
+        use twofold_core::factors::{Backoff, Factor, FailureOutcome};
         let db = TestDb::new(backend).await.unwrap();
         let store = SqlStore::connect(&db.url, 2).await.unwrap();
         let (ann, ann_token) = user_with_token(&store, "ann").await;
@@ -1163,14 +1128,6 @@ mod tests {
 
         let (go, blocker) = hold_lane(&store).await;
         let sender = store.lanes.senders[0].clone();
-        let accept = |user: i64, token: i64, detail: &'static str| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .accept_code(user, token, 0, 1, Some(&policy), &success(detail))
-                    .await
-            })
-        };
         let guess = {
             let store = store.clone();
             tokio::spawn(async move {
@@ -1180,11 +1137,11 @@ mod tests {
             })
         };
         wait_queued(&sender, 1).await;
-        let ann_code = accept(ann, ann_token, "ann");
+        let ann_code = accept(&store, (ann, ann_token), policy, "ann");
         wait_queued(&sender, 2).await;
-        let bob_code = accept(bob, bob_token, "bob");
+        let bob_code = accept(&store, (bob, bob_token), policy, "bob");
         wait_queued(&sender, 3).await;
-        let cy_code = accept(cy, cy_token, "cy");
+        let cy_code = accept(&store, (cy, cy_token), policy, "cy");
         wait_queued(&sender, 4).await;
         go.send(()).unwrap();
         blocker.await.unwrap().unwrap();

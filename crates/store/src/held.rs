@@ -366,10 +366,10 @@ mod tests {
     use sqlx::{Connection, PgConnection};
     use time::OffsetDateTime;
     use twofold_core::audit::{NewAuditEvent, ResultCode};
-    use twofold_core::factors::{CodeUse, NewOathToken, OathAlgorithm, OathKind, OathParams};
-    use twofold_core::user::NewUser;
+    use twofold_core::factors::CodeUse;
     use twofold_testkit::db::{Backend, TestDb};
 
+    use crate::test_support::user_with_token;
     use crate::SqlStore;
 
     fn event() -> NewAuditEvent {
@@ -428,31 +428,12 @@ mod tests {
     async fn lost_connections_cost_no_sign_in_an_error() {
         let db = TestDb::new(Backend::Postgres).await.unwrap();
         let store = SqlStore::connect(&db.url, 4).await.unwrap();
-        let new = NewUser {
-            username: "ann".into(),
-            ..NewUser::default()
-        };
-        let user = store.create_user(&new, &event()).await.unwrap();
-        let token = NewOathToken {
-            label: "t".into(),
-            params: OathParams {
-                kind: OathKind::Hotp,
-                algorithm: OathAlgorithm::Sha1,
-                digits: 6,
-                period: 30,
-            },
-            sealed_secret: "sealed".into(),
-            counter: 0,
-        };
-        let token = store
-            .add_oath_token(user.id, &token, &event())
-            .await
-            .unwrap();
+        let (user, token) = user_with_token(&store, "ann").await;
         let accept = |from: i64| {
             let store = store.clone();
             async move {
                 store
-                    .accept_code(user.id, token.id, from, from + 1, None, &event())
+                    .accept_code(user, token, from, from + 1, None, &event())
                     .await
             }
         };
@@ -473,7 +454,7 @@ mod tests {
         assert!(store.find_user("ann").await.unwrap().is_some());
         assert_eq!(
             store
-                .failures(user.id, twofold_core::factors::Factor::Code)
+                .failures(user, twofold_core::factors::Factor::Code)
                 .await
                 .unwrap(),
             view.code_failures

@@ -56,6 +56,8 @@ mod sessions;
 mod settings;
 mod store;
 mod sync;
+#[cfg(test)]
+mod test_support;
 mod tokens;
 mod users;
 mod view_reads;

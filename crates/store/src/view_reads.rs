@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use twofold_core::factors::Factor;
 use twofold_core::{Error, Result};
 
+use crate::errors::copy_of;
 use crate::held::{held_read, Held};
 use crate::passcode_view::{view_columns, VIEW_SQL};
 use crate::rows::cell;
@@ -115,7 +116,7 @@ async fn reader(held: Arc<Held>, queue: Arc<Mutex<mpsc::Receiver<Ask>>>, togethe
             }
             Err(e) => {
                 for ask in asks {
-                    let _ = ask.reply.send(Err(same_error(&e)));
+                    let _ = ask.reply.send(Err(copy_of(&e)));
                 }
             }
         }
@@ -153,15 +154,6 @@ async fn read_together(held: &Held, asks: &[Ask]) -> Result<Vec<Vec<AnyRow>>> {
         slot.push(row);
     }
     Ok(each)
-}
-
-/// The batch's error for each ask (errors are not `Clone`).
-fn same_error(e: &Error) -> Error {
-    match e {
-        Error::Unavailable(m) => Error::Unavailable(m.clone()),
-        Error::InvalidInput { field, message } => Error::invalid(field.clone(), message.clone()),
-        other => Error::Internal(other.to_string()),
-    }
 }
 
 #[cfg(test)]
